@@ -1,0 +1,74 @@
+# One entry point for people and CI. `make run` and `make test` are the whole setup.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+RASA_VENV := .venv-rasa
+PY := $(VENV)/bin/python
+RASA := $(RASA_VENV)/bin/rasa
+SPACY_MODEL := var/spacy/zh_jieba
+RASA_PATHS := --config config.yml --domain bot/domain --data data/nlu data/rules data/stories
+
+export PYTHONPATH := $(CURDIR)
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help run test setup venvs train validate lint types unit integration test-bot e2e clean
+
+help:
+	@echo "make run    set everything up (first time: ~10 min) and start the stack"
+	@echo "make test   lint, types, unit, integration, Rasa validation and stories, end-to-end"
+	@echo "make train | validate | test-bot | lint | types | unit | integration | e2e"
+
+venvs: $(VENV)/.requirements.sha256 $(RASA_VENV)/.requirements.sha256
+
+# The scripts compare content hashes, so these always run and return quickly when nothing changed.
+$(VENV)/.requirements.sha256: FORCE
+	@scripts/make_venv.sh $(VENV) "$$(command -v python3.11 || command -v python3)" requirements/app.txt requirements/app.lock
+$(RASA_VENV)/.requirements.sha256: FORCE
+	@py310=$$(scripts/find_python310.sh) || exit 1; \
+	scripts/make_venv.sh $(RASA_VENV) "$$py310" requirements/rasa.txt requirements/rasa.lock
+
+$(SPACY_MODEL)/meta.json: bot/spacy_model.py | $(RASA_VENV)/.requirements.sha256
+	@$(RASA_VENV)/bin/python -m bot.spacy_model $(SPACY_MODEL)
+
+setup: venvs $(SPACY_MODEL)/meta.json
+	@scripts/train.sh
+
+train: setup
+
+run: setup
+	@scripts/run.sh
+
+validate: venvs $(SPACY_MODEL)/meta.json
+	$(RASA_VENV)/bin/python -m bot.validate
+
+lint: venvs
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: venvs
+	$(VENV)/bin/mypy
+
+unit: venvs
+	$(PY) -m pytest tests/unit
+
+integration: venvs
+	$(PY) -m pytest tests/integration
+
+test-bot: setup
+	$(RASA) test core --stories tests/stories --model models --fail-on-prediction-errors --out var/results/core
+
+e2e: setup
+	$(PY) -m pytest tests/e2e
+
+test: venvs $(SPACY_MODEL)/meta.json
+	@$(MAKE) --no-print-directory lint types unit integration validate test-bot e2e
+
+clean:
+	rm -rf var/run var/results .pytest_cache .mypy_cache .ruff_cache
+
+FORCE:

@@ -1,0 +1,165 @@
+"""Handing a conversation to a person, with the context packet the agent's console shows."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import conversation
+from actions.hub_client import HubClient, HubError
+from actions.orders.model import Order
+from actions.orders.store import OrderStore
+from actions.providers import hub_client, order_store
+from bot.patterns import normalise_order_id
+
+logger = logging.getLogger(__name__)
+
+REASON_BY_INTENT = {"request_human": "customer_request", "complain": "complaint"}
+TRANSCRIPT_LIMIT = 50
+
+
+def intent_history(tracker: Tracker) -> list[dict[str, Any]]:
+    """Every customer turn's intent and confidence, oldest first."""
+    history = []
+    for event in tracker.events:
+        if event.get("event") == "user":
+            intent = (event.get("parse_data") or {}).get("intent") or {}
+            history.append(
+                {
+                    "text": event.get("text"),
+                    "intent": intent.get("name"),
+                    "confidence": intent.get("confidence"),
+                }
+            )
+    return history
+
+
+def transcript(tracker: Tracker) -> list[dict[str, Any]]:
+    lines = []
+    for event in tracker.events:
+        if event.get("event") == "user":
+            lines.append({"author": "customer", "text": event.get("text"), "ts": event.get("timestamp")})
+        elif event.get("event") == "bot" and event.get("text"):
+            lines.append({"author": "bot", "text": event.get("text"), "ts": event.get("timestamp")})
+    return lines[-TRANSCRIPT_LIMIT:]
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "status": order.status.value,
+        "placed_on": order.placed_on.isoformat(),
+        "delivered_on": order.delivered_on.isoformat() if order.delivered_on else None,
+        "total": order.total,
+        "currency": order.currency,
+        "items": [
+            {"sku": i.sku, "name": i.name, "category": i.category, "condition": i.condition}
+            for i in order.items
+        ],
+    }
+
+
+def build_packet(tracker: Tracker, reason: str, order: Order | None) -> dict[str, Any]:
+    slots = {k: v for k, v in tracker.current_slot_values().items() if v is not None and k != "kb_hits"}
+    latest = tracker.latest_message.get("intent") or {}
+    return {
+        "conversation_id": tracker.sender_id,
+        "reason": reason,
+        "language": conversation.language(tracker),
+        "channel": str(
+            conversation.metadata(tracker).get("channel") or tracker.get_latest_input_channel() or ""
+        ),
+        "customer_id": conversation.customer_id(tracker),
+        "intent": latest.get("name"),
+        "intent_history": intent_history(tracker),
+        "entities": tracker.latest_message.get("entities") or [],
+        "slots": slots,
+        "order": order_summary(order) if order else {},
+        "kb_hits": tracker.get_slot("kb_hits") or [],
+        "transcript": transcript(tracker),
+    }
+
+
+async def _order_if_known(store: OrderStore, tracker: Tracker) -> Order | None:
+    raw = tracker.get_slot("order_id")
+    order_id = normalise_order_id(raw) if isinstance(raw, str) else None
+    if not order_id:
+        return None
+    try:
+        order = await store.get(order_id)
+    except Exception:  # the packet is still worth sending without the order
+        logger.warning("actions.handoff.order_lookup_failed", exc_info=True)
+        return None
+    customer = conversation.customer_id(tracker)
+    return order if order and (customer is None or order.customer_id == customer) else None
+
+
+class ActionHandoff(Action):
+    def __init__(self, hub: HubClient | None = None, store: OrderStore | None = None) -> None:
+        self._hub = hub
+        self._store = store
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name", "")
+        reason = tracker.get_slot("handoff_reason") or REASON_BY_INTENT.get(intent, "customer_request")
+        return await self.handoff(dispatcher, tracker, reason)
+
+    async def handoff(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        reason: str,
+        kb_hits: list[Any] | None = None,
+    ) -> list[EventType]:
+        """Post the packet to the hub and tell the customer; other actions call this for their triggers."""
+        order = await _order_if_known(self._store or order_store(), tracker)
+        packet = build_packet(tracker, reason, order)
+        if kb_hits is not None:
+            packet["kb_hits"] = kb_hits
+        try:
+            accepted = await (self._hub or hub_client()).create_handoff(packet)
+        except HubError:
+            logger.exception("actions.handoff.failed", extra={"conversation_id": tracker.sender_id})
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return [SlotSet("handoff_reason", None)]
+        dispatcher.utter_message(response="utter_handoff_queued", position=accepted.position)
+        return [SlotSet("handoff_reason", None), SlotSet("kb_hits", None), ConversationPaused()]
+
+
+class ActionLowConfidence(Action):
+    """Ask to rephrase once; the second unclear turn in a row goes to a person."""
+
+    def __init__(self, handoff: ActionHandoff | None = None) -> None:
+        self._handoff = handoff or ActionHandoff()
+
+    def name(self) -> str:
+        return "action_low_confidence"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if consecutive_fallbacks(tracker) >= 2:
+            return await self._handoff.handoff(dispatcher, tracker, "low_confidence")
+        dispatcher.utter_message(response="utter_default")
+        return []
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != "nlu_fallback":
+            break
+        count += 1
+    return count

@@ -1,0 +1,70 @@
+"""Answers from the knowledge base; a miss goes to a person, never a guess."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import conversation
+from actions.handoff import ActionHandoff
+from actions.providers import knowledge_base
+
+if TYPE_CHECKING:
+    from kb_index.service import Hit, KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+# Intents whose questions belong to one knowledge-base category; others search everything.
+CATEGORY_BY_INTENT = {"ask_shipping": "shipping", "payment_problem": "payment"}
+# A payment problem the knowledge base cannot explain is a payment issue for a person, not a kb miss.
+MISS_REASON_BY_INTENT = {"payment_problem": "payment_issue"}
+
+
+def hit_record(hit: Hit) -> dict[str, Any]:
+    return {
+        "article_id": hit.article_id,
+        "title": hit.title,
+        "score": round(hit.score, 4),
+        "version": hit.version,
+    }
+
+
+class ActionAnswerFromKB(Action):
+    def __init__(self, kb: KnowledgeBase | None = None, handoff: ActionHandoff | None = None) -> None:
+        self._kb = kb
+        self._handoff = handoff or ActionHandoff()
+
+    def name(self) -> str:
+        return "action_answer_from_kb"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = conversation.language(tracker)
+        intent = (tracker.latest_message.get("intent") or {}).get("name", "")
+        question = str(tracker.latest_message.get("text") or "")
+        kb = self._kb or knowledge_base()
+        try:
+            result = await kb.search(question, language, top_k=3, category=CATEGORY_BY_INTENT.get(intent))
+        except Exception:
+            logger.exception("actions.kb.search_failed", extra={"conversation_id": tracker.sender_id})
+            return await self._handoff.handoff(dispatcher, tracker, "backend_error")
+        tried = [hit_record(h) for h in result.hits]
+        if result.miss or not result.hits:
+            reason = MISS_REASON_BY_INTENT.get(intent, "kb_miss")
+            return [
+                SlotSet("kb_hits", tried),
+                *await self._handoff.handoff(dispatcher, tracker, reason, tried),
+            ]
+        best = result.hits[0]
+        dispatcher.utter_message(response="utter_kb_answer", answer=best.answer)
+        related = await kb.related(best.article_id, language, limit=2)
+        if related:
+            buttons = [{"title": r.title, "payload": r.title} for r in related]
+            dispatcher.utter_message(response="utter_kb_related", buttons=buttons)
+        # Every answer records the article and index version it came from.
+        return [SlotSet("kb_answer", hit_record(best)), SlotSet("kb_hits", tried)]

@@ -1,0 +1,68 @@
+"""Orders as the actions see them: plain data, independent of any backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    sku: str
+    name: str
+    name_zh: str
+    category: str
+    price: float
+    quantity: int
+    condition: str  # new, unopened, opened, used, damaged
+
+
+class OrderStateError(Exception):
+    """The order's state does not allow the change (e.g. cancelling a shipped order)."""
+
+
+@dataclass(frozen=True)
+class ReturnAuthorization:
+    number: str
+    order_id: str
+    sku: str
+    reason: str
+    created_on: date
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    customer_id: str
+    status: OrderStatus
+    currency: str
+    placed_on: date
+    items: tuple[OrderItem, ...] = field(default_factory=tuple)
+    shipped_on: date | None = None
+    delivered_on: date | None = None
+    cancelled_on: date | None = None
+    eta: date | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    return_number: str | None = None
+    shipping_address: str = ""
+    payment_method: str = "card"
+    return_received_on: date | None = None
+    refund_issued_on: date | None = None
+
+    def item(self, sku: str) -> OrderItem | None:
+        return next((item for item in self.items if item.sku == sku), None)
+
+    @property
+    def total(self) -> float:
+        return round(sum(item.price * item.quantity for item in self.items), 2)

@@ -1,0 +1,197 @@
+"""The demo order store: SQLite, seeded from data/orders/orders.yml with dates relative to today."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actions.orders.model import Order, OrderItem, OrderStateError, OrderStatus, ReturnAuthorization
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, placed_on TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, placed_on);
+CREATE TABLE IF NOT EXISTS returns (
+    number TEXT PRIMARY KEY, order_id TEXT NOT NULL, sku TEXT NOT NULL, reason TEXT NOT NULL,
+    created_on TEXT NOT NULL, UNIQUE (order_id, sku)
+);
+"""
+
+DATE_FIELDS = {
+    "placed_days_ago": "placed_on",
+    "shipped_days_ago": "shipped_on",
+    "delivered_days_ago": "delivered_on",
+    "cancelled_days_ago": "cancelled_on",
+    "return_received_days_ago": "return_received_on",
+    "refund_issued_days_ago": "refund_issued_on",
+}
+UNSHIPPED = {OrderStatus.PENDING.value, OrderStatus.PAID.value}
+
+
+def _order_from_row(data: dict[str, Any]) -> Order:
+    dates = {
+        name: date.fromisoformat(data[name]) if data.get(name) else None for name in DATE_FIELDS.values()
+    }
+    dates["eta"] = date.fromisoformat(data["eta"]) if data.get("eta") else None
+    return Order(
+        id=data["id"],
+        customer_id=data["customer"],
+        status=OrderStatus(data["status"]),
+        currency=data["currency"],
+        items=tuple(OrderItem(**item) for item in data["items"]),
+        carrier=data.get("carrier"),
+        tracking_number=data.get("tracking_number"),
+        return_number=data.get("return_number"),
+        shipping_address=data.get("shipping_address", ""),
+        payment_method=data.get("payment_method", "card"),
+        **dates,  # type: ignore[arg-type]
+    )
+
+
+def _absolute(order: dict[str, Any], today: date) -> dict[str, Any]:
+    out = {k: v for k, v in order.items() if k not in DATE_FIELDS and k != "eta_days"}
+    for relative, absolute in DATE_FIELDS.items():
+        if relative in order:
+            out[absolute] = (today - timedelta(days=int(order[relative]))).isoformat()
+    if "eta_days" in order:
+        out["eta"] = (today + timedelta(days=int(order["eta_days"]))).isoformat()
+    return out
+
+
+class SqliteOrderStore:
+    """Seeds once per day (or when the seed file changes) so relative dates stay relative to today."""
+
+    def __init__(self, db_path: Path, seed_path: Path, today: Callable[[], date] = date.today) -> None:
+        self._db_path = db_path
+        self._seed_path = seed_path
+        self._today = today
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._db_path, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def _seed_if_stale(self) -> None:
+        self._db_path.parent.mkdir(parents=True, exist_ok=True)
+        seed_text = self._seed_path.read_bytes()
+        stamp = f"{hashlib.sha256(seed_text).hexdigest()}:{self._today().isoformat()}"
+        with self._connect() as conn:
+            conn.executescript(SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
+            if row and row[0] == stamp:
+                return
+            seed = yaml.safe_load(seed_text)
+            conn.execute("DELETE FROM orders")
+            conn.execute("DELETE FROM returns")
+            conn.execute("DELETE FROM customers")
+            conn.executemany(
+                "INSERT INTO customers (id, data) VALUES (?, ?)",
+                [(c["id"], json.dumps(c, ensure_ascii=False)) for c in seed["customers"]],
+            )
+            today = self._today()
+            rows = []
+            for order in seed["orders"]:
+                data = _absolute(order, today)
+                rows.append(
+                    (data["id"], data["customer"], data["placed_on"], json.dumps(data, ensure_ascii=False))
+                )
+            conn.executemany(
+                "INSERT INTO orders (id, customer_id, placed_on, data) VALUES (?, ?, ?, ?)", rows
+            )
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seed', ?)", (stamp,))
+
+    async def _ensure_ready(self) -> None:
+        if self._ready:
+            return
+        async with self._lock:
+            if not self._ready:
+                await asyncio.to_thread(self._seed_if_stale)
+                self._ready = True
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            return [json.loads(row[0]) for row in conn.execute(sql, params).fetchall()]
+
+    async def get(self, order_id: str) -> Order | None:
+        await self._ensure_ready()
+        rows = await asyncio.to_thread(self._query, "SELECT data FROM orders WHERE id = ?", (order_id,))
+        return _order_from_row(rows[0]) if rows else None
+
+    async def recent_for_customer(self, customer_id: str, limit: int = 5) -> list[Order]:
+        await self._ensure_ready()
+        rows = await asyncio.to_thread(
+            self._query,
+            "SELECT data FROM orders WHERE customer_id = ? ORDER BY placed_on DESC, id DESC LIMIT ?",
+            (customer_id, limit),
+        )
+        return [_order_from_row(row) for row in rows]
+
+    def _update(self, order_id: str, change: Callable[[dict[str, Any]], None]) -> Order:
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # serialise read-modify-write across workers
+            row = conn.execute("SELECT data FROM orders WHERE id = ?", (order_id,)).fetchone()
+            if row is None:
+                raise KeyError(order_id)
+            data = json.loads(row[0])
+            change(data)
+            conn.execute(
+                "UPDATE orders SET data = ? WHERE id = ?", (json.dumps(data, ensure_ascii=False), order_id)
+            )
+        return _order_from_row(data)
+
+    async def cancel(self, order_id: str) -> Order:
+        def change(data: dict[str, Any]) -> None:
+            was = data["status"]
+            if was not in UNSHIPPED:
+                raise OrderStateError(f"order {order_id} is {was}")
+            data["status"] = OrderStatus.CANCELLED.value
+            data["cancelled_on"] = self._today().isoformat()
+            if was == OrderStatus.PAID.value:  # a paid order is refunded at once
+                data["refund_issued_on"] = self._today().isoformat()
+
+        await self._ensure_ready()
+        return await asyncio.to_thread(self._update, order_id, change)
+
+    async def change_address(self, order_id: str, address: str) -> Order:
+        def change(data: dict[str, Any]) -> None:
+            if data["status"] not in UNSHIPPED:
+                raise OrderStateError(f"order {order_id} is {data['status']}")
+            data["shipping_address"] = address
+
+        await self._ensure_ready()
+        return await asyncio.to_thread(self._update, order_id, change)
+
+    def _insert_return(self, order_id: str, sku: str, reason: str) -> ReturnAuthorization:
+        created = self._today()
+        with self._connect() as conn:
+            existing = conn.execute(
+                "SELECT number, reason, created_on FROM returns WHERE order_id = ? AND sku = ?",
+                (order_id, sku),
+            ).fetchone()
+            if existing:  # asking twice gives the same authorisation, not a second one
+                number, old_reason, created_on = existing
+                return ReturnAuthorization(number, order_id, sku, old_reason, date.fromisoformat(created_on))
+            number = f"RA-{secrets.randbelow(900_000) + 100_000}"
+            conn.execute(
+                "INSERT INTO returns (number, order_id, sku, reason, created_on) VALUES (?, ?, ?, ?, ?)",
+                (number, order_id, sku, reason, created.isoformat()),
+            )
+        return ReturnAuthorization(number, order_id, sku, reason, created)
+
+    async def create_return(self, order_id: str, sku: str, reason: str) -> ReturnAuthorization:
+        await self._ensure_ready()
+        return await asyncio.to_thread(self._insert_return, order_id, sku, reason)

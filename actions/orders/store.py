@@ -1,0 +1,33 @@
+"""The order store interface: what a shop backend must provide to the assistant.
+
+Implement this protocol over your shop's API or database and pass it to the actions' provider
+(actions/providers.py). Every method is async and must not block the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from actions.orders.model import Order, ReturnAuthorization
+
+
+class OrderStore(Protocol):
+    async def get(self, order_id: str) -> Order | None:
+        """The order with this canonical id ("SO-12345678"), or None."""
+        ...
+
+    async def recent_for_customer(self, customer_id: str, limit: int = 5) -> list[Order]:
+        """The customer's most recent orders, newest first."""
+        ...
+
+    async def cancel(self, order_id: str) -> Order:
+        """Cancel an unshipped order. Raises OrderStateError once it has shipped."""
+        ...
+
+    async def change_address(self, order_id: str, address: str) -> Order:
+        """Change the shipping address before shipment. Raises OrderStateError after."""
+        ...
+
+    async def create_return(self, order_id: str, sku: str, reason: str) -> ReturnAuthorization:
+        """Record an authorised return of one item and give it a return authorisation number."""
+        ...

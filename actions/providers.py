@@ -1,0 +1,44 @@
+"""Lazily created, process-wide dependencies of the actions (nothing opens at import time)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from actions.hub_client import HttpHubClient, HubClient
+from actions.orders.sqlite_store import SqliteOrderStore
+from actions.orders.store import OrderStore
+from actions.returns.policy import ReturnPolicy
+
+if TYPE_CHECKING:
+    from kb_index.service import KnowledgeBase
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def order_store() -> OrderStore:
+    db = Path(os.environ.get("ORDER_DB", ROOT / "var" / "orders.sqlite"))
+    seed = Path(os.environ.get("ORDER_SEED", ROOT / "data" / "orders" / "orders.yml"))
+    return SqliteOrderStore(db, seed)
+
+
+@cache
+def return_policy() -> ReturnPolicy:
+    return ReturnPolicy.from_file(
+        Path(os.environ.get("RETURN_POLICY", ROOT / "data" / "policy" / "returns.yml"))
+    )
+
+
+@cache
+def hub_client() -> HubClient:
+    return HttpHubClient.from_env()
+
+
+@cache
+def knowledge_base() -> KnowledgeBase:
+    from kb_index.service import KnowledgeBase  # imports torch and FAISS: only when first needed
+
+    return KnowledgeBase.from_env()

@@ -1,0 +1,1 @@
+"""Rasa-side code (runs in the Python 3.10 virtualenv): input channel, NLU components, launcher."""

@@ -1,0 +1,1 @@
+"""Handoff service: channels, conversation hub and routing to human agents."""

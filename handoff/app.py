@@ -1,0 +1,58 @@
+"""Application factory for the handoff service."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from redis.asyncio import Redis
+from sanic import Sanic
+
+from handoff.blueprints import handoffs, health, rest
+from handoff.bot_client import RasaBot
+from handoff.conversations import RedisConversationStore
+from handoff.errors import register_error_handlers
+from handoff.hub import Hub
+from handoff.settings import Settings
+from handoff.transcript import RedisTranscriptStore
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "handoff"
+
+
+def create_app(
+    settings: Settings | None = None, http_transport: httpx.AsyncBaseTransport | None = None
+) -> Sanic:  # type: ignore[type-arg]
+    """Build the app; `http_transport` lets tests stand in for Rasa and the action server."""
+    settings = settings or Settings.from_env()
+    app: Sanic = Sanic(APP_NAME)  # type: ignore[type-arg]
+    app.config.OAS_UI_DEFAULT = "redoc"
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.ctx.settings = settings
+    register_error_handlers(app)
+    app.blueprint(health.bp)
+    app.blueprint(rest.bp)
+    app.blueprint(handoffs.bp)
+
+    @app.before_server_start
+    async def open_clients(app: Sanic) -> None:  # type: ignore[type-arg]
+        # One Redis pool and one HTTP client per worker process.
+        app.ctx.redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+        )
+        app.ctx.http = httpx.AsyncClient(timeout=settings.rasa_timeout, transport=http_transport)
+        bot = RasaBot(app.ctx.http, settings.rasa_url, settings.rasa_channel_token, settings.rasa_timeout)
+        app.ctx.hub = Hub(RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot)
+
+    @app.after_server_stop
+    async def close_clients(app: Sanic) -> None:  # type: ignore[type-arg]
+        await app.ctx.http.aclose()
+        await app.ctx.redis.aclose()
+
+    return app

@@ -1,0 +1,45 @@
+"""GET /health: the state of Redis, Rasa and the action server; 503 when one is down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
+
+bp = Blueprint("health")
+
+PROBE_TIMEOUT = 2.0
+
+
+async def _redis_state(request: Request) -> str:
+    try:
+        await asyncio.wait_for(request.app.ctx.redis.ping(), PROBE_TIMEOUT)
+    except Exception:
+        return "down"
+    return "up"
+
+
+async def _http_state(client: httpx.AsyncClient, url: str) -> str:
+    try:
+        response = await client.get(url, timeout=PROBE_TIMEOUT)
+    except httpx.HTTPError:
+        return "down"
+    return "up" if response.status_code == 200 else "down"
+
+
+@bp.get("/health")
+async def health(request: Request) -> HTTPResponse:
+    """Service health with the state of each dependency."""
+    settings = request.app.ctx.settings
+    client = request.app.ctx.http
+    redis_state, rasa_state, actions_state = await asyncio.gather(
+        _redis_state(request),
+        _http_state(client, f"{settings.rasa_url}/"),
+        _http_state(client, f"{settings.actions_url}/health"),
+    )
+    deps = {"redis": redis_state, "rasa": rasa_state, "actions": actions_state}
+    healthy = all(state == "up" for state in deps.values())
+    return json({"status": "ok" if healthy else "degraded", **deps}, status=200 if healthy else 503)

@@ -1,0 +1,28 @@
+"""Every Redis key the handoff service uses is built here, under one prefix."""
+
+PREFIX = "hub"
+
+
+def transcript(conversation_id: str) -> str:
+    """Append-only stream of a conversation's messages (customer, bot, agent, system)."""
+    return f"{PREFIX}:conv:{conversation_id}:transcript"
+
+
+def conversation(conversation_id: str) -> str:
+    """Hash with the conversation's state: owner, channel, language, timestamps."""
+    return f"{PREFIX}:conv:{conversation_id}"
+
+
+def conversations_index() -> str:
+    """Sorted set of conversation ids scored by last activity (no KEYS scans)."""
+    return f"{PREFIX}:conversations"
+
+
+def handoff_packet(conversation_id: str) -> str:
+    """JSON of the latest handoff packet for a conversation (what the agent's context card shows)."""
+    return f"{PREFIX}:handoff:{conversation_id}"
+
+
+def waiting_queue() -> str:
+    """Sorted set of conversations waiting for an agent, scored by the time they were queued."""
+    return f"{PREFIX}:queue:waiting"

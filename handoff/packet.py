@@ -1,0 +1,52 @@
+"""The handoff packet: what the assistant knows when it hands a conversation to a person."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from handoff.errors import BadRequest
+
+REASONS = frozenset(
+    {
+        "customer_request",
+        "complaint",
+        "low_confidence",
+        "kb_miss",
+        "damaged_goods",
+        "wrong_item",
+        "outside_window",
+        "policy_exception",
+        "payment_issue",
+        "backend_error",
+        "bot_unavailable",
+    }
+)
+LANGUAGES = frozenset({"en", "zh"})
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+LIST_FIELDS = ("intent_history", "entities", "kb_hits", "transcript")
+DICT_FIELDS = ("slots", "order")
+STRING_FIELDS = ("channel", "customer_id", "intent")
+
+
+def validate_packet(body: Any) -> dict[str, Any]:
+    """Return the packet if well-formed; otherwise raise BadRequest naming the field."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object (the handoff packet)")
+    conversation_id = body.get("conversation_id")
+    if not isinstance(conversation_id, str) or not CONVERSATION_ID.match(conversation_id):
+        raise BadRequest("'conversation_id' must be 1-128 letters, digits or _.:@+-", field="conversation_id")
+    if body.get("reason") not in REASONS:
+        raise BadRequest(f"'reason' must be one of {', '.join(sorted(REASONS))}", field="reason")
+    if body.get("language") not in LANGUAGES:
+        raise BadRequest("'language' must be 'en' or 'zh'", field="language")
+    for name in LIST_FIELDS:
+        if not isinstance(body.get(name, []), list):
+            raise BadRequest(f"'{name}' must be a list", field=name)
+    for name in DICT_FIELDS:
+        if not isinstance(body.get(name) or {}, dict):
+            raise BadRequest(f"'{name}' must be an object", field=name)
+    for name in STRING_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise BadRequest(f"'{name}' must be a string", field=name)
+    return body

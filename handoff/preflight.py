@@ -1,0 +1,52 @@
+"""Start-up checks that turn common misconfiguration into a one-line explanation."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+
+import redis
+
+
+class PreflightError(Exception):
+    pass
+
+
+def check_port_free(host: str, port: int, variable: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PreflightError(f"port {port} on {host} is already in use (set {variable})") from None
+            raise PreflightError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+def check_redis(url: str, wait_seconds: float = 15.0) -> None:
+    """Wait briefly for Redis (the embedded one may still be starting), then fail with the URL named."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.AuthenticationError as exc:
+                raise PreflightError(
+                    f"Redis at REDIS_URL={_redact(url)} refused the credentials: {exc}"
+                ) from None
+            except redis.RedisError as exc:
+                if time.monotonic() > deadline:
+                    raise PreflightError(f"Redis at REDIS_URL={_redact(url)} is unreachable: {exc}") from None
+                time.sleep(0.3)
+    finally:
+        client.close()
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -1,0 +1,81 @@
+"""Service settings, read from the environment once and validated up front."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SettingsError(f"{name}={value!r} is not a {'/'.join(schemes)} URL")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if len(value) < 16:
+        raise SettingsError(f"{name} must be set to a secret of at least 16 characters")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    workers: int
+    redis_url: str
+    rasa_url: str
+    rasa_channel_token: str
+    rasa_timeout: float
+    actions_url: str
+    max_message_chars: int
+    rest_token: str | None
+    service_token: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            host=env.get("HUB_HOST", "127.0.0.1"),
+            port=_int(env, "HUB_PORT", 8000, 1, 65535),
+            workers=_int(env, "HUB_WORKERS", 1, 1, 64),
+            redis_url=_url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+            rasa_url=_url(env, "RASA_URL", "http://127.0.0.1:5005", ("http", "https")),
+            rasa_channel_token=_secret(env, "RASA_CHANNEL_TOKEN"),
+            rasa_timeout=_float(env, "RASA_TIMEOUT", 10.0, 0.1, 300.0),
+            actions_url=_url(env, "ACTIONS_URL", "http://127.0.0.1:5055", ("http", "https")),
+            max_message_chars=_int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000),
+            rest_token=env.get("HUB_REST_TOKEN") or None,
+            service_token=_secret(env, "HUB_SERVICE_TOKEN"),
+        )

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Trains the Rasa model when its inputs changed since the last training (content hash, not mtimes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+inputs=$( { ls config.yml; find bot/domain data/nlu data/rules data/stories -name '*.yml'; \
+            ls bot/components/*.py bot/patterns.py bot/language.py requirements/rasa.lock; } | sort )
+want=$(cat $inputs | sha256sum | cut -d' ' -f1)
+stamp=models/.inputs.sha256
+if [ "${FORCE_TRAIN:-0}" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+   && ls models/*.tar.gz >/dev/null 2>&1; then
+  echo "==> model is up to date ($(ls -t models/*.tar.gz | head -1))"; exit 0
+fi
+echo "==> training the Rasa model (a few minutes on 2 cores)"
+mkdir -p models
+.venv-rasa/bin/rasa train --config config.yml --domain bot/domain \
+  --data data/nlu data/rules data/stories --out models "$@"
+echo "$want" > "$stamp"

@@ -1,0 +1,85 @@
+"""Starts the whole stack (scripts/run.sh under honcho) on free ports for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class Stack:
+    hub_url: str
+    rasa_url: str
+    actions_url: str
+    env: dict[str, str]
+
+
+def _secrets() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / "var" / "secrets.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key] = value
+    return values
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("stack")
+    ports = {name: str(free_port()) for name in ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")}
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(ports)
+    env.update({"REDIS_DATA_DIR": str(work / "redis"), "ORDER_DB": str(work / "orders.sqlite")})
+    log = (work / "stack.log").open("w")
+    proc = subprocess.Popen(
+        [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    hub_url = f"http://127.0.0.1:{ports['HUB_PORT']}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"stack exited early:\n{(work / 'stack.log').read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{hub_url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stack not healthy in time:\n{(work / 'stack.log').read_text()[-4000:]}")
+            time.sleep(1)
+        yield Stack(
+            hub_url=hub_url,
+            rasa_url=f"http://127.0.0.1:{ports['RASA_PORT']}",
+            actions_url=f"http://127.0.0.1:{ports['ACTIONS_PORT']}",
+            env={**env, **_secrets()},
+        )
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C the whole process group, as a person would; kill it if it does not stop."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

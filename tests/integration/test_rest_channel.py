@@ -1,0 +1,135 @@
+"""The REST channel against a real redis-server, with Rasa replaced by an HTTP stand-in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+import redis
+from sanic import Sanic
+
+from handoff.app import create_app
+from handoff.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "channel-token-0123456789"
+SERVICE = "service-token-0123456789"
+
+
+def rasa_stand_in(seen: list[dict]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/webhooks/hub/webhook":
+            assert request.headers["authorization"] == f"Bearer {TOKEN}"
+            body = json.loads(request.content)
+            seen.append(body)
+            return httpx.Response(
+                200, json=[{"recipient_id": body["sender"], "text": f"echo: {body['message']}"}]
+            )
+        return httpx.Response(200, json={"status": "ok"})
+
+    return httpx.MockTransport(handler)
+
+
+def down_transport() -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.fixture
+def make_app(redis_url: str) -> Callable[..., Sanic]:
+    Sanic.test_mode = True
+
+    def build(transport: httpx.MockTransport, **overrides: str) -> Sanic:
+        env = {"RASA_CHANNEL_TOKEN": TOKEN, "HUB_SERVICE_TOKEN": SERVICE, "REDIS_URL": redis_url, **overrides}
+        app = create_app(Settings.from_env(env), http_transport=transport)
+        return app
+
+    return build
+
+
+def transcript(redis_url: str, conversation_id: str) -> list[dict]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return [json.loads(f["data"]) for _, f in client.xrange(f"hub:conv:{conversation_id}:transcript")]
+    finally:
+        client.close()
+
+
+def test_message_is_relayed_and_both_sides_are_stored(make_app, redis_url: str) -> None:
+    seen: list[dict] = []
+    app = make_app(rasa_stand_in(seen))
+    _, response = app.test_client.post(
+        "/webhooks/rest/webhook",
+        json={"sender": "cust-42", "message": "hello", "metadata": {"customer_id": "c42"}},
+    )
+    assert response.status == 200
+    assert response.json == [{"recipient_id": "cust-42", "text": "echo: hello"}]
+    assert seen[0]["metadata"] == {"customer_id": "c42", "channel": "rest"}
+    stored = transcript(redis_url, "cust-42")
+    assert [(m["author"], m["text"]) for m in stored] == [("customer", "hello"), ("bot", "echo: hello")]
+
+
+def test_rasa_down_still_stores_the_message_and_apologises(make_app, redis_url: str) -> None:
+    app = make_app(down_transport())
+    _, response = app.test_client.post(
+        "/webhooks/rest/webhook", json={"sender": "cust-43", "message": "help"}
+    )
+    assert response.status == 200
+    assert len(response.json) == 1
+    assert [m["author"] for m in transcript(redis_url, "cust-43")] == ["customer", "system"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"message": "hi"}, "sender"),
+        ({"sender": "", "message": "hi"}, "sender"),
+        ({"sender": "a b", "message": "hi"}, "sender"),
+        ({"sender": "a", "message": ""}, "message"),
+        ({"sender": "a", "message": 5}, "message"),
+        ({"sender": "a", "message": "x" * 5000}, "message"),
+        ({"sender": "a", "message": "hi", "metadata": []}, "metadata"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(make_app, body: dict, field: str) -> None:
+    app = make_app(rasa_stand_in([]))
+    _, response = app.test_client.post("/webhooks/rest/webhook", json=body)
+    assert response.status == 400
+    assert response.json["field"] == field
+
+
+def test_non_json_body_is_a_400(make_app) -> None:
+    app = make_app(rasa_stand_in([]))
+    _, response = app.test_client.post("/webhooks/rest/webhook", content="not json")
+    assert response.status == 400
+
+
+def test_optional_rest_token_is_enforced(make_app) -> None:
+    app = make_app(rasa_stand_in([]), HUB_REST_TOKEN="integration-secret-123")
+    _, response = app.test_client.post("/webhooks/rest/webhook", json={"sender": "a", "message": "hi"})
+    assert response.status == 401
+    _, response = app.test_client.post(
+        "/webhooks/rest/webhook",
+        json={"sender": "a", "message": "hi"},
+        headers={"Authorization": "Bearer integration-secret-123"},
+    )
+    assert response.status == 200
+
+
+def test_health_is_503_naming_the_dependency_that_is_down(make_app) -> None:
+    app = make_app(down_transport())
+    _, response = app.test_client.get("/health")
+    assert response.status == 503
+    assert response.json == {"status": "degraded", "redis": "up", "rasa": "down", "actions": "down"}
+
+
+def test_health_is_200_when_everything_is_up(make_app) -> None:
+    app = make_app(rasa_stand_in([]))
+    _, response = app.test_client.get("/health")
+    assert response.status == 200
+    assert response.json["status"] == "ok"

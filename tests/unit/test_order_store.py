@@ -1,0 +1,54 @@
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions.orders.model import OrderStatus
+from actions.orders.sqlite_store import SqliteOrderStore
+
+SEED = Path(__file__).resolve().parents[2] / "data" / "orders" / "orders.yml"
+
+
+@pytest.fixture
+def seed() -> dict:
+    return yaml.safe_load(SEED.read_text(encoding="utf-8"))
+
+
+def test_seed_has_enough_orders_in_every_state(seed: dict) -> None:
+    orders = seed["orders"]
+    assert len(orders) >= 50
+    assert {o["status"] for o in orders} == {s.value for s in OrderStatus}
+    assert len({o["id"] for o in orders}) == len(orders)
+
+
+async def test_dates_are_relative_to_today(tmp_path: Path, seed: dict) -> None:
+    today = date(2026, 3, 10)
+    store = SqliteOrderStore(tmp_path / "orders.sqlite", SEED, today=lambda: today)
+    raw = next(o for o in seed["orders"] if o["status"] == "delivered")
+    order = await store.get(raw["id"])
+    assert order is not None
+    assert order.delivered_on == today - timedelta(days=raw["delivered_days_ago"])
+    assert order.status is OrderStatus.DELIVERED
+    assert order.items and order.total > 0
+
+
+async def test_reseeds_on_a_new_day(tmp_path: Path, seed: dict) -> None:
+    day = [date(2026, 3, 10)]
+    db = tmp_path / "orders.sqlite"
+    raw = next(o for o in seed["orders"] if o["status"] == "delivered")
+    first = await SqliteOrderStore(db, SEED, today=lambda: day[0]).get(raw["id"])
+    day[0] = date(2026, 3, 11)
+    second = await SqliteOrderStore(db, SEED, today=lambda: day[0]).get(raw["id"])
+    assert first is not None and second is not None
+    assert second.delivered_on == first.delivered_on + timedelta(days=1)  # type: ignore[operator]
+
+
+async def test_unknown_order_and_recent_orders(tmp_path: Path, seed: dict) -> None:
+    store = SqliteOrderStore(tmp_path / "orders.sqlite", SEED)
+    assert await store.get("SO-00000000") is None
+    customer = seed["orders"][0]["customer"]
+    recent = await store.recent_for_customer(customer, limit=3)
+    assert 0 < len(recent) <= 3
+    assert all(o.customer_id == customer for o in recent)
+    assert [o.placed_on for o in recent] == sorted((o.placed_on for o in recent), reverse=True)
