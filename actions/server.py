@@ -20,6 +20,20 @@ from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
 PROTECTED_PATHS = ("/webhook", "/actions")
+logger = logging.getLogger(__name__)
+
+
+async def warm_up_knowledge_base() -> None:
+    """Load the encoders and index in the background, so the first customer question is not slow."""
+    from actions.providers import knowledge_base
+
+    try:
+        kb = knowledge_base()
+        for language, query in (("en", "shipping cost"), ("zh", "运费")):
+            await kb.search(query, language, top_k=1)
+        logger.info("actions.kb.warm")
+    except Exception:
+        logger.warning("actions.kb.warmup_failed", exc_info=True)
 
 
 def build_app(token: str) -> Sanic:  # type: ignore[type-arg]
@@ -36,6 +50,10 @@ def build_app(token: str) -> Sanic:  # type: ignore[type-arg]
         if not hmac.compare_digest(given, expected):
             return json({"error": "unauthorized"}, status=401)
         return None
+
+    @app.after_server_start
+    async def start_warm_up(app: Sanic) -> None:  # type: ignore[type-arg]
+        app.add_task(warm_up_knowledge_base())
 
     return app
 

@@ -1,6 +1,8 @@
-"""Per-message language detection, shared by the assistant's NLU and the hub (pure Python, no deps)."""
+"""Per-message language detection, shared by the actions and the hub (pure Python, no dependencies)."""
 
 from __future__ import annotations
+
+from bot.patterns import find_entities
 
 
 def _is_cjk(ch: str) -> bool:
@@ -9,6 +11,9 @@ def _is_cjk(ch: str) -> bool:
 
 def detect_language(text: str) -> str | None:
     """Return "zh" or "en" for a message with letters, None for one without (digits, emoji, punctuation)."""
+    # Order numbers, emails and the like are written the same in every language: ignore them.
+    for match in sorted(find_entities(text), key=lambda m: m.start, reverse=True):
+        text = text[: match.start] + " " + text[match.end :]
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:
         return None

@@ -52,7 +52,9 @@ def test_spans_point_at_the_text() -> None:
         ("我的order怎么还没到", "zh"),
         ("refund 什么时候到", "zh"),
         ("can I return the 耳机 I bought last week", "en"),
-        ("SO-12345678", "en"),  # Latin letters only
+        ("SO-12345678", None),  # an order number is not language
+        ("my order is SO-12345678", "en"),
+        ("订单SO-12345678", "zh"),
         ("12345678", None),
         ("👍", None),
     ],

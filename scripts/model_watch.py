@@ -1,0 +1,59 @@
+"""Loads a newly trained model into the running Rasa server, so `make train` needs no restart.
+
+Runs as a Procfile process: polls models/ and, when a newer *.tar.gz appears, asks Rasa to load it
+through its token-protected HTTP API (PUT /model).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+logger = logging.getLogger("model_watch")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def newest(models_dir: Path) -> Path | None:
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
+
+
+def load(rasa_url: str, token: str, model: Path) -> bool:
+    try:
+        response = httpx.put(
+            f"{rasa_url}/model", params={"token": token}, json={"model_file": str(model)}, timeout=300
+        )
+    except httpx.HTTPError as exc:
+        logger.warning("model_watch.load_failed %s: %s", model.name, exc)
+        return False
+    if response.status_code != 204:
+        logger.warning(
+            "model_watch.load_failed %s: %s %s", model.name, response.status_code, response.text[:200]
+        )
+    return response.status_code == 204
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    rasa_url = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
+    token = os.environ["RASA_AUTH_TOKEN"]
+    interval = float(os.environ.get("MODEL_WATCH_INTERVAL", "5"))
+    models_dir = ROOT / "models"
+    current = newest(models_dir)  # what bot.serve started with
+    while True:
+        time.sleep(interval)
+        candidate = newest(models_dir)
+        if candidate is None or candidate == current:
+            continue
+        time.sleep(2)  # let the archive finish writing
+        if load(rasa_url, token, candidate):
+            logger.info("model_watch.loaded %s", candidate.name)
+            current = candidate
+
+
+if __name__ == "__main__":
+    main()

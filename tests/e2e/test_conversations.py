@@ -1,0 +1,80 @@
+"""Routine cases resolved by the assistant, and handoffs, through the running stack (real Rasa)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import redis
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def say(stack: Stack, sender: str, text: str, metadata: dict | None = None) -> str:
+    body = {"sender": sender, "message": text, "metadata": metadata or {}}
+    response = httpx.post(f"{stack.hub_url}/webhooks/rest/webhook", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return "\n".join(r.get("text", "") for r in response.json())
+
+
+def redis_client(stack: Stack) -> redis.Redis:
+    return redis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
+
+
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_english_return_is_authorised_by_the_assistant(stack: Stack) -> None:
+    asked = say(stack, "ret-en", "I want to return something I bought")
+    assert "SO-12345678" in asked  # asks for the order number
+    reason_question = say(stack, "ret-en", "SO-10002665")  # a single-item order: no item question
+    assert not has_chinese(reason_question)
+    authorised = say(stack, "ret-en", '/inform{"return_reason":"changed_mind"}')
+    assert "RA-" in authorised
+    assert "$39.00" in authorised  # the item's price, from the order store
+
+
+def test_chinese_return_is_authorised_in_chinese(stack: Stack) -> None:
+    say(stack, "ret-zh", "我想退货")
+    item_question = say(stack, "ret-zh", "订单号10006912")
+    assert has_chinese(item_question)
+    say(stack, "ret-zh", '/inform{"item":"JEAN-SLIM-32"}')
+    authorised = say(stack, "ret-zh", '/inform{"return_reason":"wrong_size"}')
+    assert "RA-" in authorised
+    assert has_chinese(authorised)
+
+
+def test_insisting_on_a_return_outside_the_window_reaches_a_person_with_context(stack: Stack) -> None:
+    say(stack, "ret-late", "我要退货，订单SO-10004446")
+    refusal = say(stack, "ret-late", '/inform{"return_reason":"changed_mind"}')
+    assert has_chinese(refusal)
+    say(stack, "ret-late", "/affirm")
+    client = redis_client(stack)
+    try:
+        assert client.hget("hub:conv:ret-late", "owner") == "queued"
+        packet = json.loads(client.get("hub:handoff:ret-late") or "{}")
+    finally:
+        client.close()
+    assert packet["reason"] == "outside_window"
+    assert packet["language"] == "zh"
+    assert packet["order"]["id"] == "SO-10004446"
+    assert [line["author"] for line in packet["transcript"]][:1] == ["customer"]
+    # While a person owns the conversation the assistant stays silent.
+    assert say(stack, "ret-late", "hello? anyone?") == ""
+
+
+def test_asking_for_a_person_queues_the_conversation(stack: Stack) -> None:
+    reply = say(stack, "human-en", "let me talk to a human please", {"customer_id": "cust-1001"})
+    assert reply  # the assistant tells the customer they are being connected
+    client = redis_client(stack)
+    try:
+        packet = json.loads(client.get("hub:handoff:human-en") or "{}")
+    finally:
+        client.close()
+    assert packet["reason"] == "customer_request"
+    assert packet["customer_id"] == "cust-1001"
+    assert packet["intent_history"][-1]["intent"] == "request_human"

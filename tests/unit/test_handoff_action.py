@@ -1,0 +1,90 @@
+from rasa_sdk.events import ConversationPaused
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import ActionHandoff, ActionLowConfidence, build_packet, consecutive_fallbacks
+from tests.unit.fakes import FakeHub, FakeOrderStore, make_tracker
+
+
+def user(text: str, intent: str, confidence: float = 0.9) -> dict:
+    parse = {"intent": {"name": intent, "confidence": confidence}, "entities": []}
+    return {"event": "user", "text": text, "parse_data": parse, "timestamp": 1.0}
+
+
+def bot(text: str) -> dict:
+    return {"event": "bot", "text": text, "timestamp": 2.0}
+
+
+async def test_asking_for_a_person_posts_the_full_packet_and_pauses_the_bot() -> None:
+    hub = FakeHub()
+    events = [user("hi", "greet"), bot("Hello!"), user("let me talk to a human", "request_human", 0.97)]
+    tracker = make_tracker(
+        {"language": "zh", "order_id": "SO-1"},
+        {"channel": "widget", "customer_id": "cust-9"},
+        intent="request_human",
+        events=events,
+    )
+    dispatcher = CollectingDispatcher()
+    result = await ActionHandoff(hub, FakeOrderStore()).run(dispatcher, tracker, {})
+    (packet,) = hub.packets
+    assert packet["reason"] == "customer_request"
+    assert packet["language"] == "zh"
+    assert packet["channel"] == "widget"
+    assert packet["customer_id"] == "cust-9"
+    assert [h["intent"] for h in packet["intent_history"]] == ["greet", "request_human"]
+    assert packet["intent_history"][1]["confidence"] == 0.97
+    assert [t["author"] for t in packet["transcript"]] == ["customer", "bot", "customer"]
+    assert packet["slots"]["order_id"] == "SO-1"
+    assert dispatcher.messages[0]["response"] == "utter_handoff_queued"
+    assert dispatcher.messages[0]["position"] == 1
+    assert ConversationPaused() in result
+
+
+async def test_a_complaint_is_handed_off_with_its_reason() -> None:
+    hub = FakeHub()
+    tracker = make_tracker(intent="complain")
+    await ActionHandoff(hub, FakeOrderStore()).run(CollectingDispatcher(), tracker, {})
+    assert hub.packets[0]["reason"] == "complaint"
+
+
+async def test_the_reason_slot_wins_over_the_intent() -> None:
+    hub = FakeHub()
+    tracker = make_tracker({"handoff_reason": "outside_window"}, intent="affirm")
+    await ActionHandoff(hub, FakeOrderStore()).run(CollectingDispatcher(), tracker, {})
+    assert hub.packets[0]["reason"] == "outside_window"
+
+
+async def test_when_the_hub_is_down_the_customer_is_told_and_the_bot_stays() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ActionHandoff(FakeHub(fail=True), FakeOrderStore()).run(dispatcher, make_tracker(), {})
+    assert dispatcher.messages[0]["response"] == "utter_handoff_failed"
+    assert ConversationPaused() not in result
+
+
+async def test_first_unclear_turn_asks_to_rephrase_the_second_hands_off() -> None:
+    hub = FakeHub()
+    action = ActionLowConfidence(ActionHandoff(hub, FakeOrderStore()))
+    once = make_tracker(
+        intent="nlu_fallback", events=[user("hi", "greet"), user("blorp", "nlu_fallback", 0.2)]
+    )
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, once, {})
+    assert dispatcher.messages[0]["response"] == "utter_default"
+    assert hub.packets == []
+
+    twice = make_tracker(
+        intent="nlu_fallback",
+        events=[user("blorp", "nlu_fallback", 0.2), bot("?"), user("zzz", "nlu_fallback", 0.1)],
+    )
+    await action.run(CollectingDispatcher(), twice, {})
+    assert hub.packets[0]["reason"] == "low_confidence"
+
+
+def test_fallback_count_stops_at_the_first_understood_turn() -> None:
+    tracker = make_tracker(events=[user("a", "nlu_fallback"), user("b", "greet"), user("c", "nlu_fallback")])
+    assert consecutive_fallbacks(tracker) == 1
+
+
+def test_kb_hits_travel_in_their_own_field() -> None:
+    packet = build_packet(make_tracker({"kb_hits": [{"article_id": "x"}]}), "kb_miss", None)
+    assert "kb_hits" not in packet["slots"]
+    assert packet["kb_hits"] == [{"article_id": "x"}]

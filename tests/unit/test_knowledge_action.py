@@ -1,0 +1,96 @@
+from dataclasses import dataclass, field
+
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import ActionHandoff
+from actions.knowledge import ActionAnswerFromKB
+from tests.unit.fakes import FakeHub, FakeOrderStore, make_tracker
+
+
+@dataclass
+class FakeHit:
+    article_id: str
+    title: str
+    answer: str
+    score: float
+    language: str = "en"
+    category: str = "shipping"
+    version: str = "v3"
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FakeResult:
+    hits: list[FakeHit]
+    miss: bool
+    threshold: float = 0.5
+    version: str = "v3"
+
+
+class FakeKB:
+    def __init__(self, result: FakeResult, related: list[FakeHit] | None = None) -> None:
+        self.result = result
+        self.related_hits = related or []
+        self.calls: list[tuple] = []
+
+    async def search(self, query, language, top_k=3, category=None):
+        self.calls.append((query, language, category))
+        return self.result
+
+    async def related(self, article_id, language, limit=2):
+        return self.related_hits[:limit]
+
+
+async def test_a_hit_is_answered_and_records_article_and_version() -> None:
+    hit = FakeHit("en-shipping-fees", "How much does shipping cost?", "Standard shipping is $5.99.", 0.83)
+    related = [FakeHit("en-shipping-free-threshold", "How do I get free shipping?", "...", 0.7)]
+    kb = FakeKB(FakeResult([hit], miss=False), related)
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="ask_shipping", text="how much is delivery")
+    events = await ActionAnswerFromKB(kb, ActionHandoff(FakeHub(), FakeOrderStore())).run(
+        dispatcher, tracker, {}
+    )
+    assert kb.calls == [("how much is delivery", "en", "shipping")]
+    assert dispatcher.messages[0] == {**dispatcher.messages[0], "response": "utter_kb_answer",
+                                      "answer": "Standard shipping is $5.99."}  # fmt: skip
+    assert dispatcher.messages[1]["buttons"][0]["title"] == "How do I get free shipping?"
+    answer = next(e for e in events if e.get("name") == "kb_answer")["value"]
+    assert answer == {"article_id": "en-shipping-fees", "title": hit.title, "score": 0.83, "version": "v3"}
+
+
+async def test_a_miss_hands_off_with_the_hits_it_tried() -> None:
+    weak = FakeHit("en-privacy-data-export", "How can I get a copy of my data?", "...", 0.21)
+    hub = FakeHub()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="ask_policy", text="can I pay with goats")
+    events = await ActionAnswerFromKB(
+        FakeKB(FakeResult([weak], miss=True)), ActionHandoff(hub, FakeOrderStore())
+    ).run(dispatcher, tracker, {})
+    assert hub.packets[0]["reason"] == "kb_miss"
+    assert hub.packets[0]["kb_hits"] == [
+        {"article_id": "en-privacy-data-export", "title": weak.title, "score": 0.21, "version": "v3"}
+    ]
+    assert all(m.get("response") != "utter_kb_answer" for m in dispatcher.messages)
+    assert SlotSet("kb_hits", hub.packets[0]["kb_hits"]) in events
+
+
+async def test_an_unexplained_payment_problem_is_a_payment_issue() -> None:
+    hub = FakeHub()
+    tracker = make_tracker(intent="payment_problem", text="my payment vanished")
+    await ActionAnswerFromKB(FakeKB(FakeResult([], miss=True)), ActionHandoff(hub, FakeOrderStore())).run(
+        CollectingDispatcher(), tracker, {}
+    )
+    assert hub.packets[0]["reason"] == "payment_issue"
+
+
+async def test_a_failing_index_hands_off_as_a_backend_error() -> None:
+    class BrokenKB(FakeKB):
+        async def search(self, query, language, top_k=3, category=None):
+            raise RuntimeError("index missing")
+
+    hub = FakeHub()
+    await ActionAnswerFromKB(BrokenKB(FakeResult([], True)), ActionHandoff(hub, FakeOrderStore())).run(
+        CollectingDispatcher(), make_tracker(intent="ask_policy"), {}
+    )
+    assert hub.packets[0]["reason"] == "backend_error"
