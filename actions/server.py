@@ -75,8 +75,12 @@ def main() -> int:
         return 2
     loader = AppLoader(factory=partial(build_app, token))
     app = loader.load()
-    app.prepare(host=host, port=port, workers=int(os.environ.get("ACTIONS_WORKERS", "1")), access_log=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    workers = int(os.environ.get("ACTIONS_WORKERS", "1"))
+    app.prepare(host=host, port=port, workers=workers, access_log=False)
+    if workers == 1:
+        Sanic.serve_single(primary=app)  # a clean Ctrl-C, without the multi-worker manager
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

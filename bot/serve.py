@@ -89,7 +89,8 @@ def build_command(env: dict[str, str]) -> list[str]:
     endpoints = run_dir / "endpoints.yml"
     endpoints.write_text(resolve_template((ROOT / "endpoints.yml").read_text(), env))
     endpoints.chmod(0o600)  # it holds the action server token and the Redis password
-    model = Path(env["RASA_MODEL"]) if env.get("RASA_MODEL") else newest_model(ROOT / "models")
+    models_dir = Path(env.get("RASA_MODELS_DIR") or ROOT / "models")
+    model = Path(env["RASA_MODEL"]) if env.get("RASA_MODEL") else newest_model(models_dir)
     return [
         sys.executable, "-m", "rasa", "run",
         "--model", str(model),

@@ -27,7 +27,11 @@ def main() -> int:
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    if settings.workers == 1:
+        # One process: a clean Ctrl-C, without the multi-worker manager's shutdown noise.
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

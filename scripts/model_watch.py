@@ -42,14 +42,16 @@ def main() -> None:
     rasa_url = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
     token = os.environ["RASA_AUTH_TOKEN"]
     interval = float(os.environ.get("MODEL_WATCH_INTERVAL", "5"))
-    models_dir = ROOT / "models"
+    models_dir = Path(os.environ.get("RASA_MODELS_DIR") or ROOT / "models")
     current = newest(models_dir)  # what bot.serve started with
+    logger.info("model_watch.started dir=%s current=%s", models_dir, current.name if current else None)
     while True:
         time.sleep(interval)
         candidate = newest(models_dir)
         if candidate is None or candidate == current:
             continue
         time.sleep(2)  # let the archive finish writing
+        logger.info("model_watch.loading %s", candidate.name)
         if load(rasa_url, token, candidate):
             logger.info("model_watch.loaded %s", candidate.name)
             current = candidate

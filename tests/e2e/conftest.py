@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -23,6 +24,7 @@ STARTUP_TIMEOUT = 300
 class Stack:
     hub_url: str
     rasa_url: str
+    models_dir: Path
     actions_url: str
     env: dict[str, str]
 
@@ -42,7 +44,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ports = {name: str(free_port()) for name in ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")}
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(ports)
-    env.update({"REDIS_DATA_DIR": str(work / "redis"), "ORDER_DB": str(work / "orders.sqlite")})
+    models = work / "models"  # a copy, so tests can add models without touching the project's
+    models.mkdir()
+    newest = max((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    shutil.copy2(newest, models / newest.name)
+    env.update(
+        {
+            "REDIS_DATA_DIR": str(work / "redis"),
+            "ORDER_DB": str(work / "orders.sqlite"),
+            "RASA_MODELS_DIR": str(models),
+            "MODEL_WATCH_INTERVAL": "1",
+        }
+    )
     log = (work / "stack.log").open("w")
     proc = subprocess.Popen(
         [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -65,6 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(
             hub_url=hub_url,
             rasa_url=f"http://127.0.0.1:{ports['RASA_PORT']}",
+            models_dir=models,
             actions_url=f"http://127.0.0.1:{ports['ACTIONS_PORT']}",
             env={**env, **_secrets()},
         )

@@ -1,0 +1,43 @@
+"""A newly trained model is loaded by the running stack without a restart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def loaded_model(stack: Stack) -> str:
+    """The model Rasa serves; empty while Rasa is busy loading one (it answers nothing meanwhile)."""
+    try:
+        response = httpx.get(
+            f"{stack.rasa_url}/status", params={"token": stack.env["RASA_AUTH_TOKEN"]}, timeout=10
+        )
+    except httpx.TimeoutException:
+        return ""
+    assert response.status_code == 200
+    return str(response.json()["model_file"])
+
+
+def test_a_new_model_in_the_models_directory_is_loaded(stack: Stack) -> None:
+    current = max(stack.models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    assert loaded_model(stack).endswith(current.name)
+    retrained = stack.models_dir / "29991231-235959-retrained.tar.gz"
+    shutil.copy2(current, retrained)
+    os.utime(retrained)  # newest by modification time, as `rasa train` leaves it
+    deadline = time.monotonic() + 180
+    while not loaded_model(stack).endswith(retrained.name):
+        assert time.monotonic() < deadline, "the new model was not loaded"
+        time.sleep(1)
+    # The conversation API keeps answering with the new model.
+    response = httpx.post(
+        f"{stack.hub_url}/webhooks/rest/webhook", json={"sender": "reload-1", "message": "hello"}, timeout=30
+    )
+    assert response.status_code == 200 and response.json()
