@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs train validate lint types unit integration test-bot e2e clean
+.PHONY: help run test setup venvs train index validate lint types unit integration test-bot e2e clean
 
 help:
 	@echo "make run    set everything up (first time: ~10 min) and start the stack"
@@ -37,8 +37,12 @@ $(SPACY_MODEL)/meta.json: bot/spacy_model.py | $(RASA_VENV)/.requirements.sha256
 
 setup: venvs $(SPACY_MODEL)/meta.json
 	@scripts/train.sh
+	@$(PY) -m kb_index build
 
 train: setup
+
+index: venvs
+	@$(PY) -m kb_index build
 
 run: setup
 	@scripts/run.sh

@@ -36,7 +36,7 @@ async def warm_up_knowledge_base() -> None:
         logger.warning("actions.kb.warmup_failed", exc_info=True)
 
 
-def build_app(token: str) -> Sanic:  # type: ignore[type-arg]
+def build_app(token: str, warm_up: bool = True) -> Sanic:  # type: ignore[type-arg]
     executor = ActionExecutor()
     executor.register_package("actions")
     app: Sanic = create_app(executor, cors_origins=[])  # type: ignore[type-arg]
@@ -51,9 +51,11 @@ def build_app(token: str) -> Sanic:  # type: ignore[type-arg]
             return json({"error": "unauthorized"}, status=401)
         return None
 
-    @app.after_server_start
-    async def start_warm_up(app: Sanic) -> None:  # type: ignore[type-arg]
-        app.add_task(warm_up_knowledge_base())
+    if warm_up:
+
+        @app.after_server_start
+        async def start_warm_up(app: Sanic) -> None:  # type: ignore[type-arg]
+            app.add_task(warm_up_knowledge_base())
 
     return app
 

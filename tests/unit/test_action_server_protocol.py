@@ -14,7 +14,7 @@ TOKEN = "actions-token-0123456789"
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sanic:
     monkeypatch.setenv("ORDER_DB", str(tmp_path / "orders.sqlite"))
     Sanic.test_mode = True
-    return build_app(TOKEN)
+    return build_app(TOKEN, warm_up=False)  # no real models in unit tests
 
 
 def rasa_36_call(order_id: str) -> dict:

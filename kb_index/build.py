@@ -1,0 +1,305 @@
+"""Build a new index version from the articles: incremental, versioned, published atomically.
+
+The inputs (article hashes, encoder identities, chunking and retrieval settings) are fingerprinted first; when
+the fingerprint equals the newest version's, nothing is loaded or written, which keeps `make run` fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from kb_index import storage
+from kb_index.articles import LANGUAGES, Article, load_articles
+from kb_index.cache import EmbeddingCache, passage_key
+from kb_index.chunking import MAX_CHARS, MIN_CHARS, lexical_text, passage_text, passages
+from kb_index.encoders import (
+    Encoder,
+    EncoderError,
+    EncoderSpec,
+    Matrix,
+    describe,
+    library_versions,
+    load_encoder,
+)
+from kb_index.manifest import (
+    ArticleEntry,
+    Changes,
+    EncoderEntry,
+    IndexLoadError,
+    LanguageEntry,
+    Manifest,
+    read_manifest,
+    verify_files,
+)
+from kb_index.settings import LanguageRetrieval, encoder_specs, load_retrieval
+from kb_index.tokens import tokenize
+from kb_index.vectors import build_index, choose_index_type, hnsw_parameters, write_index
+
+EncoderFactory = Callable[[str], Encoder]
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    version: str  # the version built, or the newest one when nothing changed
+    built: bool
+    changes: Changes
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+
+
+def _build_encoder(spec: str) -> Encoder:
+    # One thread: on the two shared cores a second BLAS/torch thread made embedding several times slower
+    # whenever other work was running (docs/benchmarks.md).
+    return load_encoder(spec, threads=1)
+
+
+def fingerprint(
+    articles: list[Article],
+    specs: dict[str, EncoderSpec],
+    retrieval: dict[str, LanguageRetrieval],
+    index_type: str,
+) -> str:
+    inputs = {
+        "format": 1,
+        "articles": sorted((a.id, a.content_hash) for a in articles),
+        "encoders": {lang: spec.identity for lang, spec in sorted(specs.items())},
+        "retrieval": {lang: r.to_json() for lang, r in sorted(retrieval.items())},
+        "chunking": _chunking(),
+        "index_type": index_type,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _chunking() -> dict[str, dict[str, int]]:
+    return {"max_chars": dict(MAX_CHARS), "min_chars": dict(MIN_CHARS)}
+
+
+def _newest(index_dir: Path, print_: Callable[[str], None]) -> Manifest | None:
+    """The newest intact version's manifest; a damaged version is reported and skipped, never trusted."""
+    for version in reversed(storage.list_versions(index_dir)):
+        directory = storage.version_dir(index_dir, version)
+        try:
+            manifest = read_manifest(directory)
+            verify_files(directory, manifest)
+        except IndexLoadError as exc:
+            print_(f"warning: skipping damaged version {version}: {exc}")
+            continue
+        return manifest
+    return None
+
+
+def build(
+    kb_dir: Path,
+    index_dir: Path,
+    *,
+    encoders: dict[str, str] | None = None,
+    retrieval: dict[str, LanguageRetrieval] | None = None,
+    index_type: str = "auto",
+    encoder_factory: EncoderFactory = _build_encoder,
+    progress: Callable[[str], None] = print,
+    force: bool = False,
+) -> BuildResult:
+    """Validate the articles and, when anything changed, build and publish a new version.
+
+    Raises ArticleError for invalid articles (with file:line), before anything is loaded or written.
+    """
+    started = time.perf_counter()
+    articles = load_articles(kb_dir)
+    retrieval = retrieval or load_retrieval()
+    specs = {lang: describe(spec) for lang, spec in encoder_specs(encoders).items()}
+    print_ = progress
+    with storage.build_lock(index_dir):
+        newest = _newest(index_dir, print_)
+        fp = fingerprint(articles, specs, retrieval, index_type)
+        current = storage.read_current(index_dir)
+        if newest is not None and newest.fingerprint == fp and not force:
+            if current is None or current not in storage.list_versions(index_dir):
+                storage.write_current(index_dir, newest.version)
+                current = newest.version
+            if current != newest.version:
+                print_(
+                    f"index is up to date: the articles are unchanged since {newest.version}; "
+                    f"serving {current} "
+                    f"after a rollback (python -m kb_index rollback {newest.version} serves the newest)"
+                )
+            else:
+                print_(f"index is up to date ({newest.version}, {len(articles)} articles)")
+            return BuildResult(newest.version, False, Changes())
+
+        version = storage.next_version(index_dir)
+        changes = _changes(newest, articles, specs, retrieval)
+        print_(f"building {version}: {changes.summary()} since {newest.version if newest else 'nothing'}")
+        for lang, spec in specs.items():
+            if retrieval[lang].calibrated_for != spec.spec:
+                print_(
+                    f"warning: the {lang} threshold was chosen for {retrieval[lang].calibrated_for}, not "
+                    f"{spec.spec}: run `python -m kb_index eval` and update kb_index/retrieval.yml"
+                )
+        staging = storage.staging_dir(index_dir)
+        try:
+            manifest, embedded, reused = _write_version(
+                staging,
+                index_dir,
+                version,
+                newest,
+                articles,
+                specs,
+                retrieval,
+                index_type,
+                encoder_factory,
+                print_,
+            )
+            manifest = replace(manifest, fingerprint=fp, changes=changes)
+            storage.atomic_write_json(staging / "manifest.json", manifest.to_json())
+            storage.publish(staging, index_dir, version)
+        except BaseException:
+            storage.discard(staging)
+            raise
+        storage.write_current(index_dir, version)
+    seconds = time.perf_counter() - started
+    print_(
+        f"built {version} in {seconds:.1f} s ({embedded} passages embedded, {reused} reused); "
+        f"serving {version}"
+    )
+    return BuildResult(version, True, changes, embedded, reused, seconds)
+
+
+def _changes(
+    newest: Manifest | None,
+    articles: list[Article],
+    specs: dict[str, EncoderSpec],
+    retrieval: dict[str, LanguageRetrieval],
+) -> Changes:
+    before = newest.articles if newest else {}
+    now = {a.id: a.content_hash for a in articles}
+    settings: list[str] = []
+    if newest is not None:
+        for lang, spec in specs.items():
+            entry = newest.languages.get(lang)
+            if entry is not None and entry.encoder.identity != spec.identity:
+                settings.append(f"{lang} encoder")
+            if entry is not None and entry.retrieval != retrieval[lang]:
+                settings.append(f"{lang} retrieval")
+        if newest.chunking != _chunking():
+            settings.append("chunking")
+    return Changes(
+        added=sorted(set(now) - set(before)),
+        changed=sorted(k for k in now if k in before and before[k].hash != now[k]),
+        removed=sorted(set(before) - set(now)),
+        settings=settings,
+    )
+
+
+def _write_version(
+    staging: Path,
+    index_dir: Path,
+    version: str,
+    newest: Manifest | None,
+    articles: list[Article],
+    specs: dict[str, EncoderSpec],
+    retrieval: dict[str, LanguageRetrieval],
+    index_type: str,
+    encoder_factory: EncoderFactory,
+    print_: Callable[[str], None],
+) -> tuple[Manifest, int, int]:
+    languages: dict[str, LanguageEntry] = {}
+    entries: dict[str, ArticleEntry] = {}
+    embedded = reused = 0
+    for lang in LANGUAGES:
+        mine = [a for a in articles if a.language == lang]
+        if not mine:
+            continue
+        spec = specs[lang]
+        records, texts = [], []
+        for article in mine:
+            pieces = passages(article)
+            entries[article.id] = ArticleEntry(article.content_hash, lang, article.path, len(pieces))
+            for chunk in pieces:
+                text = passage_text(article, chunk)
+                texts.append(text)
+                record = chunk.to_json()
+                record["key"] = passage_key(spec.identity, text)
+                record["tokens"] = tokenize(lexical_text(article, chunk), lang)
+                records.append(record)
+        vectors, fresh = _embed(
+            index_dir, spec, [r["key"] for r in records], texts, encoder_factory, print_, lang
+        )
+        embedded += fresh
+        reused += len(records) - fresh
+        kind = choose_index_type(len(records), index_type)
+        write_index(build_index(vectors, kind), staging / f"{lang}.faiss")
+        storage.atomic_write_json(staging / f"{lang}.passages.json", records)
+        encoder = EncoderEntry(spec.spec, spec.model, spec.path, spec.identity, int(vectors.shape[1]))
+        hnsw = hnsw_parameters() if kind == "hnsw" else None
+        languages[lang] = LanguageEntry(encoder, kind, len(records), retrieval[lang], hnsw)
+        print_(
+            f"{lang}: {len(mine)} articles, {len(records)} passages, {kind} index, "
+            f"{vectors.shape[1]} dimensions"
+        )
+    storage.atomic_write_json(staging / "articles.json", {a.id: a.to_json() for a in articles})
+    files = {p.name: storage.file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+    manifest = Manifest(
+        version=version,
+        parent=newest.version if newest else None,
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        fingerprint="",
+        libraries=library_versions(),
+        chunking=_chunking(),
+        languages=languages,
+        articles=dict(sorted(entries.items())),
+        changes=Changes(),
+        files=files,
+    )
+    return manifest, embedded, reused
+
+
+def _embed(
+    index_dir: Path,
+    spec: EncoderSpec,
+    keys: list[str],
+    texts: list[str],
+    encoder_factory: EncoderFactory,
+    print_: Callable[[str], None],
+    lang: str,
+) -> tuple[Matrix, int]:
+    """Vectors for all passages: from the cache where the key is known, from the encoder otherwise."""
+    cache = EmbeddingCache(index_dir, spec.identity)
+    todo: dict[str, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if cache.get(key) is None:
+            todo.setdefault(key, text)
+    if todo:
+        print_(f"{lang}: embedding {len(todo)} passages with {spec.spec} ({len(keys) - len(todo)} reused)")
+        encoder = encoder_factory(spec.spec)
+        if encoder.spec.identity != spec.identity:
+            raise EncoderError(f"encoder for '{spec.spec}' reports identity {encoder.spec.identity}")
+        pending = list(todo.items())
+        started = time.perf_counter()
+        for start in range(0, len(pending), BATCH):
+            batch = pending[start : start + BATCH]
+            vectors = encoder.encode([text for _, text in batch])
+            cache.put([key for key, _ in batch], vectors)
+            done = start + len(batch)
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            print_(f"{lang}: embedded {done}/{len(pending)} passages ({rate:.0f}/s)")
+        cache.save()
+    else:
+        print_(f"{lang}: all {len(keys)} passages reused from the cache")
+    rows = [cache.get(key) for key in keys]
+    matrix = np.stack([r for r in rows if r is not None]).astype(np.float32)
+    dims = {int(r.shape[0]) for r in rows if r is not None}
+    if len(dims) != 1:
+        raise EncoderError(
+            f"{lang}: cached vectors have different dimensions {sorted(dims)}; delete {cache.path}"
+        )
+    return matrix, len(todo)

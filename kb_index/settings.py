@@ -1,0 +1,98 @@
+"""Where the index lives, which encoder each language uses, and how search scores and decides a miss.
+
+The retrieval settings live in kb_index/retrieval.yml beside this module, so a threshold change is a reviewed
+file change; a build copies them into the manifest, so every version records how it answers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kb_index.articles import LANGUAGES
+from kb_index.encoders import DEFAULT_EN, DEFAULT_ZH
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_KB_DIR = ROOT / "data" / "kb"
+DEFAULT_INDEX_DIR = ROOT / "var" / "kb_index"
+DEFAULT_EVAL_DIR = ROOT / "data" / "eval"
+RETRIEVAL_FILE = Path(__file__).with_name("retrieval.yml")
+MODES = ("dense", "lexical", "hybrid")
+ENCODER_ENV = {"en": "KB_EN_MODEL", "zh": "KB_ZH_MODEL"}
+DEFAULT_ENCODERS = {"en": DEFAULT_EN, "zh": DEFAULT_ZH}
+# Exact search is fast and perfect below this many passages; above it HNSW keeps a query within milliseconds.
+HNSW_MIN_PASSAGES = 20_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 64
+HNSW_EF_CONSTRUCTION = 80
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names it."""
+
+
+@dataclass(frozen=True)
+class LanguageRetrieval:
+    """How one language is searched: the mode, the lexical share of a hybrid score, and the miss threshold."""
+
+    mode: str
+    lexical_weight: float
+    threshold: float
+    calibrated_for: str  # the encoder spec the threshold was chosen with
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LanguageRetrieval:
+        return cls(
+            str(data["mode"]),
+            float(data["lexical_weight"]),
+            float(data["threshold"]),
+            str(data["calibrated_for"]),
+        )
+
+
+def index_dir_from_env() -> Path:
+    return Path(os.environ.get("KB_INDEX_DIR") or DEFAULT_INDEX_DIR)
+
+
+def encoder_specs(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Encoder spec per language: an explicit override, then KB_EN_MODEL / KB_ZH_MODEL, then the default."""
+    overrides = overrides or {}
+    specs = {}
+    for language in LANGUAGES:
+        specs[language] = (
+            overrides.get(language) or os.environ.get(ENCODER_ENV[language]) or DEFAULT_ENCODERS[language]
+        )
+    return specs
+
+
+def load_retrieval(path: Path = RETRIEVAL_FILE) -> dict[str, LanguageRetrieval]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{path}: cannot read retrieval settings: {exc}") from None
+    out: dict[str, LanguageRetrieval] = {}
+    for language in LANGUAGES:
+        section = (data or {}).get(language)
+        if not isinstance(section, dict):
+            raise SettingsError(f"{path}: missing section '{language}'")
+        try:
+            settings = LanguageRetrieval.from_json(section)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SettingsError(
+                f"{path}: section '{language}' needs mode, lexical_weight, threshold: {exc}"
+            ) from None
+        if settings.mode not in MODES:
+            raise SettingsError(
+                f"{path}: {language}.mode must be one of {', '.join(MODES)}, not '{settings.mode}'"
+            )
+        if not 0.0 <= settings.lexical_weight <= 1.0:
+            raise SettingsError(f"{path}: {language}.lexical_weight must be between 0 and 1")
+        out[language] = settings
+    return out

@@ -1,0 +1,72 @@
+"""Tokens for the lexical score: lowercase, lightly stemmed words in English, jieba words in Chinese.
+
+jieba gets its own Tokenizer with the store's vocabulary (bot/jieba_userdict.txt), so loading it changes
+nothing for other jieba users in the process; it is created on first use because its dictionary takes a
+second to load.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+_EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_ZH_KEEP = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff]")
+# Words that say nothing about which article is meant; kept out of the lexical score only.
+_EN_STOP = """a about am an and any are as at be been but by can could did do does doing for from get got
+had has have how i i'm if in into is it it's its just me my of on or our please pls so than that the their
+them then there these they this to too was we were what when where which who why will with would you your"""
+_ZH_STOP = """的 了 吗 呢 吧 啊 呀 嘛 么 我 你 您 他 她 它 们 我们 是 在 和 与 就 都 也
+还 又 要 会 能 可以 请问 请 一下 这个 那个 这 那 有 没 怎么 怎么办 如何 什么
+为什么 哪 哪里 多少 几 亲 哦 嗯"""
+EN_STOPWORDS = frozenset(_EN_STOP.split())
+ZH_STOPWORDS = frozenset(_ZH_STOP.split())
+
+_jieba_lock = threading.Lock()
+_jieba: Any = None
+
+
+def _jieba_tokenizer() -> Any:
+    global _jieba
+    with _jieba_lock:
+        if _jieba is None:
+            import jieba
+
+            from bot.tokenizer_vocabulary import USER_DICT
+
+            jieba.setLogLevel(60)  # its start-up chatter goes to stderr otherwise
+            tokenizer = jieba.Tokenizer()
+            if USER_DICT.exists():
+                with USER_DICT.open("rb") as handle:  # jieba leaves a file it opened itself unclosed
+                    tokenizer.load_userdict(handle)
+            _jieba = tokenizer
+        return _jieba
+
+
+def stem(word: str) -> str:
+    """A few English suffixes, enough that "refunds", "refunded" and "refunding" meet "refund"."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            if suffix == "es" and not word.endswith(("ches", "shes", "xes", "zes", "oes")):
+                continue
+            return word[: len(word) - len(suffix)] + keep
+    return word
+
+
+def tokenize(text: str, language: str) -> list[str]:
+    text = text.lower()
+    if language == "zh":
+        words = _jieba_tokenizer().lcut_for_search(text)
+        out = []
+        for word in words:
+            word = word.strip()
+            if not word or word in ZH_STOPWORDS or not _ZH_KEEP.search(word):
+                continue
+            out.append(stem(word) if word.isascii() else word)
+        return out
+    return [stem(w) for w in _EN_WORD.findall(text) if w not in EN_STOPWORDS]
