@@ -39,10 +39,9 @@ def main() -> int:
     print(
         "\n"
         "  Stack is up.\n"
-        f"    Storefront demo page : {base}/\n"
-        f"    Agent console        : {base}/console\n"
         f"    API docs             : {base}/docs\n"
         f"    REST channel         : POST {base}/webhooks/rest/webhook\n"
+        f"    Health               : {base}/health\n"
         "  Press Ctrl-C to stop everything.\n",
         flush=True,
     )

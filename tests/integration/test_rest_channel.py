@@ -82,3 +82,14 @@ def test_health_is_200_when_everything_is_up(make_app) -> None:
     _, response = app.test_client.get("/health")
     assert response.status == 200
     assert response.json["status"] == "ok"
+
+
+def test_openapi_document_lists_the_endpoints(make_app) -> None:
+    app = make_app(rasa_stand_in([]))
+    _, response = app.test_client.get("/docs/openapi.json")
+    assert response.status == 200
+    paths = response.json["paths"]
+    assert {"/webhooks/rest/webhook", "/health"} <= set(paths), sorted(paths)
+    assert any(p.startswith("/api/handoffs") for p in paths), sorted(paths)
+    _, page = app.test_client.get("/docs")
+    assert page.status == 200
