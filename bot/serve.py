@@ -99,7 +99,7 @@ def build_command(env: dict[str, str]) -> list[str]:
         "--interface", host,
         "--port", port,
         "--enable-api",
-        "--auth-token", token,
+        f"--auth-token={token}",  # "=" form: a token may start with "-"
     ]  # fmt: skip
 
 

@@ -39,3 +39,18 @@ def test_endpoints_template_resolves_to_typed_yaml() -> None:
 def test_missing_variable_is_named() -> None:
     with pytest.raises(ConfigError, match="ACTIONS_TOKEN"):
         resolve_template("token: ${ACTIONS_TOKEN}", {})
+
+
+def test_a_token_starting_with_a_dash_reaches_rasa_intact() -> None:
+    from bot.serve import build_command
+    from tests.redis_server import free_port
+
+    env = {
+        "RASA_AUTH_TOKEN": "-starts-with-a-dash-0123456789",
+        "RASA_CHANNEL_TOKEN": "c" * 20,
+        "ACTIONS_TOKEN": "a" * 20,
+        "RASA_PORT": str(free_port()),
+        "RASA_MODEL": "models/any.tar.gz",
+    }
+    command = build_command(env)
+    assert "--auth-token=-starts-with-a-dash-0123456789" in command
