@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.formatting import format_date
-from actions.orders.lookup import find_customer_order
+from actions.orders.action import OrderAction
 from actions.orders.model import Order
-from actions.orders.store import OrderStore
-from actions.providers import order_store
 
 
 def status_variables(order: Order, language: str) -> dict[str, Any]:
@@ -30,21 +28,11 @@ def status_variables(order: Order, language: str) -> dict[str, Any]:
     }
 
 
-class ActionOrderStatus(Action):
-    def __init__(self, store: OrderStore | None = None) -> None:
-        self._store = store
-
+class ActionOrderStatus(OrderAction):
     def name(self) -> str:
         return "action_order_status"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        store = self._store or order_store()
-        order_id, order = await find_customer_order(store, tracker)
-        if order is None:
-            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or "")
-            return [SlotSet("order_id", None)]
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
         language = conversation.language(tracker)
         dispatcher.utter_message(
             response=f"utter_order_status_{order.status.value}", **status_variables(order, language)

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.formatting import PAYMENT_METHODS, format_date, format_money, label
-from actions.orders.lookup import find_customer_order
-from actions.orders.model import OrderStatus
-from actions.orders.store import OrderStore
-from actions.providers import order_store, return_policy
-from actions.returns.policy import ReturnPolicy
+from actions.orders.action import OrderAction
+from actions.orders.model import Order, OrderStatus
 
 
-class ActionRefundStatus(Action):
-    def __init__(self, store: OrderStore | None = None, policy: ReturnPolicy | None = None) -> None:
-        self._store = store
-        self._policy = policy
-
+class ActionRefundStatus(OrderAction):
     def name(self) -> str:
         return "action_refund_status"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        order_id, order = await find_customer_order(self._store or order_store(), tracker)
-        if order is None:
-            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or "")
-            return [SlotSet("order_id", None)]
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
         language = conversation.language(tracker)
-        policy = self._policy or return_policy()
+        policy = self.policy
         values = {
             "order_id": order.id,
             "amount": format_money(order.total, order.currency),

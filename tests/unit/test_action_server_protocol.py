@@ -72,3 +72,14 @@ def test_an_unknown_action_is_a_404(app: Sanic) -> None:
     call = {**rasa_36_call("SO-10001021"), "next_action": "action_nope"}
     _, response = app.test_client.post("/webhook", json=call, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status == 404
+
+
+def test_the_server_serves_exactly_the_custom_actions_the_domain_declares(app: Sanic) -> None:
+    import yaml
+
+    declared: set[str] = set()
+    for path in (Path(__file__).resolve().parents[2] / "bot" / "domain").glob("*.yml"):
+        declared |= set(yaml.safe_load(path.read_text(encoding="utf-8")).get("actions") or [])
+    _, response = app.test_client.get("/actions", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status == 200
+    assert {a["name"] for a in response.json} == declared
