@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: help run test setup venvs train index validate lint types unit integration test-bot e2e clean
 
 help:
-	@echo "make run    set everything up (first time: ~10 min) and start the stack"
+	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
 	@echo "make test   lint, types, unit, integration, Rasa validation and stories, end-to-end"
 	@echo "make train | validate | test-bot | lint | types | unit | integration | e2e"
 
