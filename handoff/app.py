@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
 from sanic import Sanic
 
-from handoff.blueprints import handoffs, health, rest
+from handoff.blueprints import handoffs, health, rest, routing
 from handoff.bot_client import RasaBot
 from handoff.conversations import RedisConversationStore
 from handoff.errors import register_error_handlers
 from handoff.hub import Hub
+from handoff.identity import TokenStore
+from handoff.routing.config import DEFAULT_PATH, RoutingConfig
+from handoff.routing.engine import RoutingEngine
 from handoff.settings import Settings
 from handoff.transcript import RedisTranscriptStore
 
@@ -26,6 +32,8 @@ def create_app(
 ) -> Sanic:  # type: ignore[type-arg]
     """Build the app; `http_transport` lets tests stand in for Rasa and the action server."""
     settings = settings or Settings.from_env()
+    routing_path = Path(settings.routing_config) if settings.routing_config else DEFAULT_PATH
+    routing_config = RoutingConfig.load(routing_path)
     app: Sanic = Sanic(APP_NAME)  # type: ignore[type-arg]
     app.config.OAS_UI_DEFAULT = "redoc"
     app.config.OAS_URL_PREFIX = "/docs"
@@ -35,6 +43,7 @@ def create_app(
     app.blueprint(health.bp)
     app.blueprint(rest.bp)
     app.blueprint(handoffs.bp)
+    app.blueprint(routing.bp)
 
     @app.before_server_start
     async def open_clients(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -47,8 +56,29 @@ def create_app(
             health_check_interval=30,
         )
         app.ctx.http = httpx.AsyncClient(timeout=settings.rasa_timeout, transport=http_transport)
-        bot = RasaBot(app.ctx.http, settings.rasa_url, settings.rasa_channel_token, settings.rasa_timeout)
-        app.ctx.hub = Hub(RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot)
+        bot = RasaBot(
+            app.ctx.http,
+            settings.rasa_url,
+            settings.rasa_channel_token,
+            settings.rasa_timeout,
+            settings.rasa_api_token,
+        )
+        app.ctx.routing = RoutingEngine(app.ctx.redis, routing_config)
+        await app.ctx.routing.start()
+        app.ctx.tokens = TokenStore(app.ctx.redis, settings.service_token, settings.admin_token)
+        app.ctx.hub = Hub(
+            RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot, app.ctx.routing
+        )
+
+    @app.after_server_start
+    async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
+        app.ctx.sweeper = asyncio.create_task(_sweep_forever(app.ctx.routing, settings.sweep_interval))
+
+    @app.before_server_stop
+    async def stop_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
+        app.ctx.sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.ctx.sweeper
 
     @app.after_server_stop
     async def close_clients(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -56,3 +86,13 @@ def create_app(
         await app.ctx.redis.aclose()
 
     return app
+
+
+async def _sweep_forever(engine: RoutingEngine, interval: float) -> None:
+    """Offer timeouts and overflow in every worker; the scripts make concurrent sweeps harmless."""
+    while True:
+        try:
+            await engine.sweep()
+        except Exception:
+            logger.exception("hub.routing.sweep_failed")
+        await asyncio.sleep(interval)

@@ -24,6 +24,26 @@ class Unauthorized(Exception):
     """Missing or wrong credentials."""
 
 
+class Forbidden(Exception):
+    """Valid credentials without the right to do this."""
+
+
+class NotFoundError(Exception):
+    """An id in the path or body that does not exist."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Conflict(Exception):
+    """The request is valid but the current state does not allow it; `code` is stable for clients."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
     @app.exception(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> HTTPResponse:
@@ -35,6 +55,18 @@ def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
     @app.exception(Unauthorized)
     async def unauthorized(request: Request, exc: Unauthorized) -> HTTPResponse:
         return json({"error": "unauthorized", "message": str(exc)}, status=401)
+
+    @app.exception(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> HTTPResponse:
+        return json({"error": "forbidden", "message": str(exc)}, status=403)
+
+    @app.exception(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> HTTPResponse:
+        return json({"error": exc.code, "message": str(exc)}, status=404)
+
+    @app.exception(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> HTTPResponse:
+        return json({"error": exc.code, "message": str(exc)}, status=409)
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:

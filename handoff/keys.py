@@ -21,8 +21,3 @@ def conversations_index() -> str:
 def handoff_packet(conversation_id: str) -> str:
     """JSON of the latest handoff packet for a conversation (what the agent's context card shows)."""
     return f"{PREFIX}:handoff:{conversation_id}"
-
-
-def waiting_queue() -> str:
-    """Sorted set of conversations waiting for an agent, scored by the time they were queued."""
-    return f"{PREFIX}:queue:waiting"

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from handoff.errors import BadRequest
+from handoff.routing.config import TIERS
 
 REASONS = frozenset(
     {
@@ -49,4 +50,7 @@ def validate_packet(body: Any) -> dict[str, Any]:
     for name in STRING_FIELDS:
         if body.get(name) is not None and not isinstance(body[name], str):
             raise BadRequest(f"'{name}' must be a string", field=name)
+    tier = body.get("customer_tier")
+    if tier is not None and tier not in TIERS:
+        raise BadRequest(f"'customer_tier' must be one of {', '.join(TIERS)}", field="customer_tier")
     return body

@@ -62,6 +62,10 @@ class Settings:
     max_message_chars: int
     rest_token: str | None
     service_token: str
+    admin_token: str
+    rasa_api_token: str
+    routing_config: str
+    sweep_interval: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,4 +82,8 @@ class Settings:
             max_message_chars=_int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000),
             rest_token=env.get("HUB_REST_TOKEN") or None,
             service_token=_secret(env, "HUB_SERVICE_TOKEN"),
+            admin_token=_secret(env, "HUB_ADMIN_TOKEN"),
+            rasa_api_token=_secret(env, "RASA_AUTH_TOKEN"),
+            routing_config=env.get("HUB_ROUTING_CONFIG", ""),
+            sweep_interval=_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
         )

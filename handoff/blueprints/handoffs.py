@@ -1,4 +1,4 @@
-"""Handoffs from the assistant: the action server posts the context packet here (service token)."""
+"""Handoffs: the action server posts the context packet (service token); staff read status and cancel."""
 
 from __future__ import annotations
 
@@ -6,20 +6,27 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from handoff.auth import require_token
-from handoff.errors import BadRequest
+from handoff.errors import BadRequest, Forbidden
 from handoff.hub import Hub
-from handoff.packet import validate_packet
+from handoff.identity import STAFF, Role, require
+from handoff.packet import CONVERSATION_ID, validate_packet
+from handoff.routing.engine import RoutingEngine
 
 bp = Blueprint("handoffs", url_prefix="/api/handoffs")
 
 MAX_PACKET_BYTES = 256 * 1024
 
 
+def _conversation_id(value: str) -> str:
+    if not CONVERSATION_ID.match(value):
+        raise BadRequest("a conversation id is 1-128 letters, digits or _.:@+-", field="conversation_id")
+    return value
+
+
 @bp.post("/")
 async def create_handoff(request: Request) -> HTTPResponse:
-    """Queue a conversation for a human agent with its handoff packet."""
-    require_token(request, request.app.ctx.settings.service_token)
+    """Queue a conversation for a human agent with its handoff packet; routed at once if someone is free."""
+    await require(request, Role.SERVICE)
     if len(request.body) > MAX_PACKET_BYTES:
         raise BadRequest(f"the packet is larger than {MAX_PACKET_BYTES} bytes")
     try:
@@ -28,8 +35,25 @@ async def create_handoff(request: Request) -> HTTPResponse:
         raise BadRequest("body is not valid JSON") from None
     packet = validate_packet(body)
     hub: Hub = request.app.ctx.hub
-    queued = await hub.handoff(packet["conversation_id"], packet)
-    return json(
-        {"conversation_id": queued.conversation_id, "status": "queued", "position": queued.position},
-        status=201,
-    )
+    status = await hub.handoff(packet["conversation_id"], packet)
+    return json(status.as_dict(), status=201)
+
+
+@bp.get("/<conversation_id>")
+async def handoff_status(request: Request, conversation_id: str) -> HTTPResponse:
+    """Owner, queue position and estimated wait (seconds; null when no qualified agent is online)."""
+    who = await require(request, Role.SERVICE, Role.AGENT, *STAFF)
+    engine: RoutingEngine = request.app.ctx.routing
+    status = await engine.status(_conversation_id(conversation_id))
+    if who.role is Role.AGENT and status.agent_id != who.agent_id:
+        raise Forbidden("this conversation is not offered to or held by you")
+    return json(status.as_dict())
+
+
+@bp.delete("/<conversation_id>")
+async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse:
+    """Withdraw a handoff (the customer left or the case was solved elsewhere); frees any agent holding it."""
+    await require(request, Role.SERVICE, *STAFF)
+    engine: RoutingEngine = request.app.ctx.routing
+    previous, _holder = await engine.release(_conversation_id(conversation_id), None, "closed")
+    return json({"conversation_id": conversation_id, "owner": "closed", "previous_owner": previous})

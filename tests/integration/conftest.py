@@ -15,6 +15,8 @@ from handoff.settings import Settings
 
 TOKEN = "channel-token-0123456789"
 SERVICE = "service-token-0123456789"
+ADMIN = "admin-token-0123456789"
+RASA_API = "rasa-api-token-0123456789"
 
 
 def rasa_stand_in(seen: list[dict]) -> httpx.MockTransport:
@@ -43,7 +45,14 @@ def make_app(redis_url: str) -> Callable[..., Sanic]:
     Sanic.test_mode = True
 
     def build(transport: httpx.MockTransport, **overrides: str) -> Sanic:
-        env = {"RASA_CHANNEL_TOKEN": TOKEN, "HUB_SERVICE_TOKEN": SERVICE, "REDIS_URL": redis_url, **overrides}
+        env = {
+            "RASA_CHANNEL_TOKEN": TOKEN,
+            "HUB_SERVICE_TOKEN": SERVICE,
+            "HUB_ADMIN_TOKEN": ADMIN,
+            "RASA_AUTH_TOKEN": RASA_API,
+            "REDIS_URL": redis_url,
+            **overrides,
+        }
         app = create_app(Settings.from_env(env), http_transport=transport)
         return app
 

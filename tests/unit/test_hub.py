@@ -1,9 +1,11 @@
+from collections.abc import Mapping
 from typing import Any
 
 from handoff.bot_client import BotReply, BotUnavailable
-from handoff.conversations import InMemoryConversationStore, Owner
+from handoff.conversations import Owner
 from handoff.hub import Hub
 from handoff.notices import notice
+from handoff.routing.engine import HandoffStatus
 from handoff.transcript import InMemoryTranscriptStore
 
 
@@ -15,24 +17,65 @@ class RecordingBot:
         self.replies = replies
         self.seen_before_send: list[str] = []
         self.metadata: dict[str, Any] = {}
+        self.resumed: tuple[str, str | None] | None = None
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         self.seen_before_send = [m.text for m in await self.store.read(sender)]
         self.metadata = metadata
         return self.replies
 
+    async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
+        self.resumed = (sender, intent)
+        return [BotReply(text="welcome back")] if intent else []
+
 
 class DownBot:
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         raise BotUnavailable("connection refused")
 
+    async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
+        raise BotUnavailable("connection refused")
+
+
+class Conversations:
+    """Ownership and a queue in memory: the hub's view of the routing engine, for unit tests."""
+
+    def __init__(self) -> None:
+        self.owners: dict[str, Owner] = {}
+        self.queue: list[str] = []
+
+    async def owner(self, conversation_id: str) -> Owner:
+        return self.owners.get(conversation_id, Owner.BOT)
+
+    async def set_owner(self, conversation_id: str, owner: Owner) -> None:
+        self.owners[conversation_id] = owner
+
+    async def packet(self, conversation_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def enqueue(self, conversation_id: str, packet: Mapping[str, Any]) -> HandoffStatus:
+        self.owners[conversation_id] = Owner.QUEUED
+        self.queue.append(conversation_id)
+        return HandoffStatus(
+            conversation_id, "queued", "general", "en", "general:en", len(self.queue), None, None, None,
+            False, False,
+        )  # fmt: skip
+
+    async def release(self, conversation_id: str, actor: str | None, new_owner: str) -> tuple[str, str]:
+        previous = self.owners[conversation_id]
+        self.owners[conversation_id] = Owner(new_owner)
+        return previous.value, actor or ""
+
+
+def make_hub(store: InMemoryTranscriptStore, bot: Any, conversations: Conversations | None = None) -> Hub:
+    conversations = conversations or Conversations()
+    return Hub(store, conversations, bot, conversations)
+
 
 async def test_message_is_stored_before_the_bot_sees_it() -> None:
     store = InMemoryTranscriptStore()
     bot = RecordingBot(store, [BotReply(text="hello", buttons=[{"title": "Yes", "payload": "/affirm"}])])
-    replies = await Hub(store, InMemoryConversationStore(), bot).customer_message(
-        "c1", "hi there", "rest", {"customer_id": "cust-1"}
-    )
+    replies = await make_hub(store, bot).customer_message("c1", "hi there", "rest", {"customer_id": "cust-1"})
     assert bot.seen_before_send == ["hi there"]
     assert bot.metadata == {"customer_id": "cust-1", "channel": "rest"}
     assert [r.text for r in replies] == ["hello"]
@@ -43,9 +86,7 @@ async def test_message_is_stored_before_the_bot_sees_it() -> None:
 
 async def test_bot_down_apologises_in_the_customers_language_and_keeps_the_message() -> None:
     store = InMemoryTranscriptStore()
-    replies = await Hub(store, InMemoryConversationStore(), DownBot()).customer_message(
-        "c2", "我的快递到哪了", "rest"
-    )
+    replies = await make_hub(store, DownBot()).customer_message("c2", "我的快递到哪了", "rest")
     assert [r.text for r in replies] == [notice("bot_unavailable", "zh")]
     history = await store.read("c2")
     assert [m.author for m in history] == ["customer", "system"]
@@ -53,9 +94,7 @@ async def test_bot_down_apologises_in_the_customers_language_and_keeps_the_messa
 
 async def test_history_resumes_after_a_cursor() -> None:
     store = InMemoryTranscriptStore()
-    hub = Hub(
-        store, InMemoryConversationStore(), RecordingBot(store, [BotReply(text="a"), BotReply(text="b")])
-    )
+    hub = make_hub(store, RecordingBot(store, [BotReply(text="a"), BotReply(text="b")]))
     await hub.customer_message("c3", "one", "rest")
     first = await hub.history("c3")
     later = await hub.history("c3", after=first[1].id)
@@ -64,9 +103,9 @@ async def test_history_resumes_after_a_cursor() -> None:
 
 async def test_after_a_handoff_the_bot_never_answers() -> None:
     store = InMemoryTranscriptStore()
-    conversations = InMemoryConversationStore()
+    conversations = Conversations()
     bot = RecordingBot(store, [BotReply(text="bot reply")])
-    hub = Hub(store, conversations, bot)
+    hub = make_hub(store, bot, conversations)
     queued = await hub.handoff("c4", {"reason": "customer_request", "channel": "rest"})
     assert queued.position == 1
     assert await conversations.owner("c4") is Owner.QUEUED
@@ -75,3 +114,29 @@ async def test_after_a_handoff_the_bot_never_answers() -> None:
     assert bot.seen_before_send == []  # never forwarded
     history = await store.read("c4")
     assert [(m.author, m.text) for m in history][-1] == ("customer", "are you there?")
+
+
+async def test_return_to_bot_resumes_the_assistant_into_the_chosen_flow() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="bot reply")])
+    hub = make_hub(store, bot, conversations)
+    await hub.handoff("c5", {"reason": "customer_request", "channel": "rest"})
+    conversations.owners["c5"] = Owner.AGENT
+    replies = await hub.return_to_bot("c5", "ann", "order_status")
+    assert bot.resumed == ("c5", "order_status")
+    assert [r.text for r in replies] == ["welcome back"]
+    assert await conversations.owner("c5") is Owner.BOT
+    assert [m.author for m in await store.read("c5")][-1] == "bot"
+
+
+async def test_a_closed_conversation_goes_back_to_the_assistant_when_the_customer_writes() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="hi again")])
+    hub = make_hub(store, bot, conversations)
+    conversations.owners["c6"] = Owner.CLOSED
+    replies = await hub.customer_message("c6", "one more question", "rest")
+    assert bot.resumed == ("c6", None)
+    assert [r.text for r in replies] == ["hi again"]
+    assert await conversations.owner("c6") is Owner.BOT

@@ -3,7 +3,12 @@ import pytest
 from handoff.settings import Settings, SettingsError
 
 TOKEN = "x" * 32
-ENV = {"RASA_CHANNEL_TOKEN": TOKEN, "HUB_SERVICE_TOKEN": "y" * 32}
+ENV = {
+    "RASA_CHANNEL_TOKEN": TOKEN,
+    "HUB_SERVICE_TOKEN": "y" * 32,
+    "HUB_ADMIN_TOKEN": "z" * 32,
+    "RASA_AUTH_TOKEN": "w" * 32,
+}
 
 
 def test_defaults_match_the_documented_ports() -> None:

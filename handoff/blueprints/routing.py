@@ -1,0 +1,264 @@
+"""Routing API: agents and presence, offers, assignments, decisions, queues, weights, API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
+
+from handoff.errors import BadRequest, Forbidden
+from handoff.hub import Hub
+from handoff.identity import STAFF, Principal, Role, TokenStore, require
+from handoff.packet import CONVERSATION_ID
+from handoff.routing.config import ConfigError, Weights
+from handoff.routing.engine import RoutingEngine, check_agent_id, validate_agent_spec
+from handoff.routing.scoring import Presence
+
+bp = Blueprint("routing", url_prefix="/api")
+
+# Flows an agent can hand the conversation back into: the intent the assistant is triggered with.
+RETURN_FLOWS = {
+    "order_status": "order_status",
+    "request_return": "request_return",
+    "refund_status": "refund_status",
+    "cancel_order": "cancel_order",
+    "change_address": "change_address",
+    "greet": "greet",
+}
+
+
+def _engine(request: Request) -> RoutingEngine:
+    engine: RoutingEngine = request.app.ctx.routing
+    return engine
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = request.json if request.body else {}
+    except Exception:  # Sanic raises its own BadRequest subclass on malformed JSON
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _conversation(value: str) -> str:
+    if not CONVERSATION_ID.match(value):
+        raise BadRequest("a conversation id is 1-128 letters, digits or _.:@+-", field="conversation_id")
+    return value
+
+
+def _acting_agent(who: Principal) -> str | None:
+    """Staff act on any conversation (None = no ownership check); an agent only on their own."""
+    return None if who.is_staff else who.agent_id
+
+
+def _self_or_staff(who: Principal, agent_id: str) -> None:
+    if not who.is_staff and who.agent_id != agent_id:
+        raise Forbidden("agents can only change themselves")
+
+
+# -- agents ----------------------------------------------------------------------------------------
+
+
+@bp.post("/agents")
+async def create_agent(request: Request) -> HTTPResponse:
+    """Create an agent: id, name, languages, skills {skill: proficiency 0-1}, capacity."""
+    await require(request, *STAFF)
+    body = _body(request)
+    agent_id = check_agent_id(body.get("id"))
+    agent = await _engine(request).put_agent(agent_id, validate_agent_spec(body), create=True)
+    return json(agent.as_dict(), status=201)
+
+
+@bp.get("/agents")
+async def list_agents(request: Request) -> HTTPResponse:
+    """Every agent with presence, load and rating."""
+    await require(request, *STAFF)
+    return json([a.as_dict() for a in await _engine(request).agents()])
+
+
+@bp.get("/agents/<agent_id>")
+async def get_agent(request: Request, agent_id: str) -> HTTPResponse:
+    who = await require(request, Role.AGENT, *STAFF)
+    _self_or_staff(who, agent_id)
+    return json((await _engine(request).get_agent(agent_id)).as_dict())
+
+
+@bp.patch("/agents/<agent_id>")
+async def update_agent(request: Request, agent_id: str) -> HTTPResponse:
+    """Change name, languages, skills or capacity; omitted fields keep their value."""
+    await require(request, *STAFF)
+    engine = _engine(request)
+    body = _body(request)
+    if "id" in body and body["id"] != agent_id:
+        raise BadRequest("'id' cannot be changed", field="id")
+    current = await engine.get_agent(agent_id)
+    agent = await engine.put_agent(agent_id, validate_agent_spec(body, partial=current), create=False)
+    return json(agent.as_dict())
+
+
+@bp.put("/agents/<agent_id>/presence")
+async def set_presence(request: Request, agent_id: str) -> HTTPResponse:
+    """online, away or offline. Going online routes waiting conversations to the agent at once."""
+    who = await require(request, Role.AGENT, *STAFF)
+    _self_or_staff(who, agent_id)
+    raw = _body(request).get("presence")
+    try:
+        presence = Presence(str(raw))
+    except ValueError:
+        raise BadRequest("'presence' must be online, away or offline", field="presence") from None
+    offers = await _engine(request).set_presence(agent_id, presence)
+    return json({"agent_id": agent_id, "presence": presence.value, "offers": [o.__dict__ for o in offers]})
+
+
+@bp.post("/agents/<agent_id>/tokens")
+async def issue_agent_token(request: Request, agent_id: str) -> HTTPResponse:
+    """A new API token for the agent (shown once)."""
+    who = await require(request, *STAFF)
+    await _engine(request).get_agent(agent_id)  # 404 for an unknown agent
+    tokens: TokenStore = request.app.ctx.tokens
+    token = await tokens.issue(agent_id, Role.AGENT, agent_id)
+    return json({"agent_id": agent_id, "token": token, "issued_by": who.user_id}, status=201)
+
+
+@bp.post("/tokens")
+async def issue_token(request: Request) -> HTTPResponse:
+    """Admin only: an API token for a supervisor, admin or editor (agents: /agents/<id>/tokens)."""
+    await require(request, Role.ADMIN)
+    body = _body(request)
+    try:
+        role = Role(str(body.get("role")))
+    except ValueError:
+        raise BadRequest("'role' must be supervisor, admin or editor", field="role") from None
+    if role is Role.AGENT:
+        raise BadRequest("agent tokens are issued at /api/agents/<id>/tokens", field="role")
+    user_id = body.get("user_id")
+    if not isinstance(user_id, str):
+        raise BadRequest("'user_id' must be a string", field="user_id")
+    tokens: TokenStore = request.app.ctx.tokens
+    return json({"user_id": user_id, "role": role.value, "token": await tokens.issue(user_id, role)}, 201)
+
+
+@bp.delete("/users/<user_id>/tokens")
+async def revoke_tokens(request: Request, user_id: str) -> HTTPResponse:
+    await require(request, Role.ADMIN)
+    tokens: TokenStore = request.app.ctx.tokens
+    return json({"user_id": user_id, "revoked": await tokens.revoke_all(user_id)})
+
+
+# -- offers and assignments ------------------------------------------------------------------------
+
+
+@bp.post("/offers/<conversation_id>/accept")
+async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
+    who = await require(request, Role.AGENT)
+    status = await _engine(request).accept(_conversation(conversation_id), str(who.agent_id))
+    return json(status.as_dict())
+
+
+@bp.post("/offers/<conversation_id>/decline")
+async def decline_offer(request: Request, conversation_id: str) -> HTTPResponse:
+    """The conversation goes to the next candidate (never back to this agent for this handoff)."""
+    who = await require(request, Role.AGENT)
+    await _engine(request).decline(_conversation(conversation_id), str(who.agent_id))
+    return json((await _engine(request).status(conversation_id)).as_dict())
+
+
+@bp.post("/assignments/<conversation_id>/resolve")
+async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
+    who = await require(request, Role.AGENT, *STAFF)
+    hub: Hub = request.app.ctx.hub
+    await hub.close(_conversation(conversation_id), _acting_agent(who))
+    return json({"conversation_id": conversation_id, "owner": "closed"})
+
+
+@bp.post("/assignments/<conversation_id>/transfer")
+async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
+    """To an agent (`agent_id`, offered at once) or a skill queue (`skill`, keeping its place)."""
+    who = await require(request, Role.AGENT, *STAFF)
+    body = _body(request)
+    cid = _conversation(conversation_id)
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 1000:
+        raise BadRequest("'note' must be a string of at most 1000 characters", field="note")
+    engine = _engine(request)
+    if ("agent_id" in body) == ("skill" in body):
+        raise BadRequest("give exactly one of 'agent_id' or 'skill'", field="agent_id")
+    if note:
+        await request.app.ctx.redis.hset(f"hub:conv:{cid}", "transfer_note", note)
+    if "agent_id" in body:
+        offer = await engine.transfer_to_agent(cid, _acting_agent(who), check_agent_id(body["agent_id"]))
+        return json({"conversation_id": cid, "offered_to": offer.agent_id, "expires_at": offer.expires_at})
+    skill = body["skill"]
+    if not isinstance(skill, str):
+        raise BadRequest("'skill' must be a string", field="skill")
+    return json((await engine.transfer_to_skill(cid, _acting_agent(who), skill)).as_dict())
+
+
+@bp.post("/assignments/<conversation_id>/return-to-bot")
+async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
+    """The assistant takes over again; `flow` optionally starts one of RETURN_FLOWS."""
+    who = await require(request, Role.AGENT, *STAFF)
+    flow = _body(request).get("flow")
+    if flow is not None and flow not in RETURN_FLOWS:
+        raise BadRequest(f"'flow' must be one of {', '.join(sorted(RETURN_FLOWS))}", field="flow")
+    hub: Hub = request.app.ctx.hub
+    replies = await hub.return_to_bot(
+        _conversation(conversation_id), _acting_agent(who), RETURN_FLOWS.get(flow) if flow else None
+    )
+    return json({"conversation_id": conversation_id, "owner": "bot", "bot_messages": len(replies)})
+
+
+# -- supervision -----------------------------------------------------------------------------------
+
+
+@bp.get("/decisions")
+async def list_decisions(request: Request) -> HTTPResponse:
+    """Recent routing decisions (newest first); `conversation_id` narrows to one conversation."""
+    await require(request, *STAFF)
+    cid = request.args.get("conversation_id")
+    try:
+        limit = int(request.args.get("limit", "50"))
+    except ValueError:
+        raise BadRequest("'limit' must be an integer", field="limit") from None
+    if not 1 <= limit <= 1000:
+        raise BadRequest("'limit' must be in 1..1000", field="limit")
+    return json(await _engine(request).decisions(_conversation(cid) if cid else None, limit))
+
+
+@bp.get("/decisions/<decision_id>")
+async def get_decision(request: Request, decision_id: str) -> HTTPResponse:
+    """One decision: candidates with each score's parts, and who each filter removed."""
+    await require(request, *STAFF)
+    if not decision_id.isdigit():
+        raise BadRequest("a decision id is a number", field="decision_id")
+    return json(await _engine(request).decision(decision_id))
+
+
+@bp.get("/queues")
+async def queues(request: Request) -> HTTPResponse:
+    await require(request, Role.AGENT, *STAFF)
+    return json(await _engine(request).queues())
+
+
+@bp.get("/routing/weights")
+async def get_weights(request: Request) -> HTTPResponse:
+    await require(request, *STAFF)
+    engine = _engine(request)
+    weights = await engine.current_weights()
+    return json({"weights": weights.as_dict(), "audit": await engine.weight_audit()})
+
+
+@bp.put("/routing/weights")
+async def put_weights(request: Request) -> HTTPResponse:
+    """Change the scoring weights for every worker; audited with who, when, old and new values."""
+    who = await require(request, *STAFF)
+    try:
+        weights = Weights.parse(_body(request))
+    except ConfigError as exc:
+        raise BadRequest(str(exc), field="weights") from None
+    entry = await _engine(request).set_weights(weights, who.user_id)
+    return json(entry)

@@ -1,0 +1,1 @@
+"""Routing engine: match each escalated conversation to the best qualified agent."""

@@ -1,0 +1,517 @@
+"""Lua scripts that change routing state. Each runs atomically in Redis, so any number of service workers
+can route at once without double-assigning a conversation or pushing an agent past capacity.
+
+Keys (all under `hub:`; the scripts derive them from ids, so they need a single Redis node, not a cluster):
+  hub:routing:params            hash  ws wl wr (weights), pm pw (rating prior), timeout, max_missed, sticky
+  hub:agents / hub:agents:online set  every agent / the online ones
+  hub:skill:<skill>, hub:lang:<l> set  agents with a skill / a language
+  hub:agent:<id>                hash  name presence capacity active rating_sum rating_count missed
+                                      skills (JSON) languages (comma list)
+  hub:agent:<id>:chats          set   conversations offered to or held by the agent
+  hub:pool:<skill>:<lang>       zset  agents free to take a chat now, by −score (best first; ties by id)
+  hub:pool:*:<lang>             zset  the same for widened routing (skill does not count)
+  hub:queue:<skill|*>:<lang>    zset  waiting conversations by virtual arrival (arrival − priority seconds)
+  hub:queues                    set   names ("skill:lang") of non-empty queues
+  hub:waiting / hub:waiting:widened  zset  waiting conversations by real arrival, before / after widening
+  hub:offers                    zset  offered conversations by offer expiry
+  hub:conv:<id>                 hash  owner skill language queue qscore queued_at customer_id offer_agent
+                                      offer_expires agent assigned_at decision widened
+  hub:conv:<id>:declined        set   agents who declined or missed this conversation
+  hub:conv:<id>:decisions       list  decision ids, newest first
+  hub:decision:<n> / hub:decisions / hub:decision:seq   decision JSON / recent ids / id counter
+  hub:sticky:<customer_id>      string the customer's last agent, expiring after the sticky window
+  hub:handle:<skill>            list  recent handle times in seconds
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+local prm = redis.call('HMGET', 'hub:routing:params',
+  'ws', 'wl', 'wr', 'pm', 'pw', 'timeout', 'max_missed', 'sticky')
+local WS, WL, WR = tonumber(prm[1]) or 0.4, tonumber(prm[2]) or 0.3, tonumber(prm[3]) or 0.3
+local PM, PW = tonumber(prm[4]) or 4.0, tonumber(prm[5]) or 5.0
+local TIMEOUT, MAX_MISSED, STICKY = tonumber(prm[6]) or 20, tonumber(prm[7]) or 3, tonumber(prm[8]) or 0
+local DECISIONS_KEPT, DECISION_TTL, SAMPLE = 1000, 30 * 86400, 10
+
+local function split(s)
+  local out = {}
+  for item in string.gmatch(s or '', '[^,]+') do out[#out + 1] = item end
+  return out
+end
+
+local function agent(aid)
+  local a = redis.call('HMGET', 'hub:agent:' .. aid, 'presence', 'capacity', 'active', 'rating_sum',
+    'rating_count', 'skills', 'languages')
+  if not a[2] then return nil end
+  return {id = aid, presence = a[1], capacity = tonumber(a[2]), active = tonumber(a[3]) or 0,
+    rsum = tonumber(a[4]) or 0, rcount = tonumber(a[5]) or 0, skills = cjson.decode(a[6] or '{}'),
+    langs = split(a[7])}
+end
+
+-- Same arithmetic, in the same order, as handoff/routing/scoring.py.
+local function rating_of(a)
+  if PW + a.rcount <= 0 then return (PM - 1.0) / 4.0 end
+  return ((PM * PW + a.rsum) / (PW + a.rcount) - 1.0) / 4.0
+end
+
+local function load_of(a)
+  if a.capacity > 0 then return a.active / a.capacity end
+  return 1.0
+end
+
+local function total(a, prof)
+  if prof == nil then return WL * (1.0 - load_of(a)) + WR * rating_of(a) end
+  return WS * prof + WL * (1.0 - load_of(a)) + WR * rating_of(a)
+end
+
+local function rescore(aid)
+  local a = agent(aid)
+  if not a then return end
+  local available = a.presence == 'online' and a.active < a.capacity
+  for _, lang in ipairs(a.langs) do
+    if available then
+      redis.call('ZADD', 'hub:pool:*:' .. lang, -total(a, nil), aid)
+    else
+      redis.call('ZREM', 'hub:pool:*:' .. lang, aid)
+    end
+    for skill, prof in pairs(a.skills) do
+      if available then
+        redis.call('ZADD', 'hub:pool:' .. skill .. ':' .. lang, -total(a, prof), aid)
+      else
+        redis.call('ZREM', 'hub:pool:' .. skill .. ':' .. lang, aid)
+      end
+    end
+  end
+end
+
+local function unpool(aid)
+  local a = agent(aid)
+  if not a then return end
+  for _, lang in ipairs(a.langs) do
+    redis.call('ZREM', 'hub:pool:*:' .. lang, aid)
+    redis.call('SREM', 'hub:lang:' .. lang, aid)
+    for skill, _ in pairs(a.skills) do
+      redis.call('ZREM', 'hub:pool:' .. skill .. ':' .. lang, aid)
+      redis.call('SREM', 'hub:skill:' .. skill, aid)
+    end
+  end
+end
+
+local function index_agent(aid)
+  local a = agent(aid)
+  for _, lang in ipairs(a.langs) do redis.call('SADD', 'hub:lang:' .. lang, aid) end
+  for skill, _ in pairs(a.skills) do redis.call('SADD', 'hub:skill:' .. skill, aid) end
+end
+
+local function split_queue(qname)
+  local sep = string.find(qname, ':', 1, true)
+  return string.sub(qname, 1, sep - 1), string.sub(qname, sep + 1)
+end
+
+local function free_agent(aid, cid)
+  if redis.call('SREM', 'hub:agent:' .. aid .. ':chats', cid) == 1 then
+    if tonumber(redis.call('HINCRBY', 'hub:agent:' .. aid, 'active', -1)) < 0 then
+      redis.call('HSET', 'hub:agent:' .. aid, 'active', 0)
+    end
+  end
+  rescore(aid)
+end
+
+-- Back into its queue at its original place (virtual arrival kept).
+local function requeue(cid)
+  local c = redis.call('HMGET', 'hub:conv:' .. cid, 'queue', 'qscore', 'queued_at', 'widened')
+  redis.call('HSET', 'hub:conv:' .. cid, 'owner', 'queued')
+  redis.call('HDEL', 'hub:conv:' .. cid, 'offer_agent', 'offer_expires', 'agent', 'assigned_at')
+  redis.call('ZREM', 'hub:offers', cid)
+  redis.call('ZADD', 'hub:queue:' .. c[1], c[2], cid)
+  redis.call('SADD', 'hub:queues', c[1])
+  if c[4] == '1' then
+    redis.call('ZADD', 'hub:waiting:widened', c[3], cid)
+  else
+    redis.call('ZADD', 'hub:waiting', c[3], cid)
+  end
+  return c[1]
+end
+
+local function unqueue(cid)
+  local q = redis.call('HGET', 'hub:conv:' .. cid, 'queue')
+  if q then
+    redis.call('ZREM', 'hub:queue:' .. q, cid)
+    if redis.call('ZCARD', 'hub:queue:' .. q) == 0 then redis.call('SREM', 'hub:queues', q) end
+  end
+  redis.call('ZREM', 'hub:waiting', cid)
+  redis.call('ZREM', 'hub:waiting:widened', cid)
+end
+
+local function sample(list)
+  local out = {}
+  for i = 1, math.min(#list, SAMPLE) do out[i] = list[i] end
+  return {count = #list, sample = out}
+end
+
+local function candidate(aid, skill)
+  local a = agent(aid)
+  local prof = nil
+  if skill ~= '*' then prof = tonumber(a.skills[skill]) or 0 end
+  local parts = {skill = prof and WS * prof or 0, load = WL * (1.0 - load_of(a)), rating = WR * rating_of(a)}
+  return {agent_id = aid, total = total(a, prof), parts = parts, proficiency = prof or cjson.null,
+    load = load_of(a), rating = rating_of(a)}
+end
+
+-- Who each filter removed, from set algebra rather than a scan of every agent hash.
+local function filters(skill, lang, declined_key)
+  local pool = 'hub:pool:' .. skill .. ':' .. lang
+  local with_skill = 'hub:agents'
+  local removed = {}
+  if skill ~= '*' then
+    with_skill = 'hub:skill:' .. skill
+    removed.no_skill = {count = redis.call('SCARD', 'hub:agents') - redis.call('SCARD', with_skill)}
+  end
+  removed.not_online = sample(redis.call('SDIFF', with_skill, 'hub:agents:online'))
+  local online = redis.call('SINTER', with_skill, 'hub:agents:online')
+  local speaking = redis.call('SINTER', with_skill, 'hub:agents:online', 'hub:lang:' .. lang)
+  removed.no_language = {count = #online - #speaking}
+  local full, declined = {}, {}
+  for _, aid in ipairs(speaking) do
+    if not redis.call('ZSCORE', pool, aid) then
+      full[#full + 1] = aid
+    elseif redis.call('SISMEMBER', declined_key, aid) == 1 then
+      declined[#declined + 1] = aid
+    end
+    if #full >= SAMPLE and #speaking > 200 then break end
+  end
+  removed.full = {count = #speaking - redis.call('ZCARD', pool), sample = sample(full).sample}
+  removed.declined = sample(declined)
+  return removed
+end
+
+local function record_decision(cid, qname, now, chosen, how, outcome)
+  local skill, lang = split_queue(qname)
+  local did = redis.call('INCR', 'hub:decision:seq')
+  local pool = 'hub:pool:' .. qname
+  local declined_key = 'hub:conv:' .. cid .. ':declined'
+  local cands = {}
+  for _, aid in ipairs(redis.call('ZRANGE', pool, 0, 4)) do cands[#cands + 1] = candidate(aid, skill) end
+  if chosen and how ~= 'best' then
+    local listed = false
+    for _, c in ipairs(cands) do if c.agent_id == chosen then listed = true end end
+    if not listed then table.insert(cands, 1, candidate(chosen, skill)) end
+  end
+  local record = {id = tostring(did), conversation_id = cid, at = now, queue = qname,
+    skill = (skill ~= '*') and skill or cjson.null, language = lang, how = how, outcome = outcome,
+    chosen = chosen or cjson.null, weights = {skill = WS, load = WL, rating = WR},
+    pool_size = redis.call('ZCARD', pool), candidates = cands, removed = filters(skill, lang, declined_key)}
+  redis.call('SET', 'hub:decision:' .. did, cjson.encode(record), 'EX', DECISION_TTL)
+  redis.call('LPUSH', 'hub:decisions', did)
+  redis.call('LTRIM', 'hub:decisions', 0, DECISIONS_KEPT - 1)
+  redis.call('LPUSH', 'hub:conv:' .. cid .. ':decisions', did)
+  redis.call('LTRIM', 'hub:conv:' .. cid .. ':decisions', 0, 99)
+  redis.call('EXPIRE', 'hub:conv:' .. cid .. ':decisions', DECISION_TTL)
+  return tostring(did)
+end
+
+local function offer(cid, aid, qname, now, how)
+  local did = record_decision(cid, qname, now, aid, how, 'offered')
+  redis.call('HINCRBY', 'hub:agent:' .. aid, 'active', 1)
+  redis.call('SADD', 'hub:agent:' .. aid .. ':chats', cid)
+  rescore(aid)
+  local expires = now + TIMEOUT
+  redis.call('HSET', 'hub:conv:' .. cid, 'owner', 'offered', 'offer_agent', aid, 'offer_expires', expires,
+    'offered_at', now, 'decision', did)
+  unqueue(cid)
+  redis.call('ZADD', 'hub:offers', expires, cid)
+  return {cid, aid, did, tostring(expires)}
+end
+
+local function pick(cid, pool)
+  local declined_key = 'hub:conv:' .. cid .. ':declined'
+  local customer = redis.call('HGET', 'hub:conv:' .. cid, 'customer_id')
+  if customer and customer ~= '' and STICKY > 0 then
+    local previous = redis.call('GET', 'hub:sticky:' .. customer)
+    if previous and redis.call('ZSCORE', pool, previous)
+        and redis.call('SISMEMBER', declined_key, previous) == 0 then
+      return previous, 'sticky'
+    end
+  end
+  local offset = 0
+  while true do
+    local ids = redis.call('ZRANGE', pool, offset, offset + 15)
+    if #ids == 0 then return nil end
+    for _, aid in ipairs(ids) do
+      if redis.call('SISMEMBER', declined_key, aid) == 0 then return aid, 'best' end
+    end
+    offset = offset + 16
+  end
+end
+"""
+
+# ARGV: cid, skill, language, qscore (virtual arrival), now, customer_id, packet JSON
+# Returns the owner after the call: 'queued' for a new handoff, or the current owner if it was already in
+# the hands of the routing engine (the action server may retry a request).
+ENQUEUE = (
+    PRELUDE
+    + r"""
+local cid, skill, lang, qscore = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, customer, packet = ARGV[5], ARGV[6], ARGV[7]
+local key = 'hub:conv:' .. cid
+local owner = redis.call('HGET', key, 'owner')
+if owner == 'queued' or owner == 'offered' or owner == 'agent' then return owner end
+local qname = skill .. ':' .. lang
+redis.call('HDEL', key, 'offer_agent', 'offer_expires', 'agent', 'assigned_at', 'widened', 'ticket_offered',
+  'decision', 'resolved_at')
+redis.call('HSET', key, 'owner', 'queued', 'skill', skill, 'language', lang, 'queue', qname, 'qscore', qscore,
+  'queued_at', now, 'customer_id', customer)
+redis.call('SET', 'hub:handoff:' .. cid, packet)
+redis.call('DEL', key .. ':declined')
+redis.call('ZADD', 'hub:queue:' .. qname, qscore, cid)
+redis.call('SADD', 'hub:queues', qname)
+redis.call('ZADD', 'hub:waiting', now, cid)
+return 'queued'
+"""
+)
+
+# ARGV: queue name ("skill:lang" or "*:lang"), now, max offers, head entries to scan, cid to record a
+# decision for if it is still waiting afterwards ('' for none).
+# Returns a list of offers: {cid, agent id, decision id, expires}.
+ROUTE = (
+    PRELUDE
+    + r"""
+local qname, now, watch = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+local max_offers, scan = tonumber(ARGV[3]), tonumber(ARGV[4])
+local queue, pool = 'hub:queue:' .. qname, 'hub:pool:' .. qname
+local made = {}
+while #made < max_offers and redis.call('ZCARD', pool) > 0 do
+  local placed = false
+  for _, cid in ipairs(redis.call('ZRANGE', queue, 0, scan - 1)) do
+    local aid, how = pick(cid, pool)
+    if aid then
+      made[#made + 1] = offer(cid, aid, qname, now, how)
+      placed = true
+      break
+    end
+  end
+  if not placed then break end
+end
+if redis.call('ZCARD', queue) == 0 then redis.call('SREM', 'hub:queues', qname) end
+if watch ~= '' and redis.call('ZSCORE', queue, watch) then
+  record_decision(watch, qname, now, nil, 'best', 'queued')
+end
+return made
+"""
+)
+
+# ARGV: cid, agent id, now. Returns 'ok', 'not_offered' or 'expired'.
+ACCEPT = (
+    PRELUDE
+    + r"""
+local cid, aid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local key = 'hub:conv:' .. cid
+local c = redis.call('HMGET', key, 'owner', 'offer_agent', 'offer_expires', 'customer_id')
+if c[1] ~= 'offered' or c[2] ~= aid then return 'not_offered' end
+if now > tonumber(c[3]) then return 'expired' end
+redis.call('HSET', key, 'owner', 'agent', 'agent', aid, 'assigned_at', now)
+redis.call('HDEL', key, 'offer_agent', 'offer_expires')
+redis.call('ZREM', 'hub:offers', cid)
+redis.call('HSET', 'hub:agent:' .. aid, 'missed', 0)
+if c[4] and c[4] ~= '' and STICKY > 0 then
+  redis.call('SET', 'hub:sticky:' .. c[4], aid, 'EX', math.floor(STICKY))
+end
+return 'ok'
+"""
+)
+
+# ARGV: cid, agent id ('' with mode 'expire'), now, mode ('decline' | 'expire').
+# Returns {'ok', queue name, agent id, '1' if the agent was set away} or {error}.
+RELEASE_OFFER = (
+    PRELUDE
+    + r"""
+local cid, aid, now, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local c = redis.call('HMGET', 'hub:conv:' .. cid, 'owner', 'offer_agent', 'offer_expires')
+if c[1] ~= 'offered' then return {'not_offered'} end
+if mode == 'decline' and c[2] ~= aid then return {'not_offered'} end
+if mode == 'expire' and now < tonumber(c[3]) then return {'not_expired'} end
+aid = c[2]
+redis.call('SADD', 'hub:conv:' .. cid .. ':declined', aid)
+redis.call('EXPIRE', 'hub:conv:' .. cid .. ':declined', 86400)
+local away = '0'
+if mode == 'expire' then
+  local missed = redis.call('HINCRBY', 'hub:agent:' .. aid, 'missed', 1)
+  if missed >= MAX_MISSED and redis.call('HGET', 'hub:agent:' .. aid, 'presence') == 'online' then
+    redis.call('HSET', 'hub:agent:' .. aid, 'presence', 'away')
+    redis.call('SREM', 'hub:agents:online', aid)
+    away = '1'
+  end
+else
+  redis.call('HSET', 'hub:agent:' .. aid, 'missed', 0)
+end
+free_agent(aid, cid)
+return {'ok', requeue(cid), aid, away}
+"""
+)
+
+# ARGV: agent id, presence, now. Offers pending for an agent who leaves go back to their queues.
+# Returns {'ok', queue names...} or {'unknown_agent'}.
+PRESENCE = (
+    PRELUDE
+    + r"""
+local aid, presence = ARGV[1], ARGV[2]
+local key = 'hub:agent:' .. aid
+if redis.call('EXISTS', key) == 0 then return {'unknown_agent'} end
+redis.call('HSET', key, 'presence', presence)
+local out = {'ok'}
+if presence == 'online' then
+  redis.call('SADD', 'hub:agents:online', aid)
+  redis.call('HSET', key, 'missed', 0)
+else
+  redis.call('SREM', 'hub:agents:online', aid)
+  for _, cid in ipairs(redis.call('SMEMBERS', key .. ':chats')) do
+    local c = redis.call('HMGET', 'hub:conv:' .. cid, 'owner', 'offer_agent')
+    if c[1] == 'offered' and c[2] == aid then
+      free_agent(aid, cid)
+      out[#out + 1] = requeue(cid)
+    end
+  end
+end
+rescore(aid)
+return out
+"""
+)
+
+# ARGV: agent id, JSON {name, languages, capacity}, now, create ('1' | '0'), skills JSON (kept verbatim so
+# that proficiencies are the exact doubles Python wrote).
+# Returns 'ok', 'exists' or 'unknown_agent'.
+PUT_AGENT = (
+    PRELUDE
+    + r"""
+local aid, spec, now, create = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], ARGV[4]
+local key = 'hub:agent:' .. aid
+local exists = redis.call('EXISTS', key) == 1
+if create == '1' and exists then return 'exists' end
+if create == '0' and not exists then return 'unknown_agent' end
+if exists then unpool(aid) else
+  redis.call('HSET', key, 'presence', 'offline', 'active', 0, 'rating_sum', 0, 'rating_count', 0, 'missed', 0,
+    'created_at', now)
+  redis.call('SADD', 'hub:agents', aid)
+end
+redis.call('HSET', key, 'name', spec.name, 'languages', table.concat(spec.languages, ','),
+  'skills', ARGV[5], 'capacity', spec.capacity, 'updated_at', now)
+index_agent(aid)
+rescore(aid)
+return 'ok'
+"""
+)
+
+# ARGV: agent id, stars (1-5). Returns 'ok' or 'unknown_agent'.
+RATE = (
+    PRELUDE
+    + r"""
+local key = 'hub:agent:' .. ARGV[1]
+if redis.call('EXISTS', key) == 0 then return 'unknown_agent' end
+redis.call('HINCRBYFLOAT', key, 'rating_sum', ARGV[2])
+redis.call('HINCRBY', key, 'rating_count', 1)
+rescore(ARGV[1])
+return 'ok'
+"""
+)
+
+# After the weights or the rating prior change. ARGV: none. Returns the number of agents rescored.
+RESCORE_ALL = (
+    PRELUDE
+    + r"""
+local ids = redis.call('SMEMBERS', 'hub:agents')
+for _, aid in ipairs(ids) do rescore(aid) end
+return #ids
+"""
+)
+
+# The conversation leaves routing (resolved, returned to the bot, cancelled, customer gone).
+# ARGV: cid, acting agent id ('' when a supervisor or the service acts), now, new owner ('bot' | 'closed').
+# Returns {'ok', previous owner, agent id or ''} or {'not_assigned'} / {'not_routed'}.
+RELEASE = (
+    PRELUDE
+    + r"""
+local cid, actor, now, new_owner = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local key = 'hub:conv:' .. cid
+local c = redis.call('HMGET', key, 'owner', 'agent', 'offer_agent', 'assigned_at', 'skill')
+local owner = c[1]
+if owner ~= 'queued' and owner ~= 'offered' and owner ~= 'agent' then return {'not_routed'} end
+local holder = c[2] or c[3] or ''
+if actor ~= '' and holder ~= actor then return {'not_assigned'} end
+if owner == 'queued' then unqueue(cid) end
+if owner == 'offered' or owner == 'agent' then
+  redis.call('ZREM', 'hub:offers', cid)
+  free_agent(holder, cid)
+end
+if owner == 'agent' and c[4] then
+  redis.call('LPUSH', 'hub:handle:' .. c[5], tostring(now - tonumber(c[4])))
+  redis.call('LTRIM', 'hub:handle:' .. c[5], 0, 49)
+end
+redis.call('HSET', key, 'owner', new_owner, 'resolved_at', now)
+redis.call('HDEL', key, 'offer_agent', 'offer_expires')
+return {'ok', owner, holder}
+"""
+)
+
+# Transfer to a named agent: they get an offer right away (supervisor override of the ranking).
+# ARGV: cid, acting agent id ('' for a supervisor), target agent id, now.
+# Returns {'ok', decision id, expires} or {error}.
+TRANSFER_TO_AGENT = (
+    PRELUDE
+    + r"""
+local cid, actor, target, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key = 'hub:conv:' .. cid
+local c = redis.call('HMGET', key, 'owner', 'agent', 'language', 'skill')
+if c[1] ~= 'agent' then return {'not_assigned'} end
+if actor ~= '' and c[2] ~= actor then return {'not_assigned'} end
+if c[2] == target then return {'same_agent'} end
+local t = agent(target)
+if not t then return {'unknown_agent'} end
+if t.presence ~= 'online' then return {'target_unavailable'} end
+if t.active >= t.capacity then return {'target_full'} end
+local speaks = false
+for _, lang in ipairs(t.langs) do if lang == c[3] then speaks = true end end
+if not speaks then return {'target_language'} end
+free_agent(c[2], cid)
+redis.call('HDEL', key, 'agent', 'assigned_at')
+local made = offer(cid, target, c[4] .. ':' .. c[3], now, 'transfer')
+return {'ok', made[3], made[4]}
+"""
+)
+
+# Transfer to a skill queue; the conversation keeps its place in line. ARGV: cid, acting agent ('' for a
+# supervisor), skill, now. Returns {'ok', queue name} or {error}.
+TRANSFER_TO_SKILL = (
+    PRELUDE
+    + r"""
+local cid, actor, skill, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key = 'hub:conv:' .. cid
+local c = redis.call('HMGET', key, 'owner', 'agent', 'language')
+if c[1] ~= 'agent' then return {'not_assigned'} end
+if actor ~= '' and c[2] ~= actor then return {'not_assigned'} end
+free_agent(c[2], cid)
+redis.call('SADD', key .. ':declined', c[2])
+redis.call('HSET', key, 'skill', skill, 'queue', skill .. ':' .. c[3], 'widened', '0')
+return {'ok', requeue(cid)}
+"""
+)
+
+# ARGV: cid. Moves a long-waiting conversation to its language's widened queue.
+# Returns the new queue name, or '' if it is no longer waiting or already widened.
+WIDEN = (
+    PRELUDE
+    + r"""
+local cid = ARGV[1]
+local key = 'hub:conv:' .. cid
+local c = redis.call('HMGET', key, 'owner', 'queue', 'qscore', 'language', 'widened', 'queued_at')
+redis.call('ZREM', 'hub:waiting', cid)
+if c[1] ~= 'queued' or c[5] == '1' then return '' end
+local qname = '*:' .. c[4]
+redis.call('ZREM', 'hub:queue:' .. c[2], cid)
+if redis.call('ZCARD', 'hub:queue:' .. c[2]) == 0 then redis.call('SREM', 'hub:queues', c[2]) end
+redis.call('ZADD', 'hub:queue:' .. qname, c[3], cid)
+redis.call('SADD', 'hub:queues', qname)
+redis.call('ZADD', 'hub:waiting:widened', c[6], cid)
+redis.call('HSET', key, 'queue', qname, 'widened', '1')
+return qname
+"""
+)
