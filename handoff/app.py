@@ -11,7 +11,7 @@ import httpx
 from redis.asyncio import Redis
 from sanic import Sanic
 
-from handoff.blueprints import handoffs, health, rest, routing
+from handoff.blueprints import conversations, handoffs, health, rest, routing, telegram
 from handoff.bot_client import RasaBot
 from handoff.conversations import RedisConversationStore
 from handoff.errors import register_error_handlers
@@ -44,6 +44,9 @@ def create_app(
     app.blueprint(rest.bp)
     app.blueprint(handoffs.bp)
     app.blueprint(routing.bp)
+    app.blueprint(conversations.bp)
+    if settings.telegram is not None:
+        telegram.register(app, settings.telegram)
 
     @app.before_server_start
     async def open_clients(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -72,7 +75,9 @@ def create_app(
 
     @app.after_server_start
     async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
-        app.ctx.sweeper = asyncio.create_task(_sweep_forever(app.ctx.routing, settings.sweep_interval))
+        app.ctx.sweeper = asyncio.create_task(
+            _sweep_forever(app.ctx.routing, app.ctx.hub, settings.sweep_interval)
+        )
 
     @app.before_server_stop
     async def stop_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -88,11 +93,14 @@ def create_app(
     return app
 
 
-async def _sweep_forever(engine: RoutingEngine, interval: float) -> None:
+async def _sweep_forever(engine: RoutingEngine, hub: Hub | None, interval: float) -> None:
     """Offer timeouts and overflow in every worker; the scripts make concurrent sweeps harmless."""
     while True:
         try:
-            await engine.sweep()
+            result = await engine.sweep()
+            if hub is not None:
+                for conversation_id in result.tickets:
+                    await hub.offer_ticket(conversation_id)
         except Exception:
             logger.exception("hub.routing.sweep_failed")
         await asyncio.sleep(interval)

@@ -26,6 +26,14 @@ class ConversationStore(Protocol):
 
     async def packet(self, conversation_id: str) -> dict[str, Any] | None: ...
 
+    async def info(self, conversation_id: str) -> dict[str, str]: ...
+
+    async def update(self, conversation_id: str, fields: dict[str, str]) -> None: ...
+
+    async def remove(self, conversation_id: str, *fields: str) -> None: ...
+
+    async def record_survey(self, conversation_id: str, agent_id: str, stars: int) -> None: ...
+
 
 class RedisConversationStore:
     """Reads ownership; changes into and out of routing happen in the routing engine's scripts."""
@@ -43,3 +51,18 @@ class RedisConversationStore:
     async def packet(self, conversation_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(keys.handoff_packet(conversation_id))
         return json.loads(raw) if raw else None
+
+    async def info(self, conversation_id: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(keys.conversation(conversation_id))
+        return {str(k): str(v) for k, v in raw.items()}
+
+    async def update(self, conversation_id: str, fields: dict[str, str]) -> None:
+        # Only contact fields: ownership changes go through the routing scripts.
+        await self._redis.hset(keys.conversation(conversation_id), mapping=fields)  # type: ignore[arg-type]
+
+    async def remove(self, conversation_id: str, *fields: str) -> None:
+        await self._redis.hdel(keys.conversation(conversation_id), *fields)
+
+    async def record_survey(self, conversation_id: str, agent_id: str, stars: int) -> None:
+        entry = {"conversation_id": conversation_id, "agent_id": agent_id, "stars": str(stars)}
+        await self._redis.xadd(keys.surveys(), entry, maxlen=100_000, approximate=True)  # type: ignore[arg-type]

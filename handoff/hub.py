@@ -1,20 +1,27 @@
-"""The conversation hub: store each customer message first, then deliver it and record the replies."""
+"""The conversation hub: store each customer message first, then deliver it to whoever owns the
+conversation (assistant, queue, agent), and carry answers back on the customer's channel."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.language import detect_language
 from handoff.bot_client import Bot, BotReply, BotUnavailable
+from handoff.channels.base import DeliveryFailed, PushChannel
 from handoff.conversations import ConversationStore, Owner
 from handoff.notices import notice
 from handoff.routing.engine import HandoffStatus
 from handoff.transcript import Message, TranscriptStore
 
 logger = logging.getLogger(__name__)
+
+SURVEY_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
+_FULL_WIDTH = str.maketrans("１２３４５", "12345")
+_RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5|stars?|星|分|颗星)?\s*[.!。！]?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,40 +36,79 @@ class Router(Protocol):
 
     async def release(self, conversation_id: str, actor: str | None, new_owner: str) -> tuple[str, str]: ...
 
+    async def rate(self, agent_id: str, stars: int) -> None: ...
+
+
+def parse_rating(text: str) -> int | None:
+    """A survey answer: "4", "４", "4 stars", "4星", "★★★★"; anything else is not an answer."""
+    stripped = text.strip().translate(_FULL_WIDTH)
+    if stripped and set(stripped) == {"★"} and len(stripped) <= 5:
+        return len(stripped)
+    match = _RATING.match(stripped)
+    return int(match.group(1)) if match else None
+
 
 class Hub:
     def __init__(
-        self, transcripts: TranscriptStore, conversations: ConversationStore, bot: Bot, router: Router
+        self,
+        transcripts: TranscriptStore,
+        conversations: ConversationStore,
+        bot: Bot,
+        router: Router,
+        channels: Mapping[str, PushChannel] | None = None,
     ) -> None:
         self._transcripts = transcripts
         self._conversations = conversations
         self._bot = bot
         self._router = router
+        self._push = dict(channels or {})
+
+    def add_channel(self, channel: PushChannel) -> None:
+        self._push[channel.name] = channel
+
+    # -- customers -----------------------------------------------------------------------------------
 
     async def customer_message(
-        self, conversation_id: str, text: str, channel: str, metadata: dict[str, Any] | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        channel: str,
+        metadata: dict[str, Any] | None = None,
+        address: str | None = None,
     ) -> list[Reply]:
-        """Handle one customer message; it is durably stored before anything else happens."""
+        """Handle one customer message; it is durably stored before anything else happens.
+
+        Returns the replies that answer it directly (the assistant's, or the hub's own notices); anything
+        that comes later (agents, queue updates) is pushed or fetched from the transcript.
+        """
         await self._transcripts.append(
             conversation_id, Message(author="customer", text=text, channel=channel)
         )
-        owner = await self._conversations.owner(conversation_id)
+        language = detect_language(text)
+        await self._conversations.update(
+            conversation_id,
+            {
+                "channel": channel,
+                "address": address or conversation_id,
+                **({"language": language} if language else {}),
+            },
+        )
+        info = await self._conversations.info(conversation_id)
+        if info.get("survey_agent"):
+            answered = await self._survey_answer(conversation_id, info, text, channel)
+            if answered is not None:
+                return answered
+        owner = Owner(info.get("owner") or Owner.BOT.value)
         if owner is Owner.CLOSED:
             # A closed case that the customer picks up again goes back to the assistant.
             await self._resume_bot(conversation_id, None, channel)
         elif owner is not Owner.BOT:
-            return []  # a person owns the conversation: the message waits in the transcript for them
+            return []  # a person owns the conversation (or will): the message waits in the transcript
         meta = {**(metadata or {}), "channel": channel}
         try:
             bot_replies = await self._bot.send(conversation_id, text, meta)
         except BotUnavailable:
-            language = detect_language(text) or "en"
-            apology = Reply(text=notice("bot_unavailable", language))
-            await self._transcripts.append(
-                conversation_id, Message(author="system", text=apology.text or "", channel=channel)
-            )
-            logger.warning("hub.bot.fallback", extra={"conversation_id": conversation_id})
-            return [apology]
+            return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
         for reply in replies:
             await self._transcripts.append(
@@ -71,30 +117,134 @@ class Hub:
             )
         return replies
 
-    async def handoff(self, conversation_id: str, packet: dict[str, Any]) -> HandoffStatus:
+    async def _bot_unavailable(
+        self, conversation_id: str, text: str, channel: str, info: Mapping[str, str]
+    ) -> list[Reply]:
+        language = info.get("language") or detect_language(text) or "en"
+        apology = notice("bot_unavailable", language)
+        await self._transcripts.append(
+            conversation_id, Message(author="system", text=apology, channel=channel)
+        )
+        logger.warning("hub.bot.fallback", extra={"conversation_id": conversation_id})
+        recent = await self._transcripts.read(conversation_id)
+        packet = {
+            "conversation_id": conversation_id,
+            "reason": "bot_unavailable",
+            "language": language,
+            "channel": channel,
+            "customer_id": info.get("customer_id"),
+            "transcript": [{"author": m.author, "text": m.text, "ts": m.ts} for m in recent[-20:]],
+        }
+        await self.handoff(conversation_id, packet, announce=False)
+        return [Reply(text=apology)]
+
+    async def _survey_answer(
+        self, conversation_id: str, info: Mapping[str, str], text: str, channel: str
+    ) -> list[Reply] | None:
+        """The answer to the satisfaction survey feeds the agent's rating; any other text skips it."""
+        await self._conversations.remove(conversation_id, "survey_agent")
+        stars = parse_rating(text)
+        if stars is None:
+            return None
+        agent_id = info["survey_agent"]
+        await self._router.rate(agent_id, stars)
+        await self._conversations.record_survey(conversation_id, agent_id, stars)
+        thanks = notice("survey_thanks", info.get("language") or "en")
+        await self._transcripts.append(
+            conversation_id, Message(author="system", text=thanks, channel=channel)
+        )
+        logger.info("hub.survey.answered", extra={"conversation_id": conversation_id, "stars": stars})
+        return [Reply(text=thanks)]
+
+    # -- handoff and agents --------------------------------------------------------------------------
+
+    async def handoff(
+        self, conversation_id: str, packet: dict[str, Any], announce: bool = True
+    ) -> HandoffStatus:
         """Take the conversation from the bot and queue it for a person, with its context packet."""
-        queued = await self._router.enqueue(conversation_id, packet)
+        status = await self._router.enqueue(conversation_id, packet)
+        if packet.get("customer_id"):
+            await self._conversations.update(conversation_id, {"customer_id": str(packet["customer_id"])})
         note = f"handoff requested: {packet.get('reason', 'unspecified')}"
         await self._transcripts.append(
-            conversation_id, Message(author="system", text=note, channel=str(packet.get("channel", "")))
+            conversation_id,
+            Message(author="system", text=note, channel=str(packet.get("channel", "")), internal=True),
         )
+        if announce:
+            await self.system_notice(
+                conversation_id, _queue_notice(status, str(packet.get("language") or "en"))
+            )
         logger.info(
-            "hub.handoff.queued", extra={"conversation_id": conversation_id, "position": queued.position}
+            "hub.handoff.queued", extra={"conversation_id": conversation_id, "position": status.position}
         )
-        return queued
+        return status
+
+    async def agent_joined(self, conversation_id: str, agent_name: str) -> None:
+        language = await self._language(conversation_id)
+        await self.system_notice(conversation_id, notice("agent_joined", language, name=agent_name))
+
+    async def agent_message(self, conversation_id: str, agent_id: str, text: str) -> Message:
+        info = await self._conversations.info(conversation_id)
+        message = Message(author="agent", text=text, channel=info.get("channel", ""), agent_id=agent_id)
+        entry_id = await self._transcripts.append(conversation_id, message)
+        stored = Message(**{**message.__dict__, "id": entry_id})
+        await self._deliver(conversation_id, info, [stored])
+        return stored
+
+    async def resolve(self, conversation_id: str, actor: str | None) -> None:
+        """Done: the assistant takes the conversation back and asks the customer to rate the help."""
+        _, holder = await self._router.release(conversation_id, actor, Owner.BOT.value)
+        await self._transcripts.append(
+            conversation_id, Message(author="system", text="resolved", channel="", internal=True)
+        )
+        await self._resume_bot(conversation_id, None, "")
+        if holder:
+            await self._conversations.update(conversation_id, {"survey_agent": holder})
+            language = await self._language(conversation_id)
+            await self.system_notice(conversation_id, notice("survey_question", language), SURVEY_BUTTONS)
 
     async def return_to_bot(
         self, conversation_id: str, actor: str | None, intent: str | None, channel: str = ""
     ) -> list[Reply]:
         """The agent hands the conversation back; the assistant resumes, optionally into a flow."""
         await self._router.release(conversation_id, actor, Owner.BOT.value)
-        return await self._resume_bot(conversation_id, intent, channel)
+        replies = await self._resume_bot(conversation_id, intent, channel)
+        if replies:
+            info = await self._conversations.info(conversation_id)
+            recent = await self._transcripts.read(conversation_id)
+            await self._deliver(conversation_id, info, recent[-len(replies) :])
+        return replies
 
     async def close(self, conversation_id: str, actor: str | None) -> None:
         await self._router.release(conversation_id, actor, Owner.CLOSED.value)
         await self._transcripts.append(
-            conversation_id, Message(author="system", text="conversation resolved", channel="")
+            conversation_id, Message(author="system", text="closed", channel="", internal=True)
         )
+
+    async def offer_ticket(self, conversation_id: str) -> None:
+        language = await self._language(conversation_id)
+        await self.system_notice(conversation_id, notice("ticket_offer", language))
+
+    async def system_notice(
+        self, conversation_id: str, text: str, buttons: list[dict[str, Any]] | None = None
+    ) -> None:
+        """A customer-visible message from the service itself, pushed on push channels."""
+        info = await self._conversations.info(conversation_id)
+        message = Message(author="system", text=text, channel=info.get("channel", ""), buttons=buttons)
+        entry_id = await self._transcripts.append(conversation_id, message)
+        await self._deliver(conversation_id, info, [Message(**{**message.__dict__, "id": entry_id})])
+
+    async def _deliver(self, conversation_id: str, info: Mapping[str, str], messages: list[Message]) -> None:
+        channel = self._push.get(info.get("channel", ""))
+        if channel is None:
+            return  # pull channel: the widget and REST clients read the transcript
+        try:
+            await channel.deliver(info.get("address") or conversation_id, messages)
+        except DeliveryFailed as exc:
+            logger.warning(
+                "hub.delivery.failed",
+                extra={"conversation_id": conversation_id, "channel": channel.name, "error": str(exc)},
+            )
 
     async def _resume_bot(self, conversation_id: str, intent: str | None, channel: str) -> list[Reply]:
         await self._conversations.set_owner(conversation_id, Owner.BOT)
@@ -110,8 +260,20 @@ class Hub:
             )
         return replies
 
+    async def _language(self, conversation_id: str) -> str:
+        return (await self._conversations.info(conversation_id)).get("language") or "en"
+
     async def history(self, conversation_id: str, after: str = "-") -> list[Message]:
         return await self._transcripts.read(conversation_id, after=after)
+
+
+def _queue_notice(status: HandoffStatus, language: str) -> str:
+    if status.owner != "queued" or status.position is None:
+        return notice("connecting", language)
+    if status.estimated_wait_seconds is None:
+        return notice("queued_unknown_wait", language, position=status.position)
+    minutes = max(1, round(status.estimated_wait_seconds / 60))
+    return notice("queued", language, position=status.position, minutes=minutes)
 
 
 def _to_reply(reply: BotReply) -> Reply:

@@ -20,7 +20,7 @@ from sanic.request import Request
 from handoff.auth import bearer
 from handoff.errors import BadRequest, Forbidden, Unauthorized
 
-USER_ID = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
+USER_ID = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}\Z")
 
 
 class Role(StrEnum):

@@ -21,3 +21,18 @@ def conversations_index() -> str:
 def handoff_packet(conversation_id: str) -> str:
     """JSON of the latest handoff packet for a conversation (what the agent's context card shows)."""
     return f"{PREFIX}:handoff:{conversation_id}"
+
+
+def transcript_events() -> str:
+    """Pub/sub channel: a conversation's transcript has a new entry (payload: conversation id, entry id)."""
+    return f"{PREFIX}:transcripts"
+
+
+def live_events() -> str:
+    """Pub/sub channel for things that are not stored: typing indicators."""
+    return f"{PREFIX}:live"
+
+
+def surveys() -> str:
+    """Stream of satisfaction-survey answers (conversation, agent, stars)."""
+    return f"{PREFIX}:surveys"

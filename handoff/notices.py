@@ -1,4 +1,5 @@
-"""Texts the hub itself sends when the assistant cannot (the assistant's own texts live in its domain)."""
+"""Texts the hub itself sends (the assistant's own texts live in its domain). Placeholders are filled by
+`notice(name, language, **values)`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,41 @@ NOTICES: dict[str, dict[str, str]] = {
         "en": "Sorry, our assistant is unavailable right now. Someone from our team will reply here shortly.",
         "zh": "抱歉，智能助手暂时无法回复。我们的客服人员会尽快在这里回复您。",
     },
+    "queued": {
+        "en": "You're number {position} in line for a member of our team (about {minutes} min).",
+        "zh": "您当前排在第 {position} 位，预计等待约 {minutes} 分钟，客服人员会尽快为您服务。",
+    },
+    "queued_unknown_wait": {
+        "en": "You're number {position} in line. Our team is busy or offline right now; "
+        "we'll answer here as soon as someone is free.",
+        "zh": "您当前排在第 {position} 位。客服人员正忙或暂未上线，有人空闲时会第一时间在这里回复您。",
+    },
+    "connecting": {
+        "en": "Connecting you with a member of our team now.",
+        "zh": "正在为您转接人工客服，请稍候。",
+    },
+    "agent_joined": {
+        "en": "{name} from our support team has joined the chat.",
+        "zh": "客服 {name} 已接入，为您服务。",
+    },
+    "survey_question": {
+        "en": "Thanks for chatting with us. How would you rate the help you got, "
+        "from 1 (poor) to 5 (excellent)?",
+        "zh": "感谢您的咨询！请为本次服务打分：1（很差）到 5（非常满意）。",
+    },
+    "survey_thanks": {
+        "en": "Thank you for your feedback! I'm here if you need anything else.",
+        "zh": "感谢您的评价！如还有其他问题，随时告诉我。",
+    },
+    "ticket_offer": {
+        "en": "Sorry for the wait. We've opened a ticket for you and will reply here (or by email) as soon "
+        "as possible; you can close this chat, nothing will be lost.",
+        "zh": "抱歉让您久等了。我们已为您创建工单，会尽快在这里（或通过邮件）回复您，"
+        "您可以先关闭对话，消息不会丢失。",
+    },
 }
 
 
-def notice(name: str, language: str) -> str:
-    texts = NOTICES[name]
-    return texts.get(language, texts["en"])
+def notice(key: str, language: str, **values: object) -> str:
+    texts = NOTICES[key]
+    return texts.get(language, texts["en"]).format(**values)

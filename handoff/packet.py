@@ -24,7 +24,7 @@ REASONS = frozenset(
     }
 )
 LANGUAGES = frozenset({"en", "zh"})
-CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}\Z")
 LIST_FIELDS = ("intent_history", "entities", "kb_hits", "transcript")
 DICT_FIELDS = ("slots", "order")
 STRING_FIELDS = ("channel", "customer_id", "intent")

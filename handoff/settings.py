@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from handoff.channels.telegram import TelegramSettings
 
 
 class SettingsError(ValueError):
@@ -66,6 +70,7 @@ class Settings:
     rasa_api_token: str
     routing_config: str
     sweep_interval: float
+    telegram: TelegramSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,4 +91,12 @@ class Settings:
             rasa_api_token=_secret(env, "RASA_AUTH_TOKEN"),
             routing_config=env.get("HUB_ROUTING_CONFIG", ""),
             sweep_interval=_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
+            telegram=_telegram(env),
         )
+
+
+def _telegram(env: Mapping[str, str]) -> TelegramSettings | None:
+    # Imported here: the channel module imports SettingsError from this one.
+    from handoff.channels.telegram import TelegramSettings
+
+    return TelegramSettings.from_env(env)

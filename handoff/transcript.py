@@ -21,6 +21,8 @@ class Message:
     channel: str
     ts: float = field(default_factory=time.time)
     buttons: list[dict[str, Any]] | None = None
+    internal: bool = False  # notes for agents (handoff reason, resolution), never shown to the customer
+    agent_id: str | None = None
     id: str = ""  # assigned by the store
 
     def to_fields(self) -> dict[str, str]:
@@ -51,6 +53,10 @@ class RedisTranscriptStore:
             pipe.xadd(keys.transcript(conversation_id), message.to_fields())  # type: ignore[arg-type]
             pipe.zadd(keys.conversations_index(), {conversation_id: message.ts})
             entry_id, _ = await pipe.execute()
+        # Tell every worker's live connections (widget, console) to read past their cursor. A lost
+        # notification only delays a message: readers always fetch by cursor from the stream.
+        note = {"conversation_id": conversation_id, "id": str(entry_id), "author": message.author}
+        await self._redis.publish(keys.transcript_events(), json.dumps(note))
         return str(entry_id)
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:

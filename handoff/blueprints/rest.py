@@ -10,12 +10,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from handoff.auth import require_token
-from handoff.errors import BadRequest
+from handoff.blueprints.conversations import check_cursor
+from handoff.errors import BadRequest, Forbidden
 from handoff.hub import Hub, Reply
 
 bp = Blueprint("rest_channel")
 
-SENDER_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+SENDER_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}\Z")
 CHANNEL = "rest"
 
 
@@ -62,3 +63,23 @@ async def webhook(request: Request) -> HTTPResponse:
     hub: Hub = request.app.ctx.hub
     replies = await hub.customer_message(sender, message, CHANNEL, metadata)
     return json([_rasa_shape(sender, r) for r in replies])
+
+
+@bp.get("/webhooks/rest/messages")
+async def messages(request: Request) -> HTTPResponse:
+    """Messages that arrived after the webhook's response (agent replies, queue updates): `sender` and
+    `after` (the last id seen). Requires HUB_REST_TOKEN: without it anyone could read any conversation."""
+    expected: str | None = request.app.ctx.settings.rest_token
+    if not expected:
+        raise Forbidden("set HUB_REST_TOKEN to fetch messages over REST")
+    require_token(request, expected)
+    sender = request.args.get("sender", "")
+    if not SENDER_RE.match(sender):
+        raise BadRequest("'sender' must be 1-128 characters of letters, digits or _.:@+-", field="sender")
+    after = check_cursor(request.args.get("after", "-"))
+    hub: Hub = request.app.ctx.hub
+    visible = [m for m in await hub.history(sender, after=after) if not m.internal and m.author != "customer"]
+    return json(
+        [{"id": m.id, "recipient_id": sender, "author": m.author, "text": m.text, "buttons": m.buttons}
+         for m in visible]
+    )  # fmt: skip

@@ -155,7 +155,10 @@ async def revoke_tokens(request: Request, user_id: str) -> HTTPResponse:
 @bp.post("/offers/<conversation_id>/accept")
 async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT)
-    status = await _engine(request).accept(_conversation(conversation_id), str(who.agent_id))
+    engine = _engine(request)
+    status = await engine.accept(_conversation(conversation_id), str(who.agent_id))
+    hub: Hub = request.app.ctx.hub
+    await hub.agent_joined(conversation_id, (await engine.get_agent(str(who.agent_id))).name)
     return json(status.as_dict())
 
 
@@ -169,10 +172,11 @@ async def decline_offer(request: Request, conversation_id: str) -> HTTPResponse:
 
 @bp.post("/assignments/<conversation_id>/resolve")
 async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
+    """Done: the assistant takes over again and asks the customer to rate the help (1-5)."""
     who = await require(request, Role.AGENT, *STAFF)
     hub: Hub = request.app.ctx.hub
-    await hub.close(_conversation(conversation_id), _acting_agent(who))
-    return json({"conversation_id": conversation_id, "owner": "closed"})
+    await hub.resolve(_conversation(conversation_id), _acting_agent(who))
+    return json({"conversation_id": conversation_id, "owner": "bot", "survey": True})
 
 
 @bp.post("/assignments/<conversation_id>/transfer")
@@ -187,15 +191,25 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     engine = _engine(request)
     if ("agent_id" in body) == ("skill" in body):
         raise BadRequest("give exactly one of 'agent_id' or 'skill'", field="agent_id")
-    if note:
-        await request.app.ctx.redis.hset(f"hub:conv:{cid}", "transfer_note", note)
     if "agent_id" in body:
-        offer = await engine.transfer_to_agent(cid, _acting_agent(who), check_agent_id(body["agent_id"]))
+        target = check_agent_id(body["agent_id"], field="agent_id")
+        offer = await engine.transfer_to_agent(cid, _acting_agent(who), target)
+        await _save_note(request, cid, note, who)
         return json({"conversation_id": cid, "offered_to": offer.agent_id, "expires_at": offer.expires_at})
     skill = body["skill"]
     if not isinstance(skill, str):
         raise BadRequest("'skill' must be a string", field="skill")
-    return json((await engine.transfer_to_skill(cid, _acting_agent(who), skill)).as_dict())
+    status = await engine.transfer_to_skill(cid, _acting_agent(who), skill)
+    await _save_note(request, cid, note, who)
+    return json(status.as_dict())
+
+
+async def _save_note(request: Request, conversation_id: str, note: str, who: Principal) -> None:
+    """Only after the transfer succeeded: a refused transfer must not touch the conversation."""
+    if note:
+        await request.app.ctx.redis.hset(
+            f"hub:conv:{conversation_id}", mapping={"transfer_note": note, "transfer_by": who.user_id}
+        )
 
 
 @bp.post("/assignments/<conversation_id>/return-to-bot")
@@ -203,7 +217,7 @@ async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
     """The assistant takes over again; `flow` optionally starts one of RETURN_FLOWS."""
     who = await require(request, Role.AGENT, *STAFF)
     flow = _body(request).get("flow")
-    if flow is not None and flow not in RETURN_FLOWS:
+    if flow is not None and (not isinstance(flow, str) or flow not in RETURN_FLOWS):
         raise BadRequest(f"'flow' must be one of {', '.join(sorted(RETURN_FLOWS))}", field="flow")
     hub: Hub = request.app.ctx.hub
     replies = await hub.return_to_bot(

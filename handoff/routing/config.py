@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "routing.yml"
-SKILL = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+SKILL = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 TIERS = ("standard", "silver", "gold", "vip")
+MAX_WEIGHT = 100.0  # only the ratios matter; a bound keeps every score finite
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,8 @@ class Weights:
                 raise ConfigError(f"{where}.{name} must be a number")
             if value < 0:
                 raise ConfigError(f"{where}.{name} must not be negative")
+            if value > MAX_WEIGHT:
+                raise ConfigError(f"{where}.{name} must be at most {MAX_WEIGHT:g}")
             values[name] = float(value)
         if not any(values.values()):
             raise ConfigError(f"{where}: the weights must not all be zero")

@@ -15,12 +15,12 @@ from redis.asyncio import Redis
 
 from handoff.errors import BadRequest, Conflict, NotFoundError
 from handoff.routing import scripts
-from handoff.routing.config import RoutingConfig, Weights
+from handoff.routing.config import SKILL, RoutingConfig, Weights
 from handoff.routing.scoring import Presence, shrunk_rating
 
 logger = logging.getLogger(__name__)
 
-AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 EVENTS_CHANNEL = "hub:events"
 LANGUAGES = ("en", "zh")
 OWNERS_IN_ROUTING = ("queued", "offered", "agent")
@@ -66,6 +66,12 @@ class Offer:
     agent_id: str
     decision_id: str
     expires_at: float
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    offers: list[Offer]
+    tickets: list[str]  # conversations whose customers should now be offered a ticket or callback
 
 
 @dataclass(frozen=True)
@@ -225,20 +231,13 @@ class RoutingEngine:
             conversation_id, skill, language, f"{qscore:.3f}", f"{now:.3f}",
             packet.get("customer_id") or "", json.dumps(packet, ensure_ascii=False),
         ]  # fmt: skip
-        owner = await self._s["ENQUEUE"](args=args)
-        if owner == "queued":
-            await self.route(f"{skill}:{language}", watch=conversation_id)
+        await self._s["ENQUEUE"](args=args)  # queued and routed in one atomic step
         return await self.status(conversation_id)
 
     async def route(self, qname: str, watch: str = "", max_offers: int = 50) -> list[Offer]:
         """Offer waiting conversations in one queue to the best free agents."""
         raw = await self._s["ROUTE"](args=[qname, f"{self._clock():.3f}", max_offers, 5, watch])
-        offers = [Offer(str(c), str(a), str(d), float(e)) for c, a, d, e in raw]
-        for offer in offers:
-            await self._publish({"type": "offer", **asdict(offer)})
-        if offers or watch:
-            await self._publish({"type": "queue_changed", "queue": qname})
-        return offers
+        return [Offer(str(c), str(a), str(d), float(e)) for c, a, d, e in raw]  # events published by Lua
 
     async def route_for_agent(self, agent_id: str) -> list[Offer]:
         """An agent has room: serve the queues they can take, the longest-waiting head first."""
@@ -322,8 +321,7 @@ class RoutingEngine:
             raise RoutingError(code, _TRANSFER_MESSAGES.get(code, code))
         offer = Offer(conversation_id, target, str(result[1]), float(result[2]))
         await self._publish({"type": "offer", **asdict(offer)})
-        if actor:
-            await self.route_for_agent(actor)
+        await self.route_for_agent(str(result[3]))  # the previous holder has room again
         return offer
 
     async def transfer_to_skill(self, conversation_id: str, actor: str | None, skill: str) -> HandoffStatus:
@@ -335,6 +333,7 @@ class RoutingEngine:
         if result[0] != "ok":
             raise RoutingError("not_assigned", f"conversation '{conversation_id}' is not assigned to you")
         await self.route(str(result[1]))
+        await self.route_for_agent(str(result[2]))  # the previous holder has room again
         return await self.status(conversation_id)
 
     # -- reading -------------------------------------------------------------------------------------
@@ -370,17 +369,12 @@ class RoutingEngine:
 
         None when nobody who could take the conversation is online (the customer is told so instead).
         """
-        skill, language = queue.split(":", 1)
-        members = "hub:agents" if skill == "*" else f"hub:skill:{skill}"
-        ids = await self._redis.sinter([members, "hub:agents:online", f"hub:lang:{language}"])
-        if not ids:
-            return None
+        skill = queue.split(":", 1)[0]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for agent_id in ids:
-                pipe.hget(f"hub:agent:{agent_id}", "capacity")
+            pipe.hget("hub:slots", queue)
             pipe.lrange(f"hub:handle:{skill}", 0, 49)
-            *capacities, handles = await pipe.execute()
-        slots = sum(int(c or 0) for c in capacities)
+            slots_raw, handles = await pipe.execute()
+        slots = int(slots_raw or 0)
         if slots <= 0:
             return None
         handle = (
@@ -429,9 +423,10 @@ class RoutingEngine:
 
     # -- housekeeping --------------------------------------------------------------------------------
 
-    async def sweep(self) -> list[Offer]:
+    async def sweep(self) -> SweepResult:
         """Expire offers, widen long waits, offer tickets past the second limit. Run periodically."""
         offers = await self.expire_offers()
+        tickets: list[str] = []
         now = self._clock()
         for cid in await self._redis.zrangebyscore(
             "hub:waiting", "-inf", now - self.config.widen_after, start=0, num=100
@@ -450,7 +445,8 @@ class RoutingEngine:
             ):
                 await self._redis.hset(f"hub:conv:{cid}", "ticket_offered", "1")
                 await self._publish({"type": "ticket_offer", "conversation_id": cid})
-        return offers
+                tickets.append(cid)
+        return SweepResult(offers, tickets)
 
     async def _publish(self, event: dict[str, Any]) -> None:
         await self._redis.publish(EVENTS_CHANNEL, json.dumps(event, ensure_ascii=False))
@@ -497,7 +493,7 @@ def validate_agent_spec(body: Any, partial: Agent | None = None) -> AgentSpec:
     if not isinstance(skills, dict) or not skills:
         raise BadRequest("'skills' must map skill names to a proficiency in [0, 1]", field="skills")
     for skill, level in skills.items():
-        if not re.match(r"^[a-z][a-z0-9_]{0,39}$", skill):
+        if not SKILL.match(skill):
             raise BadRequest(f"skill '{skill}': use lowercase letters, digits, underscores", field="skills")
         if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1:
             raise BadRequest(f"proficiency for '{skill}' must be a number in [0, 1]", field="skills")
@@ -507,7 +503,9 @@ def validate_agent_spec(body: Any, partial: Agent | None = None) -> AgentSpec:
     return AgentSpec(name.strip(), tuple(languages), {k: float(v) for k, v in skills.items()}, capacity)
 
 
-def check_agent_id(agent_id: Any) -> str:
+def check_agent_id(agent_id: Any, field: str = "id") -> str:
     if not isinstance(agent_id, str) or not AGENT_ID.match(agent_id):
-        raise BadRequest("'id' must be 1-64 of a-z, 0-9, _ . - (starting with a letter or digit)", field="id")
+        raise BadRequest(
+            f"'{field}' must be 1-64 of a-z, 0-9, _ . - (starting with a letter or digit)", field=field
+        )
     return agent_id

@@ -21,6 +21,9 @@ Keys (all under `hub:`; the scripts derive them from ids, so they need a single 
   hub:decision:<n> / hub:decisions / hub:decision:seq   decision JSON / recent ids / id counter
   hub:sticky:<customer_id>      string the customer's last agent, expiring after the sticky window
   hub:handle:<skill>            list  recent handle times in seconds
+  hub:online:<skill>, hub:online:<skill|*>:<lang>  set  online agents with a skill (and language)
+  hub:slots                     hash  "skill:lang" → summed capacity of those online agents
+  hub:events                    pub/sub channel for offers and queue changes
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ local prm = redis.call('HMGET', 'hub:routing:params',
 local WS, WL, WR = tonumber(prm[1]) or 0.4, tonumber(prm[2]) or 0.3, tonumber(prm[3]) or 0.3
 local PM, PW = tonumber(prm[4]) or 4.0, tonumber(prm[5]) or 5.0
 local TIMEOUT, MAX_MISSED, STICKY = tonumber(prm[6]) or 20, tonumber(prm[7]) or 3, tonumber(prm[8]) or 0
-local DECISIONS_KEPT, DECISION_TTL, SAMPLE = 1000, 30 * 86400, 10
+local DECISIONS_KEPT, DECISION_TTL, SMALL_TEAM = 1000, 30 * 86400, 50
 
 local function split(s)
   local out = {}
@@ -64,9 +67,32 @@ local function total(a, prof)
   return WS * prof + WL * (1.0 - load_of(a)) + WR * rating_of(a)
 end
 
+-- Per-(skill, language) sets of online agents and their summed capacity ("slots"), so that decisions
+-- explain the filters with O(1) counts and wait estimates need no scan. Updated only on a change.
+local function index_online(aid, a, online)
+  local key = 'hub:agent:' .. aid
+  local state = redis.call('HMGET', key, 'indexed', 'counted')
+  local counted = tonumber(state[2]) or 0
+  local want = online and a.capacity or 0
+  if (state[1] == '1') == online and counted == want then return end
+  local names = {}
+  for _, lang in ipairs(a.langs) do
+    names[#names + 1] = '*:' .. lang
+    for skill, _ in pairs(a.skills) do names[#names + 1] = skill .. ':' .. lang end
+  end
+  local op = online and 'SADD' or 'SREM'
+  for skill, _ in pairs(a.skills) do redis.call(op, 'hub:online:' .. skill, aid) end
+  for _, name in ipairs(names) do
+    redis.call(op, 'hub:online:' .. name, aid)
+    if want ~= counted then redis.call('HINCRBY', 'hub:slots', name, want - counted) end
+  end
+  redis.call('HSET', key, 'indexed', online and '1' or '0', 'counted', want)
+end
+
 local function rescore(aid)
   local a = agent(aid)
   if not a then return end
+  index_online(aid, a, a.presence == 'online')
   local available = a.presence == 'online' and a.active < a.capacity
   for _, lang in ipairs(a.langs) do
     if available then
@@ -87,6 +113,7 @@ end
 local function unpool(aid)
   local a = agent(aid)
   if not a then return end
+  index_online(aid, a, false)
   for _, lang in ipairs(a.langs) do
     redis.call('ZREM', 'hub:pool:*:' .. lang, aid)
     redis.call('SREM', 'hub:lang:' .. lang, aid)
@@ -143,12 +170,6 @@ local function unqueue(cid)
   redis.call('ZREM', 'hub:waiting:widened', cid)
 end
 
-local function sample(list)
-  local out = {}
-  for i = 1, math.min(#list, SAMPLE) do out[i] = list[i] end
-  return {count = #list, sample = out}
-end
-
 local function candidate(aid, skill)
   local a = agent(aid)
   local prof = nil
@@ -158,30 +179,37 @@ local function candidate(aid, skill)
     load = load_of(a), rating = rating_of(a)}
 end
 
--- Who each filter removed, from set algebra rather than a scan of every agent hash.
+-- Who each filter removed: exact counts from the online index in O(1); names too for small teams.
 local function filters(skill, lang, declined_key)
   local pool = 'hub:pool:' .. skill .. ':' .. lang
-  local with_skill = 'hub:agents'
   local removed = {}
-  if skill ~= '*' then
-    with_skill = 'hub:skill:' .. skill
-    removed.no_skill = {count = redis.call('SCARD', 'hub:agents') - redis.call('SCARD', with_skill)}
+  local everyone = redis.call('SCARD', 'hub:agents')
+  local skilled_key, online_key = 'hub:agents', 'hub:agents:online'
+  if skill ~= '*' then skilled_key, online_key = 'hub:skill:' .. skill, 'hub:online:' .. skill end
+  local skilled = redis.call('SCARD', skilled_key)
+  local online = redis.call('SCARD', online_key)
+  local speaking = redis.call('SCARD', 'hub:online:' .. skill .. ':' .. lang)
+  if skill ~= '*' then removed.no_skill = {count = everyone - skilled} end
+  removed.not_online = {count = skilled - online}
+  removed.no_language = {count = online - speaking}
+  removed.full = {count = speaking - redis.call('ZCARD', pool)}
+  local declined = {}
+  for _, aid in ipairs(redis.call('SMEMBERS', declined_key)) do
+    if redis.call('ZSCORE', pool, aid) then declined[#declined + 1] = aid end
   end
-  removed.not_online = sample(redis.call('SDIFF', with_skill, 'hub:agents:online'))
-  local online = redis.call('SINTER', with_skill, 'hub:agents:online')
-  local speaking = redis.call('SINTER', with_skill, 'hub:agents:online', 'hub:lang:' .. lang)
-  removed.no_language = {count = #online - #speaking}
-  local full, declined = {}, {}
-  for _, aid in ipairs(speaking) do
-    if not redis.call('ZSCORE', pool, aid) then
-      full[#full + 1] = aid
-    elseif redis.call('SISMEMBER', declined_key, aid) == 1 then
-      declined[#declined + 1] = aid
+  table.sort(declined)
+  removed.declined = {count = #declined, sample = declined}
+  if skilled <= SMALL_TEAM then
+    local function sorted(list) table.sort(list) return list end
+    removed.not_online.sample = sorted(redis.call('SDIFF', skilled_key, online_key))
+    local speaking_key = 'hub:online:' .. skill .. ':' .. lang
+    removed.no_language.sample = sorted(redis.call('SDIFF', online_key, speaking_key))
+    local full = {}
+    for _, aid in ipairs(redis.call('SMEMBERS', speaking_key)) do
+      if not redis.call('ZSCORE', pool, aid) then full[#full + 1] = aid end
     end
-    if #full >= SAMPLE and #speaking > 200 then break end
+    removed.full.sample = sorted(full)
   end
-  removed.full = {count = #speaking - redis.call('ZCARD', pool), sample = sample(full).sample}
-  removed.declined = sample(declined)
   return removed
 end
 
@@ -191,7 +219,17 @@ local function record_decision(cid, qname, now, chosen, how, outcome)
   local pool = 'hub:pool:' .. qname
   local declined_key = 'hub:conv:' .. cid .. ':declined'
   local cands = {}
-  for _, aid in ipairs(redis.call('ZRANGE', pool, 0, 4)) do cands[#cands + 1] = candidate(aid, skill) end
+  local offset = 0
+  while #cands < 5 do  -- the best five the filters left, declined agents excluded
+    local ids = redis.call('ZRANGE', pool, offset, offset + 9)
+    if #ids == 0 then break end
+    for _, aid in ipairs(ids) do
+      if #cands < 5 and redis.call('SISMEMBER', declined_key, aid) == 0 then
+        cands[#cands + 1] = candidate(aid, skill)
+      end
+    end
+    offset = offset + 10
+  end
   if chosen and how ~= 'best' then
     local listed = false
     for _, c in ipairs(cands) do if c.agent_id == chosen then listed = true end end
@@ -223,6 +261,10 @@ local function offer(cid, aid, qname, now, how)
   return {cid, aid, did, tostring(expires)}
 end
 
+local function publish(event)
+  redis.call('PUBLISH', 'hub:events', cjson.encode(event))
+end
+
 local function pick(cid, pool)
   local declined_key = 'hub:conv:' .. cid .. ':declined'
   local customer = redis.call('HGET', 'hub:conv:' .. cid, 'customer_id')
@@ -243,11 +285,39 @@ local function pick(cid, pool)
     offset = offset + 16
   end
 end
+-- Offer the head of a queue to the best free agents, up to max_offers times. Publishes an 'offer' event
+-- per offer and a 'queue_changed' event, so that customers' positions and agents' consoles update.
+local function route_queue(qname, now, max_offers, scan, watch)
+  local queue, pool = 'hub:queue:' .. qname, 'hub:pool:' .. qname
+  local made = {}
+  while #made < max_offers and redis.call('ZCARD', pool) > 0 do
+    local placed = false
+    for _, cid in ipairs(redis.call('ZRANGE', queue, 0, scan - 1)) do
+      local aid, how = pick(cid, pool)
+      if aid then
+        local o = offer(cid, aid, qname, now, how)
+        made[#made + 1] = o
+        publish({type = 'offer', conversation_id = o[1], agent_id = o[2], decision_id = o[3],
+          expires_at = tonumber(o[4])})
+        placed = true
+        break
+      end
+    end
+    if not placed then break end
+  end
+  if redis.call('ZCARD', queue) == 0 then redis.call('SREM', 'hub:queues', qname) end
+  if watch ~= '' and redis.call('ZSCORE', queue, watch) then
+    record_decision(watch, qname, now, nil, 'best', 'queued')
+  end
+  if #made > 0 or watch ~= '' then publish({type = 'queue_changed', queue = qname}) end
+  return made
+end
 """
 
 # ARGV: cid, skill, language, qscore (virtual arrival), now, customer_id, packet JSON
-# Returns the owner after the call: 'queued' for a new handoff, or the current owner if it was already in
-# the hands of the routing engine (the action server may retry a request).
+# Queues the conversation and routes its queue in the same atomic step. Returns {owner, offers}: 'queued'
+# and the offers made for a new handoff, or the current owner and {} if it was already in the hands of the
+# routing engine (the action server may retry a request).
 ENQUEUE = (
     PRELUDE
     + r"""
@@ -255,7 +325,7 @@ local cid, skill, lang, qscore = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, customer, packet = ARGV[5], ARGV[6], ARGV[7]
 local key = 'hub:conv:' .. cid
 local owner = redis.call('HGET', key, 'owner')
-if owner == 'queued' or owner == 'offered' or owner == 'agent' then return owner end
+if owner == 'queued' or owner == 'offered' or owner == 'agent' then return {owner, {}} end
 local qname = skill .. ':' .. lang
 redis.call('HDEL', key, 'offer_agent', 'offer_expires', 'agent', 'assigned_at', 'widened', 'ticket_offered',
   'decision', 'resolved_at')
@@ -266,7 +336,7 @@ redis.call('DEL', key .. ':declined')
 redis.call('ZADD', 'hub:queue:' .. qname, qscore, cid)
 redis.call('SADD', 'hub:queues', qname)
 redis.call('ZADD', 'hub:waiting', now, cid)
-return 'queued'
+return {'queued', route_queue(qname, tonumber(now), 50, 5, cid)}
 """
 )
 
@@ -276,27 +346,7 @@ return 'queued'
 ROUTE = (
     PRELUDE
     + r"""
-local qname, now, watch = ARGV[1], tonumber(ARGV[2]), ARGV[5]
-local max_offers, scan = tonumber(ARGV[3]), tonumber(ARGV[4])
-local queue, pool = 'hub:queue:' .. qname, 'hub:pool:' .. qname
-local made = {}
-while #made < max_offers and redis.call('ZCARD', pool) > 0 do
-  local placed = false
-  for _, cid in ipairs(redis.call('ZRANGE', queue, 0, scan - 1)) do
-    local aid, how = pick(cid, pool)
-    if aid then
-      made[#made + 1] = offer(cid, aid, qname, now, how)
-      placed = true
-      break
-    end
-  end
-  if not placed then break end
-end
-if redis.call('ZCARD', queue) == 0 then redis.call('SREM', 'hub:queues', qname) end
-if watch ~= '' and redis.call('ZSCORE', queue, watch) then
-  record_decision(watch, qname, now, nil, 'best', 'queued')
-end
-return made
+return route_queue(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])
 """
 )
 
@@ -454,7 +504,7 @@ return {'ok', owner, holder}
 
 # Transfer to a named agent: they get an offer right away (supervisor override of the ranking).
 # ARGV: cid, acting agent id ('' for a supervisor), target agent id, now.
-# Returns {'ok', decision id, expires} or {error}.
+# Returns {'ok', decision id, expires, previous agent} or {error}.
 TRANSFER_TO_AGENT = (
     PRELUDE
     + r"""
@@ -474,12 +524,13 @@ if not speaks then return {'target_language'} end
 free_agent(c[2], cid)
 redis.call('HDEL', key, 'agent', 'assigned_at')
 local made = offer(cid, target, c[4] .. ':' .. c[3], now, 'transfer')
-return {'ok', made[3], made[4]}
+return {'ok', made[3], made[4], c[2]}
 """
 )
 
 # Transfer to a skill queue; the conversation keeps its place in line. ARGV: cid, acting agent ('' for a
-# supervisor), skill, now. Returns {'ok', queue name} or {error}.
+# supervisor), skill, now. Returns {'ok', queue name, previous agent} or {error}. The overflow clock
+# restarts (queued_at), the place in line (qscore) does not.
 TRANSFER_TO_SKILL = (
     PRELUDE
     + r"""
@@ -490,8 +541,8 @@ if c[1] ~= 'agent' then return {'not_assigned'} end
 if actor ~= '' and c[2] ~= actor then return {'not_assigned'} end
 free_agent(c[2], cid)
 redis.call('SADD', key .. ':declined', c[2])
-redis.call('HSET', key, 'skill', skill, 'queue', skill .. ':' .. c[3], 'widened', '0')
-return {'ok', requeue(cid)}
+redis.call('HSET', key, 'skill', skill, 'queue', skill .. ':' .. c[3], 'widened', '0', 'queued_at', now)
+return {'ok', requeue(cid), c[2]}
 """
 )
 

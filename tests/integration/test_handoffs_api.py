@@ -66,8 +66,8 @@ def test_after_a_handoff_messages_wait_for_the_agent(make_app, redis_url: str) -
     assert reply.status == 200
     assert reply.json == []
     assert seen == []  # never forwarded to the assistant
-    authors = [m["author"] for m in transcript(redis_url, "h-3")]
-    assert authors == ["system", "customer"]
+    authors = [(m["author"], m["internal"]) for m in transcript(redis_url, "h-3")]
+    assert authors == [("system", True), ("system", False), ("customer", False)]  # note, queue notice
 
     import redis
 

@@ -30,7 +30,13 @@ def test_rasa_down_still_stores_the_message_and_apologises(make_app, redis_url: 
     )
     assert response.status == 200
     assert len(response.json) == 1
-    assert [m["author"] for m in transcript(redis_url, "cust-43")] == ["customer", "system"]
+    stored = transcript(redis_url, "cust-43")
+    assert [(m["author"], m.get("internal", False)) for m in stored] == [
+        ("customer", False),
+        ("system", False),  # the apology
+        ("system", True),  # the handoff note for the agent: reason bot_unavailable
+    ]
+    assert stored[2]["text"] == "handoff requested: bot_unavailable"
 
 
 @pytest.mark.parametrize(

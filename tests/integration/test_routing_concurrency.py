@@ -47,6 +47,7 @@ async def seed(redis: Redis) -> RoutingEngine:
 async def check_invariants(redis: Redis) -> dict[str, int]:
     owners: dict[str, int] = {}
     holders: dict[str, str] = {}
+    slots: dict[str, int] = {}
     for agent_id in await redis.smembers("hub:agents"):
         agent = await redis.hgetall(f"hub:agent:{agent_id}")
         chats = await redis.smembers(f"hub:agent:{agent_id}:chats")
@@ -56,10 +57,17 @@ async def check_invariants(redis: Redis) -> dict[str, int]:
             assert cid not in holders, f"{cid} held by {holders[cid]} and {agent_id}"
             holders[cid] = agent_id
         available = agent["presence"] == "online" and len(chats) < int(agent["capacity"])
+        online = agent["presence"] == "online"
         for language in agent["languages"].split(","):
             for skill in [*json.loads(agent["skills"]), "*"]:
-                in_pool = await redis.zscore(f"hub:pool:{skill}:{language}", agent_id) is not None
-                assert in_pool == available, f"{agent_id} pool {skill}:{language} membership is stale"
+                name = f"{skill}:{language}"
+                in_pool = await redis.zscore(f"hub:pool:{name}", agent_id) is not None
+                assert in_pool == available, f"{agent_id} pool {name} membership is stale"
+                assert await redis.sismember(f"hub:online:{name}", agent_id) == online
+                if online:
+                    slots[name] = slots.get(name, 0) + int(agent["capacity"])
+    stored = {k: int(v) for k, v in (await redis.hgetall("hub:slots")).items() if int(v)}
+    assert stored == slots, "summed online capacity per queue drifted"
     queued_in: dict[str, str] = {}
     for key in await redis.keys("hub:queue:*"):
         for cid in await redis.zrange(key, 0, -1):

@@ -175,7 +175,7 @@ async def test_the_sweeper_loop_re_offers_in_real_time(make_engine: Any) -> None
     await add(real, "ann", {"returns": 0.9})
     await add(real, "bob", {"returns": 0.2})
     await real.enqueue("c1", packet("c1"))
-    task = asyncio.create_task(_sweep_forever(real, 0.05))
+    task = asyncio.create_task(_sweep_forever(real, None, 0.05))
     try:
         for _ in range(100):
             if (await real.status("c1")).agent_id == "bob":

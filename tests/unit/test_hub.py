@@ -1,9 +1,11 @@
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from handoff.bot_client import BotReply, BotUnavailable
 from handoff.conversations import Owner
-from handoff.hub import Hub
+from handoff.hub import Hub, parse_rating
 from handoff.notices import notice
 from handoff.routing.engine import HandoffStatus
 from handoff.transcript import InMemoryTranscriptStore
@@ -43,6 +45,26 @@ class Conversations:
     def __init__(self) -> None:
         self.owners: dict[str, Owner] = {}
         self.queue: list[str] = []
+        self.fields: dict[str, dict[str, str]] = {}
+        self.ratings: list[tuple[str, int]] = []
+        self.surveys: list[tuple[str, str, int]] = []
+
+    async def info(self, conversation_id: str) -> dict[str, str]:
+        owner = self.owners.get(conversation_id, Owner.BOT).value
+        return {**self.fields.get(conversation_id, {}), "owner": owner}
+
+    async def update(self, conversation_id: str, fields: dict[str, str]) -> None:
+        self.fields.setdefault(conversation_id, {}).update(fields)
+
+    async def remove(self, conversation_id: str, *fields: str) -> None:
+        for name in fields:
+            self.fields.get(conversation_id, {}).pop(name, None)
+
+    async def record_survey(self, conversation_id: str, agent_id: str, stars: int) -> None:
+        self.surveys.append((conversation_id, agent_id, stars))
+
+    async def rate(self, agent_id: str, stars: int) -> None:
+        self.ratings.append((agent_id, stars))
 
     async def owner(self, conversation_id: str) -> Owner:
         return self.owners.get(conversation_id, Owner.BOT)
@@ -84,12 +106,17 @@ async def test_message_is_stored_before_the_bot_sees_it() -> None:
     assert history[1].buttons == [{"title": "Yes", "payload": "/affirm"}]
 
 
-async def test_bot_down_apologises_in_the_customers_language_and_keeps_the_message() -> None:
+async def test_bot_down_apologises_in_the_customers_language_and_hands_off() -> None:
     store = InMemoryTranscriptStore()
-    replies = await make_hub(store, DownBot()).customer_message("c2", "我的快递到哪了", "rest")
+    conversations = Conversations()
+    hub = make_hub(store, DownBot(), conversations)
+    replies = await hub.customer_message("c2", "我的快递到哪了", "rest")
     assert [r.text for r in replies] == [notice("bot_unavailable", "zh")]
     history = await store.read("c2")
-    assert [m.author for m in history] == ["customer", "system"]
+    authors = [(m.author, m.internal) for m in history]
+    assert authors == [("customer", False), ("system", False), ("system", True)]
+    assert history[2].text == "handoff requested: bot_unavailable"  # a person is on the way
+    assert conversations.queue == ["c2"] and conversations.owners["c2"] is Owner.QUEUED
 
 
 async def test_history_resumes_after_a_cursor() -> None:
@@ -140,3 +167,44 @@ async def test_a_closed_conversation_goes_back_to_the_assistant_when_the_custome
     assert bot.resumed == ("c6", None)
     assert [r.text for r in replies] == ["hi again"]
     assert await conversations.owner("c6") is Owner.BOT
+
+
+async def test_resolving_asks_for_a_rating_that_feeds_the_agents_score() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="bot reply")])
+    hub = make_hub(store, bot, conversations)
+    conversations.owners["c7"] = Owner.AGENT
+    await hub.resolve("c7", "ann")
+    question = (await store.read("c7"))[-1]
+    assert question.text == notice("survey_question", "en") and len(question.buttons or []) == 5
+    replies = await hub.customer_message("c7", "4", "rest")
+    assert [r.text for r in replies] == [notice("survey_thanks", "en")]
+    assert conversations.ratings == [("ann", 4)] and conversations.surveys == [("c7", "ann", 4)]
+    assert bot.seen_before_send == []  # the answer is not sent to the assistant
+    await hub.customer_message("c7", "5", "rest")  # asked once: a later "5" goes to the assistant
+    assert conversations.ratings == [("ann", 4)]
+
+
+async def test_another_message_instead_of_a_rating_skips_the_survey() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="sure")])
+    hub = make_hub(store, bot, conversations)
+    conversations.owners["c8"] = Owner.AGENT
+    await hub.resolve("c8", "ann")
+    replies = await hub.customer_message("c8", "where is my order?", "rest")
+    assert [r.text for r in replies] == ["sure"] and conversations.ratings == []
+
+
+@pytest.mark.parametrize(
+    ("text", "stars"),
+    [("5", 5), (" 3 ", 3), ("４", 4), ("4 stars", 4), ("2星", 2), ("5分", 5), ("★★★", 3), ("1/5", 1)],
+)
+def test_rating_answers(text: str, stars: int) -> None:
+    assert parse_rating(text) == stars
+
+
+@pytest.mark.parametrize("text", ["6", "0", "45", "order 5", "five", "", "★★★★★★"])
+def test_not_rating_answers(text: str) -> None:
+    assert parse_rating(text) is None

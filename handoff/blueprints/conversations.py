@@ -1,0 +1,114 @@
+"""Conversations for agents: context card, transcript, replies, typing. An agent sees only conversations
+offered to or held by them; supervisors and admins see all."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+from typing import Any
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
+
+from handoff import keys
+from handoff.errors import BadRequest, Conflict, Forbidden, NotFoundError
+from handoff.hub import Hub
+from handoff.identity import STAFF, Principal, Role, require
+from handoff.packet import CONVERSATION_ID
+from handoff.transcript import Message
+
+bp = Blueprint("conversations", url_prefix="/api/conversations")
+
+STREAM_ID = re.compile(r"^\d+-\d+\Z")
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "author": message.author,
+        "text": message.text,
+        "ts": message.ts,
+        "buttons": message.buttons,
+        "internal": message.internal,
+        "agent_id": message.agent_id,
+    }
+
+
+def check_cursor(after: str) -> str:
+    if after != "-" and not STREAM_ID.match(after):
+        raise BadRequest("'after' must be a message id like 1700000000000-0", field="after")
+    return after
+
+
+async def conversation_for(request: Request, conversation_id: str) -> tuple[Principal, dict[str, str]]:
+    """The caller and the conversation's state, if the caller may see it."""
+    who = await require(request, Role.AGENT, *STAFF)
+    if not CONVERSATION_ID.match(conversation_id):
+        raise BadRequest("a conversation id is 1-128 letters, digits or _.:@+-", field="conversation_id")
+    info: dict[str, str] = await request.app.ctx.redis.hgetall(keys.conversation(conversation_id))
+    if not info:
+        raise NotFoundError("unknown_conversation", f"no conversation '{conversation_id}'")
+    if not who.is_staff and who.agent_id not in (info.get("agent"), info.get("offer_agent")):
+        raise Forbidden("this conversation is not offered to or held by you")
+    return who, info
+
+
+@bp.get("/<conversation_id>")
+async def get_conversation(request: Request, conversation_id: str) -> HTTPResponse:
+    """State and the handoff context card (reason, intents with confidence, entities, order, KB hits)."""
+    _, info = await conversation_for(request, conversation_id)
+    packet_raw = await request.app.ctx.redis.get(keys.handoff_packet(conversation_id))
+    return json(
+        {
+            "conversation_id": conversation_id,
+            "owner": info.get("owner", "bot"),
+            "agent_id": info.get("agent") or info.get("offer_agent"),
+            "channel": info.get("channel"),
+            "language": info.get("language"),
+            "skill": info.get("skill"),
+            "transfer_note": info.get("transfer_note"),
+            "packet": jsonlib.loads(packet_raw) if packet_raw else None,
+        }
+    )
+
+
+@bp.get("/<conversation_id>/messages")
+async def get_messages(request: Request, conversation_id: str) -> HTTPResponse:
+    """The whole transcript, the assistant's part included; `after` continues from a message id."""
+    await conversation_for(request, conversation_id)
+    hub: Hub = request.app.ctx.hub
+    after = check_cursor(request.args.get("after", "-"))
+    return json([message_view(m) for m in await hub.history(conversation_id, after=after)])
+
+
+@bp.post("/<conversation_id>/messages")
+async def post_message(request: Request, conversation_id: str) -> HTTPResponse:
+    """An agent's reply, delivered to the customer's channel."""
+    who, info = await conversation_for(request, conversation_id)
+    if info.get("owner") != "agent" or (not who.is_staff and info.get("agent") != who.agent_id):
+        raise Conflict("not_assigned", "accept the conversation before replying")
+    body = request.json if request.body else None
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("'text' must be a non-empty string", field="text")
+    limit = request.app.ctx.settings.max_message_chars
+    if len(text) > limit:
+        raise BadRequest(f"'text' is longer than {limit} characters", field="text")
+    hub: Hub = request.app.ctx.hub
+    message = await hub.agent_message(conversation_id, who.agent_id or who.user_id, text)
+    return json(message_view(message), status=201)
+
+
+@bp.post("/<conversation_id>/typing")
+async def typing(request: Request, conversation_id: str) -> HTTPResponse:
+    """Shows "typing…" in the customer's widget for a few seconds."""
+    who, _ = await conversation_for(request, conversation_id)
+    event = {
+        "type": "typing",
+        "conversation_id": conversation_id,
+        "author": "agent",
+        "agent_id": who.agent_id,
+    }
+    await request.app.ctx.redis.publish(keys.live_events(), jsonlib.dumps(event))
+    return json({"ok": True})

@@ -1,0 +1,1 @@
+"""Channel adapters: how messages reach customers on each channel (widget, REST, Telegram, ...)."""

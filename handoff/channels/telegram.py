@@ -1,0 +1,524 @@
+"""Telegram Bot API channel: settings, update parsing and outbound delivery.
+
+Inbound, Telegram posts updates to the webhook in `handoff.blueprints.telegram`, which parses them here
+and hands the text to the hub. Outbound, `TelegramChannel.deliver` sends the hub's messages with
+`sendMessage`, over the app's shared HTTP client. See docs/channels-telegram.md.
+
+`python -m handoff.channels.telegram set-webhook URL` registers the webhook with the secret token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from handoff import keys
+from handoff.channels.base import DeliveryFailed
+from handoff.settings import SettingsError
+from handoff.transcript import Message
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+DEFAULT_API_URL = "https://api.telegram.org"
+ALLOWED_UPDATES = ("message", "callback_query")
+MAX_TEXT_UNITS = 4096  # sendMessage text limit, counted in UTF-16 code units
+MAX_CALLBACK_BYTES = 64  # callback_data limit, counted in UTF-8 bytes
+CALLBACK_PREFIX = "~cb:"  # callback_data that stands for a payload stored in Redis
+CALLBACK_TTL_SECONDS = 30 * 24 * 3600  # buttons stay pressable in the chat history for a month
+REQUEST_TIMEOUT_SECONDS = 10.0
+MAX_RETRY_AFTER_SECONDS = 10.0  # a longer 429 back-off is not waited out inside a request
+SHORT_BUTTON_CHARS = 6  # buttons with titles this short share a row (the 1-5 survey)
+BUTTONS_PER_ROW = 5
+GREET_PAYLOAD = "/greet"  # what Telegram's "/start" (the first message of every chat) becomes
+BUTTONS_ONLY_TEXT = "⬇️"  # sendMessage needs text; for a reply that only has buttons
+TEXT_ONLY_NOTICE = "Sorry, I can only read text messages. 抱歉，我目前只能阅读文字消息。"
+EXPIRED_BUTTON_NOTICE = "This button has expired, please type your answer. 该按钮已失效，请直接输入。"
+
+_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{35,}\Z")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}\Z")
+_START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S{1,64}))?\Z")
+_PHONE = re.compile(r"^[0-9]{6,15}\Z")
+_MEDIA_KEYS = (
+    "photo",
+    "sticker",
+    "document",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "animation",
+    "location",
+    "venue",
+    "poll",
+    "dice",
+    "contact",
+    "story",
+)
+
+
+# -- settings -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    bot_token: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TelegramSettings | None:
+        """None when TELEGRAM_BOT_TOKEN is unset (the channel is off); SettingsError when it is misconfigured.
+
+        Error messages name the variable but never echo a token or secret.
+        """
+        env = os.environ if env is None else env
+        token = env.get("TELEGRAM_BOT_TOKEN", "")
+        if not token:
+            return None
+        if not _TOKEN.match(token):
+            raise SettingsError(
+                "TELEGRAM_BOT_TOKEN is not a bot token from @BotFather (<digits>:<35+ characters>)"
+            )
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET", "")
+        if not secret:
+            raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be set when TELEGRAM_BOT_TOKEN is")
+        if not _SECRET.match(secret):
+            raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z a-z 0-9 _ -")
+        api_url = env.get("TELEGRAM_API_URL", DEFAULT_API_URL).rstrip("/")
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"TELEGRAM_API_URL={api_url!r} is not an http/https URL")
+        return cls(bot_token=token, webhook_secret=secret, api_url=api_url)
+
+
+# -- inbound: updates ---------------------------------------------------------------------------------
+
+UpdateKind = Literal["text", "callback", "contact", "unsupported", "ignored"]
+
+
+class UpdateError(ValueError):
+    """The body is not a Telegram update; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TelegramUpdate:
+    """What the hub needs from one update.
+
+    kind: "text" (a private text message), "callback" (a button press; `text` is the raw callback data),
+    "contact" (the sender's own phone number, verified by Telegram; `text` is the number), "unsupported"
+    (a photo, sticker... in a private chat: answered with a notice, not stored) or "ignored" (group chats,
+    edited messages, channel posts, other update types: acknowledged and dropped).
+    """
+
+    update_id: int
+    kind: UpdateKind
+    chat_id: int | None = None
+    user_id: int | None = None
+    text: str = ""
+    language_code: str | None = None
+    callback_query_id: str | None = None
+    verified_phone: str | None = None
+    start_param: str | None = None
+    reason: str = ""
+
+    @property
+    def conversation_id(self) -> str:
+        return f"telegram-{self.chat_id}"
+
+    @property
+    def address(self) -> str:
+        return str(self.chat_id)
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"telegram_user_id": self.user_id}
+        if self.language_code:
+            meta["language_code"] = self.language_code
+        if self.verified_phone:
+            # For cross-channel identity; the hub does not link identities yet, Rasa and agents see it.
+            meta["verified_phone"] = self.verified_phone
+        if self.start_param:
+            meta["telegram_start"] = self.start_param
+        return meta
+
+
+def parse_update(body: object) -> TelegramUpdate:
+    """Parse a decoded Update; UpdateError when it does not have the Bot API's shape."""
+    if not isinstance(body, dict):
+        raise UpdateError("the body must be a JSON object (a Telegram Update)")
+    update_id = body.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+        raise UpdateError("'update_id' must be a non-negative integer")
+    if "message" in body:
+        return _parse_message(update_id, body["message"])
+    if "callback_query" in body:
+        return _parse_callback(update_id, body["callback_query"])
+    kinds = [k for k in body if k != "update_id"]
+    reason = f"'{kinds[0]}' updates are not handled" if kinds else "empty update"
+    return TelegramUpdate(update_id, "ignored", reason=reason)
+
+
+def _parse_message(update_id: int, value: object) -> TelegramUpdate:
+    message = _object(value, "message")
+    chat = _object(message.get("chat"), "message.chat")
+    chat_id = _int(chat.get("id"), "message.chat.id")
+    if chat.get("type") != "private":
+        return TelegramUpdate(update_id, "ignored", chat_id=chat_id, reason="only private chats are handled")
+    sender = _object(message.get("from"), "message.from")
+    user_id = _int(sender.get("id"), "message.from.id")
+    if sender.get("is_bot") is True:
+        return TelegramUpdate(update_id, "ignored", chat_id=chat_id, reason="messages from bots")
+    common: dict[str, Any] = {
+        "chat_id": chat_id,
+        "user_id": user_id,
+        "language_code": _language(sender.get("language_code")),
+    }
+    text = message.get("text")
+    if isinstance(text, str) and text.strip():
+        start = _START.match(text.strip())
+        if start:
+            return TelegramUpdate(update_id, "text", text=GREET_PAYLOAD, start_param=start.group(1), **common)
+        return TelegramUpdate(update_id, "text", text=text, **common)
+    contact = message.get("contact")
+    if isinstance(contact, dict):
+        phone = normalize_phone(contact.get("phone_number"))
+        if phone and contact.get("user_id") == user_id:
+            return TelegramUpdate(update_id, "contact", text=phone, verified_phone=phone, **common)
+        return TelegramUpdate(update_id, "unsupported", reason="a contact that is not the sender's", **common)
+    media = [k for k in _MEDIA_KEYS if k in message]
+    if media:
+        return TelegramUpdate(update_id, "unsupported", reason=f"'{media[0]}' messages", **common)
+    return TelegramUpdate(update_id, "ignored", chat_id=chat_id, reason="a service message without text")
+
+
+def _parse_callback(update_id: int, value: object) -> TelegramUpdate:
+    query = _object(value, "callback_query")
+    query_id = query.get("id")
+    if not isinstance(query_id, str) or not query_id:
+        raise UpdateError("'callback_query.id' must be a non-empty string")
+    sender = _object(query.get("from"), "callback_query.from")
+    user_id = _int(sender.get("id"), "callback_query.from.id")
+    message = query.get("message")
+    if not isinstance(message, dict):  # a button on an inline-mode message: no chat to answer in
+        return TelegramUpdate(update_id, "ignored", callback_query_id=query_id, reason="inline message")
+    chat = _object(message.get("chat"), "callback_query.message.chat")
+    chat_id = _int(chat.get("id"), "callback_query.message.chat.id")
+    if chat.get("type") != "private":
+        return TelegramUpdate(
+            update_id, "ignored", chat_id=chat_id, callback_query_id=query_id, reason="not a private chat"
+        )
+    data = query.get("data")
+    if not isinstance(data, str) or not data:
+        return TelegramUpdate(
+            update_id, "ignored", chat_id=chat_id, callback_query_id=query_id, reason="no callback data"
+        )
+    return TelegramUpdate(
+        update_id,
+        "callback",
+        chat_id=chat_id,
+        user_id=user_id,
+        text=data,
+        language_code=_language(sender.get("language_code")),
+        callback_query_id=query_id,
+    )
+
+
+def _object(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UpdateError(f"'{name}' must be a JSON object")
+    return value
+
+
+def _int(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UpdateError(f"'{name}' must be an integer")
+    return value
+
+
+def _language(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 35 else None
+
+
+def normalize_phone(value: object) -> str | None:
+    """Telegram sends numbers with or without "+"; E.164 with "+" or None when it is not a number."""
+    if not isinstance(value, str):
+        return None
+    digits = re.sub(r"[\s().-]", "", value).removeprefix("+")
+    return f"+{digits}" if _PHONE.match(digits) else None
+
+
+# -- outbound: text and buttons -------------------------------------------------------------------------
+
+
+def utf16_units(text: str) -> int:
+    """Length as Telegram counts it: characters outside the BMP (most emoji) count twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """How many leading characters of `text` fit in `limit` UTF-16 units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def split_text(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
+    """Split into chunks Telegram accepts, at a paragraph, line, sentence or word break when there is one
+    in the second half of the chunk; whitespace-only chunks are dropped."""
+    chunks: list[str] = []
+    rest = text
+    while utf16_units(rest) > limit:
+        cut = max(1, _fit(rest, limit))
+        window = rest[:cut]
+        for separator in ("\n\n", "\n", "。", ". ", " "):
+            at = window.rfind(separator)
+            if at >= cut // 2:
+                cut = at + len(separator)
+                break
+        chunk = rest[:cut].rstrip()
+        if chunk:
+            chunks.append(chunk)
+        rest = rest[cut:].lstrip()
+    if rest.strip():
+        chunks.append(rest)
+    return chunks
+
+
+def inline_callback_data(payload: str) -> str | None:
+    """The payload itself when Telegram can carry it as callback_data, None when it needs a short id."""
+    if (
+        payload
+        and len(payload.encode("utf-8")) <= MAX_CALLBACK_BYTES
+        and not payload.startswith(CALLBACK_PREFIX)
+    ):
+        return payload
+    return None
+
+
+def short_callback_id(payload: str) -> str:
+    """A stable stand-in for a long payload (the same payload always gets the same id)."""
+    digest = hashlib.sha256(payload.encode("utf-8")).digest()[:16]
+    return CALLBACK_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def callback_key(short_id: str) -> str:
+    """Redis string: the payload behind a short callback id."""
+    return f"{keys.PREFIX}:telegram:cb:{short_id.removeprefix(CALLBACK_PREFIX)}"
+
+
+def _chat_id(address: str) -> int | str:
+    return int(address) if address.lstrip("-").isdigit() else address
+
+
+class BotApi:
+    """Bot API calls over an HTTP client; every failure is a DeliveryFailed with Telegram's description."""
+
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        http: Callable[[], httpx.AsyncClient],
+        max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._base = f"{settings.api_url}/bot{settings.bot_token}"
+        self._token = settings.bot_token
+        self._http = http
+        self._max_retry_after = max_retry_after
+        self._sleep = sleep
+
+    async def call(self, method: str, payload: Mapping[str, Any]) -> Any:
+        """The call's `result`; a 429 is retried once after its retry_after, if that is short enough."""
+        for attempt in (1, 2):
+            try:
+                response = await self._http().post(
+                    f"{self._base}/{method}", json=payload, timeout=REQUEST_TIMEOUT_SECONDS
+                )
+            except httpx.HTTPError as exc:
+                raise DeliveryFailed(
+                    f"telegram {method}: {type(exc).__name__}: {self._redact(exc)}"
+                ) from None
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise DeliveryFailed(f"telegram {method}: HTTP {response.status_code} without a JSON body")
+            if response.status_code == 200 and body.get("ok") is True:
+                return body.get("result")
+            description = self._redact(body.get("description") or f"HTTP {response.status_code}")
+            parameters = body.get("parameters")
+            retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
+            if (
+                response.status_code == 429
+                and attempt == 1
+                and isinstance(retry_after, int | float)
+                and 0 <= retry_after <= self._max_retry_after
+            ):
+                logger.warning(
+                    "hub.telegram.rate_limited", extra={"method": method, "retry_after": retry_after}
+                )
+                await self._sleep(float(retry_after))
+                continue
+            raise DeliveryFailed(f"telegram {method} failed ({response.status_code}): {description}")
+        raise DeliveryFailed(f"telegram {method}: still rate limited")  # pragma: no cover - loop returns
+
+    def _redact(self, value: object) -> str:
+        return str(value).replace(self._token, "<bot-token>")
+
+
+class Clients(Protocol):
+    """The per-worker clients the app creates at startup (`app.ctx` has both)."""
+
+    @property
+    def http(self) -> httpx.AsyncClient: ...
+
+    @property
+    def redis(self) -> Redis: ...
+
+
+class TelegramChannel:
+    """The hub's push channel for Telegram: address = the chat id."""
+
+    name = CHANNEL
+
+    def __init__(
+        self, settings: TelegramSettings, clients: Clients, max_retry_after: float = MAX_RETRY_AFTER_SECONDS
+    ) -> None:
+        # The clients are read when sending: the app creates them in a before_server_start listener.
+        self.settings = settings
+        self._clients = clients
+        self.api = BotApi(settings, lambda: clients.http, max_retry_after)
+
+    async def deliver(self, address: str, messages: list[Message]) -> None:
+        for message in messages:
+            if message.internal:
+                continue  # notes for agents never reach the customer
+            await self.send(address, message.text, message.buttons)
+
+    async def send(self, address: str, text: str, buttons: Sequence[Mapping[str, Any]] | None = None) -> None:
+        markup = await self._keyboard(buttons or [])
+        chunks = split_text(text)
+        if not chunks and markup:
+            chunks = [BUTTONS_ONLY_TEXT]
+        for index, chunk in enumerate(chunks):
+            payload: dict[str, Any] = {"chat_id": _chat_id(address), "text": chunk}
+            if markup and index == len(chunks) - 1:
+                payload["reply_markup"] = markup  # the buttons go under the last part
+            await self.api.call("sendMessage", payload)
+
+    async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
+        payload: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if text:
+            payload["text"] = text[:200]
+        await self.api.call("answerCallbackQuery", payload)
+
+    async def callback_data(self, payload: str) -> str:
+        """callback_data for a button: the payload, or a short id with the payload stored in Redis."""
+        inline = inline_callback_data(payload)
+        if inline is not None:
+            return inline
+        short_id = short_callback_id(payload)
+        try:
+            await self._clients.redis.set(callback_key(short_id), payload, ex=CALLBACK_TTL_SECONDS)
+        except RedisError as exc:
+            raise DeliveryFailed(f"telegram: could not store a long button payload: {exc}") from None
+        return short_id
+
+    async def resolve_callback(self, data: str) -> str | None:
+        """The payload a button press stands for; None when its stored payload has expired."""
+        if not data.startswith(CALLBACK_PREFIX):
+            return data
+        value = await self._clients.redis.get(callback_key(data))
+        return str(value) if value is not None else None
+
+    async def _keyboard(self, buttons: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        items: list[dict[str, str]] = []
+        for button in buttons:
+            title = str(button.get("title") or button.get("payload") or "").strip()
+            if not title:
+                continue
+            if isinstance(button.get("url"), str) and str(button["url"]).startswith("https://"):
+                items.append({"text": title, "url": str(button["url"])})
+                continue
+            payload = str(button.get("payload") or title)
+            items.append({"text": title, "callback_data": await self.callback_data(payload)})
+        if not items:
+            return None
+        if all(len(item["text"]) <= SHORT_BUTTON_CHARS for item in items):
+            rows = [items[i : i + BUTTONS_PER_ROW] for i in range(0, len(items), BUTTONS_PER_ROW)]
+        else:
+            rows = [[item] for item in items]
+        return {"inline_keyboard": rows}
+
+
+# -- CLI -----------------------------------------------------------------------------------------------
+
+
+async def _run_cli(settings: TelegramSettings, method: str, payload: dict[str, Any]) -> Any:
+    async with httpx.AsyncClient() as client:
+        return await BotApi(settings, lambda: client).call(method, payload)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m handoff.channels.telegram", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    set_webhook = commands.add_parser("set-webhook", help="point the bot at this service's webhook")
+    set_webhook.add_argument("url", help="public HTTPS URL of /webhooks/telegram/webhook")
+    set_webhook.add_argument("--drop-pending-updates", action="store_true")
+    set_webhook.add_argument("--max-connections", type=int, default=40)
+    delete = commands.add_parser("delete-webhook", help="stop sending updates to the webhook")
+    delete.add_argument("--drop-pending-updates", action="store_true")
+    commands.add_parser("webhook-info", help="show Telegram's view of the webhook (last error, queue)")
+    args = parser.parse_args(argv)
+    try:
+        settings = TelegramSettings.from_env()
+    except SettingsError as exc:
+        print(f"telegram: {exc}", file=sys.stderr)
+        return 2
+    if settings is None:
+        print("telegram: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 2
+    if args.command == "set-webhook":
+        method, payload = (
+            "setWebhook",
+            {
+                "url": args.url,
+                "secret_token": settings.webhook_secret,
+                "allowed_updates": list(ALLOWED_UPDATES),
+                "drop_pending_updates": args.drop_pending_updates,
+                "max_connections": args.max_connections,
+            },
+        )
+    elif args.command == "delete-webhook":
+        method, payload = "deleteWebhook", {"drop_pending_updates": args.drop_pending_updates}
+    else:
+        method, payload = "getWebhookInfo", {}
+    try:
+        result = asyncio.run(_run_cli(settings, method, payload))
+    except DeliveryFailed as exc:
+        print(f"telegram: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,437 @@
+"""The Telegram channel without a network: settings, parsing, buttons, text splitting, Bot API errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from handoff.channels.base import DeliveryFailed
+from handoff.channels.telegram import (
+    CALLBACK_PREFIX,
+    GREET_PAYLOAD,
+    MAX_CALLBACK_BYTES,
+    MAX_TEXT_UNITS,
+    BotApi,
+    TelegramChannel,
+    TelegramSettings,
+    UpdateError,
+    callback_key,
+    inline_callback_data,
+    normalize_phone,
+    parse_update,
+    short_callback_id,
+    split_text,
+    utf16_units,
+)
+from handoff.settings import SettingsError
+from handoff.transcript import Message
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
+TOKEN = "123456789:AAH-abcdefghijklmnopqrstuvwxyz_012345"
+SECRET = "webhook-secret-0123456789"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+# -- settings ---------------------------------------------------------------------------------------------
+
+
+def test_settings_are_off_without_a_token() -> None:
+    assert TelegramSettings.from_env({}) is None
+    assert TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": ""}) is None
+
+
+def test_valid_settings_with_defaults_and_hidden_secrets() -> None:
+    settings = TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET})
+    assert settings == TelegramSettings(TOKEN, SECRET, "https://api.telegram.org")
+    assert TOKEN not in repr(settings)
+    assert SECRET not in repr(settings)
+
+
+def test_local_http_api_url_is_allowed() -> None:
+    env = {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_API_URL": "http://127.0.0.1:8081/",
+    }
+    settings = TelegramSettings.from_env(env)
+    assert settings is not None
+    assert settings.api_url == "http://127.0.0.1:8081"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "123456789:short"}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "abc:AAH-abcdefghijklmnopqrstuvwxyz_012345"}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "short"}, "TELEGRAM_WEBHOOK_SECRET"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "has spaces and ! marks 123"},
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
+        ({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "x" * 257}, "TELEGRAM_WEBHOOK_SECRET"),
+        (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_API_URL": "ftp://x"},
+            "TELEGRAM_API_URL",
+        ),
+    ],
+)
+def test_invalid_settings_name_the_variable_without_echoing_secrets(
+    env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(SettingsError, match=variable) as caught:
+        TelegramSettings.from_env(env)
+    assert TOKEN not in str(caught.value)
+    assert env.get("TELEGRAM_WEBHOOK_SECRET", "\0") not in str(caught.value)
+
+
+# -- parsing ----------------------------------------------------------------------------------------------
+
+
+def test_private_text_in_english() -> None:
+    update = parse_update(fixture("private_text_en"))
+    assert update.kind == "text"
+    assert update.update_id == 733810001
+    assert update.text == "Where is my order #10482?"
+    assert update.conversation_id == "telegram-5128849321"
+    assert update.address == "5128849321"
+    assert update.metadata() == {"telegram_user_id": 5128849321, "language_code": "en"}
+
+
+def test_private_text_in_chinese() -> None:
+    update = parse_update(fixture("private_text_zh"))
+    assert update.kind == "text"
+    assert update.text == "我的订单什么时候发货？"
+    assert update.metadata() == {"telegram_user_id": 6203417755, "language_code": "zh-hans"}
+
+
+def test_callback_query_carries_the_button_data() -> None:
+    update = parse_update(fixture("callback_query"))
+    assert update.kind == "callback"
+    assert update.text == '/inform{"return_reason":"wrong_size"}'
+    assert update.callback_query_id == "2203162787612458519"
+    assert update.conversation_id == "telegram-5128849321"
+
+
+def test_own_contact_is_a_verified_phone() -> None:
+    update = parse_update(fixture("contact_own"))
+    assert update.kind == "contact"
+    assert update.text == "+447700900123"
+    assert update.metadata() == {
+        "telegram_user_id": 5128849321,
+        "language_code": "en",
+        "verified_phone": "+447700900123",
+    }
+
+
+def test_someone_elses_contact_is_not_verified() -> None:
+    body = fixture("contact_own")
+    body["message"]["contact"]["user_id"] = 999
+    update = parse_update(body)
+    assert update.kind == "unsupported"
+    assert update.verified_phone is None
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("edited_message", "'edited_message' updates are not handled"),
+        ("group_message", "only private chats are handled"),
+    ],
+)
+def test_edits_and_group_chats_are_ignored(name: str, reason: str) -> None:
+    update = parse_update(fixture(name))
+    assert update.kind == "ignored"
+    assert update.reason == reason
+
+
+def test_a_photo_is_unsupported_in_a_private_chat() -> None:
+    update = parse_update(fixture("photo"))
+    assert update.kind == "unsupported"
+    assert update.address == "5128849321"
+    assert "photo" in update.reason
+
+
+def test_channel_posts_and_other_update_types_are_ignored() -> None:
+    assert parse_update({"update_id": 1, "channel_post": {"message_id": 1}}).kind == "ignored"
+    assert parse_update({"update_id": 2, "my_chat_member": {}}).kind == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("text", "param"), [("/start", None), ("/start promo-summer", "promo-summer"), ("/start@shop_bot", None)]
+)
+def test_start_command_becomes_a_greeting(text: str, param: str | None) -> None:
+    body = fixture("private_text_en")
+    body["message"]["text"] = text
+    update = parse_update(body)
+    assert update.text == GREET_PAYLOAD
+    assert update.start_param == param
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([], "JSON object"),
+        ({}, "update_id"),
+        ({"update_id": "1"}, "update_id"),
+        ({"update_id": True}, "update_id"),
+        ({"update_id": -5}, "update_id"),
+        ({"update_id": 1, "message": "hi"}, "message"),
+        ({"update_id": 1, "message": {"text": "hi"}}, "message.chat"),
+        ({"update_id": 1, "message": {"chat": {"id": "12", "type": "private"}}}, "message.chat.id"),
+        ({"update_id": 1, "message": {"chat": {"id": 12, "type": "private"}, "text": "hi"}}, "message.from"),
+        ({"update_id": 1, "callback_query": {"from": {"id": 1}}}, "callback_query.id"),
+    ],
+)
+def test_wrong_shapes_are_update_errors_naming_the_field(body: object, field: str) -> None:
+    with pytest.raises(UpdateError, match=field):
+        parse_update(body)
+
+
+@pytest.mark.parametrize(
+    ("raw", "phone"),
+    [("447700900123", "+447700900123"), ("+86 138 0013 8000", "+8613800138000"), ("12", None), (None, None)],
+)
+def test_phone_numbers_are_normalised(raw: object, phone: str | None) -> None:
+    assert normalize_phone(raw) == phone
+
+
+# -- callback data --------------------------------------------------------------------------------------
+
+
+def test_short_payloads_are_sent_as_they_are() -> None:
+    assert inline_callback_data("/affirm") == "/affirm"
+    assert inline_callback_data("x" * MAX_CALLBACK_BYTES) == "x" * MAX_CALLBACK_BYTES
+    assert inline_callback_data("x" * (MAX_CALLBACK_BYTES + 1)) is None
+
+
+def test_the_limit_is_in_utf8_bytes_not_characters() -> None:
+    payload = '/inform{"return_reason":"不想要了，七天无理由退货退款"}'
+    assert len(payload) < MAX_CALLBACK_BYTES < len(payload.encode())
+    assert inline_callback_data(payload) is None
+
+
+def test_payloads_that_look_like_short_ids_are_always_stored() -> None:
+    assert inline_callback_data(CALLBACK_PREFIX + "abc") is None
+
+
+def test_short_ids_are_stable_and_fit() -> None:
+    payload = "/inform" + json.dumps({"return_reason": "not_as_described", "order_id": "A" * 80})
+    short = short_callback_id(payload)
+    assert short == short_callback_id(payload)
+    assert short != short_callback_id(payload + " ")
+    assert short.startswith(CALLBACK_PREFIX)
+    assert len(short.encode()) <= MAX_CALLBACK_BYTES
+    assert callback_key(short) == f"hub:telegram:cb:{short.removeprefix(CALLBACK_PREFIX)}"
+
+
+# -- text splitting -------------------------------------------------------------------------------------
+
+
+def test_short_text_is_one_chunk_and_empty_text_none() -> None:
+    assert split_text("hello") == ["hello"]
+    assert split_text("") == []
+    assert split_text("  \n ") == []
+
+
+def test_long_text_splits_at_line_breaks_under_the_limit() -> None:
+    lines = [f"line {n}: " + "x" * 90 for n in range(100)]
+    text = "\n".join(lines)
+    chunks = split_text(text)
+    assert len(chunks) == 3
+    assert all(utf16_units(c) <= MAX_TEXT_UNITS for c in chunks)
+    assert "\n".join(chunks) == text
+    assert all(chunk.endswith("x") for chunk in chunks)
+
+
+def test_text_without_breaks_is_cut_hard() -> None:
+    chunks = split_text("a" * 10_000)
+    assert [len(c) for c in chunks] == [4096, 4096, 1808]
+
+
+def test_emoji_count_as_two_units_and_are_never_cut_in_half() -> None:
+    text = "😀" * 3000  # 6000 UTF-16 units
+    chunks = split_text(text)
+    assert [len(c) for c in chunks] == [2048, 952]
+    assert "".join(chunks) == text
+
+
+def test_chinese_text_splits_after_a_full_stop() -> None:
+    sentence = "您的退款已经处理完毕，预计三到五个工作日到账。"
+    text = sentence * 400
+    chunks = split_text(text)
+    assert all(c.endswith("。") and utf16_units(c) <= MAX_TEXT_UNITS for c in chunks)
+    assert "".join(chunks) == text
+
+
+# -- delivery ---------------------------------------------------------------------------------------------
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.ttls: dict[str, int] = {}
+
+    async def set(self, key: str, value: str, ex: int | None = None, nx: bool = False) -> bool:
+        self.values[key] = value
+        self.ttls[key] = ex or -1
+        return True
+
+    async def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
+class FakeBotApi:
+    """A Bot API behind httpx.MockTransport: a queue of canned failures, then ok."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failures: list[httpx.Response] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        method = request.url.path.rsplit("/", 1)[-1]
+        self.calls.append((method, json.loads(request.content)))
+        if self.failures:
+            return self.failures.pop(0)
+        return httpx.Response(200, json={"ok": True, "result": {"message_id": len(self.calls)}})
+
+
+@pytest.fixture
+def api() -> FakeBotApi:
+    return FakeBotApi()
+
+
+@pytest.fixture
+async def channel(api: FakeBotApi):
+    async with httpx.AsyncClient(transport=httpx.MockTransport(api.handler)) as client:
+        clients = SimpleNamespace(http=client, redis=FakeRedis())
+        yield TelegramChannel(TelegramSettings(TOKEN, SECRET), clients)
+
+
+async def test_deliver_sends_each_visible_message_and_skips_internal_notes(
+    channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    await channel.deliver(
+        "5128849321",
+        [
+            Message(author="system", text="Dana joined", channel="telegram"),
+            Message(author="system", text="handoff requested: refund", channel="telegram", internal=True),
+            Message(author="agent", text="Hi, I'm Dana", channel="telegram", agent_id="a1"),
+        ],
+    )
+    assert [(m, c["chat_id"], c["text"]) for m, c in api.calls] == [
+        ("sendMessage", 5128849321, "Dana joined"),
+        ("sendMessage", 5128849321, "Hi, I'm Dana"),
+    ]
+
+
+async def test_buttons_become_an_inline_keyboard_with_long_payloads_stored(
+    channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    long_payload = '/inform{"return_reason":"not_as_described","note":"与描述不符，颜色不一样"}'
+    buttons = [
+        {"title": "Wrong size", "payload": '/inform{"return_reason":"wrong_size"}'},
+        {"title": "与描述不符", "payload": long_payload},
+    ]
+    await channel.send("42", "Why are you returning it?", buttons)
+    keyboard = api.calls[0][1]["reply_markup"]["inline_keyboard"]
+    assert keyboard[0] == [{"text": "Wrong size", "callback_data": '/inform{"return_reason":"wrong_size"}'}]
+    short = keyboard[1][0]["callback_data"]
+    assert short.startswith(CALLBACK_PREFIX)
+    assert all(len(row[0]["callback_data"].encode()) <= MAX_CALLBACK_BYTES for row in keyboard)
+    assert await channel.resolve_callback(short) == long_payload
+    assert await channel.resolve_callback("/affirm") == "/affirm"
+    assert await channel.resolve_callback(CALLBACK_PREFIX + "expired") is None
+
+
+async def test_short_survey_buttons_share_one_row(channel: TelegramChannel, api: FakeBotApi) -> None:
+    buttons = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
+    await channel.send("42", "How would you rate the help?", buttons)
+    assert [len(row) for row in api.calls[0][1]["reply_markup"]["inline_keyboard"]] == [5]
+
+
+async def test_long_text_is_sent_in_parts_with_buttons_on_the_last(
+    channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    await channel.send("42", "word " * 2000, [{"title": "Yes", "payload": "/affirm"}])
+    assert len(api.calls) == 3
+    assert ["reply_markup" in c for _, c in api.calls] == [False, False, True]
+
+
+async def test_rate_limit_is_waited_out_once() -> None:
+    fake = FakeBotApi()
+    fake.failures = [
+        httpx.Response(
+            429,
+            json={"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 3",
+                  "parameters": {"retry_after": 3}},
+        )
+    ]  # fmt: skip
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)) as client:
+        api = BotApi(TelegramSettings(TOKEN, SECRET), lambda: client, sleep=sleep)
+        assert await api.call("sendMessage", {"chat_id": 1, "text": "hi"}) == {"message_id": 2}
+        assert slept == [3.0]
+        fake.failures = [_too_many(1), _too_many(1)]
+        with pytest.raises(DeliveryFailed, match="429"):
+            await api.call("sendMessage", {"chat_id": 1, "text": "hi"})
+        fake.failures = [_too_many(3600)]
+        calls = len(fake.calls)
+        with pytest.raises(DeliveryFailed, match="Too Many Requests"):
+            await api.call("sendMessage", {"chat_id": 1, "text": "hi"})
+        assert len(fake.calls) == calls + 1  # an hour's back-off is not waited out
+
+
+def _too_many(seconds: int) -> httpx.Response:
+    return httpx.Response(
+        429,
+        json={
+            "ok": False,
+            "error_code": 429,
+            "description": f"Too Many Requests: retry after {seconds}",
+            "parameters": {"retry_after": seconds},
+        },
+    )
+
+
+async def test_errors_carry_telegrams_description_and_never_the_token() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sendMessage"):
+            return httpx.Response(
+                400, json={"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+            )
+        raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        api = BotApi(TelegramSettings(TOKEN, SECRET), lambda: client)
+        with pytest.raises(DeliveryFailed, match="chat not found"):
+            await api.call("sendMessage", {"chat_id": 1, "text": "hi"})
+        with pytest.raises(DeliveryFailed) as caught:
+            await api.call("answerCallbackQuery", {"callback_query_id": "1"})
+        assert "ConnectError" in str(caught.value)
+        assert TOKEN not in str(caught.value)
+
+
+def test_the_bot_token_is_redacted_from_http_client_logs(caplog: pytest.LogCaptureFixture) -> None:
+    from handoff.blueprints.telegram import _redact_token_in_http_logs
+
+    _redact_token_in_http_logs(TOKEN)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        url = httpx.URL(f"https://api.telegram.org/bot{TOKEN}/sendMessage")
+        logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST", url, "HTTP/1.1 200 OK")
+    assert TOKEN not in caplog.text
+    assert "/bot<bot-token>/sendMessage" in caplog.text
