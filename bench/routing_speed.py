@@ -51,7 +51,13 @@ RESULTS = ROOT / "bench" / "results" / "routing.md"
 # Fresh secrets per run for the service subprocess (it needs four of at least 16 characters).
 TOKENS = {
     name: secrets.token_urlsafe(24)
-    for name in ("RASA_CHANNEL_TOKEN", "HUB_SERVICE_TOKEN", "HUB_ADMIN_TOKEN", "RASA_AUTH_TOKEN")
+    for name in (
+        "RASA_CHANNEL_TOKEN",
+        "HUB_SERVICE_TOKEN",
+        "HUB_ADMIN_TOKEN",
+        "RASA_AUTH_TOKEN",
+        "HUB_WIDGET_SECRET",
+    )
 }
 # Reasons and intents as the action server sends them; together they reach every skill in routing.yml.
 REASONS = ["customer_request", "low_confidence", "kb_miss", "complaint", "damaged_goods", "wrong_item",

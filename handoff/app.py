@@ -11,12 +11,14 @@ import httpx
 from redis.asyncio import Redis
 from sanic import Sanic
 
-from handoff.blueprints import conversations, handoffs, health, rest, routing, telegram
+from handoff.blueprints import conversations, handoffs, health, rest, routing, telegram, widget
 from handoff.bot_client import RasaBot
 from handoff.conversations import RedisConversationStore
 from handoff.errors import register_error_handlers
+from handoff.fanout import Fanout
 from handoff.hub import Hub
 from handoff.identity import TokenStore
+from handoff.ratelimit import RateLimiter
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
 from handoff.settings import Settings
@@ -45,6 +47,7 @@ def create_app(
     app.blueprint(handoffs.bp)
     app.blueprint(routing.bp)
     app.blueprint(conversations.bp)
+    app.blueprint(widget.bp)
     if settings.telegram is not None:
         telegram.register(app, settings.telegram)
 
@@ -72,18 +75,24 @@ def create_app(
         app.ctx.hub = Hub(
             RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot, app.ctx.routing
         )
+        app.ctx.limiter = RateLimiter(app.ctx.redis)
+        app.ctx.fanout = Fanout(app.ctx.redis)
 
     @app.after_server_start
     async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
+        app.ctx.stopping = asyncio.Event()
         app.ctx.sweeper = asyncio.create_task(
-            _sweep_forever(app.ctx.routing, app.ctx.hub, settings.sweep_interval)
+            _sweep_forever(app.ctx.routing, app.ctx.hub, settings.sweep_interval, app.ctx.stopping)
         )
 
     @app.before_server_stop
     async def stop_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
+        # redis-py can turn a cancellation mid-command into a ConnectionError, which the loop survives:
+        # the flag ends it, and shutdown never waits on it for more than a moment.
+        app.ctx.stopping.set()
         app.ctx.sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app.ctx.sweeper
+        await asyncio.wait({app.ctx.sweeper}, timeout=2.0)
+        await app.ctx.fanout.stop()
 
     @app.after_server_stop
     async def close_clients(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -93,14 +102,19 @@ def create_app(
     return app
 
 
-async def _sweep_forever(engine: RoutingEngine, hub: Hub | None, interval: float) -> None:
+async def _sweep_forever(
+    engine: RoutingEngine, hub: Hub | None, interval: float, stopping: asyncio.Event | None = None
+) -> None:
     """Offer timeouts and overflow in every worker; the scripts make concurrent sweeps harmless."""
-    while True:
+    stopping = stopping or asyncio.Event()
+    while not stopping.is_set():
         try:
             result = await engine.sweep()
             if hub is not None:
                 for conversation_id in result.tickets:
                     await hub.offer_ticket(conversation_id)
         except Exception:
-            logger.exception("hub.routing.sweep_failed")
-        await asyncio.sleep(interval)
+            if not stopping.is_set():
+                logger.exception("hub.routing.sweep_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)

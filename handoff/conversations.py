@@ -34,6 +34,16 @@ class ConversationStore(Protocol):
 
     async def record_survey(self, conversation_id: str, agent_id: str, stars: int) -> None: ...
 
+    async def conversation_for(self, channel: str, address: str, default: str) -> str: ...
+
+    async def link_identities(
+        self,
+        identities: dict[str, str],
+        candidate: str,
+        channel: str | None = None,
+        address: str | None = None,
+    ) -> str: ...
+
 
 class RedisConversationStore:
     """Reads ownership; changes into and out of routing happen in the routing engine's scripts."""
@@ -62,6 +72,34 @@ class RedisConversationStore:
 
     async def remove(self, conversation_id: str, *fields: str) -> None:
         await self._redis.hdel(keys.conversation(conversation_id), *fields)
+
+    async def conversation_for(self, channel: str, address: str, default: str) -> str:
+        linked = await self._redis.get(keys.address(channel, address))
+        return str(linked) if linked else default
+
+    async def link_identities(
+        self,
+        identities: dict[str, str],
+        candidate: str,
+        channel: str | None = None,
+        address: str | None = None,
+    ) -> str:
+        """The one conversation of a customer known by verified identities (storefront id, email, phone).
+
+        The first identity already linked wins; the others are linked to it. With a channel address (a
+        Telegram chat), that address now leads to the same conversation.
+        """
+        chosen = candidate
+        for kind, value in identities.items():
+            existing = await self._redis.get(keys.identity(kind, value))
+            if existing:
+                chosen = str(existing)
+                break
+        for kind, value in identities.items():
+            await self._redis.set(keys.identity(kind, value), chosen, nx=True)
+        if channel and address:
+            await self._redis.set(keys.address(channel, address), chosen)
+        return chosen
 
     async def record_survey(self, conversation_id: str, agent_id: str, stars: int) -> None:
         entry = {"conversation_id": conversation_id, "agent_id": agent_id, "stars": str(stars)}

@@ -28,6 +28,12 @@ class Forbidden(Exception):
     """Valid credentials without the right to do this."""
 
 
+class TooManyRequests(Exception):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFoundError(Exception):
     """An id in the path or body that does not exist."""
 
@@ -63,6 +69,14 @@ def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
     @app.exception(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError) -> HTTPResponse:
         return json({"error": exc.code, "message": str(exc)}, status=404)
+
+    @app.exception(TooManyRequests)
+    async def too_many(request: Request, exc: TooManyRequests) -> HTTPResponse:
+        return json(
+            {"error": "rate_limited", "message": str(exc), "retry_after": exc.retry_after},
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
 
     @app.exception(Conflict)
     async def conflict(request: Request, exc: Conflict) -> HTTPResponse:

@@ -75,6 +75,7 @@ class Hub:
         channel: str,
         metadata: dict[str, Any] | None = None,
         address: str | None = None,
+        client_id: str | None = None,
     ) -> list[Reply]:
         """Handle one customer message; it is durably stored before anything else happens.
 
@@ -82,7 +83,7 @@ class Hub:
         that comes later (agents, queue updates) is pushed or fetched from the transcript.
         """
         await self._transcripts.append(
-            conversation_id, Message(author="customer", text=text, channel=channel)
+            conversation_id, Message(author="customer", text=text, channel=channel, client_id=client_id)
         )
         language = detect_language(text)
         await self._conversations.update(
@@ -262,6 +263,22 @@ class Hub:
 
     async def _language(self, conversation_id: str) -> str:
         return (await self._conversations.info(conversation_id)).get("language") or "en"
+
+    async def conversation_for(self, channel: str, address: str, default: str) -> str:
+        """Where a channel address's messages go: its own conversation unless linked to a customer's."""
+        return await self._conversations.conversation_for(channel, address, default)
+
+    async def link_identities(
+        self,
+        identities: dict[str, str],
+        candidate: str,
+        channel: str | None = None,
+        address: str | None = None,
+    ) -> str:
+        conversation_id = await self._conversations.link_identities(identities, candidate, channel, address)
+        if "customer" in identities:
+            await self._conversations.update(conversation_id, {"customer_id": identities["customer"]})
+        return conversation_id
 
     async def history(self, conversation_id: str, after: str = "-") -> list[Message]:
         return await self._transcripts.read(conversation_id, after=after)

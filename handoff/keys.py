@@ -36,3 +36,14 @@ def live_events() -> str:
 def surveys() -> str:
     """Stream of satisfaction-survey answers (conversation, agent, stars)."""
     return f"{PREFIX}:surveys"
+
+
+def identity(kind: str, value: str) -> str:
+    """A verified customer identity (customer, email, phone) → their conversation id."""
+    normal = "".join(c for c in value if c.isdigit()) if kind == "phone" else value.strip().lower()
+    return f"{PREFIX}:identity:{kind}:{normal}"
+
+
+def address(channel: str, address: str) -> str:
+    """A channel address linked to another conversation (a Telegram chat of a known customer)."""
+    return f"{PREFIX}:address:{channel}:{address}"

@@ -70,6 +70,9 @@ class Settings:
     rasa_api_token: str
     routing_config: str
     sweep_interval: float
+    widget_secret: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    messages_per_minute: int = 20
     telegram: TelegramSettings | None = None
 
     @classmethod
@@ -91,6 +94,9 @@ class Settings:
             rasa_api_token=_secret(env, "RASA_AUTH_TOKEN"),
             routing_config=env.get("HUB_ROUTING_CONFIG", ""),
             sweep_interval=_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
+            widget_secret=_secret(env, "HUB_WIDGET_SECRET"),
+            allowed_origins=_origins(env, "HUB_ALLOWED_ORIGINS"),
+            messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 10_000),
             telegram=_telegram(env),
         )
 
@@ -100,3 +106,17 @@ def _telegram(env: Mapping[str, str]) -> TelegramSettings | None:
     from handoff.channels.telegram import TelegramSettings
 
     return TelegramSettings.from_env(env)
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Storefront origins allowed to embed the widget (CORS and WebSocket Origin checks)."""
+    origins = []
+    for raw in env.get(name, "").split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise SettingsError(f"{name}: {origin!r} is not an origin like https://shop.example.com")
+        origins.append(origin)
+    return tuple(origins)

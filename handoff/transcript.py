@@ -23,6 +23,7 @@ class Message:
     buttons: list[dict[str, Any]] | None = None
     internal: bool = False  # notes for agents (handoff reason, resolution), never shown to the customer
     agent_id: str | None = None
+    client_id: str | None = None  # the widget's own id for a customer message, to match its echo
     id: str = ""  # assigned by the store
 
     def to_fields(self) -> dict[str, str]:

@@ -6,7 +6,14 @@ import secrets
 import sys
 from pathlib import Path
 
-NAMES = ("RASA_AUTH_TOKEN", "RASA_CHANNEL_TOKEN", "ACTIONS_TOKEN", "HUB_SERVICE_TOKEN", "HUB_ADMIN_TOKEN")
+NAMES = (
+    "RASA_AUTH_TOKEN",
+    "RASA_CHANNEL_TOKEN",
+    "ACTIONS_TOKEN",
+    "HUB_SERVICE_TOKEN",
+    "HUB_ADMIN_TOKEN",
+    "HUB_WIDGET_SECRET",
+)
 
 
 def ensure(path: Path) -> None:

@@ -13,6 +13,7 @@ from handoff.auth import require_token
 from handoff.blueprints.conversations import check_cursor
 from handoff.errors import BadRequest, Forbidden
 from handoff.hub import Hub, Reply
+from handoff.ratelimit import RateLimiter
 
 bp = Blueprint("rest_channel")
 
@@ -60,6 +61,8 @@ async def webhook(request: Request) -> HTTPResponse:
     """Send a customer message; the reply is the list of messages the assistant sent back."""
     _check_token(request)
     sender, message, metadata = _parse(request, request.app.ctx.settings.max_message_chars)
+    limiter: RateLimiter = request.app.ctx.limiter
+    await limiter.check("messages", sender, request.app.ctx.settings.messages_per_minute, 60)
     hub: Hub = request.app.ctx.hub
     replies = await hub.customer_message(sender, message, CHANNEL, metadata)
     return json([_rasa_shape(sender, r) for r in replies])

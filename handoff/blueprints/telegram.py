@@ -140,8 +140,14 @@ async def _process(hub: Hub, channel: TelegramChannel, update: TelegramUpdate) -
             await _answer(channel, update.callback_query_id, EXPIRED_BUTTON_NOTICE)
             return []
         text = payload
+    # A chat whose user shared their (Telegram-verified) phone joins that customer's one conversation.
+    conversation_id = await hub.conversation_for(CHANNEL, update.address, update.conversation_id)
+    if update.verified_phone:
+        conversation_id = await hub.link_identities(
+            {"phone": update.verified_phone}, conversation_id, CHANNEL, update.address
+        )
     replies = await hub.customer_message(
-        update.conversation_id, text, CHANNEL, update.metadata(), address=update.address
+        conversation_id, text, CHANNEL, update.metadata(), address=update.address
     )
     if update.callback_query_id:
         await _answer(channel, update.callback_query_id)  # stops the button's loading spinner

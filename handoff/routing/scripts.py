@@ -336,6 +336,7 @@ redis.call('DEL', key .. ':declined')
 redis.call('ZADD', 'hub:queue:' .. qname, qscore, cid)
 redis.call('SADD', 'hub:queues', qname)
 redis.call('ZADD', 'hub:waiting', now, cid)
+publish({type = 'queued', conversation_id = cid, queue = qname})
 return {'queued', route_queue(qname, tonumber(now), 50, 5, cid)}
 """
 )

@@ -17,6 +17,7 @@ TOKEN = "channel-token-0123456789"
 SERVICE = "service-token-0123456789"
 ADMIN = "admin-token-0123456789"
 RASA_API = "rasa-api-token-0123456789"
+WIDGET_SECRET = "widget-secret-0123456789"
 
 
 def rasa_stand_in(seen: list[dict]) -> httpx.MockTransport:
@@ -50,6 +51,7 @@ def make_app(redis_url: str) -> Callable[..., Sanic]:
             "HUB_SERVICE_TOKEN": SERVICE,
             "HUB_ADMIN_TOKEN": ADMIN,
             "RASA_AUTH_TOKEN": RASA_API,
+            "HUB_WIDGET_SECRET": WIDGET_SECRET,
             "REDIS_URL": redis_url,
             **overrides,
         }

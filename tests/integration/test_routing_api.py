@@ -195,6 +195,7 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
         "HUB_SERVICE_TOKEN": SERVICE,
         "HUB_ADMIN_TOKEN": ADMIN,
         "RASA_AUTH_TOKEN": RASA_API,
+        "HUB_WIDGET_SECRET": "widget-secret-0123456789",
         "REDIS_URL": database_url(redis_url),
         "HUB_ROUTING_CONFIG": str(path),
         "HUB_SWEEP_INTERVAL": "60",  # offer expiry and overflow are not under test here

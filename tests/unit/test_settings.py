@@ -8,6 +8,7 @@ ENV = {
     "HUB_SERVICE_TOKEN": "y" * 32,
     "HUB_ADMIN_TOKEN": "z" * 32,
     "RASA_AUTH_TOKEN": "w" * 32,
+    "HUB_WIDGET_SECRET": "v" * 32,
 }
 
 

@@ -1,0 +1,309 @@
+"""The storefront widget: a session endpoint, the WebSocket the widget talks over, the embeddable script
+and a demo storefront page at `/`.
+
+WebSocket protocol (JSON frames):
+  client → {"type": "hello", "token": SESSION, "after": LAST_MESSAGE_ID | null}   first frame
+           {"type": "message", "text": ..., "client_id": ...}   {"type": "typing"}   {"type": "ping"}
+  server → {"type": "ready", "conversation_id": ...}   {"type": "message", "id", "author", "text", ...}
+           {"type": "ack", "client_id"}   {"type": "status", "owner", "position", ...}
+           {"type": "typing", "author"}   {"type": "error", "code", "message"}   {"type": "pong"}
+After a reconnect the widget sends the last message id it showed: the server replays what came after it,
+and re-sent customer messages are recognised by `client_id`, so nothing is lost or shown twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse, file
+from sanic.response import json as json_response
+from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.exceptions import ConnectionClosed
+
+from handoff import keys
+from handoff.blueprints.conversations import STREAM_ID
+from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from handoff.hub import Hub
+from handoff.ratelimit import RateLimiter
+from handoff.routing.engine import NotFound, RoutingEngine
+from handoff.transcript import Message
+from handoff.widget_tokens import SESSION_TTL, sign, verify
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("widget")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+CHANNEL = "web"
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+HELLO_TIMEOUT = 10.0
+POLL_SECONDS = 15.0  # a safety net under pub/sub: re-read the transcript this often
+SESSIONS_PER_MINUTE = 30
+
+
+# -- pages -----------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+async def storefront(request: Request) -> HTTPResponse:
+    """A demo storefront with the widget embedded."""
+    return await file(STATIC / "index.html", mime_type="text/html; charset=utf-8")
+
+
+@bp.get("/widget.js")
+async def widget_js(request: Request) -> HTTPResponse:
+    return await file(STATIC / "widget.js", mime_type="application/javascript; charset=utf-8")
+
+
+@bp.get("/widget.css")
+async def widget_css(request: Request) -> HTTPResponse:
+    return await file(STATIC / "widget.css", mime_type="text/css; charset=utf-8")
+
+
+# -- sessions --------------------------------------------------------------------------------------
+
+
+def _cors(request: Request, response: HTTPResponse) -> HTTPResponse:
+    origin = request.headers.get("origin")
+    if origin and origin in request.app.ctx.settings.allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _check_origin(request: Request) -> None:
+    """Browsers send Origin on cross-site requests: only the configured storefronts may embed us."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    own = f"{request.scheme}://{request.host}"
+    if origin != own and origin not in request.app.ctx.settings.allowed_origins:
+        raise Forbidden(f"origin {origin} is not allowed (HUB_ALLOWED_ORIGINS)")
+
+
+@bp.options("/api/widget/session")
+async def session_preflight(request: Request) -> HTTPResponse:
+    _check_origin(request)
+    return _cors(request, HTTPResponse(status=204))
+
+
+@bp.post("/api/widget/session")
+async def create_session(request: Request) -> HTTPResponse:
+    """A session token for the widget: a new conversation, the same one again (`token`), or a logged-in
+    customer's one conversation (`identity`, minted by the storefront backend)."""
+    _check_origin(request)
+    settings = request.app.ctx.settings
+    limiter: RateLimiter = request.app.ctx.limiter
+    await limiter.check("session", request.remote_addr or request.ip, SESSIONS_PER_MINUTE, 60)
+    try:
+        body = request.json if request.body else {}
+    except Exception:  # Sanic raises its own BadRequest subclass on malformed JSON
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    hub: Hub = request.app.ctx.hub
+    customer: str | None = None
+    if body.get("identity"):
+        claims = verify(settings.widget_secret, "identity", str(body["identity"]))
+        customer = str(claims["sub"])
+        identities = {"customer": customer}
+        for kind in ("email", "phone"):
+            if claims.get(kind):
+                identities[kind] = str(claims[kind])
+        conversation_id = await hub.link_identities(identities, f"web-{uuid.uuid4().hex}")
+    elif body.get("token"):
+        claims = verify(settings.widget_secret, "session", str(body["token"]))
+        conversation_id, customer = str(claims["cid"]), claims.get("sub")
+    else:
+        conversation_id = f"web-{uuid.uuid4().hex}"
+    token = sign(settings.widget_secret, "session", {"cid": conversation_id, "sub": customer}, SESSION_TTL)
+    return _cors(request, json_response({"token": token, "conversation_id": conversation_id}, status=201))
+
+
+# -- the live connection ---------------------------------------------------------------------------
+
+
+class WidgetSession:
+    def __init__(
+        self, request: Request, ws: WebsocketImplProtocol, claims: dict[str, Any], after: str
+    ) -> None:
+        self.ws = ws
+        self.hub: Hub = request.app.ctx.hub
+        self.engine: RoutingEngine = request.app.ctx.routing
+        self.limiter: RateLimiter = request.app.ctx.limiter
+        self.redis: Any = request.app.ctx.redis
+        self.settings = request.app.ctx.settings
+        self.conversation_id = str(claims["cid"])
+        self.customer_id = claims.get("sub")
+        self.cursor = after
+        self.status: dict[str, Any] = {}
+        self._flush_lock = asyncio.Lock()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame, ensure_ascii=False))
+
+    async def flush(self) -> None:
+        """Send every customer-visible message after the cursor, in order, once."""
+        async with self._flush_lock:
+            while True:
+                batch = await self.hub.history(self.conversation_id, after=self.cursor)
+                if not batch:
+                    return
+                for message in batch:
+                    if not message.internal:
+                        await self.send(_message_frame(message))
+                    self.cursor = message.id
+
+    async def refresh_status(self) -> None:
+        try:
+            status = (await self.engine.status(self.conversation_id)).as_dict()
+        except NotFound:
+            status = {"owner": "bot"}
+        view = {k: status.get(k) for k in ("owner", "position", "estimated_wait_seconds")}
+        if view != self.status:
+            self.status = view
+            await self.send({"type": "status", **view})
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        channel = event.get("channel")
+        if channel == keys.transcript_events():
+            await self.flush()
+        elif channel == keys.live_events():
+            if event.get("type") == "typing" and event.get("author") != "customer":
+                await self.send({"type": "typing", "author": event.get("author")})
+        elif event.get("conversation_id") == self.conversation_id or (
+            event.get("type") == "queue_changed" and self.status.get("owner") == "queued"
+        ):
+            await self.refresh_status()
+
+    async def events_loop(self, events: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            try:
+                event = await asyncio.wait_for(events.get(), POLL_SECONDS)
+            except TimeoutError:
+                await self.flush()
+                continue
+            await self.on_event(event)
+
+    async def read_loop(self) -> None:
+        while True:
+            raw = await self.ws.recv()
+            if raw is None:
+                continue
+            try:
+                frame = json.loads(raw)
+                if not isinstance(frame, dict):
+                    raise ValueError
+            except ValueError:
+                await self.send({"type": "error", "code": "bad_frame", "message": "frames are JSON objects"})
+                continue
+            kind = frame.get("type")
+            if kind == "message":
+                await self.on_message(frame)
+            elif kind == "typing":
+                event = {"type": "typing", "conversation_id": self.conversation_id, "author": "customer"}
+                await self.redis.publish(keys.live_events(), json.dumps(event))
+            elif kind == "ping":
+                await self.send({"type": "pong"})
+            else:
+                await self.send({"type": "error", "code": "bad_frame", "message": f"unknown type {kind!r}"})
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        text, client_id = frame.get("text"), frame.get("client_id")
+        if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.match(client_id)):
+            await self.send(
+                {"type": "error", "code": "bad_frame", "message": "client_id: 1-64 of A-Z a-z 0-9 _ -"}
+            )
+            return
+        limit = self.settings.max_message_chars
+        if not isinstance(text, str) or not text.strip() or len(text) > limit:
+            await self.send(
+                {"type": "error", "code": "bad_message", "client_id": client_id,
+                 "message": f"a message is 1-{limit} characters"}
+            )  # fmt: skip
+            return
+        if client_id:
+            fresh = await self.redis.set(
+                f"hub:dedupe:{self.conversation_id}:{client_id}", "1", nx=True, ex=86400
+            )
+            if not fresh:  # sent again after a reconnect: stored the first time
+                await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
+                return
+        try:
+            await self.limiter.check("messages", self.conversation_id, self.settings.messages_per_minute, 60)
+        except TooManyRequests as exc:
+            if client_id:
+                await self.redis.delete(f"hub:dedupe:{self.conversation_id}:{client_id}")
+            await self.send(
+                {"type": "error", "code": "rate_limited", "client_id": client_id, "message": str(exc),
+                 "retry_after": exc.retry_after}
+            )  # fmt: skip
+            return
+        if self.status.get("owner", "bot") == "bot":
+            await self.send({"type": "typing", "author": "bot"})
+        metadata = {"customer_id": self.customer_id} if self.customer_id else {}
+        await self.hub.customer_message(
+            self.conversation_id, text, CHANNEL, metadata, address=self.conversation_id, client_id=client_id
+        )
+        await self.send({"type": "ack", "client_id": client_id})
+
+
+def _message_frame(message: Message) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": message.id,
+        "author": message.author,
+        "text": message.text,
+        "buttons": message.buttons,
+        "ts": message.ts,
+        "client_id": message.client_id,
+    }
+
+
+@bp.websocket("/ws/widget")  # type: ignore[untyped-decorator]
+async def widget_socket(request: Request, ws: WebsocketImplProtocol) -> None:
+    try:
+        _check_origin(request)
+        raw = await ws.recv(timeout=HELLO_TIMEOUT)
+        hello = json.loads(raw) if raw else None
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            raise BadRequest("the first frame must be {'type': 'hello', 'token': ...}")
+        claims = verify(request.app.ctx.settings.widget_secret, "session", str(hello.get("token", "")))
+        after = hello.get("after") or "-"
+        if after != "-" and (not isinstance(after, str) or not STREAM_ID.match(after)):
+            raise BadRequest("'after' must be a message id")
+    except (BadRequest, Unauthorized, Forbidden, ValueError) as exc:
+        with contextlib.suppress(Exception):
+            await ws.send(json.dumps({"type": "error", "code": "unauthorized", "message": str(exc)}))
+        await ws.close(4001, "unauthorized")
+        return
+    session = WidgetSession(request, ws, claims, after)
+    async with request.app.ctx.fanout.subscribe(session.conversation_id, broadcast=True) as events:
+        await session.send({"type": "ready", "conversation_id": session.conversation_id})
+        await session.refresh_status()
+        await session.flush()
+        tasks = [asyncio.create_task(session.read_loop()), asyncio.create_task(session.events_loop(events))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() and not _closed(task.exception()):
+                    logger.warning("hub.widget.failed", exc_info=task.exception())
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+def _closed(exc: BaseException | None) -> bool:
+    return isinstance(exc, ConnectionClosed | asyncio.CancelledError)
