@@ -21,6 +21,7 @@ import re
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sanic import Blueprint
 from sanic.request import Request
@@ -88,8 +89,8 @@ def _check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is None:
         return
-    own = f"{request.scheme}://{request.host}"
-    if origin != own and origin not in request.app.ctx.settings.allowed_origins:
+    # Same host is our own page (the scheme may differ behind a TLS-terminating proxy).
+    if urlsplit(origin).netloc != request.host and origin not in request.app.ctx.settings.allowed_origins:
         raise Forbidden(f"origin {origin} is not allowed (HUB_ALLOWED_ORIGINS)")
 
 
