@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sanic import Sanic
 from sanic.exceptions import SanicException
@@ -48,6 +49,17 @@ class Conflict(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object ({} when empty), or a 400 that says what is wrong."""
+    try:
+        body = request.json if request.body else {}
+    except Exception:  # Sanic raises its own BadRequest subclass on malformed JSON
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
 
 
 def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]

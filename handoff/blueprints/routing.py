@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from handoff.errors import BadRequest, Forbidden
+from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, TokenStore, require
 from handoff.packet import CONVERSATION_ID
@@ -34,14 +32,7 @@ def _engine(request: Request) -> RoutingEngine:
     return engine
 
 
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = request.json if request.body else {}
-    except Exception:  # Sanic raises its own BadRequest subclass on malformed JSON
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
+_body = json_object
 
 
 def _conversation(value: str) -> str:

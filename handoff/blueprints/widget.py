@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 
 from handoff import keys
 from handoff.blueprints.conversations import STREAM_ID
-from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized
+from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object
 from handoff.hub import Hub
 from handoff.ratelimit import RateLimiter
 from handoff.routing.engine import NotFound, RoutingEngine
@@ -108,12 +108,7 @@ async def create_session(request: Request) -> HTTPResponse:
     settings = request.app.ctx.settings
     limiter: RateLimiter = request.app.ctx.limiter
     await limiter.check("session", request.remote_addr or request.ip, SESSIONS_PER_MINUTE, 60)
-    try:
-        body = request.json if request.body else {}
-    except Exception:  # Sanic raises its own BadRequest subclass on malformed JSON
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
+    body = json_object(request)
     hub: Hub = request.app.ctx.hub
     customer: str | None = None
     if body.get("identity"):
