@@ -141,7 +141,7 @@ class Stack:
         return f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/0"
 
 
-def start_stack(work: Path) -> Stack:
+def start_stack(work: Path, rasa_timeout: float) -> Stack:
     ports = {name: str(free_port()) for name in ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")}
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(ports)
@@ -156,6 +156,7 @@ def start_stack(work: Path) -> Stack:
             "RASA_MODELS_DIR": str(models),
             "MODEL_WATCH_INTERVAL": "60",
             "HUB_MESSAGES_PER_MINUTE": MESSAGES_PER_MINUTE,
+            "RASA_TIMEOUT": str(rasa_timeout),
         }
     )
     log = work / "stack.log"
@@ -196,7 +197,7 @@ def stop_stack(stack: Stack) -> None:
 
 # -- CPU per process ------------------------------------------------------------------------------------
 
-ROLES = {"hub": "-m handoff", "rasa": "bot.serve", "actions": "actions.server", "redis": "redis-server"}
+ROLES = {"hub": "-m handoff", "rasa": "-m rasa run", "actions": "actions.server", "redis": "redis-server"}
 
 
 def _proc_table() -> Iterator[tuple[int, int, str]]:
@@ -212,19 +213,23 @@ def _proc_table() -> Iterator[tuple[int, int, str]]:
         yield int(entry.name), ppid, cmdline
 
 
-def stack_processes(root: int) -> dict[str, list[int]]:
-    """The stack's processes by role: descendants of run.sh (honcho and its children)."""
-    table = list(_proc_table())
+def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for pid, ppid, _ in table:
+    for pid, ppid, _ in _proc_table():
         children.setdefault(ppid, []).append(pid)
-    mine, todo = set(), [root]
+    mine, todo = [], [root]
     while todo:
         pid = todo.pop()
-        mine.add(pid)
+        mine.append(pid)
         todo.extend(children.get(pid, []))
+    return mine
+
+
+def stack_processes(root: int) -> dict[str, list[int]]:
+    """The stack's processes by role: descendants of run.sh (honcho and its children)."""
+    mine = set(_descendants(root))
     roles: dict[str, list[int]] = {role: [] for role in ROLES}
-    for pid, _, cmdline in table:
+    for pid, _, cmdline in _proc_table():
         if pid in mine:
             for role, marker in ROLES.items():
                 if marker in cmdline:
@@ -233,11 +238,11 @@ def stack_processes(root: int) -> dict[str, list[int]]:
 
 
 def other_stacks(root: int) -> int:
-    """Rasa servers running outside this benchmark's stack (e.g. someone's end-to-end tests)."""
-    mine = {pid for pids in stack_processes(root).values() for pid in pids}
-    return sum(
-        1 for pid, _, cmd in _proc_table() if "bot.serve" in cmd and "python" in cmd and pid not in mine
-    )
+    """Stacks (honcho) running outside this benchmark's (e.g. someone's end-to-end tests)."""
+    mine = set(_descendants(root))
+    honcho = {pid: ppid for pid, ppid, cmd in _proc_table() if "honcho" in cmd and "Procfile" in cmd}
+    # honcho forks a helper per process it runs; count only the top one of each stack.
+    return sum(1 for pid, ppid in honcho.items() if ppid not in honcho and pid not in mine)
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -262,13 +267,14 @@ def cpu_snapshot(roles: dict[str, list[int]]) -> dict[str, float]:
 @dataclass
 class Round:
     arm: str
-    index: int
+    index: int | str
     latencies: list[float] = field(default_factory=list)  # ms
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     empty: int = 0
     cpu: dict[str, float] = field(default_factory=dict)  # seconds per role during the round
     load: float = 0.0
+    others: int = 0  # stacks running on the machine besides this one
     senders: list[str] = field(default_factory=list)
 
     @property
@@ -278,6 +284,7 @@ class Round:
 
 class Target:
     def __init__(self, stack: Stack, tokens: dict[str, str]) -> None:
+        self.root = stack.proc.pid
         self.urls = {
             HUB: f"{stack.hub_url}/webhooks/rest/webhook",
             DIRECT: f"{stack.rasa_url}/webhooks/hub/webhook",
@@ -311,7 +318,8 @@ async def conversation(
             out.failures.append(f"{sender}: {text!r}: unexpected body {str(body)[:120]}")
             continue
         if not body:
-            out.empty += 1
+            out.empty += 1  # the hub answers [] when a person owns the conversation: not a bot answer
+            continue
         out.latencies.append(elapsed)
 
 
@@ -319,13 +327,13 @@ async def run_round(
     client: httpx.AsyncClient,
     target: Target,
     arm: str,
-    index: int,
+    index: int | str,
     label: str,
     conversations: Sequence[Sequence[str]],
     roles: dict[str, list[int]],
 ) -> Round:
-    result = Round(arm, index, load=os.getloadavg()[0])
-    result.senders = [f"bench-{label}-{arm}-r{index}-c{i}" for i in range(len(conversations))]
+    result = Round(arm, index, load=os.getloadavg()[0], others=other_stacks(target.root))
+    result.senders = [f"bench-{label}-{arm}-{index}-c{i}" for i in range(len(conversations))]
     before = cpu_snapshot(roles)
     began = time.perf_counter()
     await asyncio.gather(
@@ -369,15 +377,26 @@ async def benchmark(stack: Stack, args: argparse.Namespace, label: str) -> dict[
             # Both arms of a pair get the same messages; the starting point moves with each pair.
             convs = [cycle(p, (n - 1) // 2 * 3 + i, args.messages) for i, p in enumerate(base)]
             measured.append(await run_round(client, target, arm, n, label, convs, roles))
-            done = measured[-1]
-            print(
-                f"round {n:2d} {arm:6s} {len(done.latencies)} msgs in {done.seconds:5.1f} s "
-                f"({done.rate:5.1f}/s), p50 {np.percentile(done.latencies, 50):7.1f} ms, "
-                f"load {done.load:.2f}, failures {len(done.failures)}",
-                flush=True,
-            )
-    handoffs = count_handoffs(stack, [s for r in warmup + measured for s in r.senders])
-    return {"warmup": warmup, "rounds": measured, "handoffs": handoffs, "roles": roles}
+            progress(measured[-1])
+        # One conversation at a time: the hub's own cost per message, without 20-deep queueing in Rasa.
+        single = []
+        for n, arm in enumerate(schedule(2), start=1):
+            convs = [cycle(base[(n - 1) // 2 % len(base)], 0, args.single)]
+            single.append(await run_round(client, target, arm, f"s{n}", label, convs, roles))
+            progress(single[-1])
+    everyone = [s for r in warmup + measured + single for s in r.senders]
+    handoffs = count_handoffs(stack, everyone)
+    return {"warmup": warmup, "rounds": measured, "single": single, "handoffs": handoffs, "roles": roles}
+
+
+def progress(done: Round) -> None:
+    p50 = pct(done.latencies, 50) if done.latencies else float("nan")
+    print(
+        f"round {done.index!s:>3} {done.arm:6s} {len(done.latencies)} msgs in {done.seconds:5.1f} s "
+        f"({done.rate:5.1f}/s), p50 {p50:7.1f} ms, load {done.load:.2f}, "
+        f"failures {len(done.failures)}, no reply {done.empty}",
+        flush=True,
+    )
 
 
 def count_handoffs(stack: Stack, senders: Sequence[str]) -> dict[str, int]:
@@ -389,12 +408,16 @@ def count_handoffs(stack: Stack, senders: Sequence[str]) -> dict[str, int]:
         found = pipe.execute()
         hub_conversations = sum(1 for s in senders if f"-{HUB}-" in s)
         stored = sum(client.xlen(keys.transcript(s)) for s in senders if f"-{HUB}-" in s)
+        # Rasa's trackers (default key prefix): proves this stack's Rasa used this stack's Redis.
+        trackers = sum(client.exists(f"tracker:{s}") for s in senders)
     finally:
         client.close()
     return {
         "handoffs": sum(1 for f in found if f),
         "hub_conversations": hub_conversations,
         "transcript_entries": stored,
+        "trackers": trackers,
+        "conversations": len(senders),
     }
 
 
@@ -464,9 +487,44 @@ def summary(rounds: Sequence[Round], arm: str) -> dict[str, Any]:
     }
 
 
+def _arm_rows(pairs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    rows = [
+        "| arm | messages | p50 | p95 | p99 | mean | max | messages/s | failed | no reply |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in pairs:
+        rows.append(
+            f"| {name} | {s['n']} | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | {s['mean']:.0f} | "
+            f"{s['max']:.0f} | {s['rate']:.1f} | {s['failures']} | {s['empty']} |"
+        )
+    (_, hub), (_, direct) = pairs
+    rows.append(
+        f"| **hub ÷ direct** | | **{hub['p50'] / direct['p50']:.2f}** | "
+        f"**{hub['p95'] / direct['p95']:.2f}** | "
+        f"{hub['p99'] / direct['p99']:.2f} | {hub['mean'] / direct['mean']:.2f} | | "
+        f"{hub['rate'] / direct['rate']:.2f} | | |"
+    )
+    rows.append(
+        f"| hub − direct, ms | | {hub['p50'] - direct['p50']:+.0f} | {hub['p95'] - direct['p95']:+.0f} | "
+        f"{hub['p99'] - direct['p99']:+.0f} | {hub['mean'] - direct['mean']:+.0f} | | | | |"
+    )
+    return rows
+
+
+def _cpu_rows(pairs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    rows = ["| arm | hub | rasa | actions | redis | sum |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, s in pairs:
+        c = s["cpu_ms"]
+        rows.append(
+            f"| {name} | {c['hub']:.1f} | {c['rasa']:.1f} | {c['actions']:.1f} | {c['redis']:.1f} | "
+            f"{sum(c.values()):.1f} |"
+        )
+    return rows
+
+
 def report(ctx: dict[str, Any]) -> str:
     hub, direct = ctx["hub"], ctx["direct"]
-    r50, r95, r99 = (hub[q] / direct[q] for q in ("p50", "p95", "p99"))
+    r50, r95 = hub["p50"] / direct["p50"], hub["p95"] / direct["p95"]
     rate = hub["rate"]
     m = ctx["machine"]
     lines = [
@@ -481,38 +539,33 @@ def report(ctx: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}; Python {m['python']}; {m['libraries']}. Git: {ctx['git']}.",
         f"1-minute load average: {ctx['load_before']:.2f} at the start, "
         f"{ctx['load_min']:.2f}–{ctx['load_max']:.2f} at the rounds' starts, {ctx['load_after']:.2f} at "
-        "the end. Other Rasa servers running on the machine during the run (e.g. end-to-end tests): "
-        f"{ctx['others_before']} at the start, {ctx['others_after']} at the end. The benchmark client, "
-        "Redis, the hub, Rasa and the action server all share the two cores.",
+        "the end. Other stacks (honcho, e.g. someone's end-to-end tests) running on the machine at the "
+        f"rounds' starts: {ctx['others_min']}–{ctx['others_max']}. The benchmark client, Redis, the hub, "
+        "Rasa and the action server all share the two cores; the benchmark ran at nice 5.",
         "",
         f"Stack: scripts/run.sh on free ports, model `{ctx['model']}`, real action server, embedded Redis, "
-        f"one hub worker, RASA_TIMEOUT default (10 s), HUB_MESSAGES_PER_MINUTE={MESSAGES_PER_MINUTE}. "
-        f"Load: {ctx['conversations']} concurrent conversations (one asyncio task each, messages sent one "
-        f"after another, new sender ids every round), {ctx['messages']} messages per conversation per "
-        f"round, {ctx['rounds']} rounds per arm interleaved ABBA after a warm-up round per arm "
-        f"({ctx['warmup']} messages per conversation, not counted). Same messages in both arms: greetings, "
-        "thanks, order status with real order numbers, shipping and warranty questions answered from the "
-        "knowledge base; half the conversations in English, half in Chinese.",
+        f"one hub worker, RASA_TIMEOUT={ctx['rasa_timeout']:g} s (the default is 10 s, see the notes), "
+        f"HUB_MESSAGES_PER_MINUTE={MESSAGES_PER_MINUTE}. Load: {ctx['conversations']} concurrent "
+        "conversations (one asyncio task each, messages sent one after another, new sender ids every round), "
+        f"{ctx['messages']} messages per conversation per round, {ctx['rounds']} rounds per arm interleaved "
+        f"ABBA after a warm-up round per arm ({ctx['warmup']} messages per conversation, not counted). Same "
+        "messages in both arms: greetings, thanks, order status with real order numbers, shipping and "
+        "warranty questions answered from the knowledge base; half the conversations in English, half in "
+        "Chinese.",
         "",
-        "- **hub**: `POST {hub}/webhooks/rest/webhook` (store in Redis, rate limit, forward to Rasa's hub "
+        "- **hub**: `POST {hub}/webhooks/rest/webhook` (rate limit, store in Redis, forward to Rasa's hub "
         "channel, store the replies);",
         "- **direct**: `POST {rasa}/webhooks/hub/webhook` with the channel token: the same Rasa work without "
         "the hub.",
         "",
         "Latency per message in ms, from sending the request to having the whole reply; messages/s = "
-        "messages ÷ summed wall time of the arm's rounds (end to end, all conversations at once):",
+        "answered messages ÷ summed wall time of the arm's rounds (end to end, all conversations at once); "
+        '"failed" = timeouts and non-200 answers, "no reply" = an empty list (the hub answers so once '
+        "a conversation has been handed off); neither is counted in the latencies.",
         "",
-        "| arm | messages | p50 | p95 | p99 | mean | max | messages/s | failures |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, s in (("hub", hub), ("direct", direct)):
-        lines.append(
-            f"| {name} | {s['n']} | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | {s['mean']:.0f} | "
-            f"{s['max']:.0f} | {s['rate']:.1f} | {s['failures']} |"
-        )
-    lines += [
-        f"| **hub ÷ direct** | | **{r50:.2f}** | **{r95:.2f}** | {r99:.2f} | "
-        f"{hub['mean'] / direct['mean']:.2f} | | {hub['rate'] / direct['rate']:.2f} | |",
+        f"### {ctx['conversations']} concurrent conversations",
+        "",
+        *_arm_rows([("hub", hub), ("direct", direct)]),
         "",
         "Targets:",
         "",
@@ -522,37 +575,37 @@ def report(ctx: dict[str, Any]) -> str:
         f"{verdict(rate >= TARGET_RATE)} (direct to Rasa: {direct['rate']:.1f}/s);",
         "- p50/p95/p99 reported: done (above).",
         "",
-        "CPU time per message of each process of the stack (ms, user + system, all rounds of the arm):",
+        "CPU time per answered message of each process of the stack (ms, user + system, all rounds of the "
+        "arm):",
         "",
-        "| arm | hub | rasa | actions | redis | sum |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, s in (("hub", hub), ("direct", direct)):
-        c = s["cpu_ms"]
-        lines.append(
-            f"| {name} | {c['hub']:.1f} | {c['rasa']:.1f} | {c['actions']:.1f} | {c['redis']:.1f} | "
-            f"{sum(c.values()):.1f} |"
-        )
-    lines += [
+        *_cpu_rows([("hub", hub), ("direct", direct)]),
         "",
-        "Per round (in the order run):",
+        f"### One conversation at a time ({ctx['single']} messages per round, rounds ABBA)",
         "",
-        "| round | arm | messages | seconds | messages/s | p50 | p95 | p99 | load at start | failures |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "No queueing in Rasa, so the difference is the hub's own cost per message:",
+        "",
+        *_arm_rows([("hub", ctx["single_hub"]), ("direct", ctx["single_direct"])]),
+        "",
+        *_cpu_rows([("hub", ctx["single_hub"]), ("direct", ctx["single_direct"])]),
+        "",
+        "### Per round (in the order run)",
+        "",
+        "| round | arm | messages | seconds | messages/s | p50 | p95 | p99 | load | other stacks | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in ctx["all_rounds"]:
         lines.append(
             f"| {r.index or 'warm-up'} | {r.arm} | {len(r.latencies)} | {r.seconds:.1f} | {r.rate:.1f} | "
             f"{pct(r.latencies, 50):.0f} | {pct(r.latencies, 95):.0f} | {pct(r.latencies, 99):.0f} | "
-            f"{r.load:.2f} | {len(r.failures)} |"
+            f"{r.load:.2f} | {r.others} | {len(r.failures) + r.empty} |"
         )
     checks = ctx["handoffs"]
     lines += [
         "",
-        f"Checks: {hub['failures'] + direct['failures']} failed requests (timeouts, non-200) in the measured "
-        f"rounds; replies with no message: hub {hub['empty']}, direct {direct['empty']}; hand-offs among the "
-        f"benchmark's conversations: {checks['handoffs']}; transcript entries the hub stored for its "
-        f"{checks['hub_conversations']} conversations: {checks['transcript_entries']}.",
+        f"Checks: hand-offs among the benchmark's conversations: {checks['handoffs']}; transcript entries "
+        f"the hub stored for its {checks['hub_conversations']} conversations: "
+        f"{checks['transcript_entries']}; Rasa trackers in this stack's Redis: {checks['trackers']} of "
+        f"{checks['conversations']} conversations.",
     ]
     failures = [f for r in ctx["all_rounds"] for f in r.failures][:10]
     if failures:
@@ -579,6 +632,8 @@ def main() -> None:
     parser.add_argument(
         "--probe", action="store_true", help="print the replies to two conversations and stop"
     )
+    parser.add_argument("--single", type=int, default=12, help="messages per round, one conversation")
+    parser.add_argument("--rasa-timeout", type=float, default=60.0, help="the hub's RASA_TIMEOUT, s")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -589,15 +644,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hub-latency-") as tmp:
         work = Path(tmp)
         print("starting the stack ...", flush=True)
-        stack = start_stack(work)
+        stack = start_stack(work, args.rasa_timeout)
         try:
             print(f"stack healthy in {stack.started_in:.0f} s", flush=True)
             if args.probe:
                 asyncio.run(probe(stack, args))
                 return
-            others_before = other_stacks(stack.proc.pid)
             result = asyncio.run(benchmark(stack, args, label))
-            others_after = other_stacks(stack.proc.pid)
         except BaseException:
             print((work / "stack.log").read_text()[-3000:], file=sys.stderr)
             raise
@@ -616,15 +669,19 @@ def main() -> None:
         "load_after": os.getloadavg()[0],
         "load_min": min(r.load for r in rounds),
         "load_max": max(r.load for r in rounds),
-        "others_before": others_before,
-        "others_after": others_after,
+        "others_min": min(r.others for r in rounds),
+        "others_max": max(r.others for r in rounds),
+        "rasa_timeout": args.rasa_timeout,
+        "single": args.single,
+        "single_hub": summary(result["single"], HUB),
+        "single_direct": summary(result["single"], DIRECT),
         "conversations": args.conversations,
         "messages": args.messages,
         "rounds": args.rounds,
         "warmup": args.warmup,
         "hub": summary(rounds, HUB),
         "direct": summary(rounds, DIRECT),
-        "all_rounds": result["warmup"] + rounds,
+        "all_rounds": result["warmup"] + rounds + result["single"],
         "handoffs": result["handoffs"],
     }
     text = report(ctx)
