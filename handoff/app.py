@@ -40,6 +40,7 @@ def create_app(
     app.config.OAS_UI_DEFAULT = "redoc"
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.WEBSOCKET_MAX_SIZE = 64 * 1024  # widget frames are small; refuse anything that is not
     app.ctx.settings = settings
     register_error_handlers(app)
     app.blueprint(health.bp)

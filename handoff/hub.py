@@ -163,9 +163,7 @@ class Hub:
         self, conversation_id: str, packet: dict[str, Any], announce: bool = True
     ) -> HandoffStatus:
         """Take the conversation from the bot and queue it for a person, with its context packet."""
-        status = await self._router.enqueue(conversation_id, packet)
-        if packet.get("customer_id"):
-            await self._conversations.update(conversation_id, {"customer_id": str(packet["customer_id"])})
+        status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
         note = f"handoff requested: {packet.get('reason', 'unspecified')}"
         await self._transcripts.append(
             conversation_id,
