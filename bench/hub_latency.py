@@ -16,8 +16,9 @@ machine load hits both arms alike. Every reply is checked (HTTP 200, at least on
 afterwards Redis is checked for hand-offs of the benchmark's conversations. Writes
 bench/results/hub_latency.md.
 
-    nice -n 5 .venv/bin/python bench/hub_latency.py [--rounds 4] [--messages 6] [--conversations 20]
-    nice -n 5 .venv/bin/python bench/hub_latency.py --probe     # print the replies to one conversation
+    PYTHONPATH=. nice -n 5 .venv/bin/python bench/hub_latency.py [--rounds 4] [--messages 6] [--single 12]
+        [--conversations 20] [--rasa-timeout 60]                   # about 7.5 minutes
+    PYTHONPATH=. nice -n 5 .venv/bin/python bench/hub_latency.py --probe   # print two conversations' replies
 """
 
 from __future__ import annotations
@@ -661,7 +662,8 @@ def main() -> None:
         "date": date,
         "duration": time.monotonic() - began,
         "startup": stack.started_in,
-        "command": "PYTHONPATH=. nice -n 5 .venv/bin/python bench/hub_latency.py " + shlex.join(sys.argv[1:]),
+        "command": "PYTHONPATH=. "
+        + shlex.join(["nice", "-n", "5", ".venv/bin/python", "bench/hub_latency.py", *sys.argv[1:]]),
         "machine": machine(),
         "git": git_state(),
         "model": max((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime).name,

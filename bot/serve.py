@@ -86,7 +86,8 @@ def build_command(env: dict[str, str]) -> list[str]:
     check_port_free(host, int(port))
     run_dir = ROOT / "var" / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    endpoints = run_dir / "endpoints.yml"
+    # One file per port: stacks started side by side (tests, benchmarks) must not read each other's.
+    endpoints = run_dir / f"endpoints-{port}.yml"
     endpoints.write_text(resolve_template((ROOT / "endpoints.yml").read_text(), env))
     endpoints.chmod(0o600)  # it holds the action server token and the Redis password
     models_dir = Path(env.get("RASA_MODELS_DIR") or ROOT / "models")

@@ -96,7 +96,7 @@ class Settings:
             sweep_interval=_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
             widget_secret=_secret(env, "HUB_WIDGET_SECRET"),
             allowed_origins=_origins(env, "HUB_ALLOWED_ORIGINS"),
-            messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 10_000),
+            messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 1_000_000),
             telegram=_telegram(env),
         )
 
