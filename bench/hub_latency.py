@@ -239,7 +239,7 @@ def stack_processes(root: int) -> dict[str, list[int]]:
 
 
 def other_stacks(root: int) -> int:
-    """Stacks (honcho) running outside this benchmark's (e.g. someone's end-to-end tests)."""
+    """Stacks (honcho) running outside this benchmark's (e.g. end-to-end tests)."""
     mine = set(_descendants(root))
     honcho = {pid: ppid for pid, ppid, cmd in _proc_table() if "honcho" in cmd and "Procfile" in cmd}
     # honcho forks a helper per process it runs; count only the top one of each stack.
@@ -540,7 +540,7 @@ def report(ctx: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}; Python {m['python']}; {m['libraries']}. Git: {ctx['git']}.",
         f"1-minute load average: {ctx['load_before']:.2f} at the start, "
         f"{ctx['load_min']:.2f}–{ctx['load_max']:.2f} at the rounds' starts, {ctx['load_after']:.2f} at "
-        "the end. Other stacks (honcho, e.g. someone's end-to-end tests) running on the machine at the "
+        "the end. Other stacks (honcho, e.g. end-to-end tests) running on the machine at the "
         f"rounds' starts: {ctx['others_min']}–{ctx['others_max']}. The benchmark client, Redis, the hub, "
         "Rasa and the action server all share the two cores; the benchmark ran at nice 5.",
         "",
