@@ -46,6 +46,7 @@ import numpy as np
 import redis
 import yaml
 
+from bench.machine import cpu_model
 from handoff import keys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -442,11 +443,7 @@ async def probe(stack: Stack, args: argparse.Namespace) -> None:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     mem_kb = next(
         int(line.split()[1])
         for line in Path("/proc/meminfo").read_text().splitlines()

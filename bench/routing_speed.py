@@ -40,6 +40,7 @@ import redis
 import yaml
 from redis.asyncio import Redis
 
+from bench.machine import cpu_model
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import AgentSpec, RoutingEngine
 from handoff.routing.scoring import AgentState, Presence, rank
@@ -456,11 +457,7 @@ def check(url: str, offered: Sequence[str]) -> dict[str, int]:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     server = subprocess.run([redis_server_binary(), "--version"], capture_output=True, text=True, check=True)
     import sanic
 

@@ -32,9 +32,6 @@ def _engine(request: Request) -> RoutingEngine:
     return engine
 
 
-_body = json_object
-
-
 def _conversation(value: str) -> str:
     if not CONVERSATION_ID.match(value):
         raise BadRequest("a conversation id is 1-128 letters, digits or _.:@+-", field="conversation_id")
@@ -58,7 +55,7 @@ def _self_or_staff(who: Principal, agent_id: str) -> None:
 async def create_agent(request: Request) -> HTTPResponse:
     """Create an agent: id, name, languages, skills {skill: proficiency 0-1}, capacity."""
     await require(request, *STAFF)
-    body = _body(request)
+    body = json_object(request)
     agent_id = check_agent_id(body.get("id"))
     agent = await _engine(request).put_agent(agent_id, validate_agent_spec(body), create=True)
     return json(agent.as_dict(), status=201)
@@ -83,7 +80,7 @@ async def update_agent(request: Request, agent_id: str) -> HTTPResponse:
     """Change name, languages, skills or capacity; omitted fields keep their value."""
     await require(request, *STAFF)
     engine = _engine(request)
-    body = _body(request)
+    body = json_object(request)
     if "id" in body and body["id"] != agent_id:
         raise BadRequest("'id' cannot be changed", field="id")
     current = await engine.get_agent(agent_id)
@@ -96,7 +93,7 @@ async def set_presence(request: Request, agent_id: str) -> HTTPResponse:
     """online, away or offline. Going online routes waiting conversations to the agent at once."""
     who = await require(request, Role.AGENT, *STAFF)
     _self_or_staff(who, agent_id)
-    raw = _body(request).get("presence")
+    raw = json_object(request).get("presence")
     try:
         presence = Presence(str(raw))
     except ValueError:
@@ -119,7 +116,7 @@ async def issue_agent_token(request: Request, agent_id: str) -> HTTPResponse:
 async def issue_token(request: Request) -> HTTPResponse:
     """Admin only: an API token for a supervisor, admin or editor (agents: /agents/<id>/tokens)."""
     await require(request, Role.ADMIN)
-    body = _body(request)
+    body = json_object(request)
     try:
         role = Role(str(body.get("role")))
     except ValueError:
@@ -174,7 +171,7 @@ async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
 async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     """To an agent (`agent_id`, offered at once) or a skill queue (`skill`, keeping its place)."""
     who = await require(request, Role.AGENT, *STAFF)
-    body = _body(request)
+    body = json_object(request)
     cid = _conversation(conversation_id)
     note = body.get("note", "")
     if not isinstance(note, str) or len(note) > 1000:
@@ -207,7 +204,7 @@ async def _save_note(request: Request, conversation_id: str, note: str, who: Pri
 async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
     """The assistant takes over again; `flow` optionally starts one of RETURN_FLOWS."""
     who = await require(request, Role.AGENT, *STAFF)
-    flow = _body(request).get("flow")
+    flow = json_object(request).get("flow")
     if flow is not None and (not isinstance(flow, str) or flow not in RETURN_FLOWS):
         raise BadRequest(f"'flow' must be one of {', '.join(sorted(RETURN_FLOWS))}", field="flow")
     hub: Hub = request.app.ctx.hub
@@ -262,7 +259,7 @@ async def put_weights(request: Request) -> HTTPResponse:
     """Change the scoring weights for every worker; audited with who, when, old and new values."""
     who = await require(request, *STAFF)
     try:
-        weights = Weights.parse(_body(request))
+        weights = Weights.parse(json_object(request))
     except ConfigError as exc:
         raise BadRequest(str(exc), field="weights") from None
     entry = await _engine(request).set_weights(weights, who.user_id)
