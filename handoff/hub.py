@@ -111,11 +111,7 @@ class Hub:
         except BotUnavailable:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
-        for reply in replies:
-            await self._transcripts.append(
-                conversation_id,
-                Message(author="bot", text=reply.text or "", channel=channel, buttons=reply.buttons),
-            )
+        await self._store_bot_replies(conversation_id, replies, channel)
         return replies
 
     async def _bot_unavailable(
@@ -204,15 +200,13 @@ class Hub:
 
     async def return_to_bot(
         self, conversation_id: str, actor: str | None, intent: str | None, channel: str = ""
-    ) -> list[Reply]:
+    ) -> list[Message]:
         """The agent hands the conversation back; the assistant resumes, optionally into a flow."""
         await self._router.release(conversation_id, actor, Owner.BOT.value)
-        replies = await self._resume_bot(conversation_id, intent, channel)
-        if replies:
-            info = await self._conversations.info(conversation_id)
-            recent = await self._transcripts.read(conversation_id)
-            await self._deliver(conversation_id, info, recent[-len(replies) :])
-        return replies
+        messages = await self._resume_bot(conversation_id, intent, channel)
+        if messages:
+            await self._deliver(conversation_id, await self._conversations.info(conversation_id), messages)
+        return messages
 
     async def close(self, conversation_id: str, actor: str | None) -> None:
         await self._router.release(conversation_id, actor, Owner.CLOSED.value)
@@ -245,19 +239,24 @@ class Hub:
                 extra={"conversation_id": conversation_id, "channel": channel.name, "error": str(exc)},
             )
 
-    async def _resume_bot(self, conversation_id: str, intent: str | None, channel: str) -> list[Reply]:
+    async def _resume_bot(self, conversation_id: str, intent: str | None, channel: str) -> list[Message]:
         await self._conversations.set_owner(conversation_id, Owner.BOT)
         try:
             replies = [_to_reply(r) for r in await self._bot.resume(conversation_id, intent)]
         except BotUnavailable:
             logger.warning("hub.bot.resume_failed", extra={"conversation_id": conversation_id})
             return []
+        return await self._store_bot_replies(conversation_id, replies, channel)
+
+    async def _store_bot_replies(
+        self, conversation_id: str, replies: list[Reply], channel: str
+    ) -> list[Message]:
+        stored = []
         for reply in replies:
-            await self._transcripts.append(
-                conversation_id,
-                Message(author="bot", text=reply.text or "", channel=channel, buttons=reply.buttons),
-            )
-        return replies
+            message = Message(author="bot", text=reply.text or "", channel=channel, buttons=reply.buttons)
+            entry_id = await self._transcripts.append(conversation_id, message)
+            stored.append(Message(**{**message.__dict__, "id": entry_id}))
+        return stored
 
     async def _language(self, conversation_id: str) -> str:
         return (await self._conversations.info(conversation_id)).get("language") or "en"
