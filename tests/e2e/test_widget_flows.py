@@ -32,7 +32,10 @@ async def bot_turn(widget: Widget, text: str, client_id: str) -> str:
     before = len([f for f in widget.frames if f["type"] == "message" and f["author"] == "bot"])
     ack = await widget.say(text, client_id)
     assert ack["type"] == "ack", ack
-    await asyncio.sleep(0.3)  # replies are published right after they are stored
+    # Replies are stored before the ack but reach the socket through the fan-out: wait for the first,
+    # then give any further ones a moment.
+    await widget.message("bot", timeout=REPLY_TIMEOUT)
+    await asyncio.sleep(0.5)
     await widget.ws.send('{"type": "ping"}')
     await widget.next("pong", timeout=REPLY_TIMEOUT)
     replies = [f["text"] for f in widget.frames if f["type"] == "message" and f["author"] == "bot"]
@@ -84,7 +87,8 @@ async def test_a_person_takes_over_then_hands_back_with_a_survey(stack: Stack) -
         cid = session["conversation_id"]
         widget = Widget(stack.hub_url, session["token"])
         await widget.connect()
-        await bot_turn(widget, "I want to talk to a real person please", "p1")
+        asked = await widget.say("I want to talk to a real person please", "p1")
+        assert asked["type"] == "ack"
         # the action server posted the handoff: the conversation is offered to the only online agent
         deadline = time.monotonic() + REPLY_TIMEOUT
         while (await client.get(f"/api/handoffs/{cid}", headers=agent)).json().get("owner") != "offered":
