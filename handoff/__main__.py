@@ -1,4 +1,5 @@
-"""`python -m handoff`: check the configuration, then serve."""
+"""`python -m handoff`: check the configuration, then serve; with a command (`user`, `demo-team`), manage
+console users (handoff/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from handoff.settings import Settings, SettingsError
 
 
 def main() -> int:
+    if len(sys.argv) > 1:
+        from handoff import cli
+
+        return cli.main(sys.argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()

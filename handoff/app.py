@@ -5,19 +5,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
 from sanic import Sanic
 
-from handoff.blueprints import conversations, handoffs, health, rest, routing, telegram, widget
+from handoff.accounts import Accounts
+from handoff.blueprints import (
+    console,
+    conversations,
+    handoffs,
+    health,
+    rest,
+    routing,
+    telegram,
+    widget,
+)
 from handoff.bot_client import RasaBot
 from handoff.conversations import RedisConversationStore
 from handoff.errors import register_error_handlers
 from handoff.fanout import Fanout
 from handoff.hub import Hub
 from handoff.identity import TokenStore
+from handoff.quick_replies import DEFAULT_DIRECTORY, load_templates
 from handoff.ratelimit import RateLimiter
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
@@ -30,9 +43,12 @@ APP_NAME = "handoff"
 
 
 def create_app(
-    settings: Settings | None = None, http_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    knowledge_factory: Callable[[], Any] | None = None,
 ) -> Sanic:  # type: ignore[type-arg]
-    """Build the app; `http_transport` lets tests stand in for Rasa and the action server."""
+    """Build the app; `http_transport` lets tests stand in for Rasa and the action server, and
+    `knowledge_factory` for the knowledge base behind agents' suggestions."""
     settings = settings or Settings.from_env()
     routing_path = Path(settings.routing_config) if settings.routing_config else DEFAULT_PATH
     routing_config = RoutingConfig.load(routing_path)
@@ -42,6 +58,8 @@ def create_app(
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.WEBSOCKET_MAX_SIZE = 64 * 1024  # widget frames are small; refuse anything that is not
     app.ctx.settings = settings
+    app.ctx.quick_replies = load_templates(DEFAULT_DIRECTORY)
+    app.ctx.knowledge = _lazy(knowledge_factory or _knowledge_from_env)
     register_error_handlers(app)
     app.blueprint(health.bp)
     app.blueprint(rest.bp)
@@ -49,6 +67,7 @@ def create_app(
     app.blueprint(routing.bp)
     app.blueprint(conversations.bp)
     app.blueprint(widget.bp)
+    app.blueprint(console.bp)
     if settings.telegram is not None:
         telegram.register(app, settings.telegram)
 
@@ -73,6 +92,7 @@ def create_app(
         app.ctx.routing = RoutingEngine(app.ctx.redis, routing_config)
         await app.ctx.routing.start()
         app.ctx.tokens = TokenStore(app.ctx.redis, settings.service_token, settings.admin_token)
+        app.ctx.accounts = Accounts(app.ctx.redis)
         app.ctx.hub = Hub(
             RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot, app.ctx.routing
         )
@@ -101,6 +121,24 @@ def create_app(
         await app.ctx.redis.aclose()
 
     return app
+
+
+def _knowledge_from_env() -> Any:
+    from kb_index.service import KnowledgeBase  # torch and FAISS: only in workers that search
+
+    return KnowledgeBase.from_env()
+
+
+def _lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
+    """Built on first use: a worker that never serves a suggestion never loads the encoders."""
+    made: list[Any] = []
+
+    def get() -> Any:
+        if not made:
+            made.append(factory())
+        return made[0]
+
+    return get
 
 
 async def _sweep_forever(

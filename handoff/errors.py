@@ -43,6 +43,10 @@ class NotFoundError(Exception):
         self.code = code
 
 
+class Unavailable(Exception):
+    """A dependency (the knowledge base, the assistant) cannot serve the request right now."""
+
+
 class Conflict(Exception):
     """The request is valid but the current state does not allow it; `code` is stable for clients."""
 
@@ -89,6 +93,10 @@ def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
             status=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
+
+    @app.exception(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> HTTPResponse:
+        return json({"error": "unavailable", "message": str(exc)}, status=503)
 
     @app.exception(Conflict)
     async def conflict(request: Request, exc: Conflict) -> HTTPResponse:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -54,18 +54,37 @@ class Fanout:
         await self.start()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         if conversation_id is not None:
-            self._by_conversation.setdefault(conversation_id, set()).add(queue)
+            self._add(conversation_id, queue)
         if broadcast:
             self._broadcast.add(queue)
         try:
             yield queue
         finally:
             if conversation_id is not None:
-                subscribers = self._by_conversation.get(conversation_id, set())
-                subscribers.discard(queue)
-                if not subscribers:
-                    self._by_conversation.pop(conversation_id, None)
+                self._remove(conversation_id, queue)
             self._broadcast.discard(queue)
+
+    @contextlib.asynccontextmanager
+    async def subscribe_many(self, broadcast: bool = True) -> AsyncIterator[Watch]:
+        """A console's feed: routing events and a changeable set of watched conversations."""
+        await self.start()
+        watch = Watch(self)
+        if broadcast:
+            self._broadcast.add(watch.queue)
+        try:
+            yield watch
+        finally:
+            watch.set(())
+            self._broadcast.discard(watch.queue)
+
+    def _add(self, conversation_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._by_conversation.setdefault(conversation_id, set()).add(queue)
+
+    def _remove(self, conversation_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        subscribers = self._by_conversation.get(conversation_id, set())
+        subscribers.discard(queue)
+        if not subscribers:
+            self._by_conversation.pop(conversation_id, None)
 
     def dispatch(self, channel: str, event: dict[str, Any]) -> None:
         event = {**event, "channel": channel}
@@ -103,3 +122,20 @@ class Fanout:
                 with contextlib.suppress(Exception):
                     pubsub = await self._subscribe()
                     self.resync()
+
+
+class Watch:
+    """One reader's queue and the conversations it currently follows."""
+
+    def __init__(self, fanout: Fanout) -> None:
+        self._fanout = fanout
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.conversations: frozenset[str] = frozenset()
+
+    def set(self, conversation_ids: Iterable[str]) -> None:
+        wanted = frozenset(conversation_ids)
+        for cid in self.conversations - wanted:
+            self._fanout._remove(cid, self.queue)
+        for cid in wanted - self.conversations:
+            self._fanout._add(cid, self.queue)
+        self.conversations = wanted

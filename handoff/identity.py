@@ -93,14 +93,32 @@ class TokenStore:
         return len(digests)
 
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def principal(request: Request) -> Principal:
-    """The caller, cached on the request."""
+    """The caller, cached on the request: a bearer token, or else a console session cookie (whose
+    state-changing requests must carry the session's CSRF token)."""
     cached: Principal | None = getattr(request.ctx, "principal", None)
     if cached is None:
-        tokens: TokenStore = request.app.ctx.tokens
-        cached = await tokens.authenticate(bearer(request))
+        token = bearer(request)
+        cookie = request.cookies.get("hub_session")
+        if token or not cookie:
+            tokens: TokenStore = request.app.ctx.tokens
+            cached = await tokens.authenticate(token)
+        else:
+            session = await request.app.ctx.accounts.session(cookie)
+            if request.method in UNSAFE_METHODS:
+                check_csrf(session.csrf_token, request.headers.get("x-csrf-token"))
+            request.ctx.session = session
+            cached = session.principal
         request.ctx.principal = cached
     return cached
+
+
+def check_csrf(expected: str, header: str | None) -> None:
+    if not header or not hmac.compare_digest(header.encode(), expected.encode()):
+        raise Forbidden("missing or wrong X-CSRF-Token header for this session")
 
 
 async def require(request: Request, *roles: Role) -> Principal:

@@ -46,6 +46,13 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     return value
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise SettingsError(f"{name} must be 1 or 0 (got {raw!r})")
+    return raw in ("1", "true", "yes")
+
+
 def _secret(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "")
     if len(value) < 16:
@@ -73,6 +80,7 @@ class Settings:
     widget_secret: str = ""
     allowed_origins: tuple[str, ...] = ()
     messages_per_minute: int = 20
+    cookie_secure: bool = False
     telegram: TelegramSettings | None = None
 
     @classmethod
@@ -97,6 +105,7 @@ class Settings:
             widget_secret=_secret(env, "HUB_WIDGET_SECRET"),
             allowed_origins=_origins(env, "HUB_ALLOWED_ORIGINS"),
             messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 1_000_000),
+            cookie_secure=_bool(env, "HUB_COOKIE_SECURE"),
             telegram=_telegram(env),
         )
 

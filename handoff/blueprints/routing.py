@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json as jsonlib
+
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from handoff import service_level
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, TokenStore, require
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import ConfigError, Weights
-from handoff.routing.engine import RoutingEngine, check_agent_id, validate_agent_spec
+from handoff.routing.engine import EVENTS_CHANNEL, RoutingEngine, check_agent_id, validate_agent_spec
 from handoff.routing.scoring import Presence
 
 bp = Blueprint("routing", url_prefix="/api")
@@ -145,6 +148,7 @@ async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT)
     engine = _engine(request)
     status = await engine.accept(_conversation(conversation_id), str(who.agent_id))
+    await service_level.record_answered(request.app.ctx.redis, conversation_id)
     hub: Hub = request.app.ctx.hub
     await hub.agent_joined(conversation_id, (await engine.get_agent(str(who.agent_id))).name)
     return json(status.as_dict())
@@ -163,7 +167,9 @@ async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
     """Done: the assistant takes over again and asks the customer to rate the help (1-5)."""
     who = await require(request, Role.AGENT, *STAFF)
     hub: Hub = request.app.ctx.hub
-    await hub.resolve(_conversation(conversation_id), _acting_agent(who))
+    holder = await _holder(request, _conversation(conversation_id))
+    await hub.resolve(conversation_id, _acting_agent(who))
+    await _released(request, conversation_id, holder)
     return json({"conversation_id": conversation_id, "owner": "bot", "survey": True})
 
 
@@ -177,19 +183,34 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     if not isinstance(note, str) or len(note) > 1000:
         raise BadRequest("'note' must be a string of at most 1000 characters", field="note")
     engine = _engine(request)
+    holder = await _holder(request, cid)
     if ("agent_id" in body) == ("skill" in body):
         raise BadRequest("give exactly one of 'agent_id' or 'skill'", field="agent_id")
     if "agent_id" in body:
         target = check_agent_id(body["agent_id"], field="agent_id")
         offer = await engine.transfer_to_agent(cid, _acting_agent(who), target)
         await _save_note(request, cid, note, who)
+        await _released(request, cid, holder)
         return json({"conversation_id": cid, "offered_to": offer.agent_id, "expires_at": offer.expires_at})
     skill = body["skill"]
     if not isinstance(skill, str):
         raise BadRequest("'skill' must be a string", field="skill")
     status = await engine.transfer_to_skill(cid, _acting_agent(who), skill)
     await _save_note(request, cid, note, who)
+    await _released(request, cid, holder)
     return json(status.as_dict())
+
+
+async def _holder(request: Request, conversation_id: str) -> str | None:
+    holder: str | None = await request.app.ctx.redis.hget(f"hub:conv:{conversation_id}", "agent")
+    return holder
+
+
+async def _released(request: Request, conversation_id: str, holder: str | None) -> None:
+    """Tells the previous holder's consoles the chat has left them (resolved, transferred, handed back)."""
+    if holder:
+        event = {"type": "released", "conversation_id": conversation_id, "agent_id": holder}
+        await request.app.ctx.redis.publish(EVENTS_CHANNEL, jsonlib.dumps(event))
 
 
 async def _save_note(request: Request, conversation_id: str, note: str, who: Principal) -> None:
@@ -208,9 +229,11 @@ async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
     if flow is not None and (not isinstance(flow, str) or flow not in RETURN_FLOWS):
         raise BadRequest(f"'flow' must be one of {', '.join(sorted(RETURN_FLOWS))}", field="flow")
     hub: Hub = request.app.ctx.hub
+    holder = await _holder(request, _conversation(conversation_id))
     replies = await hub.return_to_bot(
-        _conversation(conversation_id), _acting_agent(who), RETURN_FLOWS.get(flow) if flow else None
+        conversation_id, _acting_agent(who), RETURN_FLOWS.get(flow) if flow else None
     )
+    await _released(request, conversation_id, holder)
     return json({"conversation_id": conversation_id, "owner": "bot", "bot_messages": len(replies)})
 
 

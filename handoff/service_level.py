@@ -1,0 +1,66 @@
+"""Service level: how quickly handoffs are answered. One Redis stream of outcomes; stream ids are
+millisecond timestamps, so "the last hour" is one XRANGE without a separate time index."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+STREAM = "hub:service_level"
+KEEP = 100_000  # about a busy week; XADD trims approximately, which is O(1)
+THRESHOLDS = (20, 60)
+
+
+async def record_answered(redis: Redis, conversation_id: str) -> None:
+    """After an accept: the wait from queueing to acceptance, once per handoff (a handoff is identified by
+    its queued_at, so a re-offer or a second worker does not count it twice)."""
+    r: Any = redis
+    queued_at, assigned_at = await r.hmget(f"hub:conv:{conversation_id}", "queued_at", "assigned_at")
+    if not queued_at:
+        return
+    if not await r.set(f"hub:sl:seen:{conversation_id}:{queued_at}", "1", nx=True, ex=7 * 86400):
+        return
+    wait = max(0.0, float(assigned_at or time.time()) - float(queued_at))
+    await r.xadd(
+        STREAM, {"conversation_id": conversation_id, "outcome": "answered", "wait": f"{wait:.3f}"},
+        maxlen=KEEP, approximate=True,
+    )  # fmt: skip
+
+
+async def record_abandoned(redis: Redis, conversation_id: str, reason: str, queued_at: str | None) -> None:
+    """A handoff that ended without an agent (customer left, nobody available): a miss for the level."""
+    if not queued_at:
+        return
+    r: Any = redis
+    if not await r.set(f"hub:sl:seen:{conversation_id}:{queued_at}", "1", nx=True, ex=7 * 86400):
+        return
+    wait = max(0.0, time.time() - float(queued_at))
+    await r.xadd(
+        STREAM,
+        {"conversation_id": conversation_id, "outcome": "abandoned", "reason": reason, "wait": f"{wait:.3f}"},
+        maxlen=KEEP, approximate=True,
+    )  # fmt: skip
+
+
+async def summary(redis: Redis, window_seconds: int = 3600, now: float | None = None) -> dict[str, Any]:
+    """Shares answered within 20 s and 60 s among handoffs that ended their wait in the window."""
+    r: Any = redis
+    start_ms = int(((now or time.time()) - window_seconds) * 1000)
+    entries = await r.xrange(STREAM, min=f"{start_ms}", max="+")
+    answered = [float(f["wait"]) for _, f in entries if f.get("outcome") == "answered"]
+    abandoned = sum(1 for _, f in entries if f.get("outcome") == "abandoned")
+    total = len(answered) + abandoned
+    result: dict[str, Any] = {
+        "window_seconds": window_seconds,
+        "handoffs": total,
+        "answered": len(answered),
+        "abandoned": abandoned,
+        "average_wait_seconds": round(sum(answered) / len(answered), 1) if answered else None,
+    }
+    for limit in THRESHOLDS:
+        within = sum(1 for wait in answered if wait <= limit)
+        result[f"answered_within_{limit}s"] = within
+        result[f"share_within_{limit}s"] = round(within / total, 4) if total else None
+    return result

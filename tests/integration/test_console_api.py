@@ -1,0 +1,446 @@
+"""The console's server side over real HTTP and WebSockets against a real redis-server: sign-in with
+argon2id hashes, session cookies and CSRF, the agent's inbox, access rules, quick-reply variables,
+knowledge-base suggestions, the supervisor overview with service level, and the live event socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import websockets
+from sanic import Sanic
+
+from handoff.app import create_app
+from handoff.settings import Settings
+from kb_index.build import build
+from kb_index.service import KnowledgeBase
+from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
+from tests.integration.conftest import ADMIN, RASA_API, SERVICE, TOKEN, WIDGET_SECRET, rasa_stand_in
+from tests.integration.live_app import serving
+
+pytestmark = pytest.mark.integration
+
+REDIS_DB = 7  # routing keys are global: this module flushes its own database before each test
+PASSWORD = "correct horse battery"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db_url(redis_url: str) -> str:
+    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def knowledge_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("kb")
+    index = base / "index"
+    build(
+        sample_kb(base / "kb"),
+        index,
+        encoders=ENCODERS,
+        retrieval=RETRIEVAL,
+        encoder_factory=RecordingFactory(),
+        progress=lambda _: None,
+    )
+    return index
+
+
+@pytest.fixture
+def app(db_url: str, knowledge_index: Path) -> Sanic:  # type: ignore[type-arg]
+    Sanic.test_mode = True
+    env = {
+        "RASA_CHANNEL_TOKEN": TOKEN,
+        "HUB_SERVICE_TOKEN": SERVICE,
+        "HUB_ADMIN_TOKEN": ADMIN,
+        "RASA_AUTH_TOKEN": RASA_API,
+        "HUB_WIDGET_SECRET": WIDGET_SECRET,
+        "REDIS_URL": db_url,
+        "HUB_SWEEP_INTERVAL": "0.1",
+    }
+    return create_app(
+        Settings.from_env(env),
+        http_transport=rasa_stand_in([]),
+        knowledge_factory=lambda: KnowledgeBase(knowledge_index, encoder_factory=RecordingFactory()),
+    )
+
+
+class Console:
+    """A browser-like client: the session cookie, and the CSRF token sent on state-changing calls."""
+
+    opened: list[Console] = []
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = httpx.AsyncClient(base_url=base, headers={"Origin": base})
+        self.csrf = ""
+        Console.opened.append(self)
+
+    async def login(self, user_id: str, password: str = PASSWORD) -> httpx.Response:
+        response = await self.http.post("/api/session", json={"user_id": user_id, "password": password})
+        if response.status_code == 200:
+            self.csrf = response.json()["csrf_token"]
+        return response
+
+    async def call(self, method: str, path: str, csrf: bool = True, **kwargs: Any) -> httpx.Response:
+        headers = {"X-CSRF-Token": self.csrf} if csrf and method != "GET" else {}
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def socket(self) -> Any:
+        cookie = self.http.cookies.get("hub_session")
+        ws_url = self.base.replace("http://", "ws://") + "/ws/console"
+        return await websockets.connect(
+            ws_url, additional_headers={"Cookie": f"hub_session={cookie}", "Origin": self.base}
+        )
+
+
+async def admin(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return await client.request(method, path, headers={"Authorization": f"Bearer {ADMIN}"}, **kwargs)
+
+
+async def add_agent(client: httpx.AsyncClient, agent_id: str, **spec: Any) -> None:
+    body = {"id": agent_id, "name": agent_id.title(), "languages": ["en", "zh"], "capacity": 2}
+    body["skills"] = {"general": 0.8, "returns": 0.9}
+    body.update(spec)
+    assert (await admin(client, "POST", "/api/agents", json=body)).status_code == 201
+    user = {"id": agent_id, "password": PASSWORD, "role": "agent", "agent_id": agent_id, "name": body["name"]}
+    assert (await admin(client, "POST", "/api/users", json=user)).status_code == 201
+
+
+async def add_staff(client: httpx.AsyncClient, user_id: str, role: str = "supervisor") -> None:
+    body = {"id": user_id, "password": PASSWORD, "role": role}
+    assert (await admin(client, "POST", "/api/users", json=body)).status_code == 201
+
+
+async def hand_off(client: httpx.AsyncClient, cid: str, **packet: Any) -> dict[str, Any]:
+    body = {"conversation_id": cid, "reason": "customer_request", "language": "en", **packet}
+    response = await client.post("/api/handoffs/", json=body, headers={"Authorization": f"Bearer {SERVICE}"})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def next_event(
+    ws: Any, wanted: Callable[[dict[str, Any]], bool], timeout: float = 5.0
+) -> dict[str, Any]:
+    async def wait() -> dict[str, Any]:
+        while True:
+            event: dict[str, Any] = json.loads(await ws.recv())
+            if wanted(event):
+                return event
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+@pytest.fixture
+async def base(app: Sanic) -> AsyncIterator[str]:  # type: ignore[type-arg]
+    async with serving(app) as url:
+        yield url
+        while Console.opened:
+            await Console.opened.pop().http.aclose()
+
+
+# -- sign-in, sessions, CSRF -----------------------------------------------------------------------
+
+
+async def test_passwords_are_argon2id_and_sessions_are_httponly_strict_cookies(
+    base: str, db_url: str
+) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    stored = redis.Redis.from_url(db_url, decode_responses=True).hget("hub:user:ana", "password_hash")
+    assert stored is not None and stored.startswith("$argon2id$") and PASSWORD not in stored
+
+    response = await console.login("ana")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["role"] == "agent" and body["agent_id"] == "ana" and len(body["csrf_token"]) >= 32
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    session = (await console.call("GET", "/api/session")).json()
+    assert session["csrf_token"] == body["csrf_token"] and session["user_id"] == "ana"
+
+
+async def test_wrong_credentials_are_refused_alike_and_guessing_is_throttled(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    unknown = await console.login("nobody", "whatever-password")
+    wrong = await console.login("ana", "not the password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["message"] == wrong.json()["message"]
+    for _ in range(4):
+        assert (await console.login("ana", "still not it")).status_code == 401
+    throttled = await console.login("ana")  # even the right password waits out the window
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+    assert (await console.login("nobody-else", "x" * 12)).status_code == 401  # per user id
+
+
+async def test_state_changes_need_the_sessions_csrf_token(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    body = {"presence": "online"}
+    missing = await console.call("PUT", "/api/agents/ana/presence", csrf=False, json=body)
+    assert missing.status_code == 403 and "CSRF" in missing.json()["message"]
+    forged = await console.http.put("/api/agents/ana/presence", json=body, headers={"X-CSRF-Token": "x" * 43})
+    assert forged.status_code == 403
+    assert (await console.call("PUT", "/api/agents/ana/presence", json=body)).status_code == 200
+    assert (await console.call("GET", "/api/agents/ana")).json()["presence"] == "online"
+
+
+async def test_sign_in_only_from_the_own_origin_and_only_as_json(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    creds = {"user_id": "ana", "password": PASSWORD}
+    cross = await console.http.post("/api/session", json=creds, headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403 and "hub_session" not in cross.headers.get("set-cookie", "")
+    form = await console.http.post("/api/session", data=creds)
+    assert form.status_code == 400 and "application/json" in form.json()["message"]
+
+
+async def test_logout_and_password_change_end_sessions(base: str) -> None:
+    first, second = Console(base), Console(base)
+    await add_agent(first.http, "ana")
+    await first.login("ana")
+    await second.login("ana")
+    assert (await first.call("DELETE", "/api/session")).status_code == 200
+    assert (await first.call("GET", "/api/session")).status_code == 401
+    assert (await second.call("GET", "/api/console/inbox")).status_code == 200
+
+    short = await second.call(
+        "PUT", "/api/users/ana/password", json={"current_password": PASSWORD, "password": "short"}
+    )
+    assert short.status_code == 400 and short.json()["field"] == "password"
+    wrong = await second.call(
+        "PUT", "/api/users/ana/password", json={"current_password": "nope", "password": "a new long password"}
+    )
+    assert wrong.status_code == 403
+    changed = await second.call(
+        "PUT",
+        "/api/users/ana/password",
+        json={"current_password": PASSWORD, "password": "a new long password"},
+    )
+    assert changed.status_code == 200
+    assert (await second.call("GET", "/api/console/inbox")).status_code == 401
+    assert (await second.login("ana", "a new long password")).status_code == 200
+
+
+async def test_user_administration_is_for_admins_with_clear_errors(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    assert (await console.call("GET", "/api/users")).status_code == 403
+    cases = [
+        ({"id": "x", "password": PASSWORD, "role": "service"}, "role"),
+        ({"id": "Bad Id", "password": PASSWORD, "role": "supervisor"}, "id"),
+        ({"id": "ag", "password": PASSWORD, "role": "agent"}, "agent_id"),
+        ({"id": "ag", "password": PASSWORD, "role": "agent", "agent_id": "ghost"}, "agent_id"),
+        ({"id": "ana", "password": PASSWORD, "role": "supervisor"}, "id"),
+        ({"id": "sup", "password": PASSWORD, "role": "supervisor", "language": "fr"}, "language"),
+    ]
+    for body, field in cases:
+        response = await admin(console.http, "POST", "/api/users", json=body)
+        assert response.status_code == 400 and response.json()["field"] == field, (body, response.text)
+    listed = (await admin(console.http, "GET", "/api/users")).json()
+    assert [u["user_id"] for u in listed] == ["ana"] and "password_hash" not in listed[0]
+
+
+# -- the agent's work ------------------------------------------------------------------------------
+
+
+async def test_offer_accept_inbox_and_service_level(base: str) -> None:
+    agent, supervisor = Console(base), Console(base)
+    await add_agent(agent.http, "ana")
+    await add_staff(agent.http, "sam")
+    await agent.login("ana")
+    await supervisor.login("sam")
+    await agent.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
+    status = await hand_off(agent.http, "conv-1", order={"id": "A1001", "status": "delivered"})
+    assert status["owner"] == "offered" and status["agent_id"] == "ana"
+
+    inbox = (await agent.call("GET", "/api/console/inbox")).json()
+    assert inbox["agent"]["id"] == "ana" and inbox["chats"] == []
+    [offer] = inbox["offers"]
+    assert offer["conversation_id"] == "conv-1" and offer["reason"] == "customer_request"
+    assert offer["expires_at"] > 0 and offer["decision_id"]
+
+    assert (await agent.call("POST", "/api/offers/conv-1/accept")).status_code == 200
+    inbox = (await agent.call("GET", "/api/console/inbox")).json()
+    assert inbox["offers"] == [] and [c["conversation_id"] for c in inbox["chats"]] == ["conv-1"]
+
+    overview = (await supervisor.call("GET", "/api/supervisor/overview")).json()
+    level = overview["service_level"]
+    assert level["handoffs"] == 1 and level["answered_within_20s"] == 1 and level["share_within_20s"] == 1.0
+    assert [a["id"] for a in overview["agents"]] == ["ana"] and overview["agents"][0]["active"] == 1
+    assert (await agent.call("GET", "/api/supervisor/overview")).status_code == 403
+    # accepting twice (a retried click) is refused and does not count the handoff again
+    assert (await agent.call("POST", "/api/offers/conv-1/accept")).status_code == 409
+    assert (await supervisor.call("GET", "/api/supervisor/overview")).json()["service_level"]["handoffs"] == 1
+
+
+async def test_an_agent_sees_only_their_conversations_a_supervisor_all(base: str) -> None:
+    ana, ben, sam = Console(base), Console(base), Console(base)
+    await add_agent(ana.http, "ana")
+    await add_agent(ana.http, "ben", capacity=1)
+    await add_staff(ana.http, "sam")
+    for console, user in ((ana, "ana"), (ben, "ben"), (sam, "sam")):
+        await console.login(user)
+    await ana.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
+    await hand_off(ana.http, "conv-a")
+    await ana.call("POST", "/api/offers/conv-a/accept")
+    for path in ("", "/messages", "/variables", "/suggestions"):
+        denied = await ben.call("GET", f"/api/conversations/conv-a{path}")
+        assert denied.status_code == 403, path
+        assert (await sam.call("GET", f"/api/conversations/conv-a{path}")).status_code == 200, path
+    reply = await ben.call("POST", "/api/conversations/conv-a/messages", json={"text": "hi"})
+    assert reply.status_code == 403
+    assert (await ben.call("POST", "/api/assignments/conv-a/resolve")).status_code == 409
+
+
+async def test_quick_reply_variables_and_templates(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    await console.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
+    order = {"id": "A1001", "status": "delivered", "total": 59.9, "currency": "USD"}
+    await hand_off(console.http, "conv-q", language="zh", order=order, slots={"customer_name": "王芳"})
+    await console.call("POST", "/api/offers/conv-q/accept")
+    values = (await console.call("GET", "/api/conversations/conv-q/variables")).json()["variables"]
+    assert (
+        values["order_id"] == "A1001" and values["customer_name"] == "王芳" and values["agent_name"] == "Ana"
+    )
+
+    found = (await console.call("GET", "/api/quick-replies", params={"q": "退货", "lang": "zh"})).json()
+    assert found and all(t["language"] == "zh" for t in found)
+    assert all(set(t) >= {"id", "title", "text", "variables", "shortcut"} for t in found)
+    everything = (await console.call("GET", "/api/quick-replies", params={"limit": "100"})).json()
+    assert len(everything) == 100
+    for params, field in (({"lang": "fr"}, "lang"), ({"limit": "0"}, "limit"), ({"q": "x" * 501}, "q")):
+        response = await console.call("GET", "/api/quick-replies", params=params)
+        assert response.status_code == 400 and response.json()["field"] == field
+
+
+async def test_suggestions_come_from_the_customers_latest_message(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    await console.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
+    await hand_off(console.http, "conv-kb")
+    await console.call("POST", "/api/offers/conv-kb/accept")
+    none_yet = (await console.call("GET", "/api/conversations/conv-kb/suggestions")).json()
+    assert none_yet["query"] is None and none_yet["hits"] == []
+
+    write = await console.http.post(  # the customer writes while Ana holds the chat
+        "/webhooks/rest/webhook", json={"sender": "conv-kb", "message": "how much does delivery cost"}
+    )
+    assert write.status_code == 200, write.text
+    found = (await console.call("GET", "/api/conversations/conv-kb/suggestions")).json()
+    assert found["query"] == "how much does delivery cost"
+    assert found["hits"][0]["article_id"] == "en-shipping-fees" and found["hits"][0]["version"] == "v1"
+    typed = (await console.call("GET", "/api/kb/search", params={"q": "refund time", "lang": "en"})).json()
+    assert typed["hits"][0]["article_id"] == "en-refunds-timeline"
+    assert (await console.call("GET", "/api/kb/search", params={"q": ""})).status_code == 400
+
+
+# -- live events -----------------------------------------------------------------------------------
+
+
+async def test_the_event_socket_needs_a_session_from_the_own_origin(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    url = base.replace("http://", "ws://") + "/ws/console"
+    async with websockets.connect(url, additional_headers={"Origin": base}) as ws:
+        assert json.loads(await ws.recv())["type"] == "error"
+    await console.login("ana")
+    cookie = {"Cookie": f"hub_session={console.http.cookies.get('hub_session')}"}
+    async with websockets.connect(url, additional_headers={**cookie, "Origin": "https://evil.example"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "error"
+    async with await console.socket() as ws:
+        hello = json.loads(await ws.recv())
+        assert hello == {"type": "hello", "user_id": "ana", "role": "agent", "agent_id": "ana"}
+
+
+async def test_offers_and_messages_reach_the_right_console(base: str) -> None:
+    ana, ben = Console(base), Console(base)
+    await add_agent(ana.http, "ana", skills={"returns": 0.9})
+    await add_agent(ana.http, "ben", skills={"general": 0.9})
+    await ana.login("ana")
+    await ben.login("ben")
+    for console, agent_id in ((ana, "ana"), (ben, "ben")):
+        await console.call("PUT", f"/api/agents/{agent_id}/presence", json={"presence": "online"})
+    async with await ana.socket() as ws_ana, await ben.socket() as ws_ben:
+        await ws_ana.recv()
+        await ws_ben.recv()
+        await hand_off(ana.http, "conv-r", reason="damaged_goods")  # → returns: only Ana has it
+        offer = await next_event(ws_ana, lambda e: e["type"] == "offer")
+        assert offer["conversation_id"] == "conv-r" and offer["expires_at"] > 0
+        await ana.call("POST", "/api/offers/conv-r/accept")
+        assigned = await next_event(ws_ana, lambda e: e["type"] == "assigned")
+        assert assigned["conversation_id"] == "conv-r"
+
+        await ws_ana.send(json.dumps({"type": "watch", "conversation_ids": ["conv-r"]}))
+        watching = await next_event(ws_ana, lambda e: e["type"] == "watching")
+        assert watching["conversation_ids"] == ["conv-r"]
+        await ws_ben.send(json.dumps({"type": "watch", "conversation_ids": ["conv-r"]}))
+        assert (await next_event(ws_ben, lambda e: e["type"] == "watching"))["conversation_ids"] == []
+
+        await ana.call("POST", "/api/conversations/conv-r/messages", json={"text": "I am on it"})
+        message = await next_event(ws_ana, lambda e: e["type"] == "message")
+        assert message["conversation_id"] == "conv-r"
+        await ana.call("POST", "/api/assignments/conv-r/resolve")
+        released = await next_event(ws_ana, lambda e: e["type"] == "released")
+        assert released["conversation_id"] == "conv-r"
+
+        await ws_ben.send(json.dumps({"type": "ping"}))
+        seen = []
+        while (event := json.loads(await asyncio.wait_for(ws_ben.recv(), 5)))["type"] != "pong":
+            seen.append(event)
+        assert not [e for e in seen if e.get("conversation_id") == "conv-r"], seen
+
+
+# -- the page and the command line -----------------------------------------------------------------
+
+
+async def test_the_page_forbids_inline_script(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        page = await client.get("/console")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert (
+        "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    )
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_command_line_creates_users_and_the_demo_team(db_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "REDIS_URL": db_url, "PYTHONPATH": str(ROOT), "HUB_USER_PASSWORD": PASSWORD}
+    run = [sys.executable, "-m", "handoff"]
+    added = subprocess.run(
+        [*run, "user", "add", "boss", "--role", "admin"], env=env, capture_output=True, text=True
+    )
+    assert added.returncode == 0, added.stderr
+    again = subprocess.run(
+        [*run, "user", "add", "boss", "--role", "admin"], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+    out = tmp_path / "team.tsv"
+    demo = subprocess.run([*run, "demo-team", "--output", str(out)], env=env, capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    rows = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    assert {r[0] for r in rows} >= {"ana", "li", "sam", "admin"}
+    client = redis.Redis.from_url(db_url, decode_responses=True)
+    assert client.hget("hub:user:li", "agent_id") == "li" and client.sismember("hub:agents", "li")
