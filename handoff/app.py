@@ -22,6 +22,7 @@ from handoff.blueprints import (
     rest,
     routing,
     telegram,
+    tickets,
     widget,
 )
 from handoff.bot_client import RasaBot
@@ -35,6 +36,7 @@ from handoff.ratelimit import RateLimiter
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
 from handoff.settings import Settings
+from handoff.tickets import AutoReason, TicketStore
 from handoff.transcript import RedisTranscriptStore
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ def create_app(
     app.blueprint(routing.bp)
     app.blueprint(conversations.bp)
     app.blueprint(widget.bp)
+    app.blueprint(tickets.bp)
     app.blueprint(console.bp)
     if settings.telegram is not None:
         telegram.register(app, settings.telegram)
@@ -98,12 +101,15 @@ def create_app(
         )
         app.ctx.limiter = RateLimiter(app.ctx.redis)
         app.ctx.fanout = Fanout(app.ctx.redis)
+        app.ctx.tickets = TicketStore(app.ctx.redis, routing_config)
 
     @app.after_server_start
     async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
         app.ctx.stopping = asyncio.Event()
         app.ctx.sweeper = asyncio.create_task(
-            _sweep_forever(app.ctx.routing, app.ctx.hub, settings.sweep_interval, app.ctx.stopping)
+            _sweep_forever(
+                app.ctx.routing, app.ctx.hub, settings.sweep_interval, app.ctx.stopping, app.ctx.tickets
+            )
         )
 
     @app.before_server_stop
@@ -142,16 +148,24 @@ def _lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
 
 
 async def _sweep_forever(
-    engine: RoutingEngine, hub: Hub | None, interval: float, stopping: asyncio.Event | None = None
+    engine: RoutingEngine,
+    hub: Hub | None,
+    interval: float,
+    stopping: asyncio.Event | None = None,
+    tickets: TicketStore | None = None,
 ) -> None:
     """Offer timeouts and overflow in every worker; the scripts make concurrent sweeps harmless."""
     stopping = stopping or asyncio.Event()
     while not stopping.is_set():
         try:
             result = await engine.sweep()
-            if hub is not None:
+            if hub is not None and tickets is not None:
                 for conversation_id in result.tickets:
-                    await hub.offer_ticket(conversation_id)
+                    # Nobody was free in time: the case becomes a ticket at once, so it survives the
+                    # customer leaving; the conversation keeps its place if they choose to wait.
+                    ticket, created = await tickets.create_auto(conversation_id, AutoReason.NOBODY_AVAILABLE)
+                    if created:
+                        await hub.offer_ticket(conversation_id, ticket.id)
         except Exception:
             if not stopping.is_set():
                 logger.exception("hub.routing.sweep_failed")

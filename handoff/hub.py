@@ -214,9 +214,11 @@ class Hub:
             conversation_id, Message(author="system", text="closed", channel="", internal=True)
         )
 
-    async def offer_ticket(self, conversation_id: str) -> None:
+    async def offer_ticket(self, conversation_id: str, ticket_id: str, out_of_hours: bool = False) -> None:
+        """Tell a waiting customer their case is kept as a ticket; they may keep waiting or leave."""
         language = await self._language(conversation_id)
-        await self.system_notice(conversation_id, notice("ticket_offer", language))
+        key = "out_of_hours" if out_of_hours else "ticket_offer"
+        await self.system_notice(conversation_id, notice(key, language, ticket=ticket_id))
 
     async def system_notice(
         self, conversation_id: str, text: str, buttons: list[dict[str, Any]] | None = None

@@ -35,9 +35,15 @@ NOTICES: dict[str, dict[str, str]] = {
         "zh": "感谢您的评价！如还有其他问题，随时告诉我。",
     },
     "ticket_offer": {
-        "en": "Sorry for the wait. We've opened a ticket for you and will reply here (or by email) as soon "
-        "as possible; you can close this chat, nothing will be lost.",
-        "zh": "抱歉让您久等了。我们已为您创建工单，会尽快在这里（或通过邮件）回复您，"
+        "en": "Sorry for the wait. We've opened ticket {ticket} for you and will reply here (or by email) "
+        "as soon as possible; you can close this chat, nothing will be lost.",
+        "zh": "抱歉让您久等了。我们已为您创建工单 {ticket}，会尽快在这里（或通过邮件）回复您，"
+        "您可以先关闭对话，消息不会丢失。",
+    },
+    "out_of_hours": {
+        "en": "Our team is offline right now. We've opened ticket {ticket} and will reply here (or by "
+        "email) when we're back; you can close this chat, nothing will be lost.",
+        "zh": "客服人员目前不在线。我们已为您创建工单 {ticket}，上班后会在这里（或通过邮件）回复您，"
         "您可以先关闭对话，消息不会丢失。",
     },
 }

@@ -6,11 +6,13 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from handoff import keys, service_level
 from handoff.errors import BadRequest, Forbidden
 from handoff.hub import Hub
 from handoff.identity import STAFF, Role, require
 from handoff.packet import CONVERSATION_ID, validate_packet
 from handoff.routing.engine import RoutingEngine
+from handoff.tickets import AutoReason, TicketStore
 
 bp = Blueprint("handoffs", url_prefix="/api/handoffs")
 
@@ -55,5 +57,13 @@ async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse
     """Withdraw a handoff (the customer left or the case was solved elsewhere); frees any agent holding it."""
     await require(request, Role.SERVICE, *STAFF)
     engine: RoutingEngine = request.app.ctx.routing
-    previous, _holder = await engine.release(_conversation_id(conversation_id), None, "closed")
-    return json({"conversation_id": conversation_id, "owner": "closed", "previous_owner": previous})
+    cid = _conversation_id(conversation_id)
+    queued_at = await request.app.ctx.redis.hget(keys.conversation(cid), "queued_at")
+    previous, _holder = await engine.release(cid, None, "closed")
+    ticket = None
+    if previous in ("queued", "offered"):
+        # Left before anyone answered: a miss for the service level, and a ticket so the case is kept.
+        await service_level.record_abandoned(request.app.ctx.redis, cid, "customer_left", queued_at)
+        tickets: TicketStore = request.app.ctx.tickets
+        ticket = (await tickets.create_auto(cid, AutoReason.CUSTOMER_LEFT))[0].id
+    return json({"conversation_id": cid, "owner": "closed", "previous_owner": previous, "ticket_id": ticket})

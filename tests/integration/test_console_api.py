@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -25,7 +25,15 @@ from handoff.settings import Settings
 from kb_index.build import build
 from kb_index.service import KnowledgeBase
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
-from tests.integration.conftest import ADMIN, RASA_API, SERVICE, TOKEN, WIDGET_SECRET, rasa_stand_in
+from tests.integration.conftest import (
+    ADMIN,
+    RASA_API,
+    SERVICE,
+    TOKEN,
+    WIDGET_SECRET,
+    rasa_stand_in,
+    transcript,
+)
 from tests.integration.live_app import serving
 
 pytestmark = pytest.mark.integration
@@ -60,9 +68,24 @@ def knowledge_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app(db_url: str, knowledge_index: Path) -> Sanic:  # type: ignore[type-arg]
+def routing_overrides() -> dict[str, str]:
+    """Replaced by tests that need other routing settings: {setting line prefix: new value}."""
+    return {}
+
+
+@pytest.fixture
+def app(db_url: str, knowledge_index: Path, routing_overrides: dict[str, str], tmp_path: Path) -> Sanic:  # type: ignore[type-arg]
     Sanic.test_mode = True
+    routing = ""
+    if routing_overrides:
+        lines = (ROOT / "handoff" / "routing.yml").read_text().splitlines()
+        for setting, value in routing_overrides.items():
+            lines = [f"  {setting}: {value}" if ln.strip().startswith(f"{setting}:") else ln for ln in lines]
+        path = tmp_path / "routing.yml"
+        path.write_text("\n".join(lines) + "\n")
+        routing = str(path)
     env = {
+        "HUB_ROUTING_CONFIG": routing,
         "RASA_CHANNEL_TOKEN": TOKEN,
         "HUB_SERVICE_TOKEN": SERVICE,
         "HUB_ADMIN_TOKEN": ADMIN,
@@ -81,7 +104,7 @@ def app(db_url: str, knowledge_index: Path) -> Sanic:  # type: ignore[type-arg]
 class Console:
     """A browser-like client: the session cookie, and the CSRF token sent on state-changing calls."""
 
-    opened: list[Console] = []
+    opened: ClassVar[list[Console]] = []
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -353,6 +376,58 @@ async def test_suggestions_come_from_the_customers_latest_message(base: str) -> 
     typed = (await console.call("GET", "/api/kb/search", params={"q": "refund time", "lang": "en"})).json()
     assert typed["hits"][0]["article_id"] == "en-refunds-timeline"
     assert (await console.call("GET", "/api/kb/search", params={"q": ""})).status_code == 400
+
+
+# -- tickets when a handoff ends unresolved -------------------------------------------------------
+
+
+async def test_a_customer_who_leaves_the_queue_leaves_a_ticket_and_a_miss(base: str) -> None:
+    console = Console(base)
+    await add_staff(console.http, "sam")
+    await console.login("sam")
+    await hand_off(console.http, "conv-left", intent="request_return", language="zh")
+    cancel = await console.http.delete(
+        "/api/handoffs/conv-left", headers={"Authorization": f"Bearer {SERVICE}"}
+    )
+    assert cancel.status_code == 200 and cancel.json()["previous_owner"] == "queued"
+    ticket_id = cancel.json()["ticket_id"]
+    ticket = (await console.call("GET", f"/api/tickets/{ticket_id}")).json()
+    assert ticket["auto_reason"] == "customer_left" and ticket["conversation_id"] == "conv-left"
+    assert ticket["skill"] == "returns" and ticket["language"] == "zh" and ticket["status"] == "open"
+    level = (await console.call("GET", "/api/supervisor/overview")).json()["service_level"]
+    assert level["abandoned"] == 1 and level["answered"] == 0 and level["share_within_20s"] == 0.0
+    again = await console.http.delete(
+        "/api/handoffs/conv-left", headers={"Authorization": f"Bearer {SERVICE}"}
+    )
+    assert again.status_code == 409, again.text  # already closed: no second ticket either
+    listed = (await console.call("GET", "/api/tickets", params={"conversation_id": "conv-left"})).json()
+    assert listed["total"] == 1
+
+
+@pytest.mark.parametrize("routing_overrides", [{"widen_after_seconds": "0.2", "ticket_after_seconds": "0.4"}])
+async def test_nobody_available_turns_the_wait_into_a_ticket_the_customer_is_told(
+    base: str, db_url: str
+) -> None:
+    console = Console(base)
+    await add_staff(console.http, "sam")
+    await console.login("sam")
+    await hand_off(console.http, "conv-wait")
+
+    async def ticket_notice() -> str:
+        while True:
+            for entry in transcript(db_url, "conv-wait"):
+                if entry["author"] == "system" and "T-" in entry["text"]:
+                    return str(entry["text"])
+            await asyncio.sleep(0.1)
+
+    text = await asyncio.wait_for(ticket_notice(), 10)
+    found = (await console.call("GET", "/api/tickets", params={"conversation_id": "conv-wait"})).json()
+    [ticket] = found["tickets"]
+    assert ticket["id"] in text and ticket["auto_reason"] == "nobody_available"
+    status = (
+        await console.http.get("/api/handoffs/conv-wait", headers={"Authorization": f"Bearer {SERVICE}"})
+    ).json()
+    assert status["owner"] == "queued" and status["ticket_offered"]  # they may still wait for a person
 
 
 # -- live events -----------------------------------------------------------------------------------
