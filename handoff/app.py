@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,22 @@ def _lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
     return get
 
 
+async def _tickets_out_of_hours(engine: RoutingEngine, hub: Hub, tickets: TicketStore) -> None:
+    """Outside opening hours every waiting handoff becomes a ticket once, and its customer is told."""
+    hours = engine.config.hours
+    if hours is None or hours.is_open(time.time()):
+        return
+    redis: Any = tickets.redis
+    for key in ("hub:waiting", "hub:waiting:widened"):
+        for conversation_id in await redis.zrange(key, 0, 99):
+            if await redis.hget(f"hub:conv:{conversation_id}", "ticket_offered") == "1":
+                continue
+            ticket, created = await tickets.create_auto(conversation_id, AutoReason.OUT_OF_HOURS)
+            await redis.hset(f"hub:conv:{conversation_id}", "ticket_offered", "1")
+            if created:  # create_auto decides which worker tells the customer
+                await hub.offer_ticket(conversation_id, ticket.id, out_of_hours=True)
+
+
 async def _sweep_forever(
     engine: RoutingEngine,
     hub: Hub | None,
@@ -166,6 +183,7 @@ async def _sweep_forever(
                     ticket, created = await tickets.create_auto(conversation_id, AutoReason.NOBODY_AVAILABLE)
                     if created:
                         await hub.offer_ticket(conversation_id, ticket.id)
+                await _tickets_out_of_hours(engine, hub, tickets)
         except Exception:
             if not stopping.is_set():
                 logger.exception("hub.routing.sweep_failed")

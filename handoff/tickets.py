@@ -487,6 +487,10 @@ class TicketStore:
         self._create = redis.register_script(_CREATE)
         self._list = redis.register_script(_LIST)
 
+    @property
+    def redis(self) -> Any:
+        return self._redis
+
     # -- creating ------------------------------------------------------------------------------------
 
     async def create(self, new: NewTicket, actor: str) -> Ticket:

@@ -6,8 +6,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -19,6 +21,65 @@ MAX_WEIGHT = 100.0  # only the ratios matter; a bound keeps every score finite
 
 class ConfigError(ValueError):
     """The routing configuration is invalid; the message names the key."""
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)\Z")
+
+
+@dataclass(frozen=True)
+class Hours:
+    """When people answer chats, in the team's time zone. A handoff outside them becomes a ticket at once,
+    and the customer is told so instead of waiting for an agent who is not coming."""
+
+    timezone: str
+    spans: Mapping[int, tuple[tuple[int, int], ...]]  # weekday (Monday 0) → (start, end) minutes
+
+    def is_open(self, ts: float) -> bool:
+        local = datetime.fromtimestamp(ts, ZoneInfo(self.timezone))
+        minute = local.hour * 60 + local.minute
+        return any(start <= minute < end for start, end in self.spans.get(local.weekday(), ()))
+
+    @classmethod
+    def parse(cls, raw: Any) -> Hours:
+        if not isinstance(raw, Mapping) or set(raw) - {"timezone", "open"}:
+            raise ConfigError("hours must be a mapping with timezone and open")
+        timezone = raw.get("timezone")
+        try:
+            ZoneInfo(str(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"hours.timezone: unknown time zone {timezone!r}") from None
+        opened = raw.get("open")
+        if not isinstance(opened, Mapping) or not opened:
+            raise ConfigError("hours.open must map days (mon, mon-fri, ...) to spans like 09:00-18:00")
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for days, value in opened.items():
+            listed = [value] if isinstance(value, str) else value if isinstance(value, list) else [None]
+            parsed = [_span(span, f"hours.open.{days}") for span in listed]
+            for day in _days(str(days)):
+                spans.setdefault(day, []).extend(parsed)
+        return cls(str(timezone), {day: tuple(sorted(v)) for day, v in spans.items()})
+
+
+def _days(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    if first not in DAYS or (last and last not in DAYS):
+        raise ConfigError(f"hours.open.{text}: days are mon..sun or a range like mon-fri")
+    start, end = DAYS.index(first), DAYS.index(last or first)
+    if end < start:
+        raise ConfigError(f"hours.open.{text}: the range must run forward (mon-fri, not fri-mon)")
+    return list(range(start, end + 1))
+
+
+def _span(value: Any, where: str) -> tuple[int, int]:
+    match = _SPAN.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(f"{where}: spans look like 09:00-18:00 (or a list of them)")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if end <= start or end > 24 * 60:
+        raise ConfigError(f"{where}: {value} must end after it starts, by 24:00")
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -72,6 +133,7 @@ class RoutingConfig:
     default_skill: str = "general"
     skill_by_reason: Mapping[str, str] = field(default_factory=dict)
     skill_by_intent: Mapping[str, str] = field(default_factory=dict)
+    hours: Hours | None = None  # None: always open
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> RoutingConfig:
@@ -113,6 +175,7 @@ class RoutingConfig:
             default_skill=_skill(skills.get("default", "general"), "skills.default"),
             skill_by_reason=_skill_map(skills, "by_reason"),
             skill_by_intent=_skill_map(skills, "by_intent"),
+            hours=Hours.parse(raw["hours"]) if raw.get("hours") is not None else None,
         )
         if config.ticket_after < config.widen_after:
             raise ConfigError("overflow.ticket_after_seconds must not be shorter than widen_after_seconds")

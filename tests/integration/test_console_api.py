@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,6 +81,9 @@ def app(db_url: str, knowledge_index: Path, routing_overrides: dict[str, str], t
     if routing_overrides:
         lines = (ROOT / "handoff" / "routing.yml").read_text().splitlines()
         for setting, value in routing_overrides.items():
+            if setting == "append":
+                lines.append(value)
+                continue
             lines = [f"  {setting}: {value}" if ln.strip().startswith(f"{setting}:") else ln for ln in lines]
         path = tmp_path / "routing.yml"
         path.write_text("\n".join(lines) + "\n")
@@ -428,6 +432,39 @@ async def test_nobody_available_turns_the_wait_into_a_ticket_the_customer_is_tol
         await console.http.get("/api/handoffs/conv-wait", headers={"Authorization": f"Bearer {SERVICE}"})
     ).json()
     assert status["owner"] == "queued" and status["ticket_offered"]  # they may still wait for a person
+
+
+def closed_today() -> str:
+    """Opening hours that exclude the whole of today (UTC): open only on a day three days away."""
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(datetime.now(UTC).weekday() + 3) % 7]
+    return f'hours:\n  timezone: UTC\n  open:\n    {day}: "09:00-17:00"'
+
+
+@pytest.mark.parametrize("routing_overrides", [{"append": closed_today()}])
+async def test_out_of_hours_a_handoff_becomes_a_ticket_at_once(base: str, db_url: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")  # online, but the team is closed: nobody should wait for her
+    await console.login("ana")
+    await console.call("PUT", "/api/agents/ana/presence", json={"presence": "away"})
+    await hand_off(console.http, "conv-night", language="zh", intent="order_status")
+
+    async def ticket_notice() -> str:
+        while True:
+            for entry in transcript(db_url, "conv-night"):
+                if entry["author"] == "system" and "T-" in entry["text"]:
+                    return str(entry["text"])
+            await asyncio.sleep(0.1)
+
+    text = await asyncio.wait_for(ticket_notice(), 10)
+    assert "不在线" in text  # told in Chinese that the team is offline
+    listed = (
+        await admin(console.http, "GET", "/api/tickets", params={"conversation_id": "conv-night"})
+    ).json()
+    [ticket] = listed["tickets"]
+    assert ticket["auto_reason"] == "out_of_hours" and ticket["skill"] == "orders" and ticket["id"] in text
+    await asyncio.sleep(0.5)  # further sweeps neither repeat the notice nor add tickets
+    notices = [e for e in transcript(db_url, "conv-night") if "T-" in e.get("text", "")]
+    assert len(notices) == 1
 
 
 # -- live events -----------------------------------------------------------------------------------
