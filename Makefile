@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs train index validate lint types unit integration test-bot e2e clean
+.PHONY: help run test setup venvs train index validate lint types unit integration test-bot e2e clean demo-team
 
 help:
 	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
@@ -46,6 +46,10 @@ index: venvs
 
 run: setup
 	@scripts/run.sh
+
+# Needs the running stack's Redis (REDIS_URL, default the embedded one on 6379).
+demo-team: venvs
+	@$(PY) -m handoff demo-team
 
 validate: venvs $(SPACY_MODEL)/meta.json
 	$(RASA_VENV)/bin/python -m bot.validate

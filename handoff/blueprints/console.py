@@ -421,10 +421,11 @@ class ConsoleSocket:
 
     async def run(self) -> None:
         who = self.who
-        await self.send(
-            {"type": "hello", "user_id": who.user_id, "role": who.role.value, "agent_id": who.agent_id}
-        )
         async with self.request.app.ctx.fanout.subscribe_many() as watch:
+            # Subscribed before "hello": a client that acts on hello misses none of the events it causes.
+            await self.send(
+                {"type": "hello", "user_id": who.user_id, "role": who.role.value, "agent_id": who.agent_id}
+            )
             reader = asyncio.create_task(self._read(watch))
             try:
                 while not reader.done():
@@ -470,7 +471,8 @@ class ConsoleSocket:
         return self.who.agent_id is not None and self.who.agent_id in (agent, offered)
 
     def _translate(self, event: dict[str, Any], watched: frozenset[str]) -> list[dict[str, Any]]:
-        channel = event.pop("channel", None)
+        # The same event object goes to every reader in this worker: read it, never change it.
+        channel = event.get("channel")
         cid = event.get("conversation_id")
         if channel == keys.transcript_events():
             return [{"type": "message", "conversation_id": cid}] if cid in watched else []
@@ -491,4 +493,4 @@ class ConsoleSocket:
             if kind == "accepted":
                 out.append({"type": "assigned", "conversation_id": cid, "agent_id": event.get("agent_id")})
             return out
-        return [event]
+        return [{k: v for k, v in event.items() if k != "channel"}]

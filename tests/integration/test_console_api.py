@@ -523,6 +523,36 @@ async def test_offers_and_messages_reach_the_right_console(base: str) -> None:
         assert not [e for e in seen if e.get("conversation_id") == "conv-r"], seen
 
 
+async def test_events_cross_service_workers_through_redis(
+    app: Sanic, db_url: str, knowledge_index: Path
+) -> None:  # type: ignore[type-arg]
+    """Two service processes' worth of apps on one Redis: a console on one hears what happens on the other."""
+    Sanic.test_mode = True
+    other = create_app(app.ctx.settings, http_transport=rasa_stand_in([]))
+    async with serving(app) as first, serving(other) as second:
+        ana, ana_elsewhere = Console(first), Console(second)
+        await add_agent(ana.http, "ana")
+        await ana.login("ana")
+        ana_elsewhere.http.cookies.update(ana.http.cookies)  # the same session works on every worker
+        ana_elsewhere.csrf = ana.csrf
+        async with await ana.socket() as ws:
+            await ws.recv()
+            online = await ana_elsewhere.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
+            assert online.status_code == 200
+            await hand_off(ana_elsewhere.http, "conv-x")
+            offer = await next_event(ws, lambda e: e["type"] == "offer")
+            assert offer["conversation_id"] == "conv-x"
+            assert (await ana_elsewhere.call("POST", "/api/offers/conv-x/accept")).status_code == 200
+            await ws.send(json.dumps({"type": "watch", "conversation_ids": ["conv-x"]}))
+            await next_event(ws, lambda e: e["type"] == "watching")
+            await ana_elsewhere.http.post(
+                "/webhooks/rest/webhook", json={"sender": "conv-x", "message": "hello?"}
+            )
+            assert (await next_event(ws, lambda e: e["type"] == "message"))["conversation_id"] == "conv-x"
+        while Console.opened:
+            await Console.opened.pop().http.aclose()
+
+
 # -- the page and the command line -----------------------------------------------------------------
 
 
