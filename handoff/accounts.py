@@ -76,6 +76,9 @@ class Accounts:
         # decode_responses=True: replies are str, which redis-py's stubs (bytes | str) cannot express.
         self._redis: Any = redis
         self._clock = clock
+        # Each hash takes ~64 MiB and tens of milliseconds of a core: at most two at a time per worker, so
+        # a burst of sign-ins queues instead of starving the worker's other requests.
+        self._hashing = asyncio.Semaphore(2)
 
     # -- users ---------------------------------------------------------------------------------------
 
@@ -100,7 +103,7 @@ class Accounts:
         if language not in LANGUAGES:
             raise BadRequest("'language' must be en or zh", field="language")
         display = (name or user_id).strip()[:80] or user_id
-        hashed = await asyncio.to_thread(_hasher.hash, check_password(password))
+        hashed = await self._hash(check_password(password))
         fields = {
             "name": display,
             "role": role.value,
@@ -135,13 +138,36 @@ class Accounts:
     async def set_password(self, user_id: str, password: str) -> None:
         """New password; every session of the user ends."""
         await self.get_user(user_id)
-        hashed = await asyncio.to_thread(_hasher.hash, check_password(password))
+        hashed = await self._hash(check_password(password))
         await self._redis.hset(f"hub:user:{user_id}", "password_hash", hashed)
         await self.end_sessions(user_id)
 
     async def verify_password(self, user_id: str, password: str) -> bool:
+        """Throttled per user id like sign-in, so a stolen session cannot guess the current password."""
+        if not isinstance(password, str) or len(password) > MAX_PASSWORD:
+            return False
+        await self._count_attempt(user_id)
         stored = await self._redis.hget(f"hub:user:{user_id}", "password_hash")
-        return await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password) and stored is not None
+        async with self._hashing:
+            ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password) and stored is not None
+        if ok:
+            await self._redis.delete(_throttle_key(user_id))
+        return ok
+
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(_hasher.hash, password)
+
+    async def _count_attempt(self, user_id: str) -> None:
+        """Counted before the hash is checked, so parallel guesses cannot all slip in under the limit."""
+        key = _throttle_key(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=LOGIN_WINDOW, nx=True)  # the window opens at the first attempt
+            pipe.incr(key)
+            pipe.ttl(key)
+            _, attempts, ttl = await pipe.execute()
+        if int(attempts) > LOGIN_FAILURES:
+            raise TooManyRequests("too many failed sign-ins for this user; try again later", max(1, int(ttl)))
 
     # -- sessions ------------------------------------------------------------------------------------
 
@@ -150,20 +176,9 @@ class Accounts:
         if not isinstance(user_id, str) or not isinstance(password, str):
             raise BadRequest("'user_id' and 'password' are required strings")
         user_id = user_id.strip().lower()
-        throttle = f"hub:login:failures:{_digest(user_id)}"
-        failures = int(await self._redis.get(throttle) or 0)
-        if failures >= LOGIN_FAILURES:
-            retry = max(1, int(await self._redis.ttl(throttle)))
-            raise TooManyRequests("too many failed sign-ins for this user; try again later", retry)
-        ok = len(password) <= MAX_PASSWORD and USER_ID.match(user_id) is not None
-        ok = await self.verify_password(user_id, password if ok else "") and ok
-        if not ok:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(throttle, 0, ex=LOGIN_WINDOW, nx=True)  # the window opens at the first failure
-                pipe.incr(throttle)
-                await pipe.execute()
+        valid = len(password) <= MAX_PASSWORD and USER_ID.match(user_id) is not None
+        if not (valid and await self.verify_password(user_id, password)):
             raise Unauthorized(_BAD_LOGIN)
-        await self._redis.delete(throttle)
         user = await self.get_user(user_id)
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
@@ -190,6 +205,9 @@ class Accounts:
             raise Unauthorized("your session has ended; sign in again") from None
         return Session(user, raw["csrf"])
 
+    async def alive(self, token: str) -> bool:
+        return bool(await self._redis.exists(f"hub:session:{_digest(token)}"))
+
     async def logout(self, token: str) -> None:
         key = f"hub:session:{_digest(token)}"
         user_id = await self._redis.hget(key, "user_id")
@@ -202,6 +220,10 @@ class Accounts:
         if digests:
             await self._redis.delete(*[f"hub:session:{d}" for d in digests], f"hub:user:{user_id}:sessions")
         return len(digests)
+
+
+def _throttle_key(user_id: str) -> str:
+    return f"hub:login:failures:{_digest(user_id)}"
 
 
 def _verify(stored: str, password: str) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json as jsonlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,8 +18,8 @@ from sanic.response import HTTPResponse, file, json
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from handoff import keys, service_level
-from handoff.accounts import SESSION_COOKIE, SESSION_IDLE_SECONDS, Accounts, check_password
-from handoff.blueprints.conversations import conversation_for
+from handoff.accounts import SESSION_COOKIE, Accounts, check_password
+from handoff.blueprints.conversations import conversation_for, holds
 from handoff.blueprints.routing import RETURN_FLOWS
 from handoff.errors import BadRequest, Forbidden, NotFoundError, Unauthorized, Unavailable, json_object
 from handoff.identity import STAFF, Principal, Role, principal, require
@@ -44,12 +45,15 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 MAX_QUERY = 500
+LOGINS_PER_MINUTE = 30  # per client address
+SESSION_CHECK_SECONDS = 5.0  # a socket notices a logout or password change this quickly
 SUGGESTIONS = 3
 HELLO_TIMEOUT = 10.0
 KEEPALIVE_SECONDS = 25.0
-# Routing events an agent receives about their own offers and chats (supervisors receive all).
+# Routing events an agent receives about their own offers and chats (supervisors receive all), and the
+# few every agent gets so their lists refresh; none of these names a conversation that is not theirs.
 OWN_EVENTS = {"offer", "accepted", "declined", "offer_expired", "presence", "released", "assigned"}
-SHARED_EVENTS = {"queue_changed", "queued", "ticket", "weights_changed"}
+SHARED_EVENTS = {"queue_changed", "ticket"}
 
 
 def _accounts(request: Request) -> Accounts:
@@ -63,9 +67,14 @@ def _engine(request: Request) -> RoutingEngine:
 
 
 def same_origin(request: Request) -> bool:
-    """True when the Origin header (if any) names this service: browsers always send it cross-site."""
+    """True when the Origin header (if any) names this service, scheme included: browsers always send it
+    cross-site. Behind a TLS proxy (HUB_COOKIE_SECURE=1) the public scheme is https."""
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.host
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    scheme = "https" if request.app.ctx.settings.cookie_secure else request.scheme.replace("ws", "http")
+    return bool(parts.netloc == request.host and parts.scheme == scheme)
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -104,6 +113,8 @@ async def login(request: Request) -> HTTPResponse:
         raise Forbidden("sign-in is only accepted from the console's own origin")
     if (request.content_type or "").split(";")[0].strip() != "application/json":
         raise BadRequest("send the credentials as application/json")
+    # Per address as well as per user id: cycling user ids must not buy unlimited password hashing.
+    await request.app.ctx.limiter.check("login", request.remote_addr or request.ip, LOGINS_PER_MINUTE, 60)
     body = json_object(request)
     token, session = await _accounts(request).login(body.get("user_id"), body.get("password"))
     response = json(session.as_dict())
@@ -114,8 +125,7 @@ async def login(request: Request) -> HTTPResponse:
         httponly=True,
         samesite="Strict",
         secure=request.app.ctx.settings.cookie_secure,
-        max_age=SESSION_IDLE_SECONDS,
-    )
+    )  # no Max-Age: the server's sliding idle timeout decides when a session ends
     logger.info("hub.console.login", extra={"user_id": session.user.user_id})
     return response
 
@@ -131,10 +141,15 @@ async def current_session(request: Request) -> HTTPResponse:
 
 @bp.delete("/api/session")
 async def logout(request: Request) -> HTTPResponse:
-    await principal(request)  # checks the CSRF token
+    """Ends the session (CSRF token required while it lives); always clears the cookie."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await _accounts(request).logout(cookie)
+        try:
+            await principal(request)
+        except Unauthorized:
+            pass  # already ended: nothing to protect, only the stale cookie to clear
+        else:
+            await _accounts(request).logout(cookie)
     response = json({"signed_out": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -264,7 +279,7 @@ def _language(value: str | None, field: str = "lang") -> str | None:
 
 def _limit(request: Request, default: int, high: int) -> int:
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= high:
         raise BadRequest(f"'limit' must be 1-{high}", field="limit")
     return int(raw)
 
@@ -400,7 +415,7 @@ async def console_events(request: Request, ws: WebsocketImplProtocol) -> None:
     except Unauthorized as exc:
         await _close(ws, str(exc))
         return
-    await ConsoleSocket(request, ws, session.principal).run()
+    await ConsoleSocket(request, ws, session.principal, cookie).run()
 
 
 async def _close(ws: Any, message: str) -> None:
@@ -410,10 +425,11 @@ async def _close(ws: Any, message: str) -> None:
 
 
 class ConsoleSocket:
-    def __init__(self, request: Request, ws: Any, who: Principal) -> None:
+    def __init__(self, request: Request, ws: Any, who: Principal, cookie: str) -> None:
         self.request = request
         self.ws = ws
         self.who = who
+        self.cookie = cookie
         self.redis: Any = request.app.ctx.redis
 
     async def send(self, event: dict[str, Any]) -> None:
@@ -427,13 +443,23 @@ class ConsoleSocket:
                 {"type": "hello", "user_id": who.user_id, "role": who.role.value, "agent_id": who.agent_id}
             )
             reader = asyncio.create_task(self._read(watch))
+            checked = time.monotonic()
             try:
                 while not reader.done():
-                    try:
-                        event = await asyncio.wait_for(watch.queue.get(), KEEPALIVE_SECONDS)
-                    except TimeoutError:
+                    event = None
+                    with contextlib.suppress(TimeoutError):
+                        event = await asyncio.wait_for(watch.queue.get(), SESSION_CHECK_SECONDS)
+                    if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+                        # Signing out or a password change ends the session; its sockets end with it.
+                        if not await _accounts(self.request).alive(self.cookie):
+                            await _close(self.ws, "your session has ended; sign in again")
+                            break
+                        checked = time.monotonic()
+                    if event is None:
                         continue
                     for out in self._translate(event, watch.conversations):
+                        if out["type"] in ("released", "offer_closed") and not who.is_staff:
+                            watch.set(watch.conversations - {out["conversation_id"]})
                         await self.send(out)
             except Exception:  # the socket went away; nothing to clean up beyond the subscription
                 logger.debug("hub.console.socket_closed", exc_info=True)
@@ -467,8 +493,11 @@ class ConsoleSocket:
             return False
         if self.who.is_staff:
             return True
-        agent, offered = await self.redis.hmget(keys.conversation(conversation_id), "agent", "offer_agent")
-        return self.who.agent_id is not None and self.who.agent_id in (agent, offered)
+        fields = ("owner", "agent", "offer_agent")
+        info = dict(
+            zip(fields, await self.redis.hmget(keys.conversation(conversation_id), *fields), strict=True)
+        )
+        return holds(self.who, info)
 
     def _translate(self, event: dict[str, Any], watched: frozenset[str]) -> list[dict[str, Any]]:
         # The same event object goes to every reader in this worker: read it, never change it.

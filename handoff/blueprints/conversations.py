@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from sanic import Blueprint
@@ -49,9 +50,22 @@ async def conversation_for(request: Request, conversation_id: str) -> tuple[Prin
     info: dict[str, str] = await request.app.ctx.redis.hgetall(keys.conversation(conversation_id))
     if not info:
         raise NotFoundError("unknown_conversation", f"no conversation '{conversation_id}'")
-    if not who.is_staff and who.agent_id not in (info.get("agent"), info.get("offer_agent")):
+    if not holds(who, info):
         raise Forbidden("this conversation is not offered to or held by you")
     return who, info
+
+
+def holds(who: Principal, info: Mapping[str, str | None]) -> bool:
+    """Staff see every conversation; an agent only one offered to them or held by them right now (a
+    resolved or transferred chat keeps its last agent's id, which grants nothing)."""
+    if who.is_staff:
+        return True
+    if not who.agent_id:
+        return False
+    owner = info.get("owner")
+    return (owner == "agent" and info.get("agent") == who.agent_id) or (
+        owner == "offered" and info.get("offer_agent") == who.agent_id
+    )
 
 
 @bp.get("/<conversation_id>")

@@ -14,7 +14,13 @@ from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, TokenStore, require
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import ConfigError, Weights
-from handoff.routing.engine import EVENTS_CHANNEL, RoutingEngine, check_agent_id, validate_agent_spec
+from handoff.routing.engine import (
+    EVENTS_CHANNEL,
+    RoutingEngine,
+    RoutingError,
+    check_agent_id,
+    validate_agent_spec,
+)
 from handoff.routing.scoring import Presence
 
 bp = Blueprint("routing", url_prefix="/api")
@@ -43,7 +49,25 @@ def _conversation(value: str) -> str:
 
 def _acting_agent(who: Principal) -> str | None:
     """Staff act on any conversation (None = no ownership check); an agent only on their own."""
-    return None if who.is_staff else who.agent_id
+    if who.is_staff:
+        return None
+    if not who.agent_id:
+        raise Forbidden("this needs an agent identity")
+    return who.agent_id
+
+
+async def _holding(request: Request, conversation_id: str, who: Principal) -> str | None:
+    """The acting agent for resolve, transfer and return to bot: an agent must hold the chat (an offer
+    is accepted or declined, not resolved). Returns the current holder, for the release event."""
+    owner, holder = await request.app.ctx.redis.hmget(f"hub:conv:{conversation_id}", "owner", "agent")
+    if not who.is_staff:
+        if owner not in ("queued", "offered", "agent"):
+            raise RoutingError(
+                "not_routed", f"conversation '{conversation_id}' is not waiting for or with an agent"
+            )
+        if owner != "agent" or holder != _acting_agent(who):
+            raise RoutingError("not_assigned", "the conversation is not assigned to you")
+    return holder if owner == "agent" else None
 
 
 def _self_or_staff(who: Principal, agent_id: str) -> None:
@@ -167,7 +191,7 @@ async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
     """Done: the assistant takes over again and asks the customer to rate the help (1-5)."""
     who = await require(request, Role.AGENT, *STAFF)
     hub: Hub = request.app.ctx.hub
-    holder = await _holder(request, _conversation(conversation_id))
+    holder = await _holding(request, _conversation(conversation_id), who)
     await hub.resolve(conversation_id, _acting_agent(who))
     await _released(request, conversation_id, holder)
     return json({"conversation_id": conversation_id, "owner": "bot", "survey": True})
@@ -183,7 +207,7 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     if not isinstance(note, str) or len(note) > 1000:
         raise BadRequest("'note' must be a string of at most 1000 characters", field="note")
     engine = _engine(request)
-    holder = await _holder(request, cid)
+    holder = await _holding(request, cid, who)
     if ("agent_id" in body) == ("skill" in body):
         raise BadRequest("give exactly one of 'agent_id' or 'skill'", field="agent_id")
     if "agent_id" in body:
@@ -199,11 +223,6 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     await _save_note(request, cid, note, who)
     await _released(request, cid, holder)
     return json(status.as_dict())
-
-
-async def _holder(request: Request, conversation_id: str) -> str | None:
-    holder: str | None = await request.app.ctx.redis.hget(f"hub:conv:{conversation_id}", "agent")
-    return holder
 
 
 async def _released(request: Request, conversation_id: str, holder: str | None) -> None:
@@ -229,7 +248,7 @@ async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
     if flow is not None and (not isinstance(flow, str) or flow not in RETURN_FLOWS):
         raise BadRequest(f"'flow' must be one of {', '.join(sorted(RETURN_FLOWS))}", field="flow")
     hub: Hub = request.app.ctx.hub
-    holder = await _holder(request, _conversation(conversation_id))
+    holder = await _holding(request, _conversation(conversation_id), who)
     replies = await hub.return_to_bot(
         conversation_id, _acting_agent(who), RETURN_FLOWS.get(flow) if flow else None
     )

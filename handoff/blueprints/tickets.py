@@ -12,6 +12,8 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from handoff import keys
+from handoff.blueprints.conversations import holds
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.identity import STAFF, Principal, Role, require
 from handoff.packet import CONVERSATION_ID
@@ -78,6 +80,13 @@ async def create_ticket(request: Request) -> HTTPResponse:
     new = validate_new(json_object(request), _store(request).config)
     if not viewer.is_staff and new.assignee not in (None, who.agent_id):
         raise Forbidden("agents can assign tickets only to themselves")
+    if new.conversation_id and not viewer.is_staff:
+        # The ticket copies the conversation's packet: an agent may only file one for a chat they hold,
+        # and an unknown id answers like someone else's, so ids cannot be probed.
+        fields = ("owner", "agent", "offer_agent")
+        values = await request.app.ctx.redis.hmget(keys.conversation(new.conversation_id), *fields)
+        if not holds(who, dict(zip(fields, values, strict=True))):
+            raise Forbidden("this conversation is not offered to or held by you")
     ticket = await _store(request).create(new, who.user_id)
     return json(ticket.as_dict(), status=201)
 

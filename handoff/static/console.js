@@ -404,7 +404,12 @@
 
   function route() {
     if (!me) return;
-    var hash = decodeURIComponent(window.location.hash.replace(/^#\/?/, ""));
+    var hash = "";
+    try {
+      hash = decodeURIComponent(window.location.hash.replace(/^#\/?/, ""));
+    } catch (err) {
+      hash = "";  // a malformed link opens the default view
+    }
     var views = allowedViews();
     var m = /^chat\/(.+)$/.exec(hash);
     if (m && views.indexOf("chats") >= 0) { showView("chats"); select(m[1]); return; }
@@ -1258,7 +1263,7 @@
     if (packet.intent) details.push(t("intent") + ": " + packet.intent);
     if (order.id) details.push(t("order") + ": " + order.id + (order.status ? " (" + order.status + ")" : ""));
     $("ticket-subject").value = subject;
-    $("ticket-description").value = details.concat(lines).join("\n");
+    $("ticket-description").value = details.concat(lines).join("\n").slice(0, 4000);  // the field's maxlength, under the server's limit
     $("ticket-category").value = "";  // empty: the server classifies from the conversation
     $("ticket-skill").value = info.skill || "";
     openDialog("ticket-dialog");
@@ -1266,6 +1271,9 @@
   });
   $("ticket-form").addEventListener("submit", function (event) {
     event.preventDefault();
+    var submit = $("ticket-form").querySelector("button[type=submit]");
+    if (submit && submit.disabled) return;  // one ticket per click, however often it is pressed
+    if (submit) submit.disabled = true;
     var cid = S.selected;
     var info = conv(cid).info || {};
     var packet = isObject(info.packet) ? info.packet : {};
@@ -1284,6 +1292,8 @@
       notify(t("ticket_created", { id: ticket && (ticket.id || ticket.ticket_id) || "" }));
     }).catch(function (err) {
       dialogError("ticket-create-error", err.status === 404 ? new Error(t("tickets_unavailable")) : err);
+    }).then(function () {
+      if (submit) submit.disabled = false;
     });
   });
 

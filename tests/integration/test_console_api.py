@@ -5,6 +5,7 @@ knowledge-base suggestions, the supervisor overview with service level, and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
@@ -285,6 +286,47 @@ async def test_user_administration_is_for_admins_with_clear_errors(base: str) ->
     assert [u["user_id"] for u in listed] == ["ana"] and "password_hash" not in listed[0]
 
 
+async def test_parallel_guesses_cannot_outrun_the_throttle(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    guesses = await asyncio.gather(*(console.login("ana", f"wrong guess {n}") for n in range(10)))
+    codes = sorted(r.status_code for r in guesses)
+    assert codes.count(401) == 5 and codes.count(429) == 5, codes
+
+
+async def test_a_stale_cookie_is_cleared_and_an_ended_session_closes_its_socket(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    async with await console.socket() as ws:
+        await ws.recv()
+        assert (await console.call("DELETE", "/api/session")).status_code == 200
+
+        async def closed() -> None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "error":
+                        assert "session has ended" in frame["message"]
+
+        await asyncio.wait_for(closed(), 15)
+    stale = Console(base)
+    stale.http.cookies.set("hub_session", "not-a-live-session")
+    gone = await stale.http.delete("/api/session")
+    assert gone.status_code == 200 and 'hub_session=""' in gone.headers["set-cookie"]
+
+
+async def test_an_https_page_cannot_open_the_socket_of_an_http_service(base: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    cookie = {"Cookie": f"hub_session={console.http.cookies.get('hub_session')}"}
+    url = base.replace("http://", "ws://") + "/ws/console"
+    other_scheme = base.replace("http://", "https://")
+    async with websockets.connect(url, additional_headers={**cookie, "Origin": other_scheme}) as ws:
+        assert json.loads(await ws.recv())["type"] == "error"
+
+
 # -- the agent's work ------------------------------------------------------------------------------
 
 
@@ -335,6 +377,29 @@ async def test_an_agent_sees_only_their_conversations_a_supervisor_all(base: str
     reply = await ben.call("POST", "/api/conversations/conv-a/messages", json={"text": "hi"})
     assert reply.status_code == 403
     assert (await ben.call("POST", "/api/assignments/conv-a/resolve")).status_code == 409
+    # a ticket would copy the packet: only for a chat one holds; unknown ids answer alike
+    for cid in ("conv-a", "conv-unknown"):
+        ticket = await ben.call("POST", "/api/tickets", json={"subject": "peek", "conversation_id": cid})
+        assert ticket.status_code == 403, cid
+    assert (
+        await ana.call("POST", "/api/tickets", json={"subject": "follow up", "conversation_id": "conv-a"})
+    ).status_code == 201
+
+    # an offer is accepted or declined, not resolved
+    await ben.call("PUT", "/api/agents/ben/presence", json={"presence": "online"})
+    await hand_off(ana.http, "conv-b")
+    assert (await ben.call("GET", "/api/console/inbox")).json()["offers"][0]["conversation_id"] == "conv-b"
+    for action in ("resolve", "return-to-bot"):
+        assert (await ben.call("POST", f"/api/assignments/conv-b/{action}")).status_code == 409, action
+
+    # once resolved, the chat is no longer Ana's to read or follow
+    assert (await ana.call("POST", "/api/assignments/conv-a/resolve")).status_code == 200
+    assert (await ana.call("GET", "/api/conversations/conv-a/messages")).status_code == 403
+    async with await ana.socket() as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "watch", "conversation_ids": ["conv-a"]}))
+        assert (await next_event(ws, lambda e: e["type"] == "watching"))["conversation_ids"] == []
+    assert (await sam.call("GET", "/api/conversations/conv-a/messages")).status_code == 200
 
 
 async def test_quick_reply_variables_and_templates(base: str) -> None:
@@ -355,7 +420,13 @@ async def test_quick_reply_variables_and_templates(base: str) -> None:
     assert all(set(t) >= {"id", "title", "text", "variables", "shortcut"} for t in found)
     everything = (await console.call("GET", "/api/quick-replies", params={"limit": "100"})).json()
     assert len(everything) == 100
-    for params, field in (({"lang": "fr"}, "lang"), ({"limit": "0"}, "limit"), ({"q": "x" * 501}, "q")):
+    bad = (
+        ({"lang": "fr"}, "lang"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "²"}, "limit"),
+        ({"q": "x" * 501}, "q"),
+    )
+    for params, field in bad:
         response = await console.call("GET", "/api/quick-replies", params=params)
         assert response.status_code == 400 and response.json()["field"] == field
 
