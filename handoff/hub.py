@@ -160,15 +160,23 @@ class Hub:
     ) -> HandoffStatus:
         """Take the conversation from the bot and queue it for a person, with its context packet."""
         status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
-        note = f"handoff requested: {packet.get('reason', 'unspecified')}"
-        await self._transcripts.append(
-            conversation_id,
-            Message(author="system", text=note, channel=str(packet.get("channel", "")), internal=True),
-        )
+        info: Mapping[str, str] = {}
         if announce:
-            await self.system_notice(
-                conversation_id, _queue_notice(status, str(packet.get("language") or "en"))
-            )
+            # The notice needs the channel and address; the routing engine returns them with the status.
+            if status.contact is not None:
+                info = status.contact
+            else:
+                info = await self._conversations.info(conversation_id)
+        note = f"handoff requested: {packet.get('reason', 'unspecified')}"
+        channel = str(packet.get("channel", ""))
+        messages = [Message(author="system", text=note, channel=channel, internal=True)]
+        if announce:
+            text = _queue_notice(status, str(packet.get("language") or "en"))
+            messages.append(Message(author="system", text=text, channel=info.get("channel", "")))
+        # The agents' note, then the customer's notice (as system_notice writes it), in one write.
+        ids = await self._transcripts.append_many(conversation_id, messages)
+        if announce:
+            await self._deliver(conversation_id, info, [Message(**{**messages[1].__dict__, "id": ids[1]})])
         logger.info(
             "hub.handoff.queued", extra={"conversation_id": conversation_id, "position": status.position}
         )

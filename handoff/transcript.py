@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from redis.asyncio import Redis
@@ -27,8 +28,8 @@ class Message:
     id: str = ""  # assigned by the store
 
     def to_fields(self) -> dict[str, str]:
-        data = asdict(self)
-        data.pop("id")
+        # A shallow dict: the same JSON as asdict(), without its deep copy on every append.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
         return {"data": json.dumps(data, ensure_ascii=False)}
 
     @classmethod
@@ -40,7 +41,25 @@ class Message:
 class TranscriptStore(Protocol):
     async def append(self, conversation_id: str, message: Message) -> str: ...
 
+    async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]: ...
+
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]: ...
+
+
+# KEYS: the transcript stream, the conversations index, the transcript events channel.
+# ARGV: conversation id, then per message: its fields' JSON, its ts, and the notification around its entry
+# id (before, after). Appends in order, bumps the index, publishes each entry; returns the entry ids.
+# One script instead of a MULTI and a PUBLISH: one round trip however many messages.
+APPEND = r"""
+local ids = {}
+for i = 2, #ARGV, 4 do
+  local id = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i])
+  redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[1])
+  redis.call('PUBLISH', KEYS[3], ARGV[i + 2] .. id .. ARGV[i + 3])
+  ids[#ids + 1] = id
+end
+return ids
+"""
 
 
 class RedisTranscriptStore:
@@ -48,17 +67,24 @@ class RedisTranscriptStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._append = redis.register_script(APPEND)
 
     async def append(self, conversation_id: str, message: Message) -> str:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.transcript(conversation_id), message.to_fields())  # type: ignore[arg-type]
-            pipe.zadd(keys.conversations_index(), {conversation_id: message.ts})
-            entry_id, _ = await pipe.execute()
-        # Tell every worker's live connections (widget, console) to read past their cursor. A lost
-        # notification only delays a message: readers always fetch by cursor from the stream.
-        note = {"conversation_id": conversation_id, "id": str(entry_id), "author": message.author}
-        await self._redis.publish(keys.transcript_events(), json.dumps(note))
-        return str(entry_id)
+        return (await self.append_many(conversation_id, [message]))[0]
+
+    async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
+        """Store the messages in order; each is stored before its notification is published."""
+        args = [conversation_id]
+        for message in messages:
+            # Tell every worker's live connections (widget, console) to read past their cursor. A lost
+            # notification only delays a message: readers always fetch by cursor from the stream. The
+            # notification is json.dumps({conversation_id, id, author}), with the id filled in by Redis.
+            before = json.dumps({"conversation_id": conversation_id, "id": ""})[:-2]
+            after = json.dumps({"id": "", "author": message.author})[len('{"id": "') :]
+            args += [message.to_fields()["data"], repr(message.ts), before, after]
+        keys_ = [keys.transcript(conversation_id), keys.conversations_index(), keys.transcript_events()]
+        ids = await self._append(keys=keys_, args=args)
+        return [str(i) for i in ids]
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         start = "-" if after == "-" else f"({after}"
@@ -79,6 +105,9 @@ class InMemoryTranscriptStore:
         stored = Message(**{**asdict(message), "id": entry_id})
         self._streams.setdefault(conversation_id, []).append(stored)
         return entry_id
+
+    async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
+        return [await self.append(conversation_id, m) for m in messages]
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         messages = self._streams.get(conversation_id, [])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -87,9 +88,12 @@ class HandoffStatus:
     offer_expires_at: float | None
     widened: bool
     ticket_offered: bool
+    # The conversation's channel and address as the enqueue read them, so that the hub's queue notice
+    # needs no second read. Internal: not part of the API's status.
+    contact: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "contact"}
 
 
 class RoutingEngine:
@@ -101,7 +105,7 @@ class RoutingEngine:
         self._s = {
             name: redis.register_script(getattr(scripts, name))
             for name in (
-                "ENQUEUE", "ROUTE", "ACCEPT", "RELEASE_OFFER", "PRESENCE", "PUT_AGENT", "RATE",
+                "ENQUEUE", "STATUS", "ROUTE", "ACCEPT", "RELEASE_OFFER", "PRESENCE", "PUT_AGENT", "RATE",
                 "RESCORE_ALL", "RELEASE", "TRANSFER_TO_AGENT", "TRANSFER_TO_SKILL", "WIDEN",
             )
         }  # fmt: skip
@@ -231,13 +235,25 @@ class RoutingEngine:
             conversation_id, skill, language, f"{qscore:.3f}", f"{now:.3f}",
             packet.get("customer_id") or "", json.dumps(packet, ensure_ascii=False),
         ]  # fmt: skip
-        await self._s["ENQUEUE"](args=args)  # queued and routed in one atomic step
-        return await self.status(conversation_id)
+        # Queued, routed and its status read in one atomic step: one round trip.
+        result = await self._s["ENQUEUE"](args=args)
+        status = self._status(conversation_id, result[2])
+        contact = {k: v for k, v in zip(("channel", "address"), result[3], strict=True) if v is not None}
+        return dataclasses.replace(status, contact=contact)
 
     async def route(self, qname: str, watch: str = "", max_offers: int = 50) -> list[Offer]:
         """Offer waiting conversations in one queue to the best free agents."""
         raw = await self._s["ROUTE"](args=[qname, f"{self._clock():.3f}", max_offers, 5, watch])
         return [Offer(str(c), str(a), str(d), float(e)) for c, a, d, e in raw]  # events published by Lua
+
+    async def route_many(self, qnames: Sequence[str], max_offers: int = 50) -> list[list[Offer]]:
+        """route() for several queues in one round trip; each is its own atomic ROUTE, run in order."""
+        now = f"{self._clock():.3f}"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for qname in qnames:
+                await self._s["ROUTE"](args=[qname, now, max_offers, 5, ""], client=pipe)
+            raws = await pipe.execute()
+        return [[Offer(str(c), str(a), str(d), float(e)) for c, a, d, e in raw] for raw in raws]
 
     async def route_for_agent(self, agent_id: str) -> list[Offer]:
         """An agent has room: serve the queues they can take, the longest-waiting head first."""
@@ -339,29 +355,33 @@ class RoutingEngine:
     # -- reading -------------------------------------------------------------------------------------
 
     async def status(self, conversation_id: str) -> HandoffStatus:
-        raw = await self._redis.hgetall(f"hub:conv:{conversation_id}")
+        # One script reads the hash, the queue rank and the wait inputs: one round trip, one snapshot.
+        return self._status(conversation_id, await self._s["STATUS"](args=[conversation_id]))
+
+    def _status(self, conversation_id: str, raw: list[Any]) -> HandoffStatus:
+        """A HandoffStatus from the STATUS_OF reply (see scripts.STATUS_OF for the layout)."""
         if not raw:
             raise NotFound("unknown_conversation", f"no conversation '{conversation_id}'")
-        owner, queue = raw.get("owner", "bot"), raw.get("queue")
+        raw = raw + [None] * (12 - len(raw))
+        owner, skill, language, queue, agent, offer_agent, expires, widened, ticket = raw[:9]
+        rank, slots, handles = raw[9:]
+        owner = "bot" if owner is None else owner
         position = wait = None
-        if owner == "queued" and queue:
-            rank = await self._redis.zrank(f"hub:queue:{queue}", conversation_id)
-            if rank is not None:
-                position = rank + 1
-                wait = await self.estimated_wait(queue, position)
-        expires = raw.get("offer_expires")
+        if rank is not None:
+            position = int(rank) + 1
+            wait = self._wait(position, slots, handles or [])
         return HandoffStatus(
             conversation_id=conversation_id,
             owner=owner,
-            skill=raw.get("skill"),
-            language=raw.get("language"),
+            skill=skill,
+            language=language,
             queue=queue if owner == "queued" else None,
             position=position,
             estimated_wait_seconds=wait,
-            agent_id=raw.get("agent") or raw.get("offer_agent"),
+            agent_id=agent or offer_agent,
             offer_expires_at=float(expires) if expires else None,
-            widened=raw.get("widened") == "1",
-            ticket_offered=raw.get("ticket_offered") == "1",
+            widened=widened == "1",
+            ticket_offered=ticket == "1",
         )
 
     async def estimated_wait(self, queue: str, position: int) -> int | None:
@@ -374,6 +394,9 @@ class RoutingEngine:
             pipe.hget("hub:slots", queue)
             pipe.lrange(f"hub:handle:{skill}", 0, 49)
             slots_raw, handles = await pipe.execute()
+        return self._wait(position, slots_raw, handles)
+
+    def _wait(self, position: int, slots_raw: str | None, handles: list[str]) -> int | None:
         slots = int(slots_raw or 0)
         if slots <= 0:
             return None

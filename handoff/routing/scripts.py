@@ -15,7 +15,8 @@ Keys (all under `hub:`; the scripts derive them from ids, so they need a single 
   hub:waiting / hub:waiting:widened  zset  waiting conversations by real arrival, before / after widening
   hub:offers                    zset  offered conversations by offer expiry
   hub:conv:<id>                 hash  owner skill language queue qscore queued_at customer_id offer_agent
-                                      offer_expires agent assigned_at decision widened
+                                      offer_expires agent assigned_at decision widened ticket_offered;
+                                      channel address (read only: the conversation store writes them)
   hub:conv:<id>:declined        set   agents who declined or missed this conversation
   hub:conv:<id>:decisions       list  decision ids, newest first
   hub:decision:<n> / hub:decisions / hub:decision:seq   decision JSON / recent ids / id counter
@@ -314,18 +315,50 @@ local function route_queue(qname, now, max_offers, scan, watch)
 end
 """
 
+# What RoutingEngine.status() reports, read in the same atomic step as the change before it, so a
+# handoff needs no second round trip. Returns {} for an unknown conversation, else {owner, skill, language,
+# queue, agent, offer_agent, offer_expires, widened, ticket_offered, queue rank (0-based), the queue's
+# slots, {recent handle times}}; fields that are not set (and the last three unless queued) are false/nil.
+STATUS_OF = r"""
+local function status_of(cid)
+  local key = 'hub:conv:' .. cid
+  if redis.call('EXISTS', key) == 0 then return {} end
+  local out = redis.call('HMGET', key, 'owner', 'skill', 'language', 'queue', 'agent', 'offer_agent',
+    'offer_expires', 'widened', 'ticket_offered')
+  local owner, queue = out[1], out[4]
+  if owner == 'queued' and queue then
+    local rank = redis.call('ZRANK', 'hub:queue:' .. queue, cid)
+    if rank then
+      local skill = string.sub(queue, 1, string.find(queue, ':', 1, true) - 1)
+      out[10] = rank
+      out[11] = redis.call('HGET', 'hub:slots', queue)
+      out[12] = redis.call('LRANGE', 'hub:handle:' .. skill, 0, 49)
+    end
+  end
+  return out
+end
+"""
+
+# ARGV: cid. Returns status_of(cid).
+STATUS = STATUS_OF + "return status_of(ARGV[1])\n"
+
 # ARGV: cid, skill, language, qscore (virtual arrival), now, customer_id, packet JSON
-# Queues the conversation and routes its queue in the same atomic step. Returns {owner, offers}: 'queued'
-# and the offers made for a new handoff, or the current owner and {} if it was already in the hands of the
-# routing engine (the action server may retry a request).
+# Queues the conversation and routes its queue in the same atomic step. Returns {owner, offers, status,
+# {channel, address}}: 'queued' and the offers made for a new handoff, or the current owner and {} if it
+# was already in the hands of the routing engine (the action server may retry a request); status is
+# status_of(cid) afterwards; channel and address (false if unset) are for the hub's queue notice.
 ENQUEUE = (
     PRELUDE
+    + STATUS_OF
     + r"""
 local cid, skill, lang, qscore = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, customer, packet = ARGV[5], ARGV[6], ARGV[7]
 local key = 'hub:conv:' .. cid
 local owner = redis.call('HGET', key, 'owner')
-if owner == 'queued' or owner == 'offered' or owner == 'agent' then return {owner, {}} end
+local function contact() return redis.call('HMGET', key, 'channel', 'address') end
+if owner == 'queued' or owner == 'offered' or owner == 'agent' then
+  return {owner, {}, status_of(cid), contact()}
+end
 local qname = skill .. ':' .. lang
 redis.call('HDEL', key, 'offer_agent', 'offer_expires', 'agent', 'assigned_at', 'widened', 'ticket_offered',
   'decision', 'resolved_at')
@@ -337,7 +370,8 @@ redis.call('ZADD', 'hub:queue:' .. qname, qscore, cid)
 redis.call('SADD', 'hub:queues', qname)
 redis.call('ZADD', 'hub:waiting', now, cid)
 publish({type = 'queued', conversation_id = cid, queue = qname})
-return {'queued', route_queue(qname, tonumber(now), 50, 5, cid)}
+local made = route_queue(qname, tonumber(now), 50, 5, cid)
+return {'queued', made, status_of(cid), contact()}
 """
 )
 
