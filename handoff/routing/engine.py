@@ -265,15 +265,12 @@ class RoutingEngine:
         names = [f"{s}:{lang}" for lang in languages for s in skills] + [f"*:{lang}" for lang in languages]
         waiting = await self._redis.smembers("hub:queues")
         candidates = [n for n in names if n in waiting]
-        heads = []
-        for name in candidates:
-            head = await self._redis.zrange(f"hub:queue:{name}", 0, 0, withscores=True)
-            if head:
-                heads.append((head[0][1], name))
-        offers: list[Offer] = []
-        for _, name in sorted(heads):
-            offers += await self.route(name)
-        return offers
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in candidates:
+                pipe.zrange(f"hub:queue:{name}", 0, 0, withscores=True)
+            firsts = await pipe.execute()
+        heads = sorted((head[0][1], name) for name, head in zip(candidates, firsts, strict=True) if head)
+        return [offer for offers in await self.route_many([name for _, name in heads]) for offer in offers]
 
     async def accept(self, conversation_id: str, agent_id: str) -> HandoffStatus:
         result = await self._s["ACCEPT"](args=[conversation_id, agent_id, f"{self._clock():.3f}"])
