@@ -25,6 +25,10 @@ class Fanout:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._by_conversation: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        # Readers following one routing queue's changes (a waiting customer's position), so a change in
+        # one queue wakes only the customers waiting in it, not every open widget.
+        self._by_queue: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._following: dict[asyncio.Queue[dict[str, Any]], str] = {}
         self._broadcast: set[asyncio.Queue[dict[str, Any]]] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -63,6 +67,19 @@ class Fanout:
             if conversation_id is not None:
                 self._remove(conversation_id, queue)
             self._broadcast.discard(queue)
+            self.follow_queue(queue, None)
+
+    def follow_queue(self, queue: asyncio.Queue[dict[str, Any]], name: str | None) -> None:
+        """Deliver `queue_changed` events of routing queue `name` (None: stop) to this reader."""
+        previous = self._following.pop(queue, None)
+        if previous is not None:
+            followers = self._by_queue.get(previous, set())
+            followers.discard(queue)
+            if not followers:
+                self._by_queue.pop(previous, None)
+        if name is not None:
+            self._following[queue] = name
+            self._by_queue.setdefault(name, set()).add(queue)
 
     @contextlib.asynccontextmanager
     async def subscribe_many(self, broadcast: bool = True) -> AsyncIterator[Watch]:
@@ -91,6 +108,8 @@ class Fanout:
         targets = set(self._by_conversation.get(str(event.get("conversation_id")), set()))
         if channel == EVENTS_CHANNEL:
             targets |= self._broadcast
+            if event.get("type") == "queue_changed":
+                targets |= self._by_queue.get(str(event.get("queue")), set())
         for queue in targets:
             with contextlib.suppress(asyncio.QueueFull):  # a stalled reader catches up by cursor
                 queue.put_nowait(event)

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from handoff import keys
 from handoff.blueprints.conversations import STREAM_ID
 from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object
+from handoff.fanout import Fanout
 from handoff.hub import Hub
 from handoff.ratelimit import RateLimiter
 from handoff.routing.engine import NotFound, RoutingEngine
@@ -140,11 +141,13 @@ class WidgetSession:
         self.engine: RoutingEngine = request.app.ctx.routing
         self.limiter: RateLimiter = request.app.ctx.limiter
         self.redis: Any = request.app.ctx.redis
+        self.fanout: Fanout = request.app.ctx.fanout
         self.settings = request.app.ctx.settings
         self.conversation_id = str(claims["cid"])
         self.customer_id = claims.get("sub")
         self.cursor = after
         self.status: dict[str, Any] = {}
+        self.events: asyncio.Queue[dict[str, Any]] | None = None
         self._flush_lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
@@ -168,6 +171,9 @@ class WidgetSession:
         except NotFound:
             status = {"owner": "bot"}
         view = {k: status.get(k) for k in ("owner", "position", "estimated_wait_seconds")}
+        if self.events is not None:  # position changes come with the changes of the queue it waits in
+            queue = status.get("queue") if status.get("owner") == "queued" else None
+            self.fanout.follow_queue(self.events, queue)
         if view != self.status:
             self.status = view
             await self.send({"type": "status", **view})
@@ -179,9 +185,7 @@ class WidgetSession:
         elif channel == keys.live_events():
             if event.get("type") == "typing" and event.get("author") != "customer":
                 await self.send({"type": "typing", "author": event.get("author")})
-        elif event.get("conversation_id") == self.conversation_id or (
-            event.get("type") == "queue_changed" and self.status.get("owner") == "queued"
-        ):
+        elif event.get("conversation_id") == self.conversation_id or event.get("type") == "queue_changed":
             await self.refresh_status()
 
     async def events_loop(self, events: asyncio.Queue[dict[str, Any]]) -> None:
@@ -286,7 +290,8 @@ async def widget_socket(request: Request, ws: WebsocketImplProtocol) -> None:
         await ws.close(4001, "unauthorized")
         return
     session = WidgetSession(request, ws, claims, after)
-    async with request.app.ctx.fanout.subscribe(session.conversation_id, broadcast=True) as events:
+    async with request.app.ctx.fanout.subscribe(session.conversation_id) as events:
+        session.events = events
         await session.send({"type": "ready", "conversation_id": session.conversation_id})
         await session.refresh_status()
         await session.flush()

@@ -192,3 +192,46 @@ async def test_a_handoff_seen_from_the_widget(widget_app, redis_url: str) -> Non
         surveys = await r.xrange("hub:surveys")
         assert {"conversation_id": cid, "agent_id": agent_id, "stars": "5"} in [f for _, f in surveys]
     await r.aclose()
+
+
+async def test_a_waiting_customer_sees_their_place_move_up(widget_app) -> None:
+    """Position updates reach the customers waiting in the queue that changed (and only follow that queue)."""
+    service = {"Authorization": f"Bearer {SERVICE}"}
+    async with serving(widget_app()) as base, httpx.AsyncClient(base_url=base) as client:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        agent_id = f"queue-agent-{base.rsplit(':', 1)[1]}"
+        spec = {
+            "id": agent_id,
+            "name": "Kai",
+            "languages": ["en"],
+            "skills": {"complaints": 1.0},
+            "capacity": 1,
+        }
+        assert (await client.post("/api/agents", json=spec, headers=admin)).status_code == 201
+        token = (await client.post(f"/api/agents/{agent_id}/tokens", headers=admin)).json()["token"]
+        widgets, cids = [], []
+        for _ in range(2):
+            session = await new_session(client)
+            widget = Widget(base, session["token"])
+            await widget.connect()
+            packet = {"conversation_id": session["conversation_id"], "reason": "complaint", "language": "en"}
+            assert (await client.post("/api/handoffs/", json=packet, headers=service)).status_code == 201
+            widgets.append(widget)
+            cids.append(session["conversation_id"])
+
+        async def position(widget: Widget, wanted: int) -> None:
+            while (await widget.next("status"))["position"] != wanted:
+                pass
+
+        await position(widgets[1], 2)
+        online = await client.put(
+            f"/api/agents/{agent_id}/presence",
+            json={"presence": "online"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert [o["conversation_id"] for o in online.json()["offers"]] == [cids[0]]
+        await position(widgets[1], 1)  # pushed: the customer did not ask
+        for widget in widgets:
+            await widget.ws.close()
+        for cid in cids:
+            await client.delete(f"/api/handoffs/{cid}", headers=service)
