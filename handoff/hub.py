@@ -183,7 +183,7 @@ class Hub:
         return status
 
     async def agent_joined(self, conversation_id: str, agent_name: str) -> None:
-        language = await self._language(conversation_id)
+        language = await self.language(conversation_id)
         await self.system_notice(conversation_id, notice("agent_joined", language, name=agent_name))
 
     async def agent_message(self, conversation_id: str, agent_id: str, text: str) -> Message:
@@ -203,7 +203,7 @@ class Hub:
         await self._resume_bot(conversation_id, None, "")
         if holder:
             await self._conversations.update(conversation_id, {"survey_agent": holder})
-            language = await self._language(conversation_id)
+            language = await self.language(conversation_id)
             await self.system_notice(conversation_id, notice("survey_question", language), SURVEY_BUTTONS)
 
     async def return_to_bot(
@@ -224,7 +224,7 @@ class Hub:
 
     async def offer_ticket(self, conversation_id: str, ticket_id: str, out_of_hours: bool = False) -> None:
         """Tell a waiting customer their case is kept as a ticket; they may keep waiting or leave."""
-        language = await self._language(conversation_id)
+        language = await self.language(conversation_id)
         key = "out_of_hours" if out_of_hours else "ticket_offer"
         await self.system_notice(conversation_id, notice(key, language, ticket=ticket_id))
 
@@ -268,7 +268,8 @@ class Hub:
             stored.append(Message(**{**message.__dict__, "id": entry_id}))
         return stored
 
-    async def _language(self, conversation_id: str) -> str:
+    async def language(self, conversation_id: str) -> str:
+        """The customer's language as last detected (English until known)."""
         return (await self._conversations.info(conversation_id)).get("language") or "en"
 
     async def conversation_for(self, channel: str, address: str, default: str) -> str:

@@ -40,6 +40,12 @@ NOTICES: dict[str, dict[str, str]] = {
         "zh": "抱歉让您久等了。我们已为您创建工单 {ticket}，会尽快在这里（或通过邮件）回复您，"
         "您可以先关闭对话，消息不会丢失。",
     },
+    "left_queue": {
+        "en": "You've left the queue. We've kept your request as ticket {ticket} and will reply here (or by "
+        "email); write again any time to continue.",
+        "zh": "您已退出排队。我们已将您的问题记录为工单 {ticket}，会在这里（或通过邮件）回复您；"
+        "如需继续咨询，随时发消息即可。",
+    },
     "out_of_hours": {
         "en": "Our team is offline right now. We've opened ticket {ticket} and will reply here (or by "
         "email) when we're back; you can close this chat, nothing will be lost.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
@@ -56,14 +58,19 @@ async def handoff_status(request: Request, conversation_id: str) -> HTTPResponse
 async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse:
     """Withdraw a handoff (the customer left or the case was solved elsewhere); frees any agent holding it."""
     await require(request, Role.SERVICE, *STAFF)
-    engine: RoutingEngine = request.app.ctx.routing
     cid = _conversation_id(conversation_id)
-    queued_at = await request.app.ctx.redis.hget(keys.conversation(cid), "queued_at")
-    previous, _holder = await engine.release(cid, None, "closed")
-    ticket = None
-    if previous in ("queued", "offered"):
-        # Left before anyone answered: a miss for the service level, and a ticket so the case is kept.
-        await service_level.record_abandoned(request.app.ctx.redis, cid, "customer_left", queued_at)
-        tickets: TicketStore = request.app.ctx.tickets
-        ticket = (await tickets.create_auto(cid, AutoReason.CUSTOMER_LEFT))[0].id
+    previous, ticket = await withdraw(request.app.ctx, cid)
     return json({"conversation_id": cid, "owner": "closed", "previous_owner": previous, "ticket_id": ticket})
+
+
+async def withdraw(ctx: Any, conversation_id: str) -> tuple[str, str | None]:
+    """End routing for a conversation (the customer left, or the case was solved elsewhere): the previous
+    owner, and the ticket that keeps the case when nobody had answered yet (a miss for the service level)."""
+    queued_at = await ctx.redis.hget(keys.conversation(conversation_id), "queued_at")
+    engine: RoutingEngine = ctx.routing
+    previous, _holder = await engine.release(conversation_id, None, "closed")
+    if previous not in ("queued", "offered"):
+        return previous, None
+    await service_level.record_abandoned(ctx.redis, conversation_id, "customer_left", queued_at)
+    tickets: TicketStore = ctx.tickets
+    return previous, (await tickets.create_auto(conversation_id, AutoReason.CUSTOMER_LEFT))[0].id

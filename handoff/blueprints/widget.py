@@ -4,6 +4,7 @@ and a demo storefront page at `/`.
 WebSocket protocol (JSON frames):
   client → {"type": "hello", "token": SESSION, "after": LAST_MESSAGE_ID | null}   first frame
            {"type": "message", "text": ..., "client_id": ...}   {"type": "typing"}   {"type": "ping"}
+           {"type": "leave"}   stop waiting for a person (the request is kept as a ticket)
   server → {"type": "ready", "conversation_id": ...}   {"type": "message", "id", "author", "text", ...}
            {"type": "ack", "client_id"}   {"type": "status", "owner", "position", ...}
            {"type": "typing", "author"}   {"type": "error", "code", "message"}   {"type": "pong"}
@@ -32,11 +33,13 @@ from websockets.exceptions import ConnectionClosed
 
 from handoff import keys
 from handoff.blueprints.conversations import STREAM_ID
+from handoff.blueprints.handoffs import withdraw
 from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object
 from handoff.fanout import Fanout
 from handoff.hub import Hub
+from handoff.notices import notice
 from handoff.ratelimit import RateLimiter
-from handoff.routing.engine import NotFound, RoutingEngine
+from handoff.routing.engine import NotFound, RoutingEngine, RoutingError
 from handoff.transcript import Message
 from handoff.widget_tokens import SESSION_TTL, sign, verify
 
@@ -137,6 +140,7 @@ class WidgetSession:
         self, request: Request, ws: WebsocketImplProtocol, claims: dict[str, Any], after: str
     ) -> None:
         self.ws = ws
+        self.request = request
         self.hub: Hub = request.app.ctx.hub
         self.engine: RoutingEngine = request.app.ctx.routing
         self.limiter: RateLimiter = request.app.ctx.limiter
@@ -217,8 +221,28 @@ class WidgetSession:
                 await self.redis.publish(keys.live_events(), json.dumps(event))
             elif kind == "ping":
                 await self.send({"type": "pong"})
+            elif kind == "leave":
+                await self.leave_queue()
             else:
                 await self.send({"type": "error", "code": "bad_frame", "message": f"unknown type {kind!r}"})
+
+    async def leave_queue(self) -> None:
+        """The customer stops waiting for a person: the case is kept as a ticket and they are told so."""
+        await self.refresh_status()
+        if self.status.get("owner") not in ("queued", "offered"):
+            await self.send(
+                {"type": "error", "code": "not_waiting", "message": "you are not waiting in a queue"}
+            )
+            return
+        try:
+            _previous, ticket = await withdraw(self.request.app.ctx, self.conversation_id)
+        except RoutingError:  # an agent accepted a moment ago: the chat goes on with them
+            await self.refresh_status()
+            return
+        if ticket:
+            language = await self.hub.language(self.conversation_id)
+            await self.hub.system_notice(self.conversation_id, notice("left_queue", language, ticket=ticket))
+        await self.refresh_status()
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         text, client_id = frame.get("text"), frame.get("client_id")

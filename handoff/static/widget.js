@@ -12,10 +12,12 @@
   var T = {
     en: { title: "Customer service", placeholder: "Type your message…", send: "Send", open: "Chat with us",
       typing: "typing…", queued: "You're number {p} in line", wait: " (about {m} min)",
-      agent: "You're chatting with our team", offline: "Reconnecting…", error: "Not sent: " },
+      agent: "You're chatting with our team", offline: "Reconnecting…", error: "Not sent: ",
+      leave: "Leave the queue" },
     zh: { title: "在线客服", placeholder: "请输入您的问题…", send: "发送", open: "联系客服",
       typing: "正在输入…", queued: "您当前排在第 {p} 位", wait: "（约 {m} 分钟）",
-      agent: "人工客服为您服务中", offline: "正在重新连接…", error: "发送失败：" }
+      agent: "人工客服为您服务中", offline: "正在重新连接…", error: "发送失败：",
+      leave: "退出排队" }
   }[lang];
   var store = window.localStorage;
   var KEY = "sa-widget:" + hub;
@@ -50,6 +52,13 @@
   var header = el("header", "sa-header", T.title);
   var banner = el("div", "sa-banner");
   banner.hidden = true;
+  var bannerText = el("span", "sa-banner-text");
+  var leave = el("button", "sa-leave", T.leave);
+  leave.type = "button";
+  leave.hidden = true;
+  leave.setAttribute("data-testid", "leave-queue");
+  banner.appendChild(bannerText);
+  banner.appendChild(leave);
   var log = el("ol", "sa-log");
   log.setAttribute("aria-live", "polite");
   var typing = el("div", "sa-typing", T.typing);
@@ -113,10 +122,12 @@
       if (frame.estimated_wait_seconds) {
         text += T.wait.replace("{m}", Math.max(1, Math.round(frame.estimated_wait_seconds / 60)));
       }
-      banner.textContent = text;
+      bannerText.textContent = text;
+      leave.hidden = false;
       banner.hidden = false;
     } else if (frame.owner === "agent") {
-      banner.textContent = T.agent;
+      bannerText.textContent = T.agent;
+      leave.hidden = true;
       banner.hidden = false;
     } else {
       banner.hidden = true;
@@ -190,6 +201,10 @@
       backoff = Math.min(backoff * 2, 10000);
     });
   }
+
+  leave.addEventListener("click", function () {
+    if (ws && ready) ws.send(JSON.stringify({ type: "leave" }));
+  });
 
   function submit(text, label) {
     text = (text || "").trim();

@@ -235,3 +235,34 @@ async def test_a_waiting_customer_sees_their_place_move_up(widget_app) -> None:
             await widget.ws.close()
         for cid in cids:
             await client.delete(f"/api/handoffs/{cid}", headers=service)
+
+
+async def test_a_customer_who_leaves_the_queue_keeps_a_ticket(widget_app, redis_url: str) -> None:
+    service = {"Authorization": f"Bearer {SERVICE}"}
+    async with serving(widget_app()) as base, httpx.AsyncClient(base_url=base) as client:
+        session = await new_session(client)
+        cid = session["conversation_id"]
+        widget = Widget(base, session["token"])
+        await widget.connect()
+        await widget.ws.send(json.dumps({"type": "leave"}))
+        assert (await widget.next("error"))[
+            "code"
+        ] == "not_waiting"  # talking to the assistant: nothing to leave
+
+        packet = {"conversation_id": cid, "reason": "complaint", "language": "zh", "channel": "web"}
+        assert (await client.post("/api/handoffs/", json=packet, headers=service)).status_code == 201
+        while (await widget.next("status"))["owner"] != "queued":
+            pass
+        await widget.ws.send(json.dumps({"type": "leave"}))
+        while True:
+            notice = await widget.message("system")
+            if "工单" in notice["text"]:
+                break
+        ticket_id = notice["text"].split("工单 ")[1].split("，")[0]
+        while (await widget.next("status"))["owner"] == "queued":
+            pass
+        ticket = await client.get(f"/api/tickets/{ticket_id}", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert ticket.json()["auto_reason"] == "customer_left" and ticket.json()["conversation_id"] == cid
+        status = await client.get(f"/api/handoffs/{cid}", headers=service)
+        assert status.json()["owner"] == "closed"
+        await widget.ws.close()
