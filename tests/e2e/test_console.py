@@ -558,3 +558,26 @@ def test_the_page_signs_in_and_out_under_a_strict_content_security_policy(
     page.reload()
     expect(page.get_by_test_id("login-form")).to_be_visible()
     assert problems(page) == []
+
+
+def test_a_waiting_customer_leaves_the_queue_from_the_widget(
+    stack: Stack, browser: Browser, pages: list[Page]
+) -> None:
+    with httpx.Client(base_url=stack.hub_url, headers=admin(stack), timeout=30) as client:
+        for agent in client.get("/api/agents").json():  # nobody to answer: the customer waits
+            if agent["presence"] != "offline":
+                set_presence(stack, agent["id"], "offline")
+    page = new_page(browser, pages, stack)
+    cid = open_storefront_chat(page)
+    service_handoff(stack, cid, reason="customer_request")
+    leave = page.get_by_test_id("leave-queue")
+    expect(leave).to_be_visible(timeout=BOT_MS)
+    expect(page.locator(".sa-banner-text")).to_contain_text("in line")
+    leave.click()
+    expect(page.locator(".sa-system").last).to_contain_text(re.compile(r"ticket T-\d+"))
+    expect(leave).to_be_hidden()
+    shot(page, "widget-left-queue")
+    with httpx.Client(base_url=stack.hub_url, headers=admin(stack), timeout=30) as client:
+        tickets = client.get("/api/tickets", params={"conversation_id": cid}).json()["tickets"]
+    assert [t["auto_reason"] for t in tickets] == ["customer_left"]
+    assert not problems(page)
