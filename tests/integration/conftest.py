@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import httpx
@@ -11,6 +12,7 @@ import redis
 from sanic import Sanic
 
 from handoff.app import create_app
+from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.settings import Settings
 
 TOKEN = "channel-token-0123456789"
@@ -41,8 +43,22 @@ def down_transport() -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
+@pytest.fixture(scope="session")
+def no_overflow_routing(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped routing configuration without overflow: the suites sharing database 0 run for minutes,
+    and a handoff one test left waiting must not be widened into another test's agent two minutes later.
+    Overflow itself is tested with the engine and with apps that set their own limits."""
+    text = DEFAULT_PATH.read_text()
+    for setting in ("widen_after_seconds", "ticket_after_seconds"):
+        text = re.sub(rf"(?m)^(\s*{setting}:)\s*[0-9.]+", r"\g<1> 86400", text)
+    path = tmp_path_factory.mktemp("routing") / "routing.yml"
+    path.write_text(text)
+    assert RoutingConfig.load(path).widen_after == 86400  # the shipped file's layout still matches
+    return str(path)
+
+
 @pytest.fixture
-def make_app(redis_url: str) -> Callable[..., Sanic]:
+def make_app(redis_url: str, no_overflow_routing: str) -> Callable[..., Sanic]:
     Sanic.test_mode = True
 
     def build(transport: httpx.MockTransport, **overrides: str) -> Sanic:
@@ -53,6 +69,7 @@ def make_app(redis_url: str) -> Callable[..., Sanic]:
             "RASA_AUTH_TOKEN": RASA_API,
             "HUB_WIDGET_SECRET": WIDGET_SECRET,
             "REDIS_URL": redis_url,
+            "HUB_ROUTING_CONFIG": no_overflow_routing,
             **overrides,
         }
         app = create_app(Settings.from_env(env), http_transport=transport)
