@@ -17,7 +17,7 @@ afterwards Redis is checked for hand-offs of the benchmark's conversations. Writ
 bench/results/hub_latency.md.
 
     PYTHONPATH=. nice -n 5 .venv/bin/python bench/hub_latency.py [--rounds 4] [--messages 6] [--single 12]
-        [--conversations 20] [--rasa-timeout 60]                   # about 7.5 minutes
+        [--conversations 20] [--rasa-timeout 60]                   # about 3-4 minutes
     PYTHONPATH=. nice -n 5 .venv/bin/python bench/hub_latency.py --probe   # print two conversations' replies
 """
 
@@ -199,7 +199,12 @@ def stop_stack(stack: Stack) -> None:
 
 # -- CPU per process ------------------------------------------------------------------------------------
 
-ROLES = {"hub": "-m handoff", "rasa": "-m rasa run", "actions": "actions.server", "redis": "redis-server"}
+ROLES = {
+    "hub": "-m handoff",
+    "rasa": "-m bot.rasa_main run",
+    "actions": "actions.server",
+    "redis": "redis-server",
+}
 
 
 def _proc_table() -> Iterator[tuple[int, int, str]]:
@@ -613,10 +618,12 @@ def report(ctx: dict[str, Any]) -> str:
 
 def git_state() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "handoff", "bot", "actions"], cwd=ROOT,
+    paths = ["handoff", "bot", "actions", "config.yml", "endpoints.yml", "scripts"]
+    dirty = subprocess.run(["git", "status", "--porcelain", *paths], cwd=ROOT,
                            capture_output=True, text=True)  # fmt: skip
     state = head.stdout.strip() or "unknown"
-    return f"{state} plus uncommitted changes in handoff/" if dirty.stdout.strip() else state
+    changed = sorted({line[3:].split("/")[0] for line in dirty.stdout.splitlines() if line.strip()})
+    return f"{state} plus uncommitted changes in {', '.join(changed)}" if changed else state
 
 
 def main() -> None:

@@ -4,7 +4,8 @@
 - points the tracker and lock stores at the same Redis as the rest of the stack (REDIS_URL);
 - resolves ${VARS} in endpoints.yml with typed values (Rasa's own substitution yields strings, so
   `use_ssl: false` would read as true);
-- serves the newest models/*.tar.gz.
+- serves the newest models/*.tar.gz;
+- runs Rasa's command line through bot.rasa_main, which installs bot.rasa_fixes in the server process.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def build_command(env: dict[str, str]) -> list[str]:
     models_dir = Path(env.get("RASA_MODELS_DIR") or ROOT / "models")
     model = Path(env["RASA_MODEL"]) if env.get("RASA_MODEL") else newest_model(models_dir)
     return [
-        sys.executable, "-m", "rasa", "run",
+        sys.executable, "-m", "bot.rasa_main", "run",
         "--model", str(model),
         "--endpoints", str(endpoints),
         "--credentials", str(ROOT / "credentials.yml"),

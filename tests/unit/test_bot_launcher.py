@@ -54,3 +54,18 @@ def test_a_token_starting_with_a_dash_reaches_rasa_intact() -> None:
     }
     command = build_command(env)
     assert "--auth-token=-starts-with-a-dash-0123456789" in command
+
+
+def test_rasa_runs_through_the_launcher_that_installs_the_fixes() -> None:
+    from bot.serve import build_command
+    from tests.redis_server import free_port
+
+    env = {
+        "RASA_AUTH_TOKEN": "r" * 20,
+        "RASA_CHANNEL_TOKEN": "c" * 20,
+        "ACTIONS_TOKEN": "a" * 20,
+        "RASA_PORT": str(free_port()),
+        "RASA_MODEL": "models/any.tar.gz",
+    }
+    command = build_command(env)
+    assert command[1:4] == ["-m", "bot.rasa_main", "run"]
