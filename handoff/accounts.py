@@ -188,7 +188,21 @@ class Accounts:
             pipe.expire(key, SESSION_IDLE_SECONDS)
             pipe.sadd(f"hub:user:{user_id}:sessions", _digest(token))
             await pipe.execute()
+        await self._forget_expired_sessions(user_id)
         return token, Session(user, csrf)
+
+    async def _forget_expired_sessions(self, user_id: str) -> None:
+        """Sessions that idled out leave their digest in the user's set: drop those, so the set holds only
+        live sessions however often the user signs in."""
+        index = f"hub:user:{user_id}:sessions"
+        digests = list(await self._redis.smembers(index))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for digest in digests:
+                pipe.exists(f"hub:session:{digest}")
+            alive = await pipe.execute()
+        expired = [d for d, live in zip(digests, alive, strict=True) if not live]
+        if expired:
+            await self._redis.srem(index, *expired)
 
     async def session(self, token: str) -> Session:
         """The live session for a cookie value; each use extends it (sliding idle timeout)."""

@@ -155,9 +155,13 @@ async def _tickets_out_of_hours(engine: RoutingEngine, hub: Hub, tickets: Ticket
         return
     redis: Any = tickets.redis
     for key in ("hub:waiting", "hub:waiting:widened"):
-        for conversation_id in await redis.zrange(key, 0, 99):
-            if await redis.hget(f"hub:conv:{conversation_id}", "ticket_offered") == "1":
-                continue
+        waiting = await redis.zrange(key, 0, 999)
+        async with redis.pipeline(transaction=False) as pipe:
+            for conversation_id in waiting:
+                pipe.hget(f"hub:conv:{conversation_id}", "ticket_offered")
+            offered = await pipe.execute()
+        # Ticketed ones stay in the waiting sets (they keep their place), so skip them, not stop at them.
+        for conversation_id in [cid for cid, done in zip(waiting, offered, strict=True) if done != "1"]:
             ticket, created = await tickets.create_auto(conversation_id, AutoReason.OUT_OF_HOURS)
             await redis.hset(f"hub:conv:{conversation_id}", "ticket_offered", "1")
             if created:  # create_auto decides which worker tells the customer

@@ -329,12 +329,13 @@ async def _display_name(request: Request, who: Principal) -> str:
 
 
 async def _kb_search(request: Request, query: str, language: str) -> dict[str, Any]:
-    from kb_index.retriever import KnowledgeBaseUnavailable  # heavy: loaded on the first search
+    from kb_index.manifest import IndexLoadError  # heavy: loaded on the first search
+    from kb_index.retriever import KnowledgeBaseUnavailable
 
     kb = request.app.ctx.knowledge()
     try:
         result = await kb.search(query, language, top_k=SUGGESTIONS)
-    except KnowledgeBaseUnavailable as exc:
+    except (KnowledgeBaseUnavailable, IndexLoadError) as exc:
         raise Unavailable(f"the knowledge base is not available: {exc}") from None
     return {
         "query": query,

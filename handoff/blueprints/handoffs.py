@@ -12,6 +12,7 @@ from handoff import keys, service_level
 from handoff.errors import BadRequest, Forbidden
 from handoff.hub import Hub
 from handoff.identity import STAFF, Role, require
+from handoff.notices import notice
 from handoff.packet import CONVERSATION_ID, validate_packet
 from handoff.routing.engine import RoutingEngine
 from handoff.tickets import AutoReason, TicketStore
@@ -63,14 +64,20 @@ async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse
     return json({"conversation_id": cid, "owner": "closed", "previous_owner": previous, "ticket_id": ticket})
 
 
-async def withdraw(ctx: Any, conversation_id: str) -> tuple[str, str | None]:
+async def withdraw(ctx: Any, conversation_id: str, waiting_only: bool = False) -> tuple[str, str | None]:
     """End routing for a conversation (the customer left, or the case was solved elsewhere): the previous
-    owner, and the ticket that keeps the case when nobody had answered yet (a miss for the service level)."""
+    owner, and the ticket that keeps the case when nobody had answered yet (a miss for the service level;
+    the customer is told its number). `waiting_only` refuses (RoutingError) once an agent holds the chat."""
     queued_at = await ctx.redis.hget(keys.conversation(conversation_id), "queued_at")
     engine: RoutingEngine = ctx.routing
-    previous, _holder = await engine.release(conversation_id, None, "closed")
+    previous, _holder = await engine.release(conversation_id, None, "closed", waiting_only)
     if previous not in ("queued", "offered"):
         return previous, None
     await service_level.record_abandoned(ctx.redis, conversation_id, "customer_left", queued_at)
     tickets: TicketStore = ctx.tickets
-    return previous, (await tickets.create_auto(conversation_id, AutoReason.CUSTOMER_LEFT))[0].id
+    ticket, created = await tickets.create_auto(conversation_id, AutoReason.CUSTOMER_LEFT)
+    if created:
+        hub: Hub = ctx.hub
+        language = await hub.language(conversation_id)
+        await hub.system_notice(conversation_id, notice("left_queue", language, ticket=ticket.id))
+    return previous, ticket.id

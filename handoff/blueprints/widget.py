@@ -37,7 +37,6 @@ from handoff.blueprints.handoffs import withdraw
 from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object
 from handoff.fanout import Fanout
 from handoff.hub import Hub
-from handoff.notices import notice
 from handoff.ratelimit import RateLimiter
 from handoff.routing.engine import NotFound, RoutingEngine, RoutingError
 from handoff.transcript import Message
@@ -234,14 +233,8 @@ class WidgetSession:
                 {"type": "error", "code": "not_waiting", "message": "you are not waiting in a queue"}
             )
             return
-        try:
-            _previous, ticket = await withdraw(self.request.app.ctx, self.conversation_id)
-        except RoutingError:  # an agent accepted a moment ago: the chat goes on with them
-            await self.refresh_status()
-            return
-        if ticket:
-            language = await self.hub.language(self.conversation_id)
-            await self.hub.system_notice(self.conversation_id, notice("left_queue", language, ticket=ticket))
+        with contextlib.suppress(RoutingError):  # an agent accepted a moment ago: the chat goes on
+            await withdraw(self.request.app.ctx, self.conversation_id, waiting_only=True)
         await self.refresh_status()
 
     async def on_message(self, frame: dict[str, Any]) -> None:

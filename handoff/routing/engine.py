@@ -307,11 +307,22 @@ class RoutingEngine:
             offers += await self.route(str(result[1]))
         return offers
 
-    async def release(self, conversation_id: str, actor: str | None, new_owner: str) -> tuple[str, str]:
-        """End routing for a conversation (resolved, returned to the bot, cancelled)."""
+    async def release(
+        self, conversation_id: str, actor: str | None, new_owner: str, waiting_only: bool = False
+    ) -> tuple[str, str]:
+        """End routing for a conversation (resolved, returned to the bot, cancelled). `waiting_only`: only
+        while nobody has accepted it (a customer leaving the queue must not end a chat just accepted)."""
         result = await self._s["RELEASE"](
-            args=[conversation_id, actor or "", f"{self._clock():.3f}", new_owner]
+            args=[
+                conversation_id,
+                actor or "",
+                f"{self._clock():.3f}",
+                new_owner,
+                "1" if waiting_only else "",
+            ]
         )
+        if result[0] == "answered":
+            raise RoutingError("answered", f"conversation '{conversation_id}' is already with an agent")
         if result[0] == "not_routed":
             raise RoutingError("not_routed", f"conversation '{conversation_id}' is not with the routing")
         if result[0] == "not_assigned":

@@ -510,16 +510,18 @@ return #ids
 )
 
 # The conversation leaves routing (resolved, returned to the bot, cancelled, customer gone).
-# ARGV: cid, acting agent id ('' when a supervisor or the service acts), now, new owner ('bot' | 'closed').
-# Returns {'ok', previous owner, agent id or ''} or {'not_assigned'} / {'not_routed'}.
+# ARGV: cid, acting agent id ('' when a supervisor or the service acts), now, new owner ('bot' | 'closed'),
+# waiting only ('1': release only a queued or offered conversation, never one an agent holds).
+# Returns {'ok', previous owner, agent id or ''} or {'not_assigned'} / {'not_routed'} / {'answered'}.
 RELEASE = (
     PRELUDE
     + r"""
-local cid, actor, now, new_owner = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local cid, actor, now, new_owner, waiting_only = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local key = 'hub:conv:' .. cid
 local c = redis.call('HMGET', key, 'owner', 'agent', 'offer_agent', 'assigned_at', 'skill')
 local owner = c[1]
 if owner ~= 'queued' and owner ~= 'offered' and owner ~= 'agent' then return {'not_routed'} end
+if waiting_only == '1' and owner == 'agent' then return {'answered'} end
 local holder = c[2] or c[3] or ''
 if actor ~= '' and holder ~= actor then return {'not_assigned'} end
 if owner == 'queued' then unqueue(cid) end

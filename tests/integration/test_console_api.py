@@ -657,3 +657,18 @@ def test_the_command_line_creates_users_and_the_demo_team(db_url: str, tmp_path:
     assert {r[0] for r in rows} >= {"ana", "li", "sam", "admin"}
     client = redis.Redis.from_url(db_url, decode_responses=True)
     assert client.hget("hub:user:li", "agent_id") == "li" and client.sismember("hub:agents", "li")
+
+
+async def test_sessions_that_idled_out_leave_no_trace(base: str, db_url: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    client = redis.Redis.from_url(db_url, decode_responses=True)
+    try:
+        for _ in range(3):
+            assert (await console.login("ana")).status_code == 200
+            for digest in client.smembers("hub:user:ana:sessions"):
+                client.delete(f"hub:session:{digest}")  # as if its idle timeout had passed
+        assert (await console.login("ana")).status_code == 200
+        assert client.scard("hub:user:ana:sessions") == 1  # only the live one is remembered
+    finally:
+        client.close()

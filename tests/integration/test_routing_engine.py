@@ -341,3 +341,17 @@ async def test_unknown_ids(make_engine: Any) -> None:
         await engine.get_agent("nobody")
     with pytest.raises(RoutingError, match="not with the routing"):
         await engine.release("nope", None, "closed")
+
+
+async def test_leaving_the_queue_never_ends_a_chat_an_agent_has_accepted(make_engine: Any) -> None:
+    engine = await make_engine()
+    await add(engine, "ann", {"returns": 0.9}, capacity=1)
+    await engine.enqueue("c1", packet("c1"))
+    await engine.accept("c1", "ann")
+    with pytest.raises(RoutingError) as refused:
+        await engine.release("c1", None, "closed", waiting_only=True)
+    assert refused.value.code == "answered"
+    status = await engine.status("c1")
+    assert (status.owner, status.agent_id) == ("agent", "ann")
+    await engine.enqueue("c2", packet("c2"))  # waiting: leaving works
+    assert (await engine.release("c2", None, "closed", waiting_only=True))[0] == "queued"
