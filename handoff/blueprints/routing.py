@@ -191,9 +191,8 @@ async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
     """Done: the assistant takes over again and asks the customer to rate the help (1-5)."""
     who = await require(request, Role.AGENT, *STAFF)
     hub: Hub = request.app.ctx.hub
-    holder = await _holding(request, _conversation(conversation_id), who)
-    await hub.resolve(conversation_id, _acting_agent(who))
-    await _released(request, conversation_id, holder)
+    await _holding(request, _conversation(conversation_id), who)
+    await hub.resolve(conversation_id, _acting_agent(who))  # the engine announces the release
     return json({"conversation_id": conversation_id, "owner": "bot", "survey": True})
 
 
@@ -226,7 +225,8 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 async def _released(request: Request, conversation_id: str, holder: str | None) -> None:
-    """Tells the previous holder's consoles the chat has left them (resolved, transferred, handed back)."""
+    """Tells the previous holder's consoles a transferred chat has left them (the engine's own release,
+    used by resolve and return to bot, announces itself)."""
     if holder:
         event = {"type": "released", "conversation_id": conversation_id, "agent_id": holder}
         await request.app.ctx.redis.publish(EVENTS_CHANNEL, jsonlib.dumps(event))
@@ -248,11 +248,10 @@ async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
     if flow is not None and (not isinstance(flow, str) or flow not in RETURN_FLOWS):
         raise BadRequest(f"'flow' must be one of {', '.join(sorted(RETURN_FLOWS))}", field="flow")
     hub: Hub = request.app.ctx.hub
-    holder = await _holding(request, _conversation(conversation_id), who)
-    replies = await hub.return_to_bot(
+    await _holding(request, _conversation(conversation_id), who)
+    replies = await hub.return_to_bot(  # the engine announces the release
         conversation_id, _acting_agent(who), RETURN_FLOWS.get(flow) if flow else None
     )
-    await _released(request, conversation_id, holder)
     return json({"conversation_id": conversation_id, "owner": "bot", "bot_messages": len(replies)})
 
 
