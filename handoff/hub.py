@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.language import detect_language
+from handoff import keys
 from handoff.bot_client import Bot, BotReply, BotUnavailable
 from handoff.channels.base import DeliveryFailed, PushChannel
 from handoff.conversations import ConversationStore, Owner
@@ -22,6 +23,10 @@ logger = logging.getLogger(__name__)
 SURVEY_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
 _FULL_WIDTH = str.maketrans("１２３４５", "12345")
 _RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5|stars?|星|分|颗星)?\s*[.!。！]?\s*$", re.IGNORECASE)
+
+
+class AlreadyStored(Exception):
+    """The customer message with this client id was stored before (a re-send): nothing more to do."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +85,16 @@ class Hub:
         """Handle one customer message; it is durably stored before anything else happens.
 
         Returns the replies that answer it directly (the assistant's, or the hub's own notices); anything
-        that comes later (agents, queue updates) is pushed or fetched from the transcript.
+        that comes later (agents, queue updates) is pushed or fetched from the transcript. A message whose
+        `client_id` was stored before raises AlreadyStored.
         """
-        await self._transcripts.append(
-            conversation_id, Message(author="customer", text=text, channel=channel, client_id=client_id)
-        )
+        message = Message(author="customer", text=text, channel=channel, client_id=client_id)
+        if client_id:
+            once_key = keys.client_message(conversation_id, client_id)
+            if await self._transcripts.append_once(conversation_id, message, once_key) is None:
+                raise AlreadyStored(client_id)
+        else:
+            await self._transcripts.append(conversation_id, message)
         language = detect_language(text)
         await self._conversations.update(
             conversation_id,

@@ -8,6 +8,11 @@ def transcript(conversation_id: str) -> str:
     return f"{PREFIX}:conv:{conversation_id}:transcript"
 
 
+def client_message(conversation_id: str, client_id: str) -> str:
+    """Marker that the customer message with this client id is stored (a re-send after a reconnect)."""
+    return f"{PREFIX}:dedupe:{conversation_id}:{client_id}"
+
+
 def conversation(conversation_id: str) -> str:
     """Hash with the conversation's state: owner, channel, language, timestamps."""
     return f"{PREFIX}:conv:{conversation_id}"

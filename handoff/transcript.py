@@ -14,6 +14,8 @@ from handoff import keys
 
 Author = Literal["customer", "bot", "agent", "system"]
 
+ONCE_TTL_SECONDS = 86400  # how long a re-sent message (same client id) is still recognised
+
 
 @dataclass(frozen=True)
 class Message:
@@ -41,23 +43,33 @@ class Message:
 class TranscriptStore(Protocol):
     async def append(self, conversation_id: str, message: Message) -> str: ...
 
+    async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None: ...
+
     async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]: ...
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]: ...
 
 
-# KEYS: the transcript stream, the conversations index, the transcript events channel.
-# ARGV: conversation id, then per message: its fields' JSON, its ts, and the notification around its entry
-# id (before, after). Appends in order, bumps the index, publishes each entry; returns the entry ids.
-# One script instead of a MULTI and a PUBLISH: one round trip however many messages.
+# KEYS: the transcript stream, the conversations index, the transcript events channel, and with a ttl
+# the once-key. ARGV: conversation id, the once-key's ttl in seconds (0: no once-key), then per message:
+# its fields' JSON, its ts, and the notification around its entry id (before, after). Appends in order,
+# bumps the index, publishes each entry; returns the entry ids, or false when the once-key already exists.
+# One script instead of a MULTI and a PUBLISH: one round trip however many messages. The once-key is set
+# in the same script as the append so that a crash can never leave a message marked stored but missing.
 APPEND = r"""
+local ttl = tonumber(ARGV[2])
+if ttl > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  return false
+end
 local ids = {}
-for i = 2, #ARGV, 4 do
+for i = 3, #ARGV, 4 do
   local id = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i])
   redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[1])
   redis.call('PUBLISH', KEYS[3], ARGV[i + 2] .. id .. ARGV[i + 3])
   ids[#ids + 1] = id
 end
+-- Last: Redis does not undo a script's writes when a later call fails, so the key follows the message.
+if ttl > 0 then redis.call('SET', KEYS[4], '1', 'EX', ttl) end
 return ids
 """
 
@@ -74,7 +86,17 @@ class RedisTranscriptStore:
 
     async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
         """Store the messages in order; each is stored before its notification is published."""
-        args = [conversation_id]
+        return await self._run(conversation_id, messages, None) or []
+
+    async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None:
+        """Store the message unless `once_key` was seen (then None): a re-sent message is kept once."""
+        ids = await self._run(conversation_id, [message], once_key)
+        return ids[0] if ids else None
+
+    async def _run(
+        self, conversation_id: str, messages: Sequence[Message], once_key: str | None
+    ) -> list[str] | None:
+        args: list[str | int] = [conversation_id, ONCE_TTL_SECONDS if once_key else 0]
         for message in messages:
             # Tell every worker's live connections (widget, console) to read past their cursor. A lost
             # notification only delays a message: readers always fetch by cursor from the stream. The
@@ -83,8 +105,10 @@ class RedisTranscriptStore:
             after = json.dumps({"id": "", "author": message.author})[len('{"id": "') :]
             args += [message.to_fields()["data"], repr(message.ts), before, after]
         keys_ = [keys.transcript(conversation_id), keys.conversations_index(), keys.transcript_events()]
+        if once_key:
+            keys_.append(once_key)
         ids = await self._append(keys=keys_, args=args)
-        return [str(i) for i in ids]
+        return None if ids is None else [str(i) for i in ids]
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         start = "-" if after == "-" else f"({after}"
@@ -97,6 +121,7 @@ class InMemoryTranscriptStore:
 
     def __init__(self) -> None:
         self._streams: dict[str, list[Message]] = {}
+        self._once: set[str] = set()
         self._seq = 0
 
     async def append(self, conversation_id: str, message: Message) -> str:
@@ -108,6 +133,12 @@ class InMemoryTranscriptStore:
 
     async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
         return [await self.append(conversation_id, m) for m in messages]
+
+    async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None:
+        if once_key in self._once:
+            return None
+        self._once.add(once_key)
+        return await self.append(conversation_id, message)
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         messages = self._streams.get(conversation_id, [])

@@ -36,7 +36,7 @@ from handoff.blueprints.conversations import STREAM_ID
 from handoff.blueprints.handoffs import withdraw
 from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object
 from handoff.fanout import Fanout
-from handoff.hub import Hub
+from handoff.hub import AlreadyStored, Hub
 from handoff.ratelimit import RateLimiter
 from handoff.routing.engine import NotFound, RoutingEngine, RoutingError
 from handoff.transcript import Message
@@ -251,18 +251,14 @@ class WidgetSession:
                  "message": f"a message is 1-{limit} characters"}
             )  # fmt: skip
             return
-        if client_id:
-            fresh = await self.redis.set(
-                f"hub:dedupe:{self.conversation_id}:{client_id}", "1", nx=True, ex=86400
-            )
-            if not fresh:  # sent again after a reconnect: stored the first time
-                await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
-                return
+        # A re-send after a reconnect is answered without touching the rate limit; the store itself
+        # decides atomically (two sends racing, or a crash between marking and storing, keep it once).
+        if client_id and await self.redis.exists(keys.client_message(self.conversation_id, client_id)):
+            await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
+            return
         try:
             await self.limiter.check("messages", self.conversation_id, self.settings.messages_per_minute, 60)
         except TooManyRequests as exc:
-            if client_id:
-                await self.redis.delete(f"hub:dedupe:{self.conversation_id}:{client_id}")
             await self.send(
                 {"type": "error", "code": "rate_limited", "client_id": client_id, "message": str(exc),
                  "retry_after": exc.retry_after}
@@ -271,9 +267,18 @@ class WidgetSession:
         if self.status.get("owner", "bot") == "bot":
             await self.send({"type": "typing", "author": "bot"})
         metadata = {"customer_id": self.customer_id} if self.customer_id else {}
-        await self.hub.customer_message(
-            self.conversation_id, text, CHANNEL, metadata, address=self.conversation_id, client_id=client_id
-        )
+        try:
+            await self.hub.customer_message(
+                self.conversation_id,
+                text,
+                CHANNEL,
+                metadata,
+                address=self.conversation_id,
+                client_id=client_id,
+            )
+        except AlreadyStored:
+            await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
+            return
         await self.send({"type": "ack", "client_id": client_id})
 
 

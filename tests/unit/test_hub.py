@@ -5,7 +5,7 @@ import pytest
 
 from handoff.bot_client import BotReply, BotUnavailable
 from handoff.conversations import Owner
-from handoff.hub import Hub, parse_rating
+from handoff.hub import AlreadyStored, Hub, parse_rating
 from handoff.notices import notice
 from handoff.routing.engine import HandoffStatus
 from handoff.transcript import InMemoryTranscriptStore
@@ -104,6 +104,18 @@ async def test_message_is_stored_before_the_bot_sees_it() -> None:
     history = await store.read("c1")
     assert [(m.author, m.text) for m in history] == [("customer", "hi there"), ("bot", "hello")]
     assert history[1].buttons == [{"title": "Yes", "payload": "/affirm"}]
+
+
+async def test_a_re_sent_message_is_stored_and_answered_once() -> None:
+    store = InMemoryTranscriptStore()
+    bot = RecordingBot(store, [BotReply(text="hello")])
+    hub = make_hub(store, bot)
+    await hub.customer_message("c9", "hi", "widget", client_id="k1")
+    bot.seen_before_send = []
+    with pytest.raises(AlreadyStored):
+        await hub.customer_message("c9", "hi", "widget", client_id="k1")
+    assert bot.seen_before_send == []  # the assistant was not asked again
+    assert [(m.author, m.text) for m in await store.read("c9")] == [("customer", "hi"), ("bot", "hello")]
 
 
 async def test_bot_down_apologises_in_the_customers_language_and_hands_off() -> None:
