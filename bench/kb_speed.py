@@ -1,9 +1,10 @@
 """Knowledge-base speed: build throughput and single-query latency against a 10,000-passage index.
 
-The index is made of the real articles plus synthetic ones (sentences of the real articles recombined under
-new titles), per language, and built with the real packaged encoders through the normal `build`. Then, in
-the same run: end-to-end query latency (embedding included, one thread) with the flat index and with HNSW,
-and the vector search alone for numpy brute force, FAISS flat and FAISS HNSW, with their ratios.
+The index is made of the real articles plus synthetic ones shaped like them (sentences of the real articles
+recombined under new titles, and real customer questions with a product and a number added), per language,
+and built with the real packaged encoders through the normal `build`. Then, in the same run: end-to-end
+query latency (embedding included, one thread) with the flat index and with HNSW, and the vector search
+alone for numpy brute force, FAISS flat and FAISS HNSW, with their ratios.
 
     PYTHONPATH=. .venv/bin/python bench/kb_speed.py [--passages 10000] [--languages en zh] [--json out.json]
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from kb_index import storage
 from kb_index.articles import CATEGORIES, load_articles, parse_article
 from kb_index.build import build
 from kb_index.chunking import passage_text, passages
@@ -76,6 +78,7 @@ def synthetic_kb(target: Path, size: int, languages: Sequence[str], seed: int = 
             shutil.copy(Path(article.path), target / lang)
         sentences = [s.strip() for a in mine for s in SENTENCE.findall(a.body) if len(s.strip()) > 8]
         titles = [a.title for a in mine]
+        questions = [q for a in mine for q in a.questions]
         total = sum(len(passages(a)) for a in mine)
         number = 0
         while total < size:
@@ -90,10 +93,17 @@ def synthetic_kb(target: Path, size: int, languages: Sequence[str], seed: int = 
                 heading = rng.choice(titles).rstrip("?？")
                 body = (" " if lang == "en" else "").join(rng.sample(sentences, rng.randint(3, 7)))
                 sections.append(f"## {heading}\n\n{body}")
+            asked = [  # unique across articles, as the validator requires
+                json.dumps(f"{q} ({product} {number})" if lang == "en" else f"{q}（{product}{number}）",
+                           ensure_ascii=False)
+                for q in rng.sample(questions, min(len(questions), rng.randint(10, 14)))
+            ]  # fmt: skip
             text = (
                 f"---\nid: {article_id}\nlanguage: {lang}\ntitle: {json.dumps(title, ensure_ascii=False)}\n"
                 f"category: {rng.choice(sorted(CATEGORIES))}\nquestion_type: faq\nurgency: normal\n"
-                f"tags: [{product}]\nrelated: []\n---\n" + "\n\n".join(sections) + "\n"
+                f"tags: [{product}]\nquestions: [{', '.join(asked)}]\nrelated: []\n---\n"
+                + "\n\n".join(sections)
+                + "\n"
             )
             path = target / lang / f"{article_id}.md"
             path.write_text(text, encoding="utf-8")
@@ -153,14 +163,18 @@ def measure_language(flat: Retriever, hnsw: Retriever, lang: str) -> dict[str, A
     return row
 
 
-def direct_throughput(index_dir: Path, lang: str, sample: int, threads: int) -> dict[str, float]:
-    """Passages per second for the encoder alone, on the first `sample` distinct passages of the index."""
+def direct_throughput(
+    index_dir: Path, lang: str, sample: int, threads: int, kinds: tuple[str, ...]
+) -> dict[str, float]:
+    """Passages per second for the encoder alone, on the first `sample` distinct passages of these kinds."""
     version = Retriever(index_dir).current()
     index = version.languages[lang]
-    texts = list(dict.fromkeys(passage_text(version.articles[p.article_id], p) for p in index.passages))[
-        :sample
-    ]
-    encoder = load_encoder(index.entry.encoder.spec, threads=threads)
+    texts = list(
+        dict.fromkeys(
+            passage_text(version.articles[p.article_id], p) for p in index.passages if p.kind in kinds
+        )
+    )[:sample]
+    encoder = load_encoder(index.entry.encoder.spec, threads=threads, model_dir=storage.models_dir(index_dir))
     encoder.encode(texts[:8])  # load weights before timing
     started = time.perf_counter()
     for start in range(0, len(texts), 256):
@@ -196,7 +210,8 @@ def main() -> None:
     timers: dict[str, TimedEncoder] = {}
 
     def factory(spec: str) -> TimedEncoder:
-        timers[spec] = TimedEncoder(load_encoder(spec, threads=args.threads))
+        encoder = load_encoder(spec, threads=args.threads, model_dir=storage.models_dir(flat_dir))
+        timers[spec] = TimedEncoder(encoder)
         return timers[spec]
 
     started = time.perf_counter()
@@ -211,13 +226,15 @@ def main() -> None:
         for spec, t in timers.items()
     }
     shutil.copytree(flat_dir / "cache", hnsw_dir / "cache", dirs_exist_ok=True)
+    shutil.copytree(storage.models_dir(flat_dir), storage.models_dir(hnsw_dir), dirs_exist_ok=True)
     started = time.perf_counter()
     build(kb_dir, hnsw_dir, index_type="hnsw", progress=lambda line: None)
     hnsw_seconds = time.perf_counter() - started
 
     encoder_only = {
-        lang: direct_throughput(flat_dir, lang, 2000 if lang == "zh" else 500, args.threads)
+        f"{lang} {name}": direct_throughput(flat_dir, lang, 2000, args.threads, kinds)
         for lang in args.languages
+        for name, kinds in (("all kinds", ("title", "body", "question")), ("body only", ("body",)))
     }
     print(f"encoder alone: {encoder_only}", flush=True)
     latency = measure(flat_dir, hnsw_dir, args.languages)

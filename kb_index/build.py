@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +48,7 @@ from kb_index.vectors import build_index, choose_index_type, hnsw_parameters, wr
 
 EncoderFactory = Callable[[str], Encoder]
 BATCH = 256
+PARALLEL_MIN_PASSAGES = 1_000  # below this, starting worker processes costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,46 @@ def _build_encoder(index_dir: Path) -> EncoderFactory:
     # One thread: on the two shared cores a second BLAS/torch thread made embedding several times slower
     # whenever other work was running (docs/benchmarks.md).
     return lambda spec: load_encoder(spec, threads=1, model_dir=storage.models_dir(index_dir))
+
+
+def build_workers() -> int:
+    """Processes that embed a large build: KB_BUILD_WORKERS, or one per core."""
+    configured = os.environ.get("KB_BUILD_WORKERS", "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise EncoderError(f"KB_BUILD_WORKERS must be a whole number >= 1, not '{configured}'")
+        return int(configured)
+    return os.cpu_count() or 1
+
+
+def _encode_batches(
+    encoder: Encoder, batches: list[list[tuple[str, str]]], workers: int, index_dir: Path
+) -> Iterator[Matrix]:
+    """Vectors batch by batch, in order: here, or spread over worker processes (one encoder each, one
+    thread each: processes share nothing, so unlike a second BLAS thread they scale with free cores)."""
+    if workers <= 1:
+        for batch in batches:
+            yield encoder.encode([text for _, text in batch])
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch's threads
+    initargs = (encoder.spec.spec, str(storage.models_dir(index_dir)))
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=initargs
+    ) as pool:
+        yield from pool.map(_worker_encode, [[text for _, text in batch] for batch in batches])
+
+
+_worker_encoder: Encoder | None = None
+
+
+def _worker_init(spec: str, models_dir: str) -> None:
+    global _worker_encoder
+    _worker_encoder = load_encoder(spec, threads=1, model_dir=Path(models_dir))
+
+
+def _worker_encode(texts: list[str]) -> Matrix:
+    assert _worker_encoder is not None, "the worker was not initialised"
+    return _worker_encoder.encode(texts)
 
 
 def fingerprint(
@@ -114,6 +158,8 @@ def build(
     Raises ArticleError for invalid articles (with file:line), before anything is loaded or written.
     """
     started = time.perf_counter()
+    # Only encoders made from their spec can be made again in worker processes.
+    workers = build_workers() if encoder_factory is None else 1
     encoder_factory = encoder_factory or _build_encoder(index_dir)
     articles = load_articles(kb_dir)
     retrieval = retrieval or load_retrieval()
@@ -159,6 +205,7 @@ def build(
                 index_type,
                 encoder_factory,
                 print_,
+                workers,
             )
             manifest = replace(manifest, fingerprint=fp, changes=changes)
             storage.atomic_write_json(staging / "manifest.json", manifest.to_json())
@@ -212,6 +259,7 @@ def _write_version(
     index_type: str,
     encoder_factory: EncoderFactory,
     print_: Callable[[str], None],
+    workers: int,
 ) -> tuple[Manifest, int, int]:
     languages: dict[str, LanguageEntry] = {}
     entries: dict[str, ArticleEntry] = {}
@@ -233,7 +281,7 @@ def _write_version(
                 record["tokens"] = tokenize(lexical_text(article, chunk), lang)
                 records.append(record)
         vectors, fresh = _embed(
-            index_dir, spec, [r["key"] for r in records], texts, encoder_factory, print_, lang
+            index_dir, spec, [r["key"] for r in records], texts, encoder_factory, print_, lang, workers
         )
         embedded += fresh
         reused += len(records) - fresh
@@ -272,6 +320,7 @@ def _embed(
     encoder_factory: EncoderFactory,
     print_: Callable[[str], None],
     lang: str,
+    workers: int = 1,
 ) -> tuple[Matrix, int]:
     """Vectors for all passages: from the cache where the key is known, from the encoder otherwise."""
     cache = EmbeddingCache(index_dir, spec.identity)
@@ -280,17 +329,24 @@ def _embed(
         if cache.get(key) is None:
             todo.setdefault(key, text)
     if todo:
-        print_(f"{lang}: embedding {len(todo)} passages with {spec.spec} ({len(keys) - len(todo)} reused)")
+        pending = list(todo.items())
+        workers = workers if len(pending) >= PARALLEL_MIN_PASSAGES else 1
+        shown = f", {workers} processes" if workers > 1 else ""
+        print_(
+            f"{lang}: embedding {len(todo)} passages with {spec.spec} ({len(keys) - len(todo)} reused{shown})"
+        )
+        # Loaded here even when workers embed: it checks the identity and exports an ONNX model once.
         encoder = encoder_factory(spec.spec)
         if encoder.spec.identity != spec.identity:
             raise EncoderError(f"encoder for '{spec.spec}' reports identity {encoder.spec.identity}")
-        pending = list(todo.items())
         started = time.perf_counter()
-        for start in range(0, len(pending), BATCH):
-            batch = pending[start : start + BATCH]
-            vectors = encoder.encode([text for _, text in batch])
+        batches = [pending[start : start + BATCH] for start in range(0, len(pending), BATCH)]
+        done = 0
+        for batch, vectors in zip(
+            batches, _encode_batches(encoder, batches, workers, index_dir), strict=True
+        ):
             cache.put([key for key, _ in batch], vectors)
-            done = start + len(batch)
+            done += len(batch)
             rate = done / max(time.perf_counter() - started, 1e-9)
             print_(f"{lang}: embedded {done}/{len(pending)} passages ({rate:.0f}/s)")
         cache.save()

@@ -131,3 +131,31 @@ def test_index_files_hold_no_pickle(kb: Path, tmp_path: Path) -> None:
     assert passages[0]["kind"] == "title" and passages[0]["tokens"]
     assert not list(index.rglob("*.pkl")) and not list(index.rglob("*.tmp"))
     assert not [p for p in (index / "versions").iterdir() if p.name.startswith(".staging")]
+
+
+def test_worker_processes_embed_exactly_what_one_process_does(
+    kb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kb_index import build as build_module
+    from kb_index.loaded import load_version
+
+    monkeypatch.setattr(build_module, "PARALLEL_MIN_PASSAGES", 1)
+    monkeypatch.setattr(build_module, "BATCH", 2)  # several batches, returned in order
+    vectors = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("KB_BUILD_WORKERS", workers)
+        lines: list[str] = []
+        build(kb, tmp_path / workers, encoders=ENCODERS, retrieval=RETRIEVAL, progress=lines.append)
+        assert any("2 processes" in line for line in lines) == (workers == "2")
+        vectors[workers] = load_version(tmp_path / workers, "v1").languages["en"].vectors
+    assert vectors["1"].shape[0] > 2 and (vectors["1"] == vectors["2"]).all()
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_worker_count_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb_index.build import build_workers
+    from kb_index.encoders import EncoderError
+
+    monkeypatch.setenv("KB_BUILD_WORKERS", value)
+    with pytest.raises(EncoderError, match=f"KB_BUILD_WORKERS must be a whole number >= 1, not '{value}'"):
+        build_workers()
