@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,6 +59,8 @@ class BuildResult:
     embedded: int = 0
     reused: int = 0
     seconds: float = 0.0
+    # per language: (passages embedded, seconds spent embedding them, worker processes included)
+    embedding: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def _build_encoder(index_dir: Path) -> EncoderFactory:
@@ -194,7 +196,7 @@ def build(
                 )
         staging = storage.staging_dir(index_dir)
         try:
-            manifest, embedded, reused = _write_version(
+            manifest, embedded, reused, embedding = _write_version(
                 staging,
                 index_dir,
                 version,
@@ -219,7 +221,7 @@ def build(
         f"built {version} in {seconds:.1f} s ({embedded} passages embedded, {reused} reused); "
         f"serving {version}"
     )
-    return BuildResult(version, True, changes, embedded, reused, seconds)
+    return BuildResult(version, True, changes, embedded, reused, seconds, embedding)
 
 
 def _changes(
@@ -260,10 +262,11 @@ def _write_version(
     encoder_factory: EncoderFactory,
     print_: Callable[[str], None],
     workers: int,
-) -> tuple[Manifest, int, int]:
+) -> tuple[Manifest, int, int, dict[str, tuple[int, float]]]:
     languages: dict[str, LanguageEntry] = {}
     entries: dict[str, ArticleEntry] = {}
     embedded = reused = 0
+    embedding: dict[str, tuple[int, float]] = {}
     for lang in LANGUAGES:
         mine = [a for a in articles if a.language == lang]
         if not mine:
@@ -280,10 +283,11 @@ def _write_version(
                 record["key"] = passage_key(spec.identity, text)
                 record["tokens"] = tokenize(lexical_text(article, chunk), lang)
                 records.append(record)
-        vectors, fresh = _embed(
+        vectors, fresh, seconds = _embed(
             index_dir, spec, [r["key"] for r in records], texts, encoder_factory, print_, lang, workers
         )
         embedded += fresh
+        embedding[lang] = (fresh, seconds)
         reused += len(records) - fresh
         kind = choose_index_type(len(records), index_type)
         write_index(build_index(vectors, kind), staging / f"{lang}.faiss")
@@ -309,7 +313,7 @@ def _write_version(
         changes=Changes(),
         files=files,
     )
-    return manifest, embedded, reused
+    return manifest, embedded, reused, embedding
 
 
 def _embed(
@@ -321,13 +325,14 @@ def _embed(
     print_: Callable[[str], None],
     lang: str,
     workers: int = 1,
-) -> tuple[Matrix, int]:
+) -> tuple[Matrix, int, float]:
     """Vectors for all passages: from the cache where the key is known, from the encoder otherwise."""
     cache = EmbeddingCache(index_dir, spec.identity)
     todo: dict[str, str] = {}
     for key, text in zip(keys, texts, strict=True):
         if cache.get(key) is None:
             todo.setdefault(key, text)
+    seconds = 0.0
     if todo:
         pending = list(todo.items())
         workers = workers if len(pending) >= PARALLEL_MIN_PASSAGES else 1
@@ -339,7 +344,7 @@ def _embed(
         encoder = encoder_factory(spec.spec)
         if encoder.spec.identity != spec.identity:
             raise EncoderError(f"encoder for '{spec.spec}' reports identity {encoder.spec.identity}")
-        started = time.perf_counter()
+        loaded = time.perf_counter()
         batches = [pending[start : start + BATCH] for start in range(0, len(pending), BATCH)]
         done = 0
         for batch, vectors in zip(
@@ -347,8 +352,9 @@ def _embed(
         ):
             cache.put([key for key, _ in batch], vectors)
             done += len(batch)
-            rate = done / max(time.perf_counter() - started, 1e-9)
+            rate = done / max(time.perf_counter() - loaded, 1e-9)
             print_(f"{lang}: embedded {done}/{len(pending)} passages ({rate:.0f}/s)")
+        seconds = time.perf_counter() - loaded
         cache.save()
     else:
         print_(f"{lang}: all {len(keys)} passages reused from the cache")
@@ -359,4 +365,4 @@ def _embed(
         raise EncoderError(
             f"{lang}: cached vectors have different dimensions {sorted(dims)}; delete {cache.path}"
         )
-    return matrix, len(todo)
+    return matrix, len(todo), seconds

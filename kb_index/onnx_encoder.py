@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kb_index.encoders import EncoderError, EncoderSpec, Matrix, normalise
+from kb_index.encoders import EncoderError, EncoderSpec, Matrix, SpecifiedEncoder, normalise
 
 OPSET = 17
 PROBES = (
@@ -47,7 +47,7 @@ def model_file(model_dir: Path, spec: EncoderSpec) -> Path:
     return model_dir / f"{digest}.onnx"
 
 
-class OnnxEncoder:
+class OnnxEncoder(SpecifiedEncoder):
     """Tokenizer (the model's tokenizer.json) + ONNX Runtime + pooling, reproducing the model's encode."""
 
     def __init__(self, spec: EncoderSpec, model_dir: Path, threads: int = 1) -> None:
@@ -66,14 +66,6 @@ class OnnxEncoder:
         self._tokenizer = _tokenizer(path.with_suffix(".tokenizer.json"), int(config["max_length"]))
         self._session = _session(path, threads)
         self._dimension = int(config["dimension"])
-
-    @property
-    def spec(self) -> EncoderSpec:
-        return self._spec
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         if not texts:
