@@ -16,13 +16,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kb_index import storage
 from kb_index.articles import LANGUAGES, Article, load_articles
 from kb_index.cache import EmbeddingCache, passage_key
-from kb_index.chunking import MAX_CHARS, MIN_CHARS, lexical_text, passage_text, passages
+from kb_index.chunking import MAX_CHARS, MIN_CHARS, Chunk, lexical_text, passage_text, passages
 from kb_index.encoders import (
     Encoder,
     EncoderError,
@@ -79,34 +80,41 @@ def build_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _encode_batches(
-    encoder: Encoder, batches: list[list[tuple[str, str]]], workers: int, index_dir: Path
-) -> Iterator[Matrix]:
-    """Vectors batch by batch, in order: here, or spread over worker processes (one encoder each, one
-    thread each: processes share nothing, so unlike a second BLAS thread they scale with free cores)."""
-    if workers <= 1:
-        for batch in batches:
-            yield encoder.encode([text for _, text in batch])
-        return
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch's threads
-    initargs = (encoder.spec.spec, str(storage.models_dir(index_dir)))
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_init, initargs=initargs
-    ) as pool:
-        yield from pool.map(_worker_encode, [[text for _, text in batch] for batch in batches])
+class _Workers:
+    """Worker processes for large embeddings, started before they are needed so that their start-up (a
+    fresh interpreter, the models) overlaps the build's word tokenising; each loads every encoder it will be
+    asked for, with one thread. Processes share nothing, so unlike a second BLAS thread they scale with the
+    free cores."""
+
+    def __init__(self, specs: list[str], workers: int, index_dir: Path) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+        initargs = (specs, str(storage.models_dir(index_dir)))
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=initargs
+        )
+        self._warming = [self.pool.submit(_worker_ready) for _ in range(workers)]  # spawns them all now
+
+    def encode(self, spec: str, batches: list[list[str]]) -> Iterator[Matrix]:
+        return self.pool.map(_worker_encode, [spec] * len(batches), batches)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-_worker_encoder: Encoder | None = None
+_worker_encoders: dict[str, Encoder] = {}
 
 
-def _worker_init(spec: str, models_dir: str) -> None:
-    global _worker_encoder
-    _worker_encoder = load_encoder(spec, threads=1, model_dir=Path(models_dir))
+def _worker_init(specs: list[str], models_dir: str) -> None:
+    for spec in specs:
+        _worker_encoders[spec] = load_encoder(spec, threads=1, model_dir=Path(models_dir))
 
 
-def _worker_encode(texts: list[str]) -> Matrix:
-    assert _worker_encoder is not None, "the worker was not initialised"
-    return _worker_encoder.encode(texts)
+def _worker_ready() -> bool:
+    return True
+
+
+def _worker_encode(spec: str, texts: list[str]) -> Matrix:
+    return _worker_encoders[spec].encode(texts)
 
 
 def fingerprint(
@@ -267,38 +275,61 @@ def _write_version(
     entries: dict[str, ArticleEntry] = {}
     embedded = reused = 0
     embedding: dict[str, tuple[int, float]] = {}
+    plans: list[_Plan] = []
+    caches: dict[str, EmbeddingCache] = {}  # one per encoder: two languages may share one, and its file
     for lang in LANGUAGES:
         mine = [a for a in articles if a.language == lang]
         if not mine:
             continue
-        spec = specs[lang]
-        records, texts = [], []
+        identity = specs[lang].identity
+        if identity not in caches:
+            caches[identity] = EmbeddingCache(index_dir, identity)
+        plan = _Plan(lang, mine, specs[lang], caches[identity])
         for article in mine:
             pieces = passages(article)
             entries[article.id] = ArticleEntry(article.content_hash, lang, article.path, len(pieces))
             for chunk in pieces:
                 text = passage_text(article, chunk)
-                texts.append(text)
-                record = chunk.to_json()
-                record["key"] = passage_key(spec.identity, text)
-                record["tokens"] = tokenize(lexical_text(article, chunk), lang)
-                records.append(record)
-        vectors, fresh, seconds = _embed(
-            index_dir, spec, [r["key"] for r in records], texts, encoder_factory, print_, lang, workers
-        )
-        embedded += fresh
-        embedding[lang] = (fresh, seconds)
-        reused += len(records) - fresh
-        kind = choose_index_type(len(records), index_type)
-        write_index(build_index(vectors, kind), staging / f"{lang}.faiss")
-        storage.atomic_write_json(staging / f"{lang}.passages.json", records)
-        encoder = EncoderEntry(spec.spec, spec.model, spec.path, spec.identity, int(vectors.shape[1]))
-        hnsw = hnsw_parameters() if kind == "hnsw" else None
-        languages[lang] = LanguageEntry(encoder, kind, len(records), retrieval[lang], hnsw)
-        print_(
-            f"{lang}: {len(mine)} articles, {len(records)} passages, {kind} index, "
-            f"{vectors.shape[1]} dimensions"
-        )
+                key = passage_key(plan.spec.identity, text)
+                plan.records.append({**chunk.to_json(), "key": key})
+                if plan.cache.get(key) is None:
+                    plan.todo.setdefault(key, text)
+        plans.append(plan)
+    for plan in plans:
+        if plan.todo:
+            # Loaded here even when workers embed: it checks the identity and exports an ONNX model once.
+            plan.encoder = encoder_factory(plan.spec.spec)
+            if plan.encoder.spec.identity != plan.spec.identity:
+                raise EncoderError(
+                    f"encoder for '{plan.spec.spec}' reports identity {plan.encoder.spec.identity}"
+                )
+    parallel = [p.spec.spec for p in plans if workers > 1 and len(p.todo) >= PARALLEL_MIN_PASSAGES]
+    pool = _Workers(parallel, workers, index_dir) if parallel else None
+    try:
+        for plan in plans:  # while the workers start
+            by_id = {a.id: a for a in plan.articles}
+            for record in plan.records:
+                chunk = Chunk.from_json(record)
+                record["tokens"] = tokenize(lexical_text(by_id[chunk.article_id], chunk), plan.language)
+        for plan in plans:
+            lang, spec, records = plan.language, plan.spec, plan.records
+            vectors, seconds = _embed(plan, pool if spec.spec in parallel else None, workers, print_)
+            embedded += len(plan.todo)
+            embedding[lang] = (len(plan.todo), seconds)
+            reused += len(records) - len(plan.todo)
+            kind = choose_index_type(len(records), index_type)
+            write_index(build_index(vectors, kind), staging / f"{lang}.faiss")
+            storage.atomic_write_json(staging / f"{lang}.passages.json", records)
+            encoder = EncoderEntry(spec.spec, spec.model, spec.path, spec.identity, int(vectors.shape[1]))
+            hnsw = hnsw_parameters() if kind == "hnsw" else None
+            languages[lang] = LanguageEntry(encoder, kind, len(records), retrieval[lang], hnsw)
+            print_(
+                f"{lang}: {len(plan.articles)} articles, {len(records)} passages, {kind} index, "
+                f"{vectors.shape[1]} dimensions"
+            )
+    finally:
+        if pool is not None:
+            pool.close()
     storage.atomic_write_json(staging / "articles.json", {a.id: a.to_json() for a in articles})
     files = {p.name: storage.file_sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
     manifest = Manifest(
@@ -316,45 +347,45 @@ def _write_version(
     return manifest, embedded, reused, embedding
 
 
+@dataclass
+class _Plan:
+    """One language of a build: its passages, and those the embedding cache does not have yet."""
+
+    language: str
+    articles: list[Article]
+    spec: EncoderSpec
+    cache: EmbeddingCache
+    records: list[dict[str, Any]] = field(default_factory=list)
+    todo: dict[str, str] = field(default_factory=dict)  # key -> text, each distinct text once
+    encoder: Encoder | None = None
+
+
 def _embed(
-    index_dir: Path,
-    spec: EncoderSpec,
-    keys: list[str],
-    texts: list[str],
-    encoder_factory: EncoderFactory,
-    print_: Callable[[str], None],
-    lang: str,
-    workers: int = 1,
-) -> tuple[Matrix, int, float]:
+    plan: _Plan, pool: _Workers | None, workers: int, print_: Callable[[str], None]
+) -> tuple[Matrix, float]:
     """Vectors for all passages: from the cache where the key is known, from the encoder otherwise."""
-    cache = EmbeddingCache(index_dir, spec.identity)
-    todo: dict[str, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if cache.get(key) is None:
-            todo.setdefault(key, text)
+    lang, spec, cache = plan.language, plan.spec, plan.cache
+    keys = [record["key"] for record in plan.records]
     seconds = 0.0
-    if todo:
-        pending = list(todo.items())
-        workers = workers if len(pending) >= PARALLEL_MIN_PASSAGES else 1
-        shown = f", {workers} processes" if workers > 1 else ""
-        print_(
-            f"{lang}: embedding {len(todo)} passages with {spec.spec} ({len(keys) - len(todo)} reused{shown})"
-        )
-        # Loaded here even when workers embed: it checks the identity and exports an ONNX model once.
-        encoder = encoder_factory(spec.spec)
-        if encoder.spec.identity != spec.identity:
-            raise EncoderError(f"encoder for '{spec.spec}' reports identity {encoder.spec.identity}")
-        loaded = time.perf_counter()
-        batches = [pending[start : start + BATCH] for start in range(0, len(pending), BATCH)]
+    if plan.todo:
+        pending = list(plan.todo.items())
+        shown = f", {workers} processes" if pool is not None else ""
+        reused = len(keys) - len(pending)
+        print_(f"{lang}: embedding {len(pending)} passages with {spec.spec} ({reused} reused{shown})")
+        started = time.perf_counter()
+        batches = [[text for _, text in pending[i : i + BATCH]] for i in range(0, len(pending), BATCH)]
+        if pool is not None:
+            encoded = pool.encode(spec.spec, batches)
+        else:
+            assert plan.encoder is not None
+            encoded = map(plan.encoder.encode, batches)
         done = 0
-        for batch, vectors in zip(
-            batches, _encode_batches(encoder, batches, workers, index_dir), strict=True
-        ):
-            cache.put([key for key, _ in batch], vectors)
-            done += len(batch)
-            rate = done / max(time.perf_counter() - loaded, 1e-9)
+        for vectors in encoded:
+            cache.put([key for key, _ in pending[done : done + len(vectors)]], vectors)
+            done += len(vectors)
+            rate = done / max(time.perf_counter() - started, 1e-9)
             print_(f"{lang}: embedded {done}/{len(pending)} passages ({rate:.0f}/s)")
-        seconds = time.perf_counter() - loaded
+        seconds = time.perf_counter() - started
         cache.save()
     else:
         print_(f"{lang}: all {len(keys)} passages reused from the cache")
@@ -365,4 +396,4 @@ def _embed(
         raise EncoderError(
             f"{lang}: cached vectors have different dimensions {sorted(dims)}; delete {cache.path}"
         )
-    return matrix, len(todo), seconds
+    return matrix, seconds

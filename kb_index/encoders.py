@@ -195,6 +195,7 @@ class UseEncoder(SpecifiedEncoder):
         self._spec = spec
         self._dimension = 512
         self._model = USE(threads=threads)
+        self._model.encode(["load"])  # USE reads its weights on first use: here, not in the first search
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         if not texts:
