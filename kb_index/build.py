@@ -295,15 +295,16 @@ def _write_version(
                 if plan.cache.get(key) is None:
                     plan.todo.setdefault(key, text)
         plans.append(plan)
+    parallel = [p.spec.spec for p in plans if workers > 1 and len(p.todo) >= PARALLEL_MIN_PASSAGES]
+    # Encoders load here when this process embeds, and an ONNX model is exported here once, before any
+    # worker would try to; the workers load their own (the default factory is load_encoder itself).
     for plan in plans:
-        if plan.todo:
-            # Loaded here even when workers embed: it checks the identity and exports an ONNX model once.
+        if plan.todo and (plan.spec.spec not in parallel or plan.spec.kind == "onnx-int8"):
             plan.encoder = encoder_factory(plan.spec.spec)
             if plan.encoder.spec.identity != plan.spec.identity:
                 raise EncoderError(
                     f"encoder for '{plan.spec.spec}' reports identity {plan.encoder.spec.identity}"
                 )
-    parallel = [p.spec.spec for p in plans if workers > 1 and len(p.todo) >= PARALLEL_MIN_PASSAGES]
     pool = _Workers(parallel, workers, index_dir) if parallel else None
     try:
         for plan in plans:  # while the workers start
