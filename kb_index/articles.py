@@ -181,6 +181,9 @@ def parse_article(path: Path, raw: bytes | None = None) -> Article:
         )
     if fields["id"] != path.stem:
         fail(key_lines["id"], f"id '{fields['id']}' does not match the file name '{path.name}'")
+    for question in lists["questions"]:
+        if not _same_question(question):
+            fail(key_lines["questions"], f"question '{question}' has no words")
     if not body:
         fail(end + 1, "the answer is empty: write it below the closing '---'")
     if problems:

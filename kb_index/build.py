@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,7 +60,7 @@ class BuildResult:
     embedded: int = 0
     reused: int = 0
     seconds: float = 0.0
-    # per language: (passages embedded, seconds spent embedding them, worker processes included)
+    # per language: (passages embedded, seconds spent embedding them, time in worker processes included)
     embedding: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
@@ -71,13 +71,13 @@ def _build_encoder(index_dir: Path) -> EncoderFactory:
 
 
 def build_workers() -> int:
-    """Processes that embed a large build: KB_BUILD_WORKERS, or one per core."""
+    """Processes that embed a large build: KB_BUILD_WORKERS, or one per core this process may use."""
     configured = os.environ.get("KB_BUILD_WORKERS", "").strip()
     if configured:
         if not configured.isdigit() or int(configured) < 1:
             raise EncoderError(f"KB_BUILD_WORKERS must be a whole number >= 1, not '{configured}'")
         return int(configured)
-    return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class _Workers:
@@ -88,6 +88,7 @@ class _Workers:
 
     def __init__(self, specs: list[str], workers: int, index_dir: Path) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+        self._specs = specs
         initargs = (specs, str(storage.models_dir(index_dir)))
         self.pool = ProcessPoolExecutor(
             workers, mp_context=context, initializer=_worker_init, initargs=initargs
@@ -95,7 +96,15 @@ class _Workers:
         self._warming = [self.pool.submit(_worker_ready) for _ in range(workers)]  # spawns them all now
 
     def encode(self, spec: str, batches: list[list[str]]) -> Iterator[Matrix]:
-        return self.pool.map(_worker_encode, [spec] * len(batches), batches)
+        try:
+            for future in self._warming:  # a worker that cannot load an encoder: say which, not "broken pool"
+                future.result()
+            yield from self.pool.map(_worker_encode, [spec] * len(batches), batches)
+        except BrokenExecutor:
+            raise EncoderError(
+                f"the build's worker processes stopped while loading or running {', '.join(self._specs)} "
+                "(their error is printed above); KB_BUILD_WORKERS=1 builds in this process"
+            ) from None
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

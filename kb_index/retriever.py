@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kb_index import storage
-from kb_index.encoders import Encoder, describe, load_encoder
+from kb_index.encoders import Encoder, EncoderError, describe, load_encoder
 from kb_index.loaded import LanguageIndex, LoadedVersion, Scored, load_version
 from kb_index.manifest import IndexLoadError
 from kb_index.results import Hit, SearchResult
@@ -40,7 +40,8 @@ class Retriever:
     ) -> None:
         self.index_dir = index_dir
         self._factory = encoder_factory or (
-            lambda spec: load_encoder(spec, threads=1, model_dir=storage.models_dir(index_dir))
+            # Searching never exports a model (slow, and it needs torch): the build did that.
+            lambda spec: load_encoder(spec, threads=1, model_dir=storage.models_dir(index_dir), export=False)
         )
         self._overrides = dict(encoder_overrides or {})
         self._lock = threading.Lock()
@@ -99,7 +100,10 @@ class Retriever:
         with self._lock:
             found = self._encoders.get(entry.identity)
             if found is None:
-                found = self._factory(entry.spec)
+                try:
+                    found = self._factory(entry.spec)
+                except EncoderError as exc:  # a missing or damaged model: the index cannot be searched
+                    raise IndexLoadError(f"{version.directory}: {language}: {exc}") from None
                 if found.spec.identity != entry.identity or found.dimension != entry.dimension:
                     raise IndexLoadError(
                         f"{version.directory}: {language} needs {entry.identity} "

@@ -81,3 +81,9 @@ def test_a_damaged_model_or_settings_file_is_refused_clearly(model_dir: Path, tm
     copy.with_suffix(".json").write_text(json.dumps({**settings, "identity": "something else"}))
     with pytest.raises(EncoderError, match="was exported for something else"):
         load_encoder(SPEC, model_dir=tmp_path)
+
+
+def test_searching_never_exports_a_missing_model(tmp_path: Path) -> None:
+    with pytest.raises(EncoderError, match=r"is missing .* run `python -m kb_index build`"):
+        load_encoder(SPEC, model_dir=tmp_path, export=False)
+    assert not any(tmp_path.iterdir())

@@ -79,6 +79,8 @@ def test_customer_questions_are_parsed_and_one_question_has_one_article(tmp_path
     )
     bad = GOOD.replace("related: []", "questions: where is my refund\nrelated: []")
     assert "9: 'questions' must be a list" in "\n".join(problems(write_article(tmp_path, "en-a", bad)))
+    bad = GOOD.replace("related: []", "questions: ['??']\nrelated: []")
+    assert "9: question '??' has no words" in "\n".join(problems(write_article(tmp_path, "en-a", bad)))
     write_article(tmp_path, "en-a", asked)
     other = article_text("en-b", "refunds", "Refunds", [], [], "Soon.")
     write_article(

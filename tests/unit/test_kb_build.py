@@ -159,3 +159,20 @@ def test_a_bad_worker_count_is_named(value: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("KB_BUILD_WORKERS", value)
     with pytest.raises(EncoderError, match=f"KB_BUILD_WORKERS must be a whole number >= 1, not '{value}'"):
         build_workers()
+
+
+def test_a_worker_that_cannot_load_its_encoder_is_a_clear_error(
+    kb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kb_index import build as build_module
+    from kb_index.encoders import EncoderError
+
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()  # a sentence-transformers path that exists but holds no model
+    monkeypatch.setattr(build_module, "PARALLEL_MIN_PASSAGES", 1)
+    monkeypatch.setenv("KB_BUILD_WORKERS", "2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EncoderError, match=r"worker processes stopped .*not-a-model"):
+        build(kb, tmp_path / "index", encoders={"en": str(not_a_model), "zh": ENCODERS["zh"]},
+              retrieval=RETRIEVAL, progress=lambda _: None)  # fmt: skip
+    assert storage.read_current(tmp_path / "index") is None  # nothing was published
