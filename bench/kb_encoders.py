@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bench.kb_quality import metrics
+from bench.kb_quality import cross_validated, metrics
 from bench.machine import cpu_model
 from kb_index.articles import load_articles
 from kb_index.chunking import lexical_text, passage_text, passages
@@ -178,33 +178,13 @@ def standardiser(vectors: Array) -> tuple[float, float]:
     return float(off.mean()), float(off.std())
 
 
-def cross_validated(by_choice: dict[Any, Ranks], seed: int = 13) -> dict[str, Any]:
-    """Each query scored with the choice (by recall@1 + MRR) made on the other half of the queries."""
-    size = len(next(iter(by_choice.values())))
-    order = list(range(size))
-    np.random.default_rng(seed).shuffle(order)
-    folds = [order[0::2], order[1::2]]
-    held_out: Ranks = [None] * size
-    chosen = []
-    for fold in range(2):
-        train, test = folds[1 - fold], folds[fold]
-
-        def score(choice: Any, train: list[int] = train) -> float:
-            m = metrics([by_choice[choice][i] for i in train])
-            return m["recall_at_1"] + m["mrr"]
-
-        best = max(by_choice, key=score)
-        chosen.append(best)
-        for i in test:
-            held_out[i] = by_choice[best][i]
-    return {"chosen": [str(c) for c in chosen], **metrics(held_out)}
-
-
 def sweep(name: str, build: Callable[[Any], Array], choices: Sequence[Any], corpus: Corpus) -> dict[str, Any]:
     by_choice = {c: ranks_of(build(c), corpus) for c in choices}
     table = {str(c): metrics(r) for c, r in by_choice.items()}
     best = max(table, key=lambda c: table[c]["recall_at_1"] + table[c]["mrr"])
-    cv = cross_validated(by_choice)
+    # numpy's shuffle: the folds the recorded runs used
+    cv = cross_validated(by_choice, shuffle=np.random.default_rng(13).shuffle)
+    cv["chosen"] = [str(c) for c in cv["chosen"]]
     print(
         f"  {name:<34} best {best:<12} {fmt(table[best])}   2-fold CV {fmt(cv)} (chose {cv['chosen']})",
         flush=True,

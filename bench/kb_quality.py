@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +51,30 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def cross_validated(by_weight: dict[float, list[int | None]], seed: int = 13) -> dict[str, Any]:
-    """Each query scored with the weight chosen (by recall@1 + MRR) on the other half of the queries."""
-    size = len(next(iter(by_weight.values())))
+def cross_validated(
+    by_choice: dict[Any, list[int | None]],
+    seed: int = 13,
+    shuffle: Callable[[list[int]], None] | None = None,
+) -> dict[str, Any]:
+    """Each query scored with the choice (by recall@1 + MRR) made on the other half of the queries."""
+    size = len(next(iter(by_choice.values())))
     order = list(range(size))
-    random.Random(seed).shuffle(order)
+    (shuffle or random.Random(seed).shuffle)(order)
     folds = [order[0::2], order[1::2]]
     held_out: list[int | None] = [None] * size
     chosen = []
     for fold in range(2):
         train, test = folds[1 - fold], folds[fold]
 
-        def score(weight: float, train: list[int] = train) -> float:
-            m = metrics([by_weight[weight][i] for i in train])
+        def score(choice: Any, train: list[int] = train) -> float:
+            m = metrics([by_choice[choice][i] for i in train])
             return m["recall_at_1"] + m["mrr"]
 
-        best = max(WEIGHTS, key=score)
+        best = max(by_choice, key=score)
         chosen.append(best)
         for i in test:
-            held_out[i] = by_weight[best][i]
-    return {"weights_chosen": chosen, **metrics(held_out)}
+            held_out[i] = by_choice[best][i]
+    return {"chosen": chosen, **metrics(held_out)}
 
 
 def main() -> None:
@@ -94,6 +99,7 @@ def main() -> None:
         by_weight = {w: first_relevant_ranks(retriever, lang, w) for w in WEIGHTS}
         table = {w: metrics(r) for w, r in by_weight.items()}
         cv = cross_validated(by_weight)
+        cv = {"weights_chosen": cv.pop("chosen"), **cv}
         sweep[lang] = {"by_weight": {str(w): m for w, m in table.items()}, "cross_validated": cv}
         cells = "  ".join(
             f"{w:.1f}: {m['recall_at_1']:.3f}/{m['recall_at_3']:.3f}/{m['mrr']:.3f}" for w, m in table.items()

@@ -301,6 +301,7 @@ def _write_version(
                 text = passage_text(article, chunk)
                 key = passage_key(plan.spec.identity, text)
                 plan.records.append({**chunk.to_json(), "key": key})
+                plan.sources.append((article, chunk))
                 if plan.cache.get(key) is None:
                     plan.todo.setdefault(key, text)
         plans.append(plan)
@@ -317,10 +318,8 @@ def _write_version(
     pool = _Workers(parallel, workers, index_dir) if parallel else None
     try:
         for plan in plans:  # while the workers start
-            by_id = {a.id: a for a in plan.articles}
-            for record in plan.records:
-                chunk = Chunk.from_json(record)
-                record["tokens"] = tokenize(lexical_text(by_id[chunk.article_id], chunk), plan.language)
+            for record, (article, chunk) in zip(plan.records, plan.sources, strict=True):
+                record["tokens"] = tokenize(lexical_text(article, chunk), plan.language)
         for plan in plans:
             lang, spec, records = plan.language, plan.spec, plan.records
             vectors, seconds = _embed(plan, pool if spec.spec in parallel else None, workers, print_)
@@ -366,6 +365,7 @@ class _Plan:
     spec: EncoderSpec
     cache: EmbeddingCache
     records: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[tuple[Article, Chunk]] = field(default_factory=list)  # what each record was made from
     todo: dict[str, str] = field(default_factory=dict)  # key -> text, each distinct text once
     encoder: Encoder | None = None
 

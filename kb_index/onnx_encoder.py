@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kb_index.encoders import EncoderError, EncoderSpec, Matrix, SpecifiedEncoder, _version, normalise
+from kb_index.encoders import EncoderError, EncoderSpec, Matrix, SpecifiedEncoder, normalise, package_version
 
 OPSET = 17
 PROBES = (
@@ -95,7 +95,8 @@ def export_model(spec: EncoderSpec, target: Path) -> None:
     except OSError as exc:
         raise EncoderError(f"cannot load sentence-transformers model '{spec.model}': {exc}") from None
     config = _pipeline_config(spec, model, source)
-    config["exported_with"] = {d: _version(d) for d in ("torch", "transformers", "onnx", "onnxruntime")}
+    exporters = ("torch", "transformers", "onnx", "onnxruntime")
+    config["exported_with"] = {name: package_version(name) for name in exporters}
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

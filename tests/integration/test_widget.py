@@ -124,26 +124,23 @@ async def test_an_identified_customer_has_one_conversation(widget_app) -> None:
         assert bad.status_code == 401
 
 
+async def agent_with_token(
+    client: httpx.AsyncClient, agent_id: str, name: str, skills: dict[str, float], capacity: int
+) -> str:
+    """An English-speaking agent created through the admin API, and a token of theirs."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    spec = {"id": agent_id, "name": name, "languages": ["en"], "skills": skills, "capacity": capacity}
+    assert (await client.post("/api/agents", json=spec, headers=admin)).status_code == 201
+    return str((await client.post(f"/api/agents/{agent_id}/tokens", headers=admin)).json()["token"])
+
+
 async def test_a_handoff_seen_from_the_widget(widget_app, redis_url: str) -> None:
     import redis.asyncio as aioredis
 
     r = aioredis.Redis.from_url(redis_url, decode_responses=True)
     async with serving(widget_app()) as base, httpx.AsyncClient(base_url=base) as client:
-        admin = {"Authorization": f"Bearer {ADMIN}"}
         agent_id = f"widget-agent-{base.rsplit(':', 1)[1]}"
-        created = await client.post(
-            "/api/agents",
-            json={
-                "id": agent_id,
-                "name": "Lena",
-                "languages": ["en"],
-                "skills": {"returns": 0.9},
-                "capacity": 2,
-            },
-            headers=admin,
-        )
-        assert created.status_code == 201
-        token = (await client.post(f"/api/agents/{agent_id}/tokens", headers=admin)).json()["token"]
+        token = await agent_with_token(client, agent_id, "Lena", {"returns": 0.9}, capacity=2)
         agent = {"Authorization": f"Bearer {token}"}
 
         session = await new_session(client)
@@ -198,17 +195,8 @@ async def test_a_waiting_customer_sees_their_place_move_up(widget_app) -> None:
     """Position updates reach the customers waiting in the queue that changed (and only follow that queue)."""
     service = {"Authorization": f"Bearer {SERVICE}"}
     async with serving(widget_app()) as base, httpx.AsyncClient(base_url=base) as client:
-        admin = {"Authorization": f"Bearer {ADMIN}"}
         agent_id = f"queue-agent-{base.rsplit(':', 1)[1]}"
-        spec = {
-            "id": agent_id,
-            "name": "Kai",
-            "languages": ["en"],
-            "skills": {"complaints": 1.0},
-            "capacity": 1,
-        }
-        assert (await client.post("/api/agents", json=spec, headers=admin)).status_code == 201
-        token = (await client.post(f"/api/agents/{agent_id}/tokens", headers=admin)).json()["token"]
+        token = await agent_with_token(client, agent_id, "Kai", {"complaints": 1.0}, capacity=1)
         widgets, cids = [], []
         for _ in range(2):
             session = await new_session(client)
