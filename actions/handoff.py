@@ -126,12 +126,13 @@ class ActionHandoff(Action):
         if kb_hits is not None:
             packet["kb_hits"] = kb_hits
         try:
-            accepted = await (self._hub or hub_client()).create_handoff(packet)
+            await (self._hub or hub_client()).create_handoff(packet)
         except HubError:
             logger.exception("actions.handoff.failed", extra={"conversation_id": tracker.sender_id})
             dispatcher.utter_message(response="utter_handoff_failed")
             return [SlotSet("handoff_reason", None)]
-        dispatcher.utter_message(response="utter_handoff_queued", position=accepted.position)
+        # The hub tells the customer their live queue position and wait; the assistant only confirms.
+        dispatcher.utter_message(response="utter_handoff_queued")
         return [SlotSet("handoff_reason", None), SlotSet("kb_hits", None), ConversationPaused()]
 
 

@@ -18,7 +18,8 @@ class HubError(Exception):
 
 @dataclass(frozen=True)
 class HandoffAccepted:
-    position: int
+    owner: str
+    position: int | None  # None once an agent has been offered the chat
 
 
 class HubClient(Protocol):
@@ -26,10 +27,20 @@ class HubClient(Protocol):
 
 
 class HttpHubClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 5.0) -> None:
+    """Posts the packet; one retry on a transport error is safe because the hub's enqueue is idempotent
+    while the conversation is in routing."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._url = f"{base_url.rstrip('/')}/api/handoffs/"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
+        self._transport = transport
 
     @classmethod
     def from_env(cls) -> HttpHubClient:
@@ -38,11 +49,20 @@ class HttpHubClient:
         )
 
     async def create_handoff(self, packet: dict[str, Any]) -> HandoffAccepted:
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(self._url, json=packet, headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise HubError(f"handoff service unreachable: {exc!r}") from exc
+        async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
+            for attempt in (1, 2):
+                try:
+                    response = await client.post(self._url, json=packet, headers=self._headers)
+                    break
+                except httpx.TransportError as exc:
+                    if attempt == 2:
+                        raise HubError(f"handoff service unreachable: {exc!r}") from exc
+                    logger.warning("actions.hub_client.retry", extra={"error": repr(exc)})
         if response.status_code != 201:
             raise HubError(f"handoff service answered {response.status_code}: {response.text[:200]}")
-        return HandoffAccepted(position=int(response.json().get("position", 0)))
+        try:
+            body = response.json()
+            position = body.get("position")
+            return HandoffAccepted(str(body["owner"]), None if position is None else int(position))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HubError(f"handoff service answered an unexpected body: {response.text[:200]}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +20,21 @@ from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 300
+_stack_logs: list[Path] = []
+# Lines of the stack's log worth reading when a test failed (CI keeps only the end of the output).
+_NOTABLE = re.compile(r"ERROR|Error:|Exception|Traceback|hub\.handoff|hub\.bot|rasa\.core\.processor")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
+    if exitstatus == 0:
+        return
+    for path in _stack_logs:
+        if not path.exists():
+            continue
+        notable = [line for line in path.read_text(errors="replace").splitlines() if _NOTABLE.search(line)]
+        terminalreporter.write_sep("-", f"notable lines of {path} (last 60)")
+        for line in notable[-60:]:
+            terminalreporter.write_line(line[:300])
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
     )
     log = (work / "stack.log").open("w")
+    _stack_logs.append(work / "stack.log")
     proc = subprocess.Popen(
         [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,

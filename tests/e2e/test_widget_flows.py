@@ -63,6 +63,21 @@ async def test_returns_are_resolved_by_the_assistant_on_the_widget_in_both_langu
         await chinese.ws.close()
 
 
+async def reset_routing(client: httpx.AsyncClient, r: aioredis.Redis, admin: dict) -> None:
+    """Earlier tests leave customers waiting and agents online: the new agent must be the only one, with
+    nothing waiting ahead of this test's customer."""
+    for other in (await client.get("/api/agents", headers=admin)).json():
+        if other["presence"] != "offline":
+            offline = {"presence": "offline"}
+            url = f"/api/agents/{other['id']}/presence"
+            assert (await client.put(url, json=offline, headers=admin)).status_code == 200
+    waiting = set(await r.zrange("hub:offers", 0, -1))
+    for queue in await r.smembers("hub:queues"):
+        waiting.update(await r.zrange(f"hub:queue:{queue}", 0, -1))
+    for cid in waiting:
+        assert (await client.delete(f"/api/handoffs/{cid}", headers=admin)).status_code == 200
+
+
 async def test_a_person_takes_over_then_hands_back_with_a_survey(stack: Stack) -> None:
     admin = {"Authorization": f"Bearer {stack.env['HUB_ADMIN_TOKEN']}"}
     agent_id = f"e2e-{uuid.uuid4().hex[:8]}"
@@ -80,6 +95,7 @@ async def test_a_person_takes_over_then_hands_back_with_a_survey(stack: Stack) -
         assert (await client.post("/api/agents", json=body, headers=admin)).status_code == 201
         token = (await client.post(f"/api/agents/{agent_id}/tokens", headers=admin)).json()["token"]
         agent = {"Authorization": f"Bearer {token}"}
+        await reset_routing(client, r, admin)
         assert (await client.put(f"/api/agents/{agent_id}/presence", json={"presence": "online"},
                                  headers=agent)).status_code == 200  # fmt: skip
 

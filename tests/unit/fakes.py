@@ -59,7 +59,7 @@ class FakeHub:
         if self.fail:
             raise HubError("down")
         self.packets.append(packet)
-        return HandoffAccepted(position=len(self.packets))
+        return HandoffAccepted("queued", len(self.packets))
 
 
 def make_tracker(

@@ -35,7 +35,6 @@ async def test_asking_for_a_person_posts_the_full_packet_and_pauses_the_bot() ->
     assert [t["author"] for t in packet["transcript"]] == ["customer", "bot", "customer"]
     assert packet["slots"]["order_id"] == "SO-1"
     assert dispatcher.messages[0]["response"] == "utter_handoff_queued"
-    assert dispatcher.messages[0]["position"] == 1
     assert ConversationPaused() in result
 
 
