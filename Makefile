@@ -7,6 +7,7 @@ RASA_VENV := .venv-rasa
 PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 SPACY_MODEL := var/spacy/zh_jieba
+NLU_ENCODER := var/encoders/minilm-int8.onnx
 RASA_PATHS := --config config.yml --domain bot/domain --data data/nlu data/rules data/stories
 
 export PYTHONPATH := $(CURDIR)
@@ -16,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs train index validate lint types unit integration test-bot e2e clean demo-team
+.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team
 
 help:
 	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
@@ -32,10 +33,14 @@ $(RASA_VENV)/.requirements.sha256: FORCE
 	@py310=$$(scripts/find_python310.sh) || exit 1; \
 	scripts/make_venv.sh $(RASA_VENV) "$$py310" requirements/rasa.txt requirements/rasa.lock
 
+# The NLU's MiniLM in ONNX int8; exported in .venv (torch), run by Rasa in .venv-rasa. Quick when current.
+encoder: venvs
+	@$(PY) -m kb_index export-encoder $(NLU_ENCODER)
+
 $(SPACY_MODEL)/meta.json: bot/spacy_model.py | $(RASA_VENV)/.requirements.sha256
 	@$(RASA_VENV)/bin/python -m bot.spacy_model $(SPACY_MODEL)
 
-setup: venvs $(SPACY_MODEL)/meta.json
+setup: venvs $(SPACY_MODEL)/meta.json encoder
 	@scripts/train.sh
 	@$(PY) -m kb_index build
 

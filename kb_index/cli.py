@@ -1,4 +1,4 @@
-"""`python -m kb_index build | search | versions | diff | rollback | eval`.
+"""`python -m kb_index build | search | versions | diff | rollback | eval | export-encoder`.
 
 Expected failures (an invalid article, a damaged index, a bad setting) print one line per problem and exit 1;
 heavy imports happen inside the commands that need them.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kb_index.articles import CATEGORIES, ArticleError
-from kb_index.encoders import EncoderError
+from kb_index.encoders import DEFAULT_EN, EncoderError
 from kb_index.manifest import IndexLoadError
 from kb_index.retriever import KnowledgeBaseUnavailable, Retriever
 from kb_index.settings import DEFAULT_EVAL_DIR, DEFAULT_KB_DIR, SettingsError, index_dir_from_env
@@ -62,12 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR)
     evaluate.add_argument("--json", action="store_true")
+    export = sub.add_parser(
+        "export-encoder", help="export an encoder to ONNX int8 at a path (for the assistant's NLU)"
+    )
+    export.add_argument("path", type=Path, help="the .onnx file; its .json and .tokenizer.json go beside it")
+    export.add_argument("--encoder", default=DEFAULT_EN, help=f"default: {DEFAULT_EN}")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    index_dir: Path = args.index_dir or index_dir_from_env()
+    index_dir: Path = getattr(args, "index_dir", None) or index_dir_from_env()
     try:
         if args.command == "build":
             return _build(args, index_dir)
@@ -79,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _diff(args, index_dir)
         if args.command == "rollback":
             return _rollback(args, index_dir)
+        if args.command == "export-encoder":
+            return _export_encoder(args.path, args.encoder)
         return _eval(args, index_dir)
     except ArticleError as exc:
         print(exc, file=sys.stderr)
@@ -104,6 +111,28 @@ def _build(args: argparse.Namespace, index_dir: Path) -> int:
         force=args.force,
         progress=lambda line: print(line, flush=True),
     )
+    return 0
+
+
+def _export_encoder(path: Path, spec: str) -> int:
+    """Exports only when the file is missing or was exported for another identity (model or runtime)."""
+    from kb_index.encoders import describe
+    from kb_index.onnx_encoder import ExportedModel, export_model
+
+    if not path.name.endswith(".onnx"):
+        raise EncoderError(f"{path}: the exported model's name must end in .onnx")
+    described = describe(spec)
+    if described.kind != "onnx-int8":
+        raise EncoderError(f"{spec}: only onnx-int8: encoders are exported")
+    if path.is_file():
+        try:
+            if ExportedModel(path).identity == described.identity:
+                print(f"{path} is up to date ({described.identity})")
+                return 0
+        except EncoderError:
+            pass  # damaged: export again
+    export_model(described, path)
+    print(f"exported {described.identity} to {path}")
     return 0
 
 

@@ -47,6 +47,30 @@ def model_file(model_dir: Path, spec: EncoderSpec) -> Path:
     return model_dir / f"{digest}.onnx"
 
 
+class ExportedModel:
+    """An exported model file with its settings (.json) and tokenizer (.tokenizer.json) beside it. Also run
+    by the assistant's NLU featurizer, which needs only onnxruntime and tokenizers."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        config_path = path.with_suffix(".json")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            self.dimension = int(config["dimension"])
+            self.identity = str(config["identity"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EncoderError(f"{config_path}: unreadable ({exc}); delete {path} to export again") from None
+        self.path = path
+        self.config = config
+        self._tokenizer = _tokenizer(path.with_suffix(".tokenizer.json"), int(config["max_length"]))
+        self._session = _session(path, threads)
+
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        prompt = self.config["prompts"].get("query" if query else "document", "")
+        return _run(self._session, self._tokenizer, [prompt + t for t in texts], self.config["pooling"])
+
+
 class OnnxEncoder(SpecifiedEncoder):
     """Tokenizer (the model's tokenizer.json) + ONNX Runtime + pooling, reproducing the model's encode."""
 
@@ -58,24 +82,13 @@ class OnnxEncoder(SpecifiedEncoder):
                     f"{path} is missing (the ONNX export of {spec.model}): run `python -m kb_index build`"
                 )
             export_model(spec, path)
-        config_path = path.with_suffix(".json")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise EncoderError(f"{config_path}: unreadable ({exc}); delete {path} to export again") from None
-        if config.get("identity") != spec.identity:
-            raise EncoderError(f"{path} was exported for {config.get('identity')}, not {spec.identity}")
+        self._model = ExportedModel(path, threads)
+        if self._model.identity != spec.identity:
+            raise EncoderError(f"{path} was exported for {self._model.identity}, not {spec.identity}")
         self._spec = spec
-        self._config = config
-        self._tokenizer = _tokenizer(path.with_suffix(".tokenizer.json"), int(config["max_length"]))
-        self._session = _session(path, threads)
-        self._dimension = int(config["dimension"])
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
-        if not texts:
-            return np.zeros((0, self._dimension), dtype=np.float32)
-        prompt = self._config["prompts"].get("query" if query else "document", "")
-        return _run(self._session, self._tokenizer, [prompt + t for t in texts], self._config["pooling"])
+        return self._model.encode(texts, query=query)
 
 
 def export_model(spec: EncoderSpec, target: Path) -> None:

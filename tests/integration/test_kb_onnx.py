@@ -87,3 +87,37 @@ def test_searching_never_exports_a_missing_model(tmp_path: Path) -> None:
     with pytest.raises(EncoderError, match=r"is missing .* run `python -m kb_index build`"):
         load_encoder(SPEC, model_dir=tmp_path, export=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_export_encoder_writes_a_model_the_nlu_can_run_and_then_reuses_it(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kb_index.cli import main
+    from kb_index.onnx_encoder import ExportedModel
+
+    target = tmp_path / "encoders" / "minilm-int8.onnx"
+    assert main(["export-encoder", str(target)]) == 0
+    exported = ExportedModel(target)
+    same = load_encoder(SPEC, threads=1, model_dir=model_dir).encode(TEXTS, query=True)
+    np.testing.assert_allclose(exported.encode(TEXTS, query=True), same, atol=1e-6)
+    written = target.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["export-encoder", str(target)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert target.stat().st_mtime_ns == written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model.bin"], "must end in .onnx"),
+        (["model.onnx", "--encoder", "usem3"], "only onnx-int8: encoders are exported"),
+    ],
+)
+def test_export_encoder_refuses_what_it_cannot_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from kb_index.cli import main
+
+    assert main(["export-encoder", str(tmp_path / args[0]), *args[1:]]) == 1
+    assert message in capsys.readouterr().err

@@ -10,7 +10,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [ROOT / "config.yml", *sorted((ROOT / "bench" / "configs").glob("*.yml"))]
 USE = "bot.components.use_featurizer.UniversalSentenceEncoderFeaturizer"
-USE_SOURCE = ROOT / "bot" / "components" / "use_featurizer.py"
 
 
 def _pipeline(path: Path) -> list[dict]:
@@ -19,10 +18,6 @@ def _pipeline(path: Path) -> list[dict]:
 
 def _use_components() -> list[dict]:
     return [c for path in CONFIGS for c in _pipeline(path) if c["name"] == USE]
-
-
-def _source_tree() -> ast.Module:
-    return ast.parse(USE_SOURCE.read_text(encoding="utf-8"))
 
 
 def test_some_variant_uses_the_featurizer():
@@ -55,21 +50,46 @@ def test_featurizer_runs_after_a_tokenizer_and_before_the_classifiers(path):
     assert not any(name.endswith("Classifier") for name in names[:position])
 
 
-def test_featurizer_options_are_ones_the_component_reads():
-    tree = _source_tree()
-    defaults = next(
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef) and node.name == "get_default_config"
-    )
-    returned = next(node.value for node in ast.walk(defaults) if isinstance(node, ast.Return))
-    assert isinstance(returned, ast.Dict)
-    known = {key.value for key in returned.keys if isinstance(key, ast.Constant)} | {"name", "alias"}
+def _default_keys(source: Path) -> set[str]:
+    """Keys of every get_default_config in a module (a spread of a base class's defaults adds nothing)."""
+    keys: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef) and node.name == "get_default_config":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Return) and isinstance(inner.value, ast.Dict):
+                    keys |= {k.value for k in inner.value.keys if isinstance(k, ast.Constant)}
+    return keys
+
+
+SHARED_DEFAULTS = ROOT / "bot" / "components" / "sentence_featurizer.py"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_custom_component_options_are_ones_the_component_reads(path):
+    for component in _pipeline(path):
+        if not component["name"].startswith("bot."):
+            continue
+        source = ROOT / (component["name"].rsplit(".", 1)[0].replace(".", "/") + ".py")
+        known = _default_keys(source) | _default_keys(SHARED_DEFAULTS) | {"name", "alias"}
+        assert set(component) <= known, component["name"]
+
+
+def test_sequence_modes_in_use_are_supported():
+    tree = ast.parse(SHARED_DEFAULTS.read_text(encoding="utf-8"))
     modes = next(
         ast.literal_eval(node.value)
         for node in tree.body
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SEQUENCE_MODES"
     )
     for component in _use_components():
-        assert set(component) <= known
         assert component.get("sequence_features", "zeros") in modes
+
+
+def test_the_production_pipeline_classifies_intents_with_sentence_vectors_from_both_encoders():
+    names = [c["name"] for c in _pipeline(ROOT / "config.yml")]
+    classifier = names.index("bot.components.sentence_classifier.SentenceIntentClassifier")
+    assert names.index(USE) < classifier
+    assert names.index("bot.components.onnx_featurizer.OnnxSentenceFeaturizer") < classifier
+    diet = next(c for c in _pipeline(ROOT / "config.yml") if c["name"] == "DIETClassifier")
+    assert diet["intent_classification"] is False  # one intent classifier: the last would win silently
+    assert names.index("FallbackClassifier") > classifier
