@@ -46,7 +46,7 @@ RESULTS = ROOT / "bench" / "results"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 FALLBACK = "nlu_fallback"
 OUT_OF_SCOPE = "out_of_scope"
-SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 CITATIONS = {
     "own": "Own held-out set `data/eval/nlu_{en,zh}.yml`, written separately from `data/nlu` and never "

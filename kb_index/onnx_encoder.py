@@ -86,6 +86,7 @@ class OnnxEncoder(SpecifiedEncoder):
         if self._model.identity != spec.identity:
             raise EncoderError(f"{path} was exported for {self._model.identity}, not {spec.identity}")
         self._spec = spec
+        self._dimension = self._model.dimension
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         return self._model.encode(texts, query=query)

@@ -53,8 +53,9 @@ class OnnxSentenceFeaturizer(SentenceVectorFeaturizer):
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         """The export's settings (model identity, quantisation check), so a new export retrains."""
-        settings = Path(config.get("model", "")).with_suffix(".json")
-        return hashlib.sha256(settings.read_bytes()).hexdigest() if settings.is_file() else None
+        model = str({**cls.get_default_config(), **config}.get("model") or "")
+        settings = Path(model).with_suffix(".json") if model.endswith(".onnx") else None
+        return hashlib.sha256(settings.read_bytes()).hexdigest() if settings and settings.is_file() else None
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ def test_int8_vectors_stay_close_to_the_model_and_keep_its_ranking(model_dir: Pa
     torch_model = load_encoder("sentence-transformers/all-MiniLM-L6-v2", threads=1)
     fast, exact = onnx.encode(TEXTS, query=True), torch_model.encode(TEXTS, query=True)
     assert fast.shape == exact.shape == (4, 384)
+    assert onnx.dimension == torch_model.dimension == 384  # what the index allocates for
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     cosines = np.sum(fast * exact, axis=1)
     assert cosines.min() > 0.95, cosines

