@@ -57,18 +57,20 @@ class ExportedModel:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             self.dimension = int(config["dimension"])
             self.identity = str(config["identity"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            max_length = int(config["max_length"])
+            self._pooling = str(config["pooling"])
+            self._prompts = {str(k): str(v) for k, v in dict(config.get("prompts") or {}).items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise EncoderError(f"{config_path}: unreadable ({exc}); delete {path} to export again") from None
         self.path = path
-        self.config = config
-        self._tokenizer = _tokenizer(path.with_suffix(".tokenizer.json"), int(config["max_length"]))
+        self._tokenizer = _tokenizer(path.with_suffix(".tokenizer.json"), max_length)
         self._session = _session(path, threads)
 
     def encode(self, texts: Sequence[str], *, query: bool = False) -> Matrix:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        prompt = self.config["prompts"].get("query" if query else "document", "")
-        return _run(self._session, self._tokenizer, [prompt + t for t in texts], self.config["pooling"])
+        prompt = self._prompts.get("query" if query else "document", "")
+        return _run(self._session, self._tokenizer, [prompt + t for t in texts], self._pooling)
 
 
 class OnnxEncoder(SpecifiedEncoder):

@@ -82,6 +82,10 @@ def test_a_damaged_model_or_settings_file_is_refused_clearly(model_dir: Path, tm
     copy.with_suffix(".json").write_text(json.dumps({**settings, "identity": "something else"}))
     with pytest.raises(EncoderError, match="was exported for something else"):
         load_encoder(SPEC, model_dir=tmp_path)
+    del settings["pooling"]
+    copy.with_suffix(".json").write_text(json.dumps(settings))
+    with pytest.raises(EncoderError, match=r"unreadable .*pooling.* delete .* to export again"):
+        load_encoder(SPEC, model_dir=tmp_path)
 
 
 def test_searching_never_exports_a_missing_model(tmp_path: Path) -> None:
