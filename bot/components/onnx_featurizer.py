@@ -121,13 +121,14 @@ class OnnxSentenceFeaturizer(SentenceVectorFeaturizer):
             raise InvalidConfigException(f"the trained model has no usable sentence encoder: {exc}") from exc
         return cls(config, execution_context.node_name, model_storage, resource, encoder)
 
+    def _loaded(self) -> ExportedModel:
+        if self._encoder is None:
+            raise InvalidConfigException("the sentence encoder is used before training loaded it")
+        return self._encoder
+
     @property
     def dimension(self) -> int:
-        if self._encoder is None:
-            raise InvalidConfigException("the sentence encoder is used before training loaded it")
-        return self._encoder.dimension
+        return self._loaded().dimension
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
-        if self._encoder is None:
-            raise InvalidConfigException("the sentence encoder is used before training loaded it")
-        return self._encoder.encode(texts, query=True)
+        return self._loaded().encode(texts, query=True)
