@@ -11,8 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.hub_client import HubClient, HubError
+from actions.orders.access import order_access
 from actions.orders.model import Order
 from actions.orders.store import OrderStore
+from actions.orders.verification import channel_identity
 from actions.providers import hub_client, order_store
 from bot.patterns import normalise_order_id
 
@@ -63,9 +65,24 @@ def order_summary(order: Order) -> dict[str, Any]:
     }
 
 
+def identity(tracker: Tracker, order: Order | None) -> dict[str, Any]:
+    """Who the customer is and how that is known, for the agent's card: the channel's word, or an order
+    the customer proved in the chat; unverified otherwise."""
+    customer, phone, verified_by = channel_identity(conversation.metadata(tracker))
+    how = order_access(order, tracker) if order is not None else None
+    return {
+        "customer_id": customer or (order.customer_id if order is not None and how else None),
+        "verified_by": verified_by or how,
+        "verified_phone": phone,
+    }
+
+
 def build_packet(tracker: Tracker, reason: str, order: Order | None) -> dict[str, Any]:
-    slots = {k: v for k, v in tracker.current_slot_values().items() if v is not None and k != "kb_hits"}
+    hidden = ("kb_hits", "verified_orders", "order_check")
+    slots = {k: v for k, v in tracker.current_slot_values().items() if v is not None and k not in hidden}
     latest = tracker.latest_message.get("intent") or {}
+    who = identity(tracker, order)
+    proven = order is not None and order_access(order, tracker) is not None
     return {
         "conversation_id": tracker.sender_id,
         "reason": reason,
@@ -73,12 +90,14 @@ def build_packet(tracker: Tracker, reason: str, order: Order | None) -> dict[str
         "channel": str(
             conversation.metadata(tracker).get("channel") or tracker.get_latest_input_channel() or ""
         ),
-        "customer_id": conversation.customer_id(tracker),
+        "customer_id": who["customer_id"],
+        "identity": who,
         "intent": latest.get("name"),
         "intent_history": intent_history(tracker),
         "entities": tracker.latest_message.get("entities") or [],
         "slots": slots,
-        "order": order_summary(order) if order else {},
+        # The agent sees the order the customer named; `verified` says whether they proved it is theirs.
+        "order": {**order_summary(order), "verified": proven} if order else {},
         "kb_hits": tracker.get_slot("kb_hits") or [],
         "transcript": transcript(tracker),
     }
@@ -90,12 +109,10 @@ async def _order_if_known(store: OrderStore, tracker: Tracker) -> Order | None:
     if not order_id:
         return None
     try:
-        order = await store.get(order_id)
+        return await store.get(order_id)
     except Exception:  # the packet is still worth sending without the order
         logger.warning("actions.handoff.order_lookup_failed", exc_info=True)
         return None
-    customer = conversation.customer_id(tracker)
-    return order if order and (customer is None or order.customer_id == customer) else None
 
 
 class ActionHandoff(Action):

@@ -1,22 +1,100 @@
-"""Cancelling an order and changing its address: allowed only before shipment."""
+"""Cancelling an order and changing its address: read back, done only on a yes, and audited."""
 
 from __future__ import annotations
 
-from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, SlotSet
+from abc import ABC, abstractmethod
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.formatting import PAYMENT_METHODS, STATUSES, format_money, label
+from actions.orders.access import order_access
 from actions.orders.action import OrderAction
-from actions.orders.model import Order, OrderStateError, OrderStatus
+from actions.orders.model import Actor, Order, OrderStateError, OrderStatus
+from actions.orders.store import OrderStore
+from actions.providers import order_store
+from bot.patterns import normalise_order_id
+
+YES_NO = {
+    "en": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
+    "zh": [{"title": "是的", "payload": "/affirm"}, {"title": "不用了", "payload": "/deny"}],
+}
+
+
+def items_line(order: Order, language: str) -> str:
+    names = [f"{i.name_zh if language == 'zh' else i.name} ×{i.quantity}" for i in order.items]
+    return ("、" if language == "zh" else ", ").join(names)
+
+
+class ReadBack(Action, ABC):
+    """Base for the questions that read a change back before it is made."""
+
+    def __init__(self, store: OrderStore | None = None) -> None:
+        self._store = store
+
+    @abstractmethod
+    def name(self) -> str:
+        """Abstract, so the executor registers only the concrete read-backs."""
+
+    async def proven_order(self, tracker: Tracker) -> Order | None:
+        raw = tracker.get_slot("order_id")
+        order_id = normalise_order_id(raw) if isinstance(raw, str) else None
+        order = await (self._store or order_store()).get(order_id) if order_id else None
+        return order if order is not None and order_access(order, tracker) else None
+
+
+class ActionAskConfirmCancel(ReadBack):
+    def name(self) -> str:
+        return "action_ask_confirm_cancel"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, object]
+    ) -> list[EventType]:
+        order = await self.proven_order(tracker)
+        if order is None:
+            return []
+        language = conversation.language(tracker)
+        dispatcher.utter_message(
+            response="utter_confirm_cancel",
+            order_id=order.id,
+            items=items_line(order, language),
+            amount=format_money(order.total, order.currency),
+            payment_method=label(PAYMENT_METHODS, order.payment_method, language),
+            buttons=YES_NO[language],
+        )
+        return []
+
+
+class ActionAskConfirmAddress(ReadBack):
+    def name(self) -> str:
+        return "action_ask_confirm_address"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, object]
+    ) -> list[EventType]:
+        order = await self.proven_order(tracker)
+        if order is None:
+            return []
+        language = conversation.language(tracker)
+        dispatcher.utter_message(
+            response="utter_confirm_address",
+            order_id=order.id,
+            old_address=order.shipping_address,
+            new_address=str(tracker.get_slot("new_address") or ""),
+            buttons=YES_NO[language],
+        )
+        return []
 
 
 class ActionCancelOrder(OrderAction):
     def name(self) -> str:
         return "action_cancel_order"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, actor: Actor
+    ) -> list[EventType]:
         language = conversation.language(tracker)
         if order.status is OrderStatus.SHIPPED:
             dispatcher.utter_message(response="utter_cancel_shipped", order_id=order.id)
@@ -24,25 +102,34 @@ class ActionCancelOrder(OrderAction):
         if order.status is OrderStatus.DELIVERED:
             dispatcher.utter_message(response="utter_cancel_delivered", order_id=order.id)
             return []
+        if not order.cancellable:
+            _not_possible(dispatcher, order, language)
+            return []
+        if tracker.get_slot("confirm_cancel") != "yes":
+            dispatcher.utter_message(response="utter_change_not_made", order_id=order.id)
+            return []
         try:
-            cancelled = await self.store.cancel(order.id)
-        except OrderStateError:
-            dispatcher.utter_message(
-                response="utter_cancel_not_possible",
-                order_id=order.id,
-                status=label(STATUSES, order.status.value, language),
-            )
+            cancelled = await self.store.cancel(order.id, actor)
+        except OrderStateError:  # changed state since the read-back
+            _not_possible(dispatcher, order, language)
             return []
         dispatcher.utter_message(response="utter_order_cancelled", order_id=order.id)
         if cancelled.refund_issued_on is not None:
-            policy = self.policy
             dispatcher.utter_message(
                 response="utter_cancel_refund_note",
                 amount=format_money(cancelled.total, cancelled.currency),
                 payment_method=label(PAYMENT_METHODS, cancelled.payment_method, language),
-                arrival_days=policy.refund_arrival_days.get(cancelled.payment_method, "3-7"),
+                arrival_days=self.policy.refund_arrival_days.get(cancelled.payment_method, "3-7"),
             )
         return []
+
+
+def _not_possible(dispatcher: CollectingDispatcher, order: Order, language: str) -> None:
+    dispatcher.utter_message(
+        response="utter_cancel_not_possible",
+        order_id=order.id,
+        status=label(STATUSES, order.status.value, language),
+    )
 
 
 class ActionChangeAddress(OrderAction):
@@ -51,17 +138,29 @@ class ActionChangeAddress(OrderAction):
     def name(self) -> str:
         return "action_change_address"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, actor: Actor
+    ) -> list[EventType]:
         address = str(tracker.get_slot("new_address") or "")
+        if not order.cancellable:
+            _address_locked(dispatcher, order)
+            return []
+        if tracker.get_slot("confirm_address") != "yes" or not address:
+            dispatcher.utter_message(response="utter_change_not_made", order_id=order.id)
+            return []
         try:
-            await self.store.change_address(order.id, address)
+            await self.store.change_address(order.id, address, actor)
         except OrderStateError:
-            dispatcher.utter_message(
-                response="utter_address_locked",
-                order_id=order.id,
-                carrier=order.carrier or "",
-                tracking_number=order.tracking_number or "",
-            )
-            return [SlotSet("new_address", None)]
+            _address_locked(dispatcher, order)
+            return []
         dispatcher.utter_message(response="utter_address_changed", order_id=order.id, new_address=address)
-        return [SlotSet("new_address", None)]
+        return []
+
+
+def _address_locked(dispatcher: CollectingDispatcher, order: Order) -> None:
+    dispatcher.utter_message(
+        response="utter_address_locked",
+        order_id=order.id,
+        carrier=order.carrier or "",
+        tracking_number=order.tracking_number or "",
+    )

@@ -1,7 +1,13 @@
-"""Asking for and validating the order number, shared by every order-related form."""
+"""The order forms' shared steps: the order number, proving the order, and reading a change back.
+
+Every form that touches an order asks for its number, then (unless the channel already vouches for the
+customer) for a detail only its owner knows. Nothing about the order is said before that check passes, and
+a wrong number and a wrong detail get the same answer, so order numbers cannot be probed.
+"""
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from typing import Any
 
@@ -12,17 +18,26 @@ from rasa_sdk.types import DomainDict
 
 from actions import conversation
 from actions.formatting import STATUSES, format_date, label
-from actions.orders.lookup import lookup_order
-from actions.orders.model import Order
+from actions.orders.access import actor_for, order_access
+from actions.orders.addresses import extract_address
+from actions.orders.attempts import AttemptLimiter
+from actions.orders.model import AuditEntry, Order
 from actions.orders.store import OrderStore
-from actions.providers import order_store
+from actions.orders.verification import detail_matches, verified_orders
+from actions.providers import attempt_limiter, order_store
 from bot.patterns import normalise_order_id
 
+logger = logging.getLogger(__name__)
+
 RECENT_ORDERS_OFFERED = 3
+CHECK_SLOT = "order_check"
+LOCKED = "locked"
+PASSED = "passed"
+SHARE_CONTACT = {"en": "Share my phone number", "zh": "分享我的手机号"}
 
 
 class ActionAskOrderId(Action):
-    """Asks for the order number; a logged-in customer also gets their recent orders as buttons."""
+    """Asks for the order number; a verified customer also gets their recent orders as buttons."""
 
     def __init__(self, store: OrderStore | None = None) -> None:
         self._store = store
@@ -46,34 +61,137 @@ class ActionAskOrderId(Action):
         return []
 
 
+class ActionAskOrderCheck(Action):
+    """Asks for the email, postcode or phone number on the order; on Telegram, offers to share the phone."""
+
+    def name(self) -> str:
+        return "action_ask_order_check"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        buttons = []
+        if conversation.metadata(tracker).get("channel") == "telegram":
+            title = SHARE_CONTACT[conversation.language(tracker)]
+            buttons = [{"title": title, "payload": "/share_contact"}]
+        order_id = str(tracker.get_slot("order_id") or "")
+        dispatcher.utter_message(response="utter_ask_order_check", order_id=order_id, buttons=buttons)
+        return []
+
+
 def _order_button_title(order: Order, language: str) -> str:
     status = label(STATUSES, order.status.value, language)
     return f"{order.id} · {format_date(order.placed_on, language)} · {status}"
 
 
 class OrderIdValidation(FormValidationAction):
-    """Base for forms that need an order: normalises the number and checks the customer may see it."""
+    """Base for forms that need an order: its number, then proof that the customer may act on it."""
 
-    def __init__(self, store: OrderStore | None = None) -> None:
+    def __init__(self, store: OrderStore | None = None, limiter: AttemptLimiter | None = None) -> None:
         self._store = store
+        self._limiter = limiter
 
     @property
     def store(self) -> OrderStore:
         return self._store or order_store()
 
+    @property
+    def limiter(self) -> AttemptLimiter:
+        return self._limiter or attempt_limiter()
+
     @abstractmethod
     def name(self) -> str:
         """Each form's validation action names itself (abstract, so the executor skips this base)."""
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if tracker.get_slot(CHECK_SLOT) == LOCKED:
+            return []  # the form ends; its final action explains
+        order = await self.accessible_order(tracker)
+        if order is None:
+            return list(domain_slots)
+        slots = [slot for slot in domain_slots if slot != CHECK_SLOT]
+        return self.slots_for_order(slots, order)
+
+    def slots_for_order(self, slots: list[str], order: Order) -> list[str]:
+        """What the form still needs once the order is proven; forms drop questions the state makes moot."""
+        return slots
+
+    async def on_verified(self, order: Order, tracker: Tracker) -> dict[str, Any]:
+        """Slots a form can fill as soon as the order is proven (the only item of a one-item order)."""
+        return {}
+
+    async def accessible_order(self, tracker: Tracker) -> Order | None:
+        raw = tracker.get_slot("order_id")
+        order_id = normalise_order_id(raw) if isinstance(raw, str) else None
+        order = await self.store.get(order_id) if order_id else None
+        return order if order is not None and order_access(order, tracker) else None
 
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         order_id = normalise_order_id(value) if isinstance(value, str) else None
-        order = await lookup_order(self.store, order_id, tracker)
-        if order is None:
-            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or str(value or ""))
+        if order_id is None:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=str(value or ""))
             return {"order_id": None}
-        return {"order_id": order.id}
+        order = await self.store.get(order_id)
+        if order is not None and order_access(order, tracker):
+            return {"order_id": order_id, **await self.on_verified(order, tracker)}
+        # Unknown, or not provably the customer's: ask for the detail without saying which.
+        return {"order_id": order_id, CHECK_SLOT: None}
+
+    async def validate_order_check(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        order_id = str(tracker.get_slot("order_id") or "")
+        address = conversation.client_address(tracker)
+        if await self._locked(tracker.sender_id, address):
+            await self._audit(tracker, order_id, "check_locked")
+            return {CHECK_SLOT: LOCKED}
+        order = await self.store.get(order_id) if order_id else None
+        if order is not None and detail_matches(order, str(value or "")):
+            await self._audit(tracker, order.id, "check_passed")
+            proven = [*verified_orders(tracker.get_slot("verified_orders")), order.id]
+            return {CHECK_SLOT: PASSED, "verified_orders": proven, **await self.on_verified(order, tracker)}
+        locked_now = await self._failed(tracker.sender_id, address)
+        await self._audit(tracker, order_id, "check_failed")
+        if locked_now:
+            return {CHECK_SLOT: LOCKED}
+        dispatcher.utter_message(response="utter_order_check_failed")
+        return {CHECK_SLOT: None, "order_id": None}
+
+    async def _locked(self, conversation_id: str, address: str | None) -> bool:
+        try:
+            return await self.limiter.locked(conversation_id, address)
+        except Exception:  # without the counters no answer can be checked safely: refuse, politely
+            logger.exception("actions.order_check.limiter_unavailable")
+            return True
+
+    async def _failed(self, conversation_id: str, address: str | None) -> bool:
+        try:
+            return await self.limiter.failed(conversation_id, address)
+        except Exception:
+            logger.exception("actions.order_check.limiter_unavailable")
+            return True
+
+    async def _audit(self, tracker: Tracker, order_id: str, event: str) -> None:
+        actor = actor_for(tracker, None)
+        await self.store.record(
+            AuditEntry(
+                order_id=order_id or "?",
+                event=event,
+                conversation_id=actor.conversation_id,
+                channel=actor.channel,
+                customer_id=actor.customer_id,
+                verified_by=None,
+                after={"client_address": conversation.client_address(tracker) or ""},
+            )
+        )
 
 
 class ValidateOrderStatusForm(OrderIdValidation):
@@ -81,14 +199,28 @@ class ValidateOrderStatusForm(OrderIdValidation):
         return "validate_order_status_form"
 
 
+class ValidateRefundStatusForm(OrderIdValidation):
+    def name(self) -> str:
+        return "validate_refund_status_form"
+
+
+def confirmation(value: Any) -> str | None:
+    """A read-back's answer: "yes" or "no" (the slot maps affirm and deny), anything else asks again."""
+    return value if value in ("yes", "no") else None
+
+
 class ValidateCancelOrderForm(OrderIdValidation):
     def name(self) -> str:
         return "validate_cancel_order_form"
 
+    def slots_for_order(self, slots: list[str], order: Order) -> list[str]:
+        # Nothing to confirm when the order can no longer be cancelled: the final action explains why.
+        return slots if order.cancellable else [s for s in slots if s != "confirm_cancel"]
 
-class ValidateRefundStatusForm(OrderIdValidation):
-    def name(self) -> str:
-        return "validate_refund_status_form"
+    async def validate_confirm_cancel(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"confirm_cancel": confirmation(value)}
 
 
 class ValidateChangeAddressForm(OrderIdValidation):
@@ -97,11 +229,21 @@ class ValidateChangeAddressForm(OrderIdValidation):
     def name(self) -> str:
         return "validate_change_address_form"
 
+    def slots_for_order(self, slots: list[str], order: Order) -> list[str]:
+        if order.cancellable:  # the address can change exactly while the order could still be cancelled
+            return slots
+        return [s for s in slots if s not in ("new_address", "confirm_address")]
+
     async def validate_new_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        address = " ".join(str(value or "").split())
+        address = extract_address(str(value or ""))
         if len(address) < self.MIN_ADDRESS_CHARS or not any(ch.isalpha() for ch in address):
             dispatcher.utter_message(response="utter_address_too_short")
             return {"new_address": None}
         return {"new_address": address}
+
+    async def validate_confirm_address(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"confirm_address": confirmation(value)}

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import conversation
 from actions.formatting import format_date
 from actions.orders.action import OrderAction
-from actions.orders.model import Order
+from actions.orders.model import Actor, Order
 
 
 def status_variables(order: Order, language: str) -> dict[str, Any]:
@@ -32,7 +32,9 @@ class ActionOrderStatus(OrderAction):
     def name(self) -> str:
         return "action_order_status"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, actor: Actor
+    ) -> list[EventType]:
         language = conversation.language(tracker)
         dispatcher.utter_message(
             response=f"utter_order_status_{order.status.value}", **status_variables(order, language)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actions.hub_client import HttpHubClient, HubClient
+from actions.orders.attempts import AttemptLimiter, AttemptLimits, RedisAttemptLimiter
 from actions.orders.sqlite_store import SqliteOrderStore
 from actions.orders.store import OrderStore
 from actions.returns.policy import ReturnPolicy
@@ -42,3 +43,21 @@ def knowledge_base() -> KnowledgeBase:
     from kb_index.service import KnowledgeBase  # imports torch and FAISS: only when first needed
 
     return KnowledgeBase.from_env()
+
+
+@cache
+def attempt_limiter() -> AttemptLimiter:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+    )
+    limits = AttemptLimits(
+        per_conversation=int(os.environ.get("ORDER_CHECK_MAX_PER_CONVERSATION", "3")),
+        per_address=int(os.environ.get("ORDER_CHECK_MAX_PER_ADDRESS", "10")),
+        window_seconds=int(os.environ.get("ORDER_CHECK_WINDOW_SECONDS", "3600")),
+    )
+    return RedisAttemptLimiter(redis, limits)

@@ -9,14 +9,16 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import conversation
 from actions.formatting import PAYMENT_METHODS, format_date, format_money, label
 from actions.orders.action import OrderAction
-from actions.orders.model import Order, OrderStatus
+from actions.orders.model import Actor, Order, OrderStatus
 
 
 class ActionRefundStatus(OrderAction):
     def name(self) -> str:
         return "action_refund_status"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, actor: Actor
+    ) -> list[EventType]:
         language = conversation.language(tracker)
         policy = self.policy
         values = {

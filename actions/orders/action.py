@@ -1,7 +1,8 @@
-"""Base for actions that act on the order in the `order_id` slot."""
+"""Base for actions that act on the order in the `order_id` slot, once the customer has proved it."""
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -9,15 +10,22 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.orders.lookup import find_customer_order
-from actions.orders.model import Order
+from actions.orders.access import actor_for, order_access
+from actions.orders.model import Actor, Order
 from actions.orders.store import OrderStore
 from actions.providers import order_store, return_policy
 from actions.returns.policy import ReturnPolicy
+from bot.patterns import normalise_order_id
+
+logger = logging.getLogger(__name__)
+
+#: Per-request slots every order form fills again next time.
+FORM_SCRATCH = ("order_check", "confirm_cancel", "confirm_address", "new_address")
 
 
 class OrderAction(Action, ABC):
-    """Looks the order up (the customer's own only); an unknown order is reported and the slot cleared."""
+    """Looks the order up and checks access again (never trusting the form alone); an order the customer
+    has not proved reads like an unknown one."""
 
     #: Slots cleared, besides `order_id`, when the order is not found.
     clear_on_not_found: tuple[str, ...] = ()
@@ -38,14 +46,24 @@ class OrderAction(Action, ABC):
     def name(self) -> str: ...
 
     @abstractmethod
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> list[EventType]:
-        """Do the action's work on a found order."""
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, actor: Actor
+    ) -> list[EventType]:
+        """Do the action's work on a found, proven order."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        order_id, order = await find_customer_order(self.store, tracker)
-        if order is None:
-            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or "")
-            return [SlotSet(slot, None) for slot in ("order_id", *self.clear_on_not_found)]
-        return await self.act(dispatcher, tracker, order)
+        raw = tracker.get_slot("order_id")
+        order_id = normalise_order_id(raw) if isinstance(raw, str) else None
+        order = await self.store.get(order_id) if order_id else None
+        how = order_access(order, tracker) if order is not None else None
+        scratch = [SlotSet(slot, None) for slot in FORM_SCRATCH]
+        if order is None or how is None:
+            if tracker.get_slot("order_check") == "locked":
+                dispatcher.utter_message(response="utter_order_check_locked")
+            else:
+                dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or "")
+            clear = {"order_id", *self.clear_on_not_found}
+            return [*scratch, *(SlotSet(slot, None) for slot in sorted(clear - set(FORM_SCRATCH)))]
+        return [*await self.act(dispatcher, tracker, order, actor_for(tracker, how)), *scratch]

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
-from actions import conversation
+from actions.orders.access import order_access
 from actions.orders.model import Order
 from actions.orders.store import OrderStore
 from bot.patterns import normalise_order_id
 
 
 async def lookup_order(store: OrderStore, raw_order_id: str | None, tracker: Tracker) -> Order | None:
-    """The order if it exists and the customer may see it.
-
-    A logged-in customer (customer_id in the channel metadata) only sees their own orders; someone
-    else's order reads as not found, so order numbers cannot be probed.
-    """
+    """The order if it exists and the customer has proved it (see actions.orders.access); an order
+    they have not proved reads as not found, so order numbers cannot be probed."""
     order_id = normalise_order_id(raw_order_id) if isinstance(raw_order_id, str) else None
     if order_id is None:
         return None
     order = await store.get(order_id)
-    customer = conversation.customer_id(tracker)
-    if order is not None and customer is not None and order.customer_id != customer:
-        return None
-    return order
+    return order if order is not None and order_access(order, tracker) else None
 
 
 async def find_customer_order(store: OrderStore, tracker: Tracker) -> tuple[str | None, Order | None]:

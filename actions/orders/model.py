@@ -59,6 +59,15 @@ class Order:
     payment_method: str = "card"
     return_received_on: date | None = None
     refund_issued_on: date | None = None
+    # The customer's contact details on the order: what an anonymous customer proves the order with.
+    email: str = ""
+    phone: str = ""
+    postcode: str = ""
+
+    @property
+    def cancellable(self) -> bool:
+        """Unshipped: it can still be cancelled or sent elsewhere."""
+        return self.status in (OrderStatus.PENDING, OrderStatus.PAID)
 
     def item(self, sku: str) -> OrderItem | None:
         return next((item for item in self.items if item.sku == sku), None)
@@ -66,3 +75,28 @@ class Order:
     @property
     def total(self) -> float:
         return round(sum(item.price * item.quantity for item in self.items), 2)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change to an order, as the audit trail records it."""
+
+    conversation_id: str
+    channel: str
+    customer_id: str | None  # the verified customer, if the channel vouched for one
+    verified_by: str  # storefront, rest_token, telegram_contact, order_check
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of an order's audit trail: a change, or an attempt to prove the order."""
+
+    order_id: str
+    event: str  # cancelled, address_changed, return_authorised, check_passed, check_failed, check_locked
+    conversation_id: str
+    channel: str
+    customer_id: str | None
+    verified_by: str | None
+    before: dict[str, str] = field(default_factory=dict)
+    after: dict[str, str] = field(default_factory=dict)
+    at: str = ""  # ISO timestamp, set by the store

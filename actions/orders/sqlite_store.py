@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from actions.orders.model import Order, OrderItem, OrderStateError, OrderStatus, ReturnAuthorization
+from actions.orders.model import (
+    Actor,
+    AuditEntry,
+    Order,
+    OrderItem,
+    OrderStateError,
+    OrderStatus,
+    ReturnAuthorization,
+)
+from actions.orders.verification import postcode_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,6 +38,12 @@ CREATE TABLE IF NOT EXISTS returns (
     number TEXT PRIMARY KEY, order_id TEXT NOT NULL, sku TEXT NOT NULL, reason TEXT NOT NULL,
     created_on TEXT NOT NULL, UNIQUE (order_id, sku)
 );
+-- Kept across daily re-seeds: who changed or tried to prove which order, how verified, before and after.
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_order ON audit (order_id, id);
 """
 
 DATE_FIELDS = {
@@ -56,6 +73,9 @@ def _order_from_row(data: dict[str, Any]) -> Order:
         return_number=data.get("return_number"),
         shipping_address=data.get("shipping_address", ""),
         payment_method=data.get("payment_method", "card"),
+        email=data.get("email", ""),
+        phone=str(data.get("phone", "")),
+        postcode=postcode_of(data.get("shipping_address", "")),
         **dates,  # type: ignore[arg-type]
     )
 
@@ -81,6 +101,10 @@ class SqliteOrderStore:
         self._lock = asyncio.Lock()
 
     def _connect(self) -> sqlite3.Connection:
+        if (
+            not self._db_path.exists()
+        ):  # customer data: readable by this user only (SQLite's own files follow)
+            os.close(os.open(self._db_path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(self._db_path, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
@@ -103,9 +127,11 @@ class SqliteOrderStore:
                 [(c["id"], json.dumps(c, ensure_ascii=False)) for c in seed["customers"]],
             )
             today = self._today()
+            contacts = {c["id"]: {"email": c.get("email", ""), "phone": str(c.get("phone", ""))}
+                        for c in seed["customers"]}  # fmt: skip
             rows = []
             for order in seed["orders"]:
-                data = _absolute(order, today)
+                data = {**contacts.get(order["customer"], {}), **_absolute(order, today)}
                 rows.append(
                     (data["id"], data["customer"], data["placed_on"], json.dumps(data, ensure_ascii=False))
                 )
@@ -140,20 +166,31 @@ class SqliteOrderStore:
         )
         return [_order_from_row(row) for row in rows]
 
-    def _update(self, order_id: str, change: Callable[[dict[str, Any]], None]) -> Order:
+    def _update(
+        self,
+        order_id: str,
+        change: Callable[[dict[str, Any]], None],
+        actor: Actor | None,
+        event: str,
+        fields: tuple[str, ...],
+    ) -> Order:
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")  # serialise read-modify-write across workers
             row = conn.execute("SELECT data FROM orders WHERE id = ?", (order_id,)).fetchone()
             if row is None:
                 raise KeyError(order_id)
             data = json.loads(row[0])
+            before = {name: str(data.get(name) or "") for name in fields}
             change(data)
             conn.execute(
                 "UPDATE orders SET data = ? WHERE id = ?", (json.dumps(data, ensure_ascii=False), order_id)
             )
+            after = {name: str(data.get(name) or "") for name in fields}
+            # The change and its audit line commit together.
+            self._insert_audit(conn, _entry(order_id, event, actor, before, after))
         return _order_from_row(data)
 
-    async def cancel(self, order_id: str) -> Order:
+    async def cancel(self, order_id: str, actor: Actor | None = None) -> Order:
         def change(data: dict[str, Any]) -> None:
             was = data["status"]
             if was not in UNSHIPPED:
@@ -164,18 +201,48 @@ class SqliteOrderStore:
                 data["refund_issued_on"] = self._today().isoformat()
 
         await self._ensure_ready()
-        return await asyncio.to_thread(self._update, order_id, change)
+        return await asyncio.to_thread(
+            self._update, order_id, change, actor, "cancelled", ("status", "refund_issued_on")
+        )
 
-    async def change_address(self, order_id: str, address: str) -> Order:
+    async def change_address(self, order_id: str, address: str, actor: Actor | None = None) -> Order:
         def change(data: dict[str, Any]) -> None:
             if data["status"] not in UNSHIPPED:
                 raise OrderStateError(f"order {order_id} is {data['status']}")
             data["shipping_address"] = address
 
         await self._ensure_ready()
-        return await asyncio.to_thread(self._update, order_id, change)
+        return await asyncio.to_thread(
+            self._update, order_id, change, actor, "address_changed", ("shipping_address",)
+        )
 
-    def _insert_return(self, order_id: str, sku: str, reason: str) -> ReturnAuthorization:
+    @staticmethod
+    def _insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+        data = dataclasses.asdict(entry)
+        conn.execute(
+            "INSERT INTO audit (order_id, event, at, data) VALUES (?, ?, ?, ?)",
+            (entry.order_id, entry.event, entry.at, json.dumps(data, ensure_ascii=False)),
+        )
+
+    def _record(self, entry: AuditEntry) -> None:
+        with self._connect() as conn:
+            self._insert_audit(conn, entry)
+
+    async def record(self, entry: AuditEntry) -> None:
+        await self._ensure_ready()
+        stamped = entry if entry.at else dataclasses.replace(entry, at=_now())
+        await asyncio.to_thread(self._record, stamped)
+
+    async def audit_trail(self, order_id: str) -> list[AuditEntry]:
+        await self._ensure_ready()
+        rows = await asyncio.to_thread(
+            self._query, "SELECT data FROM audit WHERE order_id = ? ORDER BY id", (order_id,)
+        )
+        return [AuditEntry(**row) for row in rows]
+
+    def _insert_return(
+        self, order_id: str, sku: str, reason: str, actor: Actor | None
+    ) -> ReturnAuthorization:
         created = self._today()
         with self._connect() as conn:
             existing = conn.execute(
@@ -190,8 +257,32 @@ class SqliteOrderStore:
                 "INSERT INTO returns (number, order_id, sku, reason, created_on) VALUES (?, ?, ?, ?, ?)",
                 (number, order_id, sku, reason, created.isoformat()),
             )
+            after = {"sku": sku, "reason": reason, "return_number": number}
+            self._insert_audit(conn, _entry(order_id, "return_authorised", actor, {}, after))
         return ReturnAuthorization(number, order_id, sku, reason, created)
 
-    async def create_return(self, order_id: str, sku: str, reason: str) -> ReturnAuthorization:
+    async def create_return(
+        self, order_id: str, sku: str, reason: str, actor: Actor | None = None
+    ) -> ReturnAuthorization:
         await self._ensure_ready()
-        return await asyncio.to_thread(self._insert_return, order_id, sku, reason)
+        return await asyncio.to_thread(self._insert_return, order_id, sku, reason, actor)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _entry(
+    order_id: str, event: str, actor: Actor | None, before: dict[str, str], after: dict[str, str]
+) -> AuditEntry:
+    return AuditEntry(
+        order_id=order_id,
+        event=event,
+        conversation_id=actor.conversation_id if actor else "",
+        channel=actor.channel if actor else "",
+        customer_id=actor.customer_id if actor else None,
+        verified_by=actor.verified_by if actor else None,
+        before=before,
+        after=after,
+        at=_now(),
+    )

@@ -1,14 +1,15 @@
 """The order store interface: what a shop backend must provide to the assistant.
 
 Implement this protocol over your shop's API or database and pass it to the actions' provider
-(actions/providers.py). Every method is async and must not block the event loop.
+(actions/providers.py). Every method is async and must not block the event loop. Each change takes the
+`Actor` who asked for it and must record it in the order's audit trail together with the change.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from actions.orders.model import Order, ReturnAuthorization
+from actions.orders.model import Actor, AuditEntry, Order, ReturnAuthorization
 
 
 class OrderStore(Protocol):
@@ -20,14 +21,24 @@ class OrderStore(Protocol):
         """The customer's most recent orders, newest first."""
         ...
 
-    async def cancel(self, order_id: str) -> Order:
+    async def cancel(self, order_id: str, actor: Actor | None = None) -> Order:
         """Cancel an unshipped order. Raises OrderStateError once it has shipped."""
         ...
 
-    async def change_address(self, order_id: str, address: str) -> Order:
+    async def change_address(self, order_id: str, address: str, actor: Actor | None = None) -> Order:
         """Change the shipping address before shipment. Raises OrderStateError after."""
         ...
 
-    async def create_return(self, order_id: str, sku: str, reason: str) -> ReturnAuthorization:
+    async def create_return(
+        self, order_id: str, sku: str, reason: str, actor: Actor | None = None
+    ) -> ReturnAuthorization:
         """Record an authorised return of one item and give it a return authorisation number."""
+        ...
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Add a line to the order's audit trail (attempts to prove the order, for instance)."""
+        ...
+
+    async def audit_trail(self, order_id: str) -> list[AuditEntry]:
+        """The order's audit trail, oldest first."""
         ...

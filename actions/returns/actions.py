@@ -15,6 +15,7 @@ from actions import conversation
 from actions.formatting import CONDITIONS, PAYMENT_METHODS, format_money, label
 from actions.handoff import ActionHandoff
 from actions.order_forms import OrderIdValidation
+from actions.orders.access import actor_for, order_access
 from actions.orders.lookup import find_customer_order, lookup_order
 from actions.orders.model import Order, OrderItem
 from actions.orders.store import OrderStore
@@ -53,29 +54,20 @@ class ValidateReturnForm(OrderIdValidation):
     def name(self) -> str:
         return "validate_return_form"
 
-    async def validate_order_id(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        result = await super().validate_order_id(value, dispatcher, tracker, domain)
-        if not result["order_id"]:
-            return result
-        order = await self.store.get(result["order_id"])
-        if order is None:
-            return result
+    async def on_verified(self, order: Order, tracker: Tracker) -> dict[str, Any]:
+        """The item named earlier in the conversation, or the only one of the order."""
         named = tracker.get_slot("item")
         item = match_item(order, named) if isinstance(named, str) else None
         if item is None and len(order.items) == 1:
             item = order.items[0]  # nothing to choose
-        if item is not None:
-            result["item"] = item.sku
-        return result
+        return {"item": item.sku} if item is not None else {}
 
     async def validate_item(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
         if order is None:
-            return {"item": value}  # matched once the order is known (validate_order_id)
+            return {"item": value}  # matched once the order is proven (on_verified)
         item = match_item(order, str(value or ""))
         if item is None:
             dispatcher.utter_message(response="utter_item_not_in_order", item=str(value), order_id=order.id)
@@ -132,12 +124,16 @@ class ActionCheckReturn(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         store = self._store or order_store()
-        reset = [SlotSet("item", None), SlotSet("return_reason", None)]
+        reset = [SlotSet("item", None), SlotSet("return_reason", None), SlotSet("order_check", None)]
         try:
             order_id, order = await find_customer_order(store, tracker)
             item = order.item(str(tracker.get_slot("item"))) if order else None
             if order is None or item is None:
-                dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or "")
+                locked = tracker.get_slot("order_check") == "locked"
+                if locked:
+                    dispatcher.utter_message(response="utter_order_check_locked")
+                else:
+                    dispatcher.utter_message(response="utter_order_not_found", order_id=order_id or "")
                 return [*reset, SlotSet("order_id", None), SlotSet("return_outcome", "not_returnable_yet")]
             return [*reset, *await self._decide(dispatcher, tracker, store, order, item)]
         except Exception:
@@ -159,7 +155,8 @@ class ActionCheckReturn(Action):
         decision = decide(order, item, reason, self._today or date.today(), policy)
         names = {"order_id": order.id, "item": item_name(item, language)}
         if decision.eligible:
-            authorisation = await store.create_return(order.id, item.sku, str(reason))
+            actor = actor_for(tracker, order_access(order, tracker))
+            authorisation = await store.create_return(order.id, item.sku, str(reason), actor)
             dispatcher.utter_message(
                 response="utter_return_authorised",
                 **names,

@@ -19,7 +19,7 @@ async def test_asking_for_a_person_posts_the_full_packet_and_pauses_the_bot() ->
     events = [user("hi", "greet"), bot("Hello!"), user("let me talk to a human", "request_human", 0.97)]
     tracker = make_tracker(
         {"language": "zh", "order_id": "SO-1"},
-        {"channel": "widget", "customer_id": "cust-9"},
+        {"channel": "widget", "customer_id": "cust-9", "verified_by": "storefront"},
         intent="request_human",
         events=events,
     )
@@ -30,6 +30,11 @@ async def test_asking_for_a_person_posts_the_full_packet_and_pauses_the_bot() ->
     assert packet["language"] == "zh"
     assert packet["channel"] == "widget"
     assert packet["customer_id"] == "cust-9"
+    assert packet["identity"] == {
+        "customer_id": "cust-9",
+        "verified_by": "storefront",
+        "verified_phone": None,
+    }
     assert [h["intent"] for h in packet["intent_history"]] == ["greet", "request_human"]
     assert packet["intent_history"][1]["confidence"] == 0.97
     assert [t["author"] for t in packet["transcript"]] == ["customer", "bot", "customer"]

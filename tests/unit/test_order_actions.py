@@ -21,7 +21,10 @@ def order(status: OrderStatus, **extra) -> Order:
     return Order(id="SO-20000002", customer_id="cust-2001", status=status, **{**fields, **extra})
 
 
-async def run(action, store, slots, metadata=None):
+OWNER = {"customer_id": "cust-2001", "verified_by": "storefront"}  # a signed-in storefront customer
+
+
+async def run(action, store, slots, metadata=OWNER):
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, make_tracker(slots, metadata), {})
     return dispatcher.messages, events
@@ -30,7 +33,9 @@ async def run(action, store, slots, metadata=None):
 async def test_a_paid_order_is_cancelled_and_refunded_to_the_original_method() -> None:
     store = FakeOrderStore(order(OrderStatus.PAID))
     messages, _ = await run(
-        ActionCancelOrder(store, POLICY), store, {"order_id": "SO-20000002", "language": "zh"}
+        ActionCancelOrder(store, POLICY),
+        store,
+        {"order_id": "SO-20000002", "language": "zh", "confirm_cancel": "yes"},
     )
     assert [m["response"] for m in messages] == ["utter_order_cancelled", "utter_cancel_refund_note"]
     assert messages[1]["payment_method"] == "支付宝"
@@ -40,7 +45,8 @@ async def test_a_paid_order_is_cancelled_and_refunded_to_the_original_method() -
 
 async def test_an_unpaid_order_is_cancelled_without_a_refund_note() -> None:
     store = FakeOrderStore(order(OrderStatus.PENDING))
-    messages, _ = await run(ActionCancelOrder(store, POLICY), store, {"order_id": "SO-20000002"})
+    slots = {"order_id": "SO-20000002", "confirm_cancel": "yes"}
+    messages, _ = await run(ActionCancelOrder(store, POLICY), store, slots)
     assert [m["response"] for m in messages] == ["utter_order_cancelled"]
 
 
@@ -55,14 +61,15 @@ async def test_an_unpaid_order_is_cancelled_without_a_refund_note() -> None:
 )
 async def test_orders_past_shipment_are_not_cancelled(status: OrderStatus, response: str) -> None:
     store = FakeOrderStore(order(status))
-    messages, _ = await run(ActionCancelOrder(store, POLICY), store, {"order_id": "SO-20000002"})
+    slots = {"order_id": "SO-20000002", "confirm_cancel": "yes"}
+    messages, _ = await run(ActionCancelOrder(store, POLICY), store, slots)
     assert messages[0]["response"] == response
     assert store.orders["SO-20000002"].status is status
 
 
 async def test_address_changes_only_before_shipment() -> None:
     store = FakeOrderStore(order(OrderStatus.PAID))
-    slots = {"order_id": "SO-20000002", "new_address": "北京市朝阳区建国路88号"}
+    slots = {"order_id": "SO-20000002", "new_address": "北京市朝阳区建国路88号", "confirm_address": "yes"}
     messages, events = await run(ActionChangeAddress(store), store, slots)
     assert messages[0]["response"] == "utter_address_changed"
     assert store.orders["SO-20000002"].shipping_address == "北京市朝阳区建国路88号"
@@ -106,19 +113,23 @@ async def test_refund_status(status: OrderStatus, extra: dict, response: str) ->
 
 async def test_order_numbers_are_validated_and_normalised() -> None:
     form = ValidateOrderStatusForm(FakeOrderStore(order(OrderStatus.PAID)))
-    tracker = make_tracker()
+    tracker = make_tracker(metadata=OWNER)
     assert await form.validate_order_id("#20000002", CollectingDispatcher(), tracker, {}) == {
         "order_id": "SO-20000002"
     }
     dispatcher = CollectingDispatcher()
-    assert await form.validate_order_id("SO-11111111", dispatcher, tracker, {}) == {"order_id": None}
+    assert await form.validate_order_id("no number", dispatcher, tracker, {}) == {"order_id": None}
     assert dispatcher.messages[0]["response"] == "utter_order_not_found"
 
 
 async def test_logged_in_customers_are_offered_their_recent_orders() -> None:
     store = FakeOrderStore(order(OrderStatus.PAID))
-    messages, _ = await run(ActionAskOrderId(store), store, {"language": "en"}, {"customer_id": "cust-2001"})
+    messages, _ = await run(ActionAskOrderId(store), store, {"language": "en"})
     assert messages[0]["response"] == "utter_ask_order_id"
     assert messages[0]["buttons"][0]["payload"] == '/inform{"order_id":"SO-20000002"}'
-    anonymous, _ = await run(ActionAskOrderId(store), store, {"language": "en"})
+    anonymous, _ = await run(ActionAskOrderId(store), store, {"language": "en"}, {})
+    assert anonymous[0]["buttons"] == []
+    # A customer id the channel did not vouch for is ignored.
+    forged, _ = await run(ActionAskOrderId(store), store, {"language": "en"}, {"customer_id": "cust-2001"})
+    assert forged[0]["buttons"] == []
     assert anonymous[0]["buttons"] == []

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.orders.model import OrderStatus
+from actions.orders.model import Actor, AuditEntry, OrderStateError, OrderStatus
 from actions.orders.sqlite_store import SqliteOrderStore
 
 SEED = Path(__file__).resolve().parents[2] / "data" / "orders" / "orders.yml"
@@ -52,3 +52,46 @@ async def test_unknown_order_and_recent_orders(tmp_path: Path, seed: dict) -> No
     assert 0 < len(recent) <= 3
     assert all(o.customer_id == customer for o in recent)
     assert [o.placed_on for o in recent] == sorted((o.placed_on for o in recent), reverse=True)
+
+
+async def test_orders_carry_their_owners_contact_details(tmp_path: Path, seed: dict) -> None:
+    store = SqliteOrderStore(tmp_path / "orders.sqlite", SEED)
+    raw = seed["orders"][0]
+    customer = next(c for c in seed["customers"] if c["id"] == raw["customer"])
+    order = await store.get(raw["id"])
+    assert order is not None
+    assert (order.email, order.phone) == (customer["email"], str(customer["phone"]))
+
+
+async def test_changes_and_checks_are_audited_and_survive_a_reseed(tmp_path: Path, seed: dict) -> None:
+    day = [date(2026, 3, 10)]
+    db = tmp_path / "orders.sqlite"
+    raw = next(o for o in seed["orders"] if o["status"] == "paid")
+    actor = Actor("conv-7", "web", None, "order_check")
+    store = SqliteOrderStore(db, SEED, today=lambda: day[0])
+    await store.change_address(raw["id"], "200 Pine St, Seattle, WA 98101", actor)
+    await store.cancel(raw["id"], actor)
+    await store.record(AuditEntry(raw["id"], "check_failed", "conv-8", "rest", None, None))
+    day[0] = date(2026, 3, 11)
+    trail = await SqliteOrderStore(db, SEED, today=lambda: day[0]).audit_trail(raw["id"])
+    assert [e.event for e in trail] == ["address_changed", "cancelled", "check_failed"]
+    assert trail[0].before == {"shipping_address": raw["shipping_address"]}
+    assert trail[0].after == {"shipping_address": "200 Pine St, Seattle, WA 98101"}
+    assert (trail[1].conversation_id, trail[1].verified_by, trail[1].after["status"]) == (
+        "conv-7", "order_check", "cancelled",
+    )  # fmt: skip
+    assert all(e.at for e in trail)
+
+
+async def test_a_refused_change_leaves_no_audit_line(tmp_path: Path, seed: dict) -> None:
+    store = SqliteOrderStore(tmp_path / "orders.sqlite", SEED)
+    raw = next(o for o in seed["orders"] if o["status"] == "shipped")
+    with pytest.raises(OrderStateError):
+        await store.cancel(raw["id"], Actor("c", "web", None, "storefront"))
+    assert await store.audit_trail(raw["id"]) == []
+
+
+async def test_the_order_file_is_private(tmp_path: Path) -> None:
+    db = tmp_path / "orders.sqlite"
+    await SqliteOrderStore(db, SEED).get("SO-10001021")
+    assert db.stat().st_mode & 0o077 == 0

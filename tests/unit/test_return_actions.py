@@ -36,7 +36,7 @@ async def check(order: Order, reason: str, language: str = "en", hub: FakeHub | 
     action = ActionCheckReturn(store, POLICY, ActionHandoff(hub, store), today=TODAY)
     dispatcher = CollectingDispatcher()
     slots = {"order_id": order.id, "item": order.items[0].sku, "return_reason": reason, "language": language}
-    events = await action.run(dispatcher, make_tracker(slots), {})
+    events = await action.run(dispatcher, make_tracker({**slots, "verified_orders": [order.id]}), {})
     return dispatcher.messages, events, store, hub
 
 
@@ -89,7 +89,7 @@ async def test_someone_elses_order_cannot_be_returned() -> None:
     store = FakeOrderStore(order)
     dispatcher = CollectingDispatcher()
     slots = {"order_id": order.id, "item": JACKET.sku, "return_reason": "changed_mind"}
-    tracker = make_tracker(slots, metadata={"customer_id": "cust-1"})
+    tracker = make_tracker(slots, metadata={"customer_id": "cust-1", "verified_by": "storefront"})
     await ActionCheckReturn(store, POLICY, today=TODAY).run(dispatcher, tracker, {})
     assert dispatcher.messages[0]["response"] == "utter_order_not_found"
     assert store.returns == []
@@ -120,7 +120,10 @@ def test_items_match_by_sku_or_either_language_name() -> None:
 async def test_single_item_orders_fill_the_item_without_asking() -> None:
     order = delivered(1, JACKET)
     form = ValidateReturnForm(FakeOrderStore(order))
-    result = await form.validate_order_id("so 10000001", CollectingDispatcher(), make_tracker(), {})
+    owner = {"customer_id": order.customer_id, "verified_by": "storefront"}
+    result = await form.validate_order_id(
+        "so 10000001", CollectingDispatcher(), make_tracker(metadata=owner), {}
+    )
     assert result == {"order_id": "SO-10000001", "item": "JKT-RAIN-M"}
 
 
@@ -128,7 +131,8 @@ async def test_an_item_not_in_the_order_is_refused() -> None:
     order = delivered(1, JACKET, TEA)
     form = ValidateReturnForm(FakeOrderStore(order))
     dispatcher = CollectingDispatcher()
-    result = await form.validate_item("headphones", dispatcher, make_tracker({"order_id": order.id}), {})
+    slots = {"order_id": order.id, "verified_orders": [order.id]}
+    result = await form.validate_item("headphones", dispatcher, make_tracker(slots), {})
     assert result == {"item": None}
     assert dispatcher.messages[0]["response"] == "utter_item_not_in_order"
 
@@ -137,7 +141,7 @@ async def test_items_are_offered_as_buttons_in_the_customers_language() -> None:
     order = delivered(1, JACKET, TEA)
     dispatcher = CollectingDispatcher()
     await ActionAskItem(FakeOrderStore(order)).run(
-        dispatcher, make_tracker({"order_id": order.id, "language": "zh"}), {}
+        dispatcher, make_tracker({"order_id": order.id, "language": "zh", "verified_orders": [order.id]}), {}
     )
     buttons = dispatcher.messages[0]["buttons"]
     assert [b["title"] for b in buttons] == ["蓝色防雨夹克", "西湖龙井 250克"]
