@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 from sanic import Sanic
+from sanic.request import Request
+from sanic.response import BaseHTTPResponse, HTTPResponse, file
 
 from handoff.accounts import Accounts
 from handoff.blueprints import (
@@ -36,6 +38,7 @@ from handoff.quick_replies import DEFAULT_DIRECTORY, load_templates
 from handoff.ratelimit import RateLimiter
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
+from handoff.security_headers import inline_style_hashes, security_headers
 from handoff.settings import Settings
 from handoff.tickets import AutoReason, TicketStore
 from handoff.transcript import RedisTranscriptStore
@@ -43,6 +46,8 @@ from handoff.transcript import RedisTranscriptStore
 logger = logging.getLogger(__name__)
 
 APP_NAME = "handoff"
+STATIC = Path(__file__).resolve().parent / "static"
+REDOC = STATIC / "vendor" / "redoc"  # the pinned API reference viewer (its README names version and sha256)
 
 
 def create_app(
@@ -56,14 +61,14 @@ def create_app(
     routing_path = Path(settings.routing_config) if settings.routing_config else DEFAULT_PATH
     routing_config = RoutingConfig.load(routing_path)
     app: Sanic = Sanic(APP_NAME)  # type: ignore[type-arg]
-    app.config.OAS_UI_DEFAULT = "redoc"
-    app.config.OAS_URL_PREFIX = "/docs"
+    _configure_api_reference(app)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.WEBSOCKET_MAX_SIZE = 64 * 1024  # widget frames are small; refuse anything that is not
     app.ctx.settings = settings
     app.ctx.quick_replies = load_templates(DEFAULT_DIRECTORY)
     app.ctx.knowledge = _lazy(knowledge_factory or _knowledge_from_env)
     register_error_handlers(app)
+    _add_security_headers(app)
     app.blueprint(health.bp)
     app.blueprint(rest.bp)
     app.blueprint(handoffs.bp)
@@ -128,6 +133,37 @@ def create_app(
         await app.ctx.redis.aclose()
 
     return app
+
+
+def _configure_api_reference(app: Sanic) -> None:  # type: ignore[type-arg]
+    """/docs renders with the vendored redoc, never a CDN build; Swagger UI is off because sanic-ext loads it,
+    and its OAuth2 redirect page, from CDNs."""
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_UI_DEFAULT = "redoc"
+    app.config.OAS_UI_SWAGGER = False
+    app.config.OAS_UI_REDOC_HTML_TITLE = "Storefront Assist API"
+    app.config.OAS_PATH_TO_REDOC_HTML = str(REDOC / "page.html")
+
+    async def redoc_script(request: Request) -> HTTPResponse:
+        return await file(
+            REDOC / "redoc.standalone.js",
+            mime_type="application/javascript; charset=utf-8",
+            request_headers=request.headers,  # 304 while unchanged: the bundle is over a megabyte
+        )
+
+    app.add_route(redoc_script, "/docs/vendor/redoc.standalone.js", methods=["GET"], name="redoc_script")
+
+
+def _add_security_headers(app: Sanic) -> None:  # type: ignore[type-arg]
+    """Every response, errors included, gets the headers of handoff/security_headers.py."""
+    storefront_styles = inline_style_hashes((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
+        headers = security_headers(request.path, response.content_type, request.host, storefront_styles)
+        for name, value in headers.items():
+            response.headers[name] = value
+
+    app.register_middleware(add_security_headers, "response")
 
 
 def _knowledge_from_env() -> Any:

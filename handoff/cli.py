@@ -1,4 +1,5 @@
-"""`python -m handoff user ...` and `python -m handoff demo-team`: console users from the command line.
+"""`python -m handoff user ...`, `python -m handoff token ...` and `python -m handoff demo-team`: console
+users and API tokens from the command line.
 
 Talks to Redis directly (REDIS_URL), so the first admin can be created before anyone can sign in.
 """
@@ -12,6 +13,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from handoff.accounts import Accounts
-from handoff.errors import BadRequest, NotFoundError
-from handoff.identity import Role
+from handoff.errors import BadRequest, Conflict, NotFoundError, Unauthorized
+from handoff.identity import ROTATION_GRACE_SECONDS, Role, TokenStore
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine, validate_agent_spec
 
@@ -83,6 +85,49 @@ async def set_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _current_token() -> str:
+    """The token to rotate: from HUB_TOKEN or a prompt, never the command line (shell history, ps)."""
+    return (os.environ.get("HUB_TOKEN") or getpass.getpass("current token: ")).strip()
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _token_store(redis: Redis) -> TokenStore:
+    # The configured tokens are only recognised, so rotating one is refused with the reason.
+    return TokenStore(redis, os.environ.get("HUB_SERVICE_TOKEN", ""), os.environ.get("HUB_ADMIN_TOKEN", ""))
+
+
+async def rotate_token(args: argparse.Namespace) -> int:
+    """Prints the new token alone on stdout (for scripts); what happened goes to stderr."""
+    redis = _redis()
+    try:
+        tokens = _token_store(redis)
+        issued = await tokens.rotate(_current_token(), args.grace_minutes * 60)
+    finally:
+        await redis.aclose()
+    who = issued.principal
+    agent = f", agent {who.agent_id}" if who.agent_id else ""
+    print(issued.token)
+    print(
+        f"new {who.role.value} token for '{who.user_id}'{agent}, valid until {_utc(issued.expires_at)}; "
+        f"the old one keeps working for {args.grace_minutes:g} more minutes at most",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def revoke_tokens(args: argparse.Namespace) -> int:
+    redis = _redis()
+    try:
+        revoked = await _token_store(redis).revoke_all(args.user_id)
+    finally:
+        await redis.aclose()
+    print(f"revoked {revoked} token(s) of '{args.user_id}'")
+    return 0
+
+
 async def demo_team(args: argparse.Namespace) -> int:
     """Routing agents plus console users with fresh random passwords, written to a private file."""
     redis = _redis()
@@ -126,7 +171,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m handoff", description="Console users.")
+    parser = argparse.ArgumentParser(prog="python -m handoff", description="Console users and API tokens.")
     sub = parser.add_subparsers(dest="command", required=True)
     user = sub.add_parser("user", help="add a user or change a password").add_subparsers(
         dest="action", required=True
@@ -141,6 +186,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     passwd = user.add_parser("passwd", help="set a new password; ends the user's sessions")
     passwd.add_argument("id")
     passwd.set_defaults(run=set_password)
+    token = sub.add_parser("token", help="rotate or revoke API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = token.add_parser(
+        "rotate",
+        help="a new token for the same user, role and agent (current token from HUB_TOKEN or a prompt); "
+        "the old one keeps working for the grace period",
+    )
+    rotate.add_argument(
+        "--grace-minutes",
+        type=float,
+        default=ROTATION_GRACE_SECONDS / 60,
+        help="how long the old token still works (default %(default)g)",
+    )
+    rotate.set_defaults(run=rotate_token)
+    revoke = token.add_parser("revoke", help="revoke every API token of a user")
+    revoke.add_argument("user_id")
+    revoke.set_defaults(run=revoke_tokens)
     demo = sub.add_parser("demo-team", help="create the demo agents and users with new passwords")
     demo.add_argument("--output", default="var/demo-team.tsv")
     demo.set_defaults(run=demo_team)
@@ -148,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = asyncio.run(args.run(args))
         return code
-    except (BadRequest, NotFoundError) as exc:
+    except (BadRequest, NotFoundError, Unauthorized, Conflict) as exc:
         print(f"handoff: {exc}", file=sys.stderr)
         return 2
     except (OSError, RedisConnectionError) as exc:

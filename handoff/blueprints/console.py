@@ -31,19 +31,9 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("console")
 
+# The page's Content-Security-Policy (no inline script or style, so a stored payload that slipped past
+# escaping still could not run) and the other security headers come from handoff/security_headers.py.
 STATIC = Path(__file__).resolve().parent.parent / "static"
-# No inline script or style anywhere in the console, so a stored payload that slipped past escaping
-# still could not run.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
 MAX_QUERY = 500
 LOGINS_PER_MINUTE = 30  # per client address
 SESSION_CHECK_SECONDS = 5.0  # a socket notices a logout or password change this quickly
@@ -80,24 +70,26 @@ def same_origin(request: Request) -> bool:
 # -- the page --------------------------------------------------------------------------------------
 
 
-async def _static(name: str, mime: str, cache: str) -> HTTPResponse:
-    return await file(STATIC / name, mime_type=mime, headers={**PAGE_HEADERS, "Cache-Control": cache})
+async def _static(name: str, mime: str, *, no_store: bool = False) -> HTTPResponse:
+    # Cache-Control comes from file() alone ("no-cache" unless no_store): a header of our own would be
+    # added beside it, not instead of it.
+    return await file(STATIC / name, mime_type=mime, no_store=no_store)
 
 
 @bp.get("/console")
 async def console_page(request: Request) -> HTTPResponse:
     """The console for agents, supervisors, admins and editors."""
-    return await _static("console.html", "text/html; charset=utf-8", "no-store")
+    return await _static("console.html", "text/html; charset=utf-8", no_store=True)
 
 
 @bp.get("/console/console.js")
 async def console_js(request: Request) -> HTTPResponse:
-    return await _static("console.js", "application/javascript; charset=utf-8", "no-cache")
+    return await _static("console.js", "application/javascript; charset=utf-8")
 
 
 @bp.get("/console/console.css")
 async def console_css(request: Request) -> HTTPResponse:
-    return await _static("console.css", "text/css; charset=utf-8", "no-cache")
+    return await _static("console.css", "text/css; charset=utf-8")
 
 
 # -- sessions and users ----------------------------------------------------------------------------

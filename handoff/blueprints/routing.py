@@ -11,7 +11,8 @@ from sanic.response import HTTPResponse, json
 from handoff import service_level
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
-from handoff.identity import STAFF, Principal, Role, TokenStore, require
+from handoff.auth import bearer
+from handoff.identity import ROTATION_GRACE_SECONDS, STAFF, Principal, Role, TokenStore, principal, require
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import ConfigError, Weights
 from handoff.routing.engine import (
@@ -135,8 +136,8 @@ async def issue_agent_token(request: Request, agent_id: str) -> HTTPResponse:
     who = await require(request, *STAFF)
     await _engine(request).get_agent(agent_id)  # 404 for an unknown agent
     tokens: TokenStore = request.app.ctx.tokens
-    token = await tokens.issue(agent_id, Role.AGENT, agent_id)
-    return json({"agent_id": agent_id, "token": token, "issued_by": who.user_id}, status=201)
+    issued = await tokens.grant(agent_id, Role.AGENT, agent_id)
+    return json({**issued.as_dict(), "issued_by": who.user_id}, status=201)
 
 
 @bp.post("/tokens")
@@ -154,7 +155,22 @@ async def issue_token(request: Request) -> HTTPResponse:
     if not isinstance(user_id, str):
         raise BadRequest("'user_id' must be a string", field="user_id")
     tokens: TokenStore = request.app.ctx.tokens
-    return json({"user_id": user_id, "role": role.value, "token": await tokens.issue(user_id, role)}, 201)
+    return json((await tokens.grant(user_id, role)).as_dict(), 201)
+
+
+@bp.post("/tokens/rotate")
+async def rotate_token(request: Request) -> HTTPResponse:
+    """A new token for the caller's own API token; the old one works `grace_seconds` more (default 600)."""
+    await principal(request)  # 401 for a missing or dead token
+    token = bearer(request)
+    if not token:
+        raise BadRequest("rotation needs the API token itself in 'Authorization: Bearer', not a session")
+    body = json_object(request) if request.body else {}
+    grace = body.get("grace_seconds", ROTATION_GRACE_SECONDS)
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace <= 3600:
+        raise BadRequest("'grace_seconds' must be a number from 0 to 3600", field="grace_seconds")
+    tokens: TokenStore = request.app.ctx.tokens
+    return json((await tokens.rotate(token, float(grace))).as_dict(), status=201)
 
 
 @bp.delete("/users/<user_id>/tokens")

@@ -30,6 +30,9 @@
       author_system: "System", internal_note: "Internal note", you: "you",
       reason: "Reason", intent: "Intent", language: "Language", channel: "Channel", skill: "Skill",
       customer: "Customer", tier: "Tier", transfer_note: "Transfer note", intent_history: "Intents and confidence",
+      not_verified: "not verified", verified_storefront: "verified (store sign-in)",
+      verified_rest_token: "verified (store backend)", verified_telegram_contact: "verified (Telegram phone number)",
+      verified_order_check: "verified (order details checked)", verified_other: "verified ({how})",
       entities: "Entities", slots: "Known details", order: "Order", kb_tried: "Knowledge base hits the assistant tried",
       other: "Other", none: "—", status: "Status", placed_on: "Placed", delivered_on: "Delivered",
       total: "Total", items: "Items", owner: "Owner",
@@ -84,6 +87,9 @@
       author_system: "系统", internal_note: "内部备注", you: "我",
       reason: "转人工原因", intent: "意图", language: "语言", channel: "渠道", skill: "技能组",
       customer: "客户", tier: "会员等级", transfer_note: "转接备注", intent_history: "意图及置信度",
+      not_verified: "未验证", verified_storefront: "已验证（商城登录）", verified_rest_token: "已验证（商城后台）",
+      verified_telegram_contact: "已验证（Telegram 手机号）", verified_order_check: "已验证（订单信息核对）",
+      verified_other: "已验证（{how}）",
       entities: "实体", slots: "已知信息", order: "订单", kb_tried: "机器人尝试过的知识库条目",
       other: "其他", none: "—", status: "状态", placed_on: "下单", delivered_on: "签收",
       total: "金额", items: "商品", owner: "归属",
@@ -779,6 +785,27 @@
     var dd = el("dd", "", fmt(value));
     if (id) testid(dd, id);
     list.appendChild(dd);
+    return dd;
+  }
+
+  // Who the customer is and how that was proven (packet.identity); packets without it are unverified,
+  // and a customer id named anywhere else in the packet is only a claim.
+  var VERIFIED_BY = { storefront: "verified_storefront", rest_token: "verified_rest_token",
+    telegram_contact: "verified_telegram_contact", order_check: "verified_order_check" };
+  function idText(value) {
+    if (typeof value === "number" && isFinite(value)) return String(value);
+    return typeof value === "string" && value ? value : null;
+  }
+  function identityOf(packet) {
+    var identity = isObject(packet.identity) ? packet.identity : {};
+    var verifiedBy = typeof identity.verified_by === "string" && identity.verified_by ? identity.verified_by : null;
+    return { customerId: idText(identity.customer_id) || idText(packet.customer_id), verifiedBy: verifiedBy };
+  }
+  function identityText(identity) {
+    var how = identity.verifiedBy;
+    var status = !how ? t("not_verified")
+      : Object.prototype.hasOwnProperty.call(VERIFIED_BY, how) ? t(VERIFIED_BY[how]) : t("verified_other", { how: how });
+    return identity.customerId ? identity.customerId + " · " + status : status;
   }
 
   function renderContext(info) {
@@ -791,7 +818,10 @@
     field(fields, t("skill"), info.skill);
     field(fields, t("language"), info.language || packet.language);
     field(fields, t("channel"), info.channel || packet.channel);
-    if (packet.customer_id) field(fields, t("customer"), packet.customer_id);
+    var identity = identityOf(packet);
+    var who = field(fields, t("customer"), identityText(identity), "context-identity");
+    who.className = identity.verifiedBy ? "identity is-verified" : "identity is-unverified";
+    who.setAttribute("data-verified", identity.verifiedBy || "");
     if (packet.customer_tier) field(fields, t("tier"), packet.customer_tier);
     if (info.transfer_note) field(fields, t("transfer_note"), info.transfer_note, "context-transfer-note");
     body.appendChild(fields);
@@ -870,7 +900,7 @@
       body.appendChild(kb);
     }
 
-    var shown = { reason: 1, intent: 1, language: 1, channel: 1, customer_id: 1, customer_tier: 1, intent_history: 1,
+    var shown = { reason: 1, intent: 1, language: 1, channel: 1, customer_id: 1, identity: 1, customer_tier: 1, intent_history: 1,
       entities: 1, slots: 1, order: 1, kb_hits: 1, transcript: 1, conversation_id: 1 };
     var rest = Object.keys(packet).filter(function (k) { return !shown[k]; });
     if (rest.length) {

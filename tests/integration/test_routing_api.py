@@ -334,6 +334,22 @@ def test_revoked_tokens_stop_working(api: Api) -> None:
     assert api.call("get", "/api/queues", api.supervisor).status == 200  # other users are untouched
 
 
+def test_a_token_rotates_itself_with_a_grace_period(api: Api) -> None:
+    agent = api.agent(api.lane())
+    issued = api.call("post", f"/api/agents/{agent.id}/tokens", api.supervisor)
+    assert issued.status == 201 and issued.body["expires_at"] > 0
+    old = issued.body["token"]
+    rotated = api.call("post", "/api/tokens/rotate", old, json={"grace_seconds": 0})
+    assert rotated.status == 201
+    assert (rotated.body["user_id"], rotated.body["role"]) == (agent.id, "agent")
+    assert api.call("get", f"/api/agents/{agent.id}", rotated.body["token"]).status == 200
+    assert api.call("get", f"/api/agents/{agent.id}", old).status == 401
+    assert api.call("post", "/api/tokens/rotate", ADMIN).status == 400  # configuration tokens change there
+    bad = api.call("post", "/api/tokens/rotate", rotated.body["token"], json={"grace_seconds": -1})
+    assert bad.status == 400
+    assert api.call("post", "/api/tokens/rotate", None).status == 401
+
+
 # -- bad input: a 400 naming the field, never a 500 ----------------------------------------------------
 
 
