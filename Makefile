@@ -54,7 +54,7 @@ run: setup
 
 # Needs the running stack's Redis (REDIS_URL, default the embedded one on 6379).
 demo-team: venvs
-	@$(PY) -m handoff demo-team
+	@set -a && . scripts/stack_env.sh && set +a && $(PY) -m handoff demo-team
 
 validate: venvs $(SPACY_MODEL)/meta.json
 	$(RASA_VENV)/bin/python -m bot.validate

@@ -1,15 +1,22 @@
 """`python -m bot.serve`: start the Rasa server the way the stack needs it.
 
 - binds to loopback (RASA_HOST) and protects the HTTP API with RASA_AUTH_TOKEN;
-- points the tracker and lock stores at the same Redis as the rest of the stack (REDIS_URL);
+- points the tracker and lock stores at the same Redis as the rest of the stack (REDIS_URL, with its
+  password);
 - resolves ${VARS} in endpoints.yml with typed values (Rasa's own substitution yields strings, so
-  `use_ssl: false` would read as true);
+  `use_ssl: false` would read as true); a value inside a double-quoted scalar is escaped, so a password
+  with quotes or `#` stays one string;
 - serves the newest models/*.tar.gz;
-- runs Rasa's command line through bot.rasa_main, which installs bot.rasa_fixes in the server process.
+- runs Rasa's command line in this process, through bot.rasa_main (which installs bot.rasa_fixes): the
+  token is handed to Rasa's argument parser in `sys.argv` and never appears in any process's argv, which
+  every user of the machine can read (/proc/<pid>/cmdline, ps). Sanic's access log, which would print
+  the API's `?token=` URLs, is switched off, and Sanic's error lines are redacted.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import socket
@@ -22,6 +29,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR_PATTERN = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# The same rule as handoff.bot_client.redact_tokens: this environment cannot import the hub's modules.
+TOKEN_VALUE = re.compile(r"(?i)(token=)[^&#\s'\"]+")
+SANIC_LOGGERS = ("sanic.root", "sanic.error", "sanic.access")
 
 
 class ConfigError(Exception):
@@ -31,17 +41,31 @@ class ConfigError(Exception):
 def redis_settings(url: str) -> dict[str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ConfigError(f"REDIS_URL={url!r} is not a redis:// or rediss:// URL")
+        raise ConfigError(f"REDIS_URL={redact_url(url)!r} is not a redis:// or rediss:// URL")
     db = (parts.path or "/0").lstrip("/") or "0"
     if not db.isdigit():
-        raise ConfigError(f"REDIS_URL={url!r} has a database '{db}' that is not a number")
+        raise ConfigError(f"REDIS_URL={redact_url(url)!r} has a database '{db}' that is not a number")
     return {
         "RASA_REDIS_HOST": parts.hostname,
         "RASA_REDIS_PORT": str(parts.port or 6379),
         "RASA_REDIS_DB": db,
+        "RASA_REDIS_USERNAME": unquote(parts.username or ""),
         "RASA_REDIS_PASSWORD": unquote(parts.password or ""),
         "RASA_REDIS_SSL": "true" if parts.scheme == "rediss" else "false",
     }
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a message: the credentials before '@' replaced."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def _inside_double_quotes(line_before: str) -> bool:
+    quotes = len(re.findall(r'(?<!\\)"', line_before))
+    return quotes % 2 == 1
 
 
 def resolve_template(text: str, env: Mapping[str, str]) -> str:
@@ -49,10 +73,19 @@ def resolve_template(text: str, env: Mapping[str, str]) -> str:
         name = match.group(1)
         if name not in env:
             raise ConfigError(f"endpoints.yml needs the environment variable {name}")
+        line_before = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if _inside_double_quotes(line_before):
+            return json.dumps(env[name], ensure_ascii=False)[1:-1]  # JSON escapes are YAML escapes
         return env[name]
 
     resolved = VAR_PATTERN.sub(replace, text)
-    yaml.safe_load(resolved)  # fail here, with the file named, rather than inside Rasa
+    try:
+        yaml.safe_load(resolved)  # fail here, with the file named, rather than inside Rasa
+    except yaml.YAMLError as exc:
+        # The parser quotes the offending text, which may be a secret: name the place only.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"endpoints.yml is not valid YAML once resolved{where}") from None
     return resolved
 
 
@@ -72,7 +105,11 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"port {port} on {host} is already in use (set RASA_PORT)") from None
 
 
-def build_command(env: dict[str, str]) -> list[str]:
+def rasa_arguments(env: dict[str, str]) -> list[str]:
+    """Arguments for Rasa's command line (`rasa run ...`), token included: for this process only.
+
+    Also completes `env` with what the Rasa server process needs (Redis settings, no access log).
+    """
     token = env.get("RASA_AUTH_TOKEN", "")
     if len(token) < 16:
         raise ConfigError("RASA_AUTH_TOKEN must be set to a secret of at least 16 characters")
@@ -80,6 +117,7 @@ def build_command(env: dict[str, str]) -> list[str]:
         raise ConfigError("RASA_CHANNEL_TOKEN must be set to a secret of at least 16 characters")
     env.update(redis_settings(env.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
     env.setdefault("ACTIONS_URL", "http://127.0.0.1:5055")
+    env["SANIC_ACCESS_LOG"] = "false"  # it prints every request URL, and API URLs carry ?token=
     host = env.get("RASA_HOST", "127.0.0.1")
     port = env.get("RASA_PORT", "5005")
     if not port.isdigit():
@@ -89,12 +127,11 @@ def build_command(env: dict[str, str]) -> list[str]:
     run_dir.mkdir(parents=True, exist_ok=True)
     # One file per port: stacks started side by side (tests, benchmarks) must not read each other's.
     endpoints = run_dir / f"endpoints-{port}.yml"
-    endpoints.write_text(resolve_template((ROOT / "endpoints.yml").read_text(), env))
-    endpoints.chmod(0o600)  # it holds the action server token and the Redis password
+    write_private(endpoints, resolve_template((ROOT / "endpoints.yml").read_text(), env))
     models_dir = Path(env.get("RASA_MODELS_DIR") or ROOT / "models")
     model = Path(env["RASA_MODEL"]) if env.get("RASA_MODEL") else newest_model(models_dir)
     return [
-        sys.executable, "-m", "bot.rasa_main", "run",
+        "run",
         "--model", str(model),
         "--endpoints", str(endpoints),
         "--credentials", str(ROOT / "credentials.yml"),
@@ -105,16 +142,50 @@ def build_command(env: dict[str, str]) -> list[str]:
     ]  # fmt: skip
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file that holds secrets (the action server token, the Redis password): mode 600 from
+    the first byte, then moved into place."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(partial, path)
+
+
+class RedactTokens(logging.Filter):
+    """Replaces `token=<value>` in a record's message, e.g. Sanic's "while handling uri" error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = TOKEN_VALUE.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def run_rasa(arguments: list[str]) -> None:
+    """Rasa's command line in this process: the arguments live in `sys.argv` only, so the kernel's
+    copy of this process's argv stays `python -m bot.serve`."""
+    from bot import rasa_main
+
+    for name in SANIC_LOGGERS:
+        logging.getLogger(name).addFilter(RedactTokens())  # Sanic's logging setup keeps logger filters
+    sys.argv = ["rasa", *arguments]
+    rasa_main.main()
+
+
 def main() -> int:
     env = dict(os.environ)
     try:
-        command = build_command(env)
-    except (ConfigError, yaml.YAMLError) as exc:
+        arguments = rasa_arguments(env)
+    except (ConfigError, OSError) as exc:
         print(f"rasa: {exc}", file=sys.stderr)
         return 2
     os.chdir(ROOT)
-    os.execve(sys.executable, command, env)  # noqa: S606 - replace this launcher with the Rasa server
-    return 0  # not reached
+    os.environ.update(env)
+    run_rasa(arguments)
+    return 0
 
 
 if __name__ == "__main__":

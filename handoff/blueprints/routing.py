@@ -9,9 +9,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from handoff import service_level
+from handoff.auth import bearer
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
-from handoff.auth import bearer
 from handoff.identity import ROTATION_GRACE_SECONDS, STAFF, Principal, Role, TokenStore, principal, require
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import ConfigError, Weights

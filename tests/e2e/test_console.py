@@ -358,6 +358,7 @@ def test_customer_html_and_script_show_as_text(stack: Stack, browser: Browser, p
             slots={"item": XSS},
             kb_hits=[{"article_id": "x", "title": XSS, "score": 0.4}],
             transcript=[{"author": "customer", "text": XSS}],
+            identity={"customer_id": XSS, "verified_by": None},
         )
         accept_offer(console, cid)
         customer_says(customer, XSS)
@@ -368,6 +369,10 @@ def test_customer_html_and_script_show_as_text(stack: Stack, browser: Browser, p
         expect(context.get_by_test_id("context-intents")).to_contain_text(XSS)
         expect(context.get_by_test_id("context-slots")).to_contain_text(XSS)
         expect(context.get_by_test_id("context-kb")).to_contain_text(XSS)
+        identity = context.get_by_test_id("context-identity")
+        expect(identity).to_contain_text(XSS)
+        expect(identity).to_contain_text("not verified")  # a claimed id alone proves nothing
+        expect(identity).to_have_class(re.compile(r"\bis-unverified\b"))
         chat = console.locator(f'[data-testid="chat-item"][data-conversation-id="{cid}"]')
         expect(chat).to_contain_text("<img src=x")
         assert console.locator("main img, main script").count() == 0
@@ -557,6 +562,20 @@ def test_the_page_signs_in_and_out_under_a_strict_content_security_policy(
     expect(page.get_by_test_id("login-form")).to_be_visible()
     page.reload()
     expect(page.get_by_test_id("login-form")).to_be_visible()
+    assert problems(page) == []
+
+
+def test_the_api_reference_renders_from_the_pinned_viewer_under_its_policy(
+    stack: Stack, browser: Browser, pages: list[Page]
+) -> None:
+    page = new_page(browser, pages, stack)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    response = page.goto("/docs")
+    assert response is not None and response.status == 200
+    expect(page.locator(".api-content")).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("/webhooks/rest/webhook").first).to_be_attached()
+    assert all(url.startswith(stack.hub_url) or url.startswith(("data:", "blob:")) for url in requested)
     assert problems(page) == []
 
 

@@ -49,6 +49,9 @@ def test_the_service_token_is_required(make_app) -> None:
         ({"kb_hits": "none"}, "kb_hits"),
         ({"slots": [1]}, "slots"),
         ({"customer_id": 42}, "customer_id"),
+        ({"identity": "cust-1"}, "identity"),
+        ({"identity": {"customer_id": "cust-1", "verified_by": "self"}}, "identity"),
+        ({"identity": {"customer_id": 7}}, "identity"),
     ],
 )
 def test_a_bad_packet_is_a_400_naming_the_field(make_app, overrides: dict, field: str) -> None:

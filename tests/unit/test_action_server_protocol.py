@@ -62,10 +62,11 @@ def test_a_rasa_call_runs_the_action_and_returns_events_and_responses(app: Sanic
     )
     assert response.status == 200
     body = response.json
-    assert body["events"] == [
-        {"event": "slot", "timestamp": None, "name": "order_id", "value": "SO-10001021"}
-    ]
-    assert body["responses"][0]["response"].startswith("utter_order_status_")
+    # The protocol, not the order rules (tests/unit/test_order_status_action.py): Rasa 3.6 events and
+    # named responses come back for the action that was called.
+    assert body["events"] and all(set(e) == {"event", "timestamp", "name", "value"} for e in body["events"])
+    assert "order_id" in {e["name"] for e in body["events"] if e["event"] == "slot"}
+    assert [r["response"].startswith("utter_order_") for r in body["responses"]] == [True]
 
 
 def test_an_unknown_action_is_a_404(app: Sanic) -> None:
