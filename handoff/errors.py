@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 from typing import Any
 
@@ -9,6 +10,8 @@ from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
+
+from handoff.inbound import InboundError
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,14 @@ class TooManyRequests(Exception):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class PayloadTooLarge(Exception):
+    """The request body is over the route's limit (413); read no further than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class NotFoundError(Exception):
@@ -66,6 +77,39 @@ def json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+def _object_from(raw: bytes | str) -> dict[str, Any]:
+    try:
+        body = jsonlib.loads(raw) if raw else {}
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or PayloadTooLarge once it is over `limit` bytes. On a route declared with
+    `stream=True` nothing beyond the limit is kept in memory; on others Sanic has read the body already."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    body = bytearray(request.body or b"")
+    stream: Any = request.stream  # HTTP/1.1 and ASGI streams both iterate over body chunks
+    if not body and stream is not None:
+        async for chunk in stream:
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge(limit)
+    if len(body) > limit:
+        raise PayloadTooLarge(limit)
+    return bytes(body)
+
+
+async def json_object_within(request: Request, limit: int) -> dict[str, Any]:
+    """`json_object` for public routes: PayloadTooLarge (413) past `limit` bytes."""
+    return _object_from(await read_body(request, limit))
+
+
 def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
     @app.exception(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> HTTPResponse:
@@ -73,6 +117,25 @@ def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
         if exc.field:
             body["field"] = exc.field
         return json(body, status=400)
+
+    @app.exception(InboundError)
+    async def bad_input(request: Request, exc: InboundError) -> HTTPResponse:
+        body = {"error": "bad_request", "message": str(exc)}
+        if exc.field:
+            body["field"] = exc.field
+        return json(body, status=400)
+
+    @app.exception(UnicodeError)
+    async def not_unicode(request: Request, exc: UnicodeError) -> HTTPResponse:
+        # Only client text reaches an encoder unchecked (a JSON "\ud800" on a route that does not
+        # normalise its text): a 400 that says so, never a 500.
+        logger.warning("hub.http.not_unicode", extra={"path": request.path, "error": str(exc)})
+        message = "the request holds text that is not valid Unicode (a lone UTF-16 surrogate)"
+        return json({"error": "bad_request", "message": message}, status=400)
+
+    @app.exception(PayloadTooLarge)
+    async def too_large(request: Request, exc: PayloadTooLarge) -> HTTPResponse:
+        return json({"error": "payload_too_large", "message": str(exc), "limit_bytes": exc.limit}, status=413)
 
     @app.exception(Unauthorized)
     async def unauthorized(request: Request, exc: Unauthorized) -> HTTPResponse:

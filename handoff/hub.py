@@ -1,11 +1,17 @@
 """The conversation hub: store each customer message first, then deliver it to whoever owns the
-conversation (assistant, queue, agent), and carry answers back on the customer's channel."""
+conversation (assistant, queue, agent), and carry answers back on the customer's channel.
+
+Channels hand the hub text they have normalised (handoff.inbound.normalise_text) and metadata they built
+themselves; the hub passes on only the metadata keys of the assistant's contract, and sends a slash text
+as an intent payload only when the assistant offered it (handoff.inbound.text_for_assistant).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +20,7 @@ from handoff import keys
 from handoff.bot_client import Bot, BotReply, BotUnavailable
 from handoff.channels.base import DeliveryFailed, PushChannel
 from handoff.conversations import ConversationStore, Owner
+from handoff.inbound import offered_payloads, remember_payloads, text_for_assistant, trusted_metadata
 from handoff.notices import notice
 from handoff.routing.engine import HandoffStatus
 from handoff.transcript import Message, TranscriptStore
@@ -61,12 +68,14 @@ class Hub:
         bot: Bot,
         router: Router,
         channels: Mapping[str, PushChannel] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._transcripts = transcripts
         self._conversations = conversations
         self._bot = bot
         self._router = router
         self._push = dict(channels or {})
+        self._clock = clock
 
     def add_channel(self, channel: PushChannel) -> None:
         self._push[channel.name] = channel
@@ -86,7 +95,9 @@ class Hub:
 
         Returns the replies that answer it directly (the assistant's, or the hub's own notices); anything
         that comes later (agents, queue updates) is pushed or fetched from the transcript. A message whose
-        `client_id` was stored before raises AlreadyStored.
+        `client_id` was stored before raises AlreadyStored. `metadata` is built by channel code; keys
+        outside the assistant's contract (handoff.inbound.TRUSTED_KEYS) are dropped. The text is stored
+        as typed; a slash text the assistant did not offer reaches it without the slashes.
         """
         message = Message(author="customer", text=text, channel=channel, client_id=client_id)
         if client_id:
@@ -115,9 +126,10 @@ class Hub:
             await self._resume_bot(conversation_id, None, channel)
         elif owner is not Owner.BOT:
             return []  # a person owns the conversation (or will): the message waits in the transcript
-        meta = {**(metadata or {}), "channel": channel}
+        meta = trusted_metadata(metadata, channel)
+        bot_text = text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock())
         try:
-            bot_replies = await self._bot.send(conversation_id, text, meta)
+            bot_replies = await self._bot.send(conversation_id, bot_text, meta)
         except BotUnavailable:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
@@ -271,12 +283,20 @@ class Hub:
     async def _store_bot_replies(
         self, conversation_id: str, replies: list[Reply], channel: str
     ) -> list[Message]:
+        payloads = [p for reply in replies for p in offered_payloads(reply.buttons)]
+        if payloads:  # before the replies are visible: a quick click must find its payload recorded
+            await self._remember_payloads(conversation_id, payloads)
         stored = []
         for reply in replies:
             message = Message(author="bot", text=reply.text or "", channel=channel, buttons=reply.buttons)
             entry_id = await self._transcripts.append(conversation_id, message)
             stored.append(Message(**{**message.__dict__, "id": entry_id}))
         return stored
+
+    async def _remember_payloads(self, conversation_id: str, payloads: list[str]) -> None:
+        previous = (await self._conversations.info(conversation_id)).get(keys.OFFERED_PAYLOADS)
+        record = remember_payloads(previous, payloads, self._clock())
+        await self._conversations.update(conversation_id, {keys.OFFERED_PAYLOADS: record})
 
     async def language(self, conversation_id: str) -> str:
         """The customer's language as last detected (English until known)."""

@@ -14,8 +14,14 @@ def client_message(conversation_id: str, client_id: str) -> str:
 
 
 def conversation(conversation_id: str) -> str:
-    """Hash with the conversation's state: owner, channel, language, timestamps."""
+    """Hash with the conversation's state: owner, channel, language, timestamps, offered payloads."""
     return f"{PREFIX}:conv:{conversation_id}"
+
+
+# Field of the conversation hash: digests of the slash payloads the assistant's buttons offered lately
+# (handoff.inbound.remember_payloads), with their time. A field rather than a key of its own: the hub
+# reads the hash for every customer message anyway, and it goes when the conversation goes.
+OFFERED_PAYLOADS = "offered_payloads"
 
 
 def conversations_index() -> str:

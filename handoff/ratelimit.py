@@ -1,4 +1,9 @@
-"""Fixed-window rate limits in Redis, shared by every worker."""
+"""Fixed-window rate limits in Redis, shared by every worker, and the client address they count by.
+
+The client address is the socket's peer unless Sanic is told to trust a reverse proxy's headers
+(SANIC_PROXIES_COUNT, SANIC_FORWARDED_SECRET or SANIC_REAL_IP_HEADER in the environment; see
+docs/handoff.md): only then is `request.remote_addr` set, from headers that proxy wrote.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,15 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis
+from sanic.request import Request
 
 from handoff.errors import TooManyRequests
+
+
+def client_address(request: Request) -> str:
+    """Who is calling, for rate limits and the assistant's `client_address`: the address a trusted proxy
+    reported, otherwise the peer of the connection (forwarding headers are not trusted by default)."""
+    return str(request.remote_addr or request.ip)
 
 
 class RateLimiter:

@@ -60,6 +60,27 @@ def _secret(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _optional_secret(env: Mapping[str, str], name: str) -> str | None:
+    """Unset (or empty) is None; a value that is set must be a real secret."""
+    return _secret(env, name) if env.get(name) else None
+
+
+# The longest JSON a message of `chars` characters takes with each character escaped as one \uXXXX (what
+# Python's json.dumps sends for Chinese), plus room for the sender and the metadata.
+def _body_for(chars: int) -> int:
+    return 6 * chars + 2048
+
+
+def _max_body_bytes(env: Mapping[str, str], max_message_chars: int) -> int:
+    value = _int(env, "HUB_MAX_BODY_BYTES", 64 * 1024, 1024, 1024 * 1024)
+    if value < _body_for(max_message_chars):
+        raise SettingsError(
+            f"HUB_MAX_BODY_BYTES={value} cannot hold a message of HUB_MAX_MESSAGE_CHARS={max_message_chars} "
+            f"characters; it needs at least {_body_for(max_message_chars)}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
@@ -71,7 +92,7 @@ class Settings:
     rasa_timeout: float
     actions_url: str
     max_message_chars: int
-    rest_token: str | None
+    rest_token: str | None  # a caller with it is trusted to name the customer (`metadata.customer_id`)
     service_token: str
     admin_token: str
     rasa_api_token: str
@@ -79,13 +100,17 @@ class Settings:
     sweep_interval: float
     widget_secret: str = ""
     allowed_origins: tuple[str, ...] = ()
-    messages_per_minute: int = 20
+    messages_per_minute: int = 20  # per conversation (a REST sender, a widget session, a Telegram chat)
+    rest_open: bool = False  # REST without the token, for Rasa REST clients; such callers stay anonymous
+    messages_per_minute_per_address: int = 120  # REST messages per client address, whatever the sender
+    max_body_bytes: int = 64 * 1024  # request bodies of the public routes (REST channel, widget session)
     cookie_secure: bool = False
     telegram: TelegramSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        max_message_chars = _int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000)
         return cls(
             host=env.get("HUB_HOST", "127.0.0.1"),
             port=_int(env, "HUB_PORT", 8000, 1, 65535),
@@ -95,8 +120,8 @@ class Settings:
             rasa_channel_token=_secret(env, "RASA_CHANNEL_TOKEN"),
             rasa_timeout=_float(env, "RASA_TIMEOUT", 10.0, 0.1, 300.0),
             actions_url=_url(env, "ACTIONS_URL", "http://127.0.0.1:5055", ("http", "https")),
-            max_message_chars=_int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000),
-            rest_token=env.get("HUB_REST_TOKEN") or None,
+            max_message_chars=max_message_chars,
+            rest_token=_optional_secret(env, "HUB_REST_TOKEN"),
             service_token=_secret(env, "HUB_SERVICE_TOKEN"),
             admin_token=_secret(env, "HUB_ADMIN_TOKEN"),
             rasa_api_token=_secret(env, "RASA_AUTH_TOKEN"),
@@ -105,6 +130,11 @@ class Settings:
             widget_secret=_secret(env, "HUB_WIDGET_SECRET"),
             allowed_origins=_origins(env, "HUB_ALLOWED_ORIGINS"),
             messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 1_000_000),
+            rest_open=_bool(env, "HUB_REST_OPEN"),
+            messages_per_minute_per_address=_int(
+                env, "HUB_MESSAGES_PER_MINUTE_PER_ADDRESS", 120, 1, 1_000_000
+            ),
+            max_body_bytes=_max_body_bytes(env, max_message_chars),
             cookie_secure=_bool(env, "HUB_COOKIE_SECURE"),
             telegram=_telegram(env),
         )

@@ -32,6 +32,7 @@ from redis.exceptions import WatchError
 
 from handoff import keys
 from handoff.errors import BadRequest, Conflict, Forbidden, NotFoundError
+from handoff.inbound import BlankText, InvalidText, clean_text, normalise_text
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import SKILL, RoutingConfig
 from handoff.routing.engine import AGENT_ID, EVENTS_CHANNEL, LANGUAGES
@@ -259,13 +260,22 @@ def check_edit(viewer: Viewer, ticket: Ticket, changes: TicketChanges) -> None:
 
 
 def _text(body: Mapping[str, Any], name: str, limit: int, required: bool = False) -> str | None:
+    """A text field as people will read it (handoff.inbound.normalise_text: no bidirectional or
+    invisible characters); blank is "" unless the field is required."""
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
-        need = "a non-empty string" if required else "a string"
+    need = "a non-empty string" if required else "a string"
+    if not isinstance(value, str) or len(value) > limit:
         raise BadRequest(f"'{name}' must be {need} of at most {limit} characters", field=name)
-    return value.strip()
+    try:
+        return normalise_text(value).strip()
+    except BlankText:
+        if required:
+            raise BadRequest(f"'{name}' must be {need} of at most {limit} characters", field=name) from None
+        return ""
+    except InvalidText as exc:
+        raise BadRequest(f"'{name}': {exc}", field=name) from None
 
 
 def _choice(value: Any, name: str, choices: Sequence[str]) -> str:
@@ -381,7 +391,7 @@ def _customer_lines(packet: Mapping[str, Any]) -> list[str]:
     if not isinstance(transcript, list):
         return []
     said = [
-        " ".join(str(entry["text"]).split())[:300]
+        " ".join(clean_text(str(entry["text"])).split())[:300]
         for entry in transcript
         if isinstance(entry, Mapping) and entry.get("author") == "customer" and entry.get("text")
     ]

@@ -13,15 +13,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from handoff import keys
-from handoff.errors import BadRequest, Conflict, Forbidden, NotFoundError
+from handoff.errors import BadRequest, Conflict, Forbidden, NotFoundError, json_object
 from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, require
+from handoff.inbound import check_message
 from handoff.packet import CONVERSATION_ID
 from handoff.transcript import Message
 
 bp = Blueprint("conversations", url_prefix="/api/conversations")
 
-STREAM_ID = re.compile(r"^\d+-\d+\Z")
+STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")  # [0-9]: \d would take other scripts' digits
+_MAX_STREAM_PART = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
 
 
 def message_view(message: Message) -> dict[str, Any]:
@@ -36,8 +38,20 @@ def message_view(message: Message) -> dict[str, Any]:
     }
 
 
+def is_cursor(after: object) -> bool:
+    """A message id Redis accepts as an exclusive stream position ("-" is the start): two unsigned 64-bit
+    numbers, below the largest id (nothing can come after that one)."""
+    if after == "-":
+        return True
+    match = STREAM_ID.match(after) if isinstance(after, str) else None
+    if match is None:
+        return False
+    ms, seq = (int(part) for part in match.groups())
+    return ms <= _MAX_STREAM_PART and seq <= _MAX_STREAM_PART and (ms, seq) != (_MAX_STREAM_PART,) * 2
+
+
 def check_cursor(after: str) -> str:
-    if after != "-" and not STREAM_ID.match(after):
+    if not is_cursor(after):
         raise BadRequest("'after' must be a message id like 1700000000000-0", field="after")
     return after
 
@@ -102,13 +116,9 @@ async def post_message(request: Request, conversation_id: str) -> HTTPResponse:
     who, info = await conversation_for(request, conversation_id)
     if info.get("owner") != "agent" or (not who.is_staff and info.get("agent") != who.agent_id):
         raise Conflict("not_assigned", "accept the conversation before replying")
-    body = request.json if request.body else None
-    text = body.get("text") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest("'text' must be a non-empty string", field="text")
-    limit = request.app.ctx.settings.max_message_chars
-    if len(text) > limit:
-        raise BadRequest(f"'text' is longer than {limit} characters", field="text")
+    text = check_message(
+        json_object(request).get("text"), max_chars=request.app.ctx.settings.max_message_chars, field="text"
+    )
     hub: Hub = request.app.ctx.hub
     message = await hub.agent_message(conversation_id, who.agent_id or who.user_id, text)
     return json(message_view(message), status=201)

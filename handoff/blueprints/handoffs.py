@@ -9,7 +9,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from handoff import keys, service_level
-from handoff.errors import BadRequest, Forbidden
+from handoff.errors import BadRequest, Forbidden, PayloadTooLarge
 from handoff.hub import Hub
 from handoff.identity import STAFF, Role, require
 from handoff.notices import notice
@@ -33,7 +33,7 @@ async def create_handoff(request: Request) -> HTTPResponse:
     """Queue a conversation for a human agent with its handoff packet; routed at once if someone is free."""
     await require(request, Role.SERVICE)
     if len(request.body) > MAX_PACKET_BYTES:
-        raise BadRequest(f"the packet is larger than {MAX_PACKET_BYTES} bytes")
+        raise PayloadTooLarge(MAX_PACKET_BYTES)
     try:
         body = request.json
     except Exception:  # Sanic raises its own BadRequest subclass on malformed JSON

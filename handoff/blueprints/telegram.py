@@ -3,6 +3,14 @@
 Telegram retries an update until it gets a 2xx, so the response says whether the message is safe:
 200 once the hub has stored it (or when the update is a retry of one already stored, or one we ignore),
 503 when the hub failed (Telegram retries later), 400/401/413 for requests that are not ours to process.
+
+A genuine update the customer cannot have meant (nothing readable, too long, too many per minute) gets
+200 and a notice in the chat instead of a 4xx: Telegram would retry a 4xx and hold up the chat's next
+updates, while the customer can simply write again.
+
+A contact the customer shared with the `/share_contact` button verifies the chat's phone number: it is
+remembered for the chat, sent to the hub as the customer's message with `verified_phone` /
+`verified_by`, and the answer takes the contact keyboard away.
 """
 
 from __future__ import annotations
@@ -11,7 +19,8 @@ import contextlib
 import hmac
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from redis.exceptions import RedisError
 from sanic import Blueprint, Sanic
@@ -24,15 +33,21 @@ from handoff.channels.base import DeliveryFailed
 from handoff.channels.telegram import (
     CHANNEL,
     EXPIRED_BUTTON_NOTICE,
+    RATE_LIMITED_NOTICE,
     TEXT_ONLY_NOTICE,
+    TOO_LONG_NOTICE,
+    UNREADABLE_TEXT_NOTICE,
     TelegramChannel,
     TelegramSettings,
     TelegramUpdate,
     UpdateError,
     parse_update,
+    readable_text,
 )
-from handoff.errors import BadRequest, Unauthorized
+from handoff.errors import BadRequest, TooManyRequests, Unauthorized, read_body
 from handoff.hub import Hub, Reply
+from handoff.ratelimit import RateLimiter
+from handoff.settings import Settings
 from handoff.transcript import Message
 
 logger = logging.getLogger(__name__)
@@ -45,6 +60,22 @@ MAX_BODY_BYTES = 1_000_000
 DONE_TTL_SECONDS = 24 * 3600  # Telegram stops retrying an update long before this
 PROCESSING_TTL_SECONDS = 120  # a worker that died mid-update frees it for Telegram's next retry
 _redacted_tokens: set[str] = set()
+
+
+class _AppContext(Protocol):
+    """What the webhook uses of `app.ctx` (created per worker at startup)."""
+
+    hub: Hub
+    settings: Settings
+    limiter: RateLimiter
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What goes back to the chat: the replies, and whether they take the contact keyboard away."""
+
+    replies: list[Reply] = field(default_factory=list)
+    remove_keyboard: bool = False
 
 
 def update_key(update_id: int) -> str:
@@ -70,19 +101,16 @@ def register(app: Sanic, settings: TelegramSettings) -> TelegramChannel:  # type
 @bp.post(PATH, stream=True)
 async def webhook(request: Request) -> HTTPResponse:
     channel: TelegramChannel = request.app.ctx.telegram
-    _check_secret(request, channel.settings.webhook_secret)
-    body = await _read_body(request)
-    if body is None:
-        return json_response(
-            {"error": "payload_too_large", "message": f"the body is larger than {MAX_BODY_BYTES} bytes"},
-            status=413,
-        )
+    _check_secret(request, channel.settings.webhook_secret)  # before the body is read
+    body = await read_body(request, MAX_BODY_BYTES)  # PayloadTooLarge (413) past the limit
     try:
         update = parse_update(json.loads(body))
     except UpdateError as exc:
         raise BadRequest(str(exc)) from None
     except ValueError:
         raise BadRequest("the body must be a JSON Telegram Update") from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply to be a Telegram Update") from None
     if update.kind == "ignored":
         if update.callback_query_id:
             await _answer(channel, update.callback_query_id)
@@ -103,7 +131,7 @@ async def webhook(request: Request) -> HTTPResponse:
         return _unavailable()  # another worker is still on it: Telegram retries, and finds it done
 
     try:
-        replies = await _process(request.app.ctx.hub, channel, update)
+        answer = await _process(request.app.ctx, channel, update)
     except Exception:
         logger.exception("hub.telegram.update_failed", extra={"update_id": update.update_id})
         with contextlib.suppress(RedisError):
@@ -116,10 +144,10 @@ async def webhook(request: Request) -> HTTPResponse:
 
     messages = [
         Message(author="bot", text=reply.text or "", channel=CHANNEL, buttons=reply.buttons)
-        for reply in replies
+        for reply in answer.replies
     ]
     try:
-        await channel.deliver(update.address, messages)
+        await channel.deliver(update.address, messages, remove_keyboard=answer.remove_keyboard)
     except DeliveryFailed as exc:
         # Stored in the transcript already; a retry of the update would only duplicate the message.
         logger.warning(
@@ -129,29 +157,54 @@ async def webhook(request: Request) -> HTTPResponse:
     return json_response({"ok": True})
 
 
-async def _process(hub: Hub, channel: TelegramChannel, update: TelegramUpdate) -> list[Reply]:
-    """Hand the update to the hub; the replies that answer it directly come back."""
+async def _process(ctx: _AppContext, channel: TelegramChannel, update: TelegramUpdate) -> _Answer:
+    """Hand the update to the hub; what answers it directly comes back."""
     if update.kind == "unsupported":
-        return [Reply(text=TEXT_ONLY_NOTICE)]
-    text = update.text
-    if update.kind == "callback":
-        payload = await channel.resolve_callback(update.text)
-        if payload is None:
-            await _answer(channel, update.callback_query_id, EXPIRED_BUTTON_NOTICE)
-            return []
-        text = payload
-    # A chat whose user shared their (Telegram-verified) phone joins that customer's one conversation.
+        return _Answer([Reply(text=TEXT_ONLY_NOTICE)])
+    raw = await _customer_text(channel, update)
+    # Stops the button's loading spinner (or says the button expired) whatever happens next.
+    await _answer(channel, update.callback_query_id, EXPIRED_BUTTON_NOTICE if raw is None else None)
+    if raw is None:
+        return _Answer()
+    text = readable_text(raw)
+    if text is None:
+        return _Answer([Reply(text=UNREADABLE_TEXT_NOTICE)])
+    refusal = await _over_limit(text, update.conversation_id, ctx.settings, ctx.limiter)
+    if refusal is not None:
+        return _Answer([refusal])
+    hub = ctx.hub
     conversation_id = await hub.conversation_for(CHANNEL, update.address, update.conversation_id)
     if update.verified_phone:
+        await channel.remember_phone(update.address, update.verified_phone)
+        # The customer known by this phone on another channel continues their one conversation here.
         conversation_id = await hub.link_identities(
             {"phone": update.verified_phone}, conversation_id, CHANNEL, update.address
         )
+    remembered = update.verified_phone or await channel.remembered_phone(update.address)
     replies = await hub.customer_message(
-        conversation_id, text, CHANNEL, update.metadata(), address=update.address
+        conversation_id, text, CHANNEL, update.metadata(remembered), address=update.address
     )
-    if update.callback_query_id:
-        await _answer(channel, update.callback_query_id)  # stops the button's loading spinner
-    return replies
+    return _Answer(replies, remove_keyboard=update.verified_phone is not None)
+
+
+async def _customer_text(channel: TelegramChannel, update: TelegramUpdate) -> str | None:
+    """The text the customer means: a pressed button's payload, or what they wrote; None for a button
+    whose stored payload has expired."""
+    if update.kind == "callback":
+        return await channel.resolve_callback(update.text)
+    return update.text
+
+
+async def _over_limit(text: str, chat: str, settings: Settings, limiter: RateLimiter) -> Reply | None:
+    """The notice for a message over the limits every channel has (length, messages per minute per
+    Telegram chat), or None."""
+    if len(text) > settings.max_message_chars:
+        return Reply(text=TOO_LONG_NOTICE.format(limit=settings.max_message_chars))
+    try:
+        await limiter.check("messages", chat, settings.messages_per_minute, 60)
+    except TooManyRequests as exc:
+        return Reply(text=RATE_LIMITED_NOTICE.format(seconds=exc.retry_after))
+    return None
 
 
 async def _answer(channel: TelegramChannel, callback_query_id: str | None, text: str | None = None) -> None:
@@ -167,21 +220,6 @@ def _check_secret(request: Request, expected: str) -> None:
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized(f"a valid '{SECRET_HEADER}' header is required")
-
-
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None when it is over MAX_BODY_BYTES (read no further than that)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    body = bytearray()
-    stream: Any = request.stream  # HTTP/1.1 and ASGI streams both iterate over body chunks
-    if stream is not None:
-        async for chunk in stream:
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return None
-    return bytes(body)
 
 
 def _unavailable() -> HTTPResponse:

@@ -10,6 +10,12 @@ WebSocket protocol (JSON frames):
            {"type": "typing", "author"}   {"type": "error", "code", "message"}   {"type": "pong"}
 After a reconnect the widget sends the last message id it showed: the server replays what came after it,
 and re-sent customer messages are recognised by `client_id`, so nothing is lost or shown twice.
+
+A frame the server cannot use (not JSON, not UTF-8, a message with a lone surrogate or nothing visible)
+gets an error frame and the socket stays open: closing it would make the widget reconnect and re-send the
+same message forever. An error frame that names a `client_id` tells the widget to stop re-sending it.
+The assistant learns who is writing only from the signed session (`customer_id` with `verified_by:
+"storefront"`) and the connection (`client_address`); nothing in a frame can set them.
 """
 
 from __future__ import annotations
@@ -29,15 +35,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
 from sanic.server.websockets.impl import WebsocketImplProtocol
+from sanic_ext.extensions.openapi import openapi
 from websockets.exceptions import ConnectionClosed
 
 from handoff import keys
-from handoff.blueprints.conversations import STREAM_ID
+from handoff.blueprints.conversations import is_cursor
 from handoff.blueprints.handoffs import withdraw
-from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object
+from handoff.errors import BadRequest, Forbidden, TooManyRequests, Unauthorized, json_object_within
 from handoff.fanout import Fanout
 from handoff.hub import AlreadyStored, Hub
-from handoff.ratelimit import RateLimiter
+from handoff.inbound import InvalidText, assistant_metadata, check_message
+from handoff.ratelimit import RateLimiter, client_address
 from handoff.routing.engine import NotFound, RoutingEngine, RoutingError
 from handoff.transcript import Message
 from handoff.widget_tokens import SESSION_TTL, sign, verify
@@ -52,6 +60,7 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 HELLO_TIMEOUT = 10.0
 POLL_SECONDS = 15.0  # a safety net under pub/sub: re-read the transcript this often
 SESSIONS_PER_MINUTE = 30
+_ERROR = {"application/json": {"error": str, "message": str}}
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -103,15 +112,28 @@ async def session_preflight(request: Request) -> HTTPResponse:
     return _cors(request, HTTPResponse(status=204))
 
 
-@bp.post("/api/widget/session")
+@bp.post("/api/widget/session", stream=True)  # streamed: a body over the limit is never read whole
+@openapi.definition(
+    body=openapi.definitions.RequestBody(
+        {"application/json": {"token": str, "identity": str}},
+        description="Empty for a new conversation; `token` to renew a session; `identity` (the storefront "
+        "backend's assertion) for a logged-in customer's one conversation. At most HUB_MAX_BODY_BYTES.",
+    ),
+    response=[
+        openapi.definitions.Response(
+            {"application/json": {"token": str, "conversation_id": str}}, status=201
+        ),
+        *(openapi.definitions.Response(_ERROR, status=status) for status in (400, 401, 403, 413, 429)),
+    ],
+)
 async def create_session(request: Request) -> HTTPResponse:
     """A session token for the widget: a new conversation, the same one again (`token`), or a logged-in
     customer's one conversation (`identity`, minted by the storefront backend)."""
     _check_origin(request)
     settings = request.app.ctx.settings
     limiter: RateLimiter = request.app.ctx.limiter
-    await limiter.check("session", request.remote_addr or request.ip, SESSIONS_PER_MINUTE, 60)
-    body = json_object(request)
+    await limiter.check("session", client_address(request), SESSIONS_PER_MINUTE, 60)
+    body = await json_object_within(request, settings.max_body_bytes)
     hub: Hub = request.app.ctx.hub
     customer: str | None = None
     if body.get("identity"):
@@ -148,6 +170,11 @@ class WidgetSession:
         self.settings = request.app.ctx.settings
         self.conversation_id = str(claims["cid"])
         self.customer_id = claims.get("sub")
+        self.metadata = assistant_metadata(
+            client_address=client_address(request),
+            customer_id=str(self.customer_id) if self.customer_id else None,
+            verified_by="storefront" if self.customer_id else None,
+        )
         self.cursor = after
         self.status: dict[str, Any] = {}
         self.events: asyncio.Queue[dict[str, Any]] | None = None
@@ -206,24 +233,37 @@ class WidgetSession:
             if raw is None:
                 continue
             try:
-                frame = json.loads(raw)
+                frame = json.loads(raw)  # a binary frame is decoded as UTF-8 (UnicodeDecodeError: ValueError)
                 if not isinstance(frame, dict):
                     raise ValueError
-            except ValueError:
+            except (ValueError, RecursionError):
                 await self.send({"type": "error", "code": "bad_frame", "message": "frames are JSON objects"})
                 continue
-            kind = frame.get("type")
-            if kind == "message":
-                await self.on_message(frame)
-            elif kind == "typing":
-                event = {"type": "typing", "conversation_id": self.conversation_id, "author": "customer"}
-                await self.redis.publish(keys.live_events(), json.dumps(event))
-            elif kind == "ping":
-                await self.send({"type": "pong"})
-            elif kind == "leave":
-                await self.leave_queue()
-            else:
-                await self.send({"type": "error", "code": "bad_frame", "message": f"unknown type {kind!r}"})
+            try:
+                await self.on_frame(frame)
+            except (ConnectionClosed, asyncio.CancelledError):
+                raise
+            except Exception:
+                # The socket outlives one bad frame: a closed socket makes the widget re-send it forever.
+                logger.exception("hub.widget.frame_failed", extra={"conversation_id": self.conversation_id})
+                await self.send(
+                    {"type": "error", "code": "internal_error", "client_id": _client_id(frame),
+                     "message": "this could not be handled; please try again"}
+                )  # fmt: skip
+
+    async def on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "message":
+            await self.on_message(frame)
+        elif kind == "typing":
+            event = {"type": "typing", "conversation_id": self.conversation_id, "author": "customer"}
+            await self.redis.publish(keys.live_events(), json.dumps(event))
+        elif kind == "ping":
+            await self.send({"type": "pong"})
+        elif kind == "leave":
+            await self.leave_queue()
+        else:
+            await self.send({"type": "error", "code": "bad_frame", "message": "unknown frame type"})
 
     async def leave_queue(self) -> None:
         """The customer stops waiting for a person: the case is kept as a ticket and they are told so."""
@@ -244,12 +284,12 @@ class WidgetSession:
                 {"type": "error", "code": "bad_frame", "message": "client_id: 1-64 of A-Z a-z 0-9 _ -"}
             )
             return
-        limit = self.settings.max_message_chars
-        if not isinstance(text, str) or not text.strip() or len(text) > limit:
+        try:
+            text = check_message(text, max_chars=self.settings.max_message_chars)
+        except InvalidText as exc:
             await self.send(
-                {"type": "error", "code": "bad_message", "client_id": client_id,
-                 "message": f"a message is 1-{limit} characters"}
-            )  # fmt: skip
+                {"type": "error", "code": "bad_message", "client_id": client_id, "message": str(exc)}
+            )
             return
         # A re-send after a reconnect is answered without touching the rate limit; the store itself
         # decides atomically (two sends racing, or a crash between marking and storing, keep it once).
@@ -266,13 +306,12 @@ class WidgetSession:
             return
         if self.status.get("owner", "bot") == "bot":
             await self.send({"type": "typing", "author": "bot"})
-        metadata = {"customer_id": self.customer_id} if self.customer_id else {}
         try:
             await self.hub.customer_message(
                 self.conversation_id,
                 text,
                 CHANNEL,
-                metadata,
+                self.metadata,
                 address=self.conversation_id,
                 client_id=client_id,
             )
@@ -280,6 +319,12 @@ class WidgetSession:
             await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
             return
         await self.send({"type": "ack", "client_id": client_id})
+
+
+def _client_id(frame: dict[str, Any]) -> str | None:
+    """The frame's client id if it is one the widget could have made (safe to echo)."""
+    value = frame.get("client_id")
+    return value if isinstance(value, str) and CLIENT_ID.match(value) else None
 
 
 def _message_frame(message: Message) -> dict[str, Any]:
@@ -304,9 +349,9 @@ async def widget_socket(request: Request, ws: WebsocketImplProtocol) -> None:
             raise BadRequest("the first frame must be {'type': 'hello', 'token': ...}")
         claims = verify(request.app.ctx.settings.widget_secret, "session", str(hello.get("token", "")))
         after = hello.get("after") or "-"
-        if after != "-" and (not isinstance(after, str) or not STREAM_ID.match(after)):
+        if not is_cursor(after):
             raise BadRequest("'after' must be a message id")
-    except (BadRequest, Unauthorized, Forbidden, ValueError) as exc:
+    except (BadRequest, Unauthorized, Forbidden, ValueError, RecursionError) as exc:
         with contextlib.suppress(Exception):
             await ws.send(json.dumps({"type": "error", "code": "unauthorized", "message": str(exc)}))
         await ws.close(4001, "unauthorized")

@@ -3,6 +3,11 @@
 `deliver` for messages that do not come back in the response to the customer's own request (agent
 replies, queue updates, the survey). Pull channels (the widget's WebSocket, REST polling) read the
 transcript instead and need no `deliver`.
+
+An adapter hands the hub text it has normalised (`handoff.inbound.normalise_text`) and metadata it built
+itself: `client_address` always, and `customer_id` / `verified_phone` with `verified_by` only when the
+channel itself vouches for them (a signed storefront identity, the REST token, a contact Telegram
+verified), never copied from what the customer sent.
 """
 
 from __future__ import annotations

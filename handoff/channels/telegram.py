@@ -4,6 +4,11 @@ Inbound, Telegram posts updates to the webhook in `handoff.blueprints.telegram`,
 and hands the text to the hub. Outbound, `TelegramChannel.deliver` sends the hub's messages with
 `sendMessage`, over the app's shared HTTP client. See docs/channels-telegram.md.
 
+Verification: the assistant's `/share_contact` button becomes a reply-keyboard button that shares the
+customer's own Telegram contact. A contact whose `user_id` is the sender's is a phone number Telegram
+verified; the channel remembers it for the chat (`verified_phone_key`, 30 days) and sends it with every
+message of that chat as `verified_phone` / `verified_by` metadata. See docs/telegram-verification.md.
+
 `python -m handoff.channels.telegram set-webhook URL` registers the webhook with the secret token.
 """
 
@@ -29,6 +34,7 @@ from redis.exceptions import RedisError
 
 from handoff import keys
 from handoff.channels.base import DeliveryFailed
+from handoff.inbound import InvalidText, normalise_text
 from handoff.settings import SettingsError
 from handoff.transcript import Message
 
@@ -46,14 +52,47 @@ MAX_RETRY_AFTER_SECONDS = 10.0  # a longer 429 back-off is not waited out inside
 SHORT_BUTTON_CHARS = 6  # buttons with titles this short share a row (the 1-5 survey)
 BUTTONS_PER_ROW = 5
 GREET_PAYLOAD = "/greet"  # what Telegram's "/start" (the first message of every chat) becomes
+SHARE_CONTACT_PAYLOAD = "/share_contact"  # the assistant's button asking for the customer's own number
+SHARE_CONTACT_TITLE = "Share my phone number / 分享我的手机号"  # for a contact button without a title
+VERIFIED_BY = "telegram_contact"  # `verified_by` metadata: Telegram vouched for the phone number
+# Fixed from the moment of sharing (not renewed by later messages): a number that changed hands or was
+# replaced in Telegram stops counting within a month.
+VERIFIED_PHONE_TTL_SECONDS = 30 * 24 * 3600
+MAX_ID = 2**63 - 1  # Telegram ids fit in 64 bits; anything larger is not an update from Telegram
 BUTTONS_ONLY_TEXT = "⬇️"  # sendMessage needs text; for a reply that only has buttons
 TEXT_ONLY_NOTICE = "Sorry, I can only read text messages. 抱歉，我目前只能阅读文字消息。"
 EXPIRED_BUTTON_NOTICE = "This button has expired, please type your answer. 该按钮已失效，请直接输入。"
+PHONE_VERIFIED_NOTICE = "Thank you, your phone number is verified. 谢谢，您的手机号已验证。"
+UNREADABLE_TEXT_NOTICE = (
+    "Sorry, I could not read that message, please type it again. 抱歉，无法识别这条消息，请重新输入。"
+)
+TOO_LONG_NOTICE = (
+    "Sorry, that message is too long (at most {limit} characters), please shorten it. "
+    "抱歉，消息过长（最多 {limit} 个字符），请缩短后再发送。"
+)
+RATE_LIMITED_NOTICE = (
+    "You are sending messages too quickly, please try again in {seconds} s. "
+    "您发送消息过于频繁，请 {seconds} 秒后再试。"
+)
+REMOVE_KEYBOARD: dict[str, Any] = {"remove_keyboard": True}
 
 _TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{35,}\Z")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}\Z")
-_START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S{1,64}))?\Z")
-_PHONE = re.compile(r"^[0-9]{6,15}\Z")
+_START = re.compile(r"^/start(?:@\w+)?(?:\s+(.*))?\Z", re.DOTALL)
+_START_PARAM = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # Telegram's deep-link parameter alphabet
+_LANGUAGE = re.compile(r"^[A-Za-z0-9-]{1,35}\Z")  # an IETF language tag
+_QUERY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # Telegram sends a decimal string
+_SHORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,43}\Z")  # the base64url digest after CALLBACK_PREFIX
+_PHONE = re.compile(r"^[1-9][0-9]{5,14}\Z")  # E.164: a country code (never 0) and up to 15 digits
+# A contact in a forwarded message, or sent through an inline bot, was not shared by the sender.
+_NOT_FROM_SENDER = (
+    "forward_origin",
+    "forward_from",
+    "forward_from_chat",
+    "forward_sender_name",
+    "forward_date",
+    "via_bot",
+)
 _MEDIA_KEYS = (
     "photo",
     "sticker",
@@ -120,10 +159,11 @@ class UpdateError(ValueError):
 class TelegramUpdate:
     """What the hub needs from one update.
 
-    kind: "text" (a private text message), "callback" (a button press; `text` is the raw callback data),
-    "contact" (the sender's own phone number, verified by Telegram; `text` is the number), "unsupported"
-    (a photo, sticker... in a private chat: answered with a notice, not stored) or "ignored" (group chats,
-    edited messages, channel posts, other update types: acknowledged and dropped).
+    kind: "text" (a private text message, or a contact card that is not the sender's own: its number as
+    unverified text), "callback" (a button press; `text` is the raw callback data), "contact" (the sender's
+    own phone number, verified by Telegram; `text` is the number), "unsupported" (a photo, sticker... in a
+    private chat: answered with a notice, not stored) or "ignored" (group chats, edited messages, channel
+    posts, other update types: acknowledged and dropped).
     """
 
     update_id: int
@@ -145,15 +185,26 @@ class TelegramUpdate:
     def address(self) -> str:
         return str(self.chat_id)
 
-    def metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {"telegram_user_id": self.user_id}
-        if self.language_code:
-            meta["language_code"] = self.language_code
-        if self.verified_phone:
-            # For cross-channel identity; the hub does not link identities yet, Rasa and agents see it.
-            meta["verified_phone"] = self.verified_phone
-        if self.start_param:
-            meta["telegram_start"] = self.start_param
+    @property
+    def client_address(self) -> str:
+        return f"{CHANNEL}:{self.chat_id}"
+
+    def metadata(self, remembered_phone: str | None = None) -> dict[str, Any]:
+        """The assistant's metadata for this update (handoff.inbound.TRUSTED_KEYS; the hub adds `channel`).
+
+        `remembered_phone` is the number the chat verified earlier. `verified_phone` / `verified_by` come
+        only from a contact Telegram vouched for (this update's, else the remembered one), never from
+        anything the customer typed. `client` describes the Telegram client: its language and the
+        deep-link parameter of `/start`.
+        """
+        meta: dict[str, Any] = {"client_address": self.client_address}
+        phone = self.verified_phone or remembered_phone
+        if phone:
+            meta["verified_phone"] = phone
+            meta["verified_by"] = VERIFIED_BY
+        client = {"locale": self.language_code, "telegram_start": self.start_param}
+        if any(client.values()):
+            meta["client"] = {key: value for key, value in client.items() if value}
         return meta
 
 
@@ -162,8 +213,8 @@ def parse_update(body: object) -> TelegramUpdate:
     if not isinstance(body, dict):
         raise UpdateError("the body must be a JSON object (a Telegram Update)")
     update_id = body.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-        raise UpdateError("'update_id' must be a non-negative integer")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 <= update_id <= MAX_ID:
+        raise UpdateError("'update_id' must be a non-negative 64-bit integer")
     if "message" in body:
         return _parse_message(update_id, body["message"])
     if "callback_query" in body:
@@ -192,14 +243,12 @@ def _parse_message(update_id: int, value: object) -> TelegramUpdate:
     if isinstance(text, str) and text.strip():
         start = _START.match(text.strip())
         if start:
-            return TelegramUpdate(update_id, "text", text=GREET_PAYLOAD, start_param=start.group(1), **common)
+            param = _start_param(start.group(1))
+            return TelegramUpdate(update_id, "text", text=GREET_PAYLOAD, start_param=param, **common)
         return TelegramUpdate(update_id, "text", text=text, **common)
     contact = message.get("contact")
     if isinstance(contact, dict):
-        phone = normalize_phone(contact.get("phone_number"))
-        if phone and contact.get("user_id") == user_id:
-            return TelegramUpdate(update_id, "contact", text=phone, verified_phone=phone, **common)
-        return TelegramUpdate(update_id, "unsupported", reason="a contact that is not the sender's", **common)
+        return _parse_contact(update_id, message, contact, common)
     media = [k for k in _MEDIA_KEYS if k in message]
     if media:
         return TelegramUpdate(update_id, "unsupported", reason=f"'{media[0]}' messages", **common)
@@ -209,8 +258,8 @@ def _parse_message(update_id: int, value: object) -> TelegramUpdate:
 def _parse_callback(update_id: int, value: object) -> TelegramUpdate:
     query = _object(value, "callback_query")
     query_id = query.get("id")
-    if not isinstance(query_id, str) or not query_id:
-        raise UpdateError("'callback_query.id' must be a non-empty string")
+    if not isinstance(query_id, str) or not _QUERY_ID.match(query_id):
+        raise UpdateError("'callback_query.id' must be a string of 1-64 letters and digits")
     sender = _object(query.get("from"), "callback_query.from")
     user_id = _int(sender.get("id"), "callback_query.from.id")
     message = query.get("message")
@@ -238,6 +287,40 @@ def _parse_callback(update_id: int, value: object) -> TelegramUpdate:
     )
 
 
+def _parse_contact(
+    update_id: int, message: dict[str, Any], contact: dict[str, Any], common: dict[str, Any]
+) -> TelegramUpdate:
+    phone = normalize_phone(contact.get("phone_number"))
+    if phone is not None and is_own_contact(message, contact, common["user_id"]):
+        return TelegramUpdate(update_id, "contact", text=phone, verified_phone=phone, **common)
+    # Anyone can send a card with any number: it is only what the customer says, as if typed.
+    written = contact.get("phone_number")
+    if isinstance(written, str) and written.strip():
+        return TelegramUpdate(
+            update_id, "text", text=written.strip(), reason="an unverified contact", **common
+        )
+    return TelegramUpdate(update_id, "unsupported", reason="a contact without a phone number", **common)
+
+
+def is_own_contact(message: Mapping[str, Any], contact: Mapping[str, Any], sender_id: int) -> bool:
+    """Whether Telegram vouches that the contact is the sender's own number.
+
+    Telegram sets `contact.user_id` to the account that owns the number; only the sender's own account,
+    in a message they sent themselves (not forwarded, not through an inline bot), proves the number.
+    """
+    owner = contact.get("user_id")
+    return (
+        isinstance(owner, int)
+        and not isinstance(owner, bool)
+        and owner == sender_id
+        and not any(key in message for key in _NOT_FROM_SENDER)
+    )
+
+
+def _start_param(value: str | None) -> str | None:
+    return value if value is not None and _START_PARAM.match(value) else None
+
+
 def _object(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UpdateError(f"'{name}' must be a JSON object")
@@ -245,13 +328,13 @@ def _object(value: object, name: str) -> dict[str, Any]:
 
 
 def _int(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise UpdateError(f"'{name}' must be an integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not -MAX_ID <= value <= MAX_ID:
+        raise UpdateError(f"'{name}' must be a 64-bit integer")
     return value
 
 
 def _language(value: object) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 35 else None
+    return value if isinstance(value, str) and _LANGUAGE.match(value) else None
 
 
 def normalize_phone(value: object) -> str | None:
@@ -260,6 +343,15 @@ def normalize_phone(value: object) -> str | None:
         return None
     digits = re.sub(r"[\s().-]", "", value).removeprefix("+")
     return f"+{digits}" if _PHONE.match(digits) else None
+
+
+def readable_text(text: str) -> str | None:
+    """The customer's text cleaned like every channel's (handoff.inbound.normalise_text), or None when it
+    is not valid Unicode or nothing visible is left."""
+    try:
+        return normalise_text(text)
+    except InvalidText:
+        return None
 
 
 # -- outbound: text and buttons -------------------------------------------------------------------------
@@ -322,6 +414,57 @@ def short_callback_id(payload: str) -> str:
 def callback_key(short_id: str) -> str:
     """Redis string: the payload behind a short callback id."""
     return f"{keys.PREFIX}:telegram:cb:{short_id.removeprefix(CALLBACK_PREFIX)}"
+
+
+def verified_phone_key(address: str) -> str:
+    """Redis string: the phone number Telegram verified for a chat (its address, the chat id)."""
+    return f"{keys.PREFIX}:telegram:phone:{address}"
+
+
+def is_contact_request(button: Mapping[str, Any]) -> bool:
+    return button.get("payload") == SHARE_CONTACT_PAYLOAD
+
+
+def contact_keyboard(button: Mapping[str, Any]) -> dict[str, Any]:
+    """A reply keyboard whose one button shares the customer's own contact (Telegram asks them first)."""
+    title = str(button.get("title") or "").strip() or SHARE_CONTACT_TITLE
+    return {
+        "keyboard": [[{"text": title, "request_contact": True}]],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+
+
+def message_bodies(
+    chunks: Sequence[str], inline: dict[str, Any] | None, contact: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """sendMessage bodies (without chat_id) for one message split into `chunks`.
+
+    The keyboard goes under the last part. A message carries one keyboard, so when there are inline
+    buttons as well as a contact request, the contact request follows in a part of its own.
+    """
+    markups = [markup for markup in (inline, contact) if markup]
+    texts = list(chunks) or ([BUTTONS_ONLY_TEXT] if markups else [])
+    bodies: list[dict[str, Any]] = [{"text": text} for text in texts]
+    if markups:
+        bodies[-1]["reply_markup"] = markups[0]
+    if len(markups) == 2:
+        bodies.append({"text": BUTTONS_ONLY_TEXT, "reply_markup": markups[1]})
+    return bodies
+
+
+def with_keyboard_removed(bodies: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """`bodies` with the first part that has no keyboard of its own removing the reply keyboard.
+
+    Unchanged when a part asks for the contact again (its keyboard replaces the old one); None when every
+    part already carries a keyboard.
+    """
+    if any("keyboard" in body.get("reply_markup", {}) for body in bodies):
+        return list(bodies)
+    for index, body in enumerate(bodies):
+        if "reply_markup" not in body:
+            return [*bodies[:index], {**body, "reply_markup": REMOVE_KEYBOARD}, *bodies[index + 1 :]]
+    return None
 
 
 def _chat_id(address: str) -> int | str:
@@ -407,22 +550,39 @@ class TelegramChannel:
         self._clients = clients
         self.api = BotApi(settings, lambda: clients.http, max_retry_after)
 
-    async def deliver(self, address: str, messages: list[Message]) -> None:
+    async def deliver(self, address: str, messages: list[Message], remove_keyboard: bool = False) -> None:
+        """Send the visible messages; `remove_keyboard` (after a verified contact) takes the contact
+        keyboard away with the first part free to carry it, or with a short notice when none is."""
+        pending = remove_keyboard
         for message in messages:
             if message.internal:
                 continue  # notes for agents never reach the customer
-            await self.send(address, message.text, message.buttons)
+            bodies = await self.render(message.text, message.buttons)
+            removed = with_keyboard_removed(bodies) if pending and bodies else None
+            if removed is not None:
+                bodies, pending = removed, False
+            await self._send_bodies(address, bodies)
+        if pending:
+            await self._send_bodies(
+                address, [{"text": PHONE_VERIFIED_NOTICE, "reply_markup": REMOVE_KEYBOARD}]
+            )
 
     async def send(self, address: str, text: str, buttons: Sequence[Mapping[str, Any]] | None = None) -> None:
-        markup = await self._keyboard(buttons or [])
-        chunks = split_text(text)
-        if not chunks and markup:
-            chunks = [BUTTONS_ONLY_TEXT]
-        for index, chunk in enumerate(chunks):
-            payload: dict[str, Any] = {"chat_id": _chat_id(address), "text": chunk}
-            if markup and index == len(chunks) - 1:
-                payload["reply_markup"] = markup  # the buttons go under the last part
-            await self.api.call("sendMessage", payload)
+        await self._send_bodies(address, await self.render(text, buttons))
+
+    async def render(
+        self, text: str, buttons: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """sendMessage bodies for a message: `/share_contact` becomes a contact request, other buttons
+        an inline keyboard."""
+        buttons = buttons or []
+        contact = next((contact_keyboard(b) for b in buttons if is_contact_request(b)), None)
+        inline = await self._inline_keyboard([b for b in buttons if not is_contact_request(b)])
+        return message_bodies(split_text(text), inline, contact)
+
+    async def _send_bodies(self, address: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+        for body in bodies:
+            await self.api.call("sendMessage", {"chat_id": _chat_id(address), **body})
 
     async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
         payload: dict[str, Any] = {"callback_query_id": callback_query_id}
@@ -443,13 +603,24 @@ class TelegramChannel:
         return short_id
 
     async def resolve_callback(self, data: str) -> str | None:
-        """The payload a button press stands for; None when its stored payload has expired."""
+        """The payload a button press stands for; None when its stored payload has expired (or the
+        short id is not one this channel makes)."""
         if not data.startswith(CALLBACK_PREFIX):
             return data
+        if not _SHORT_ID.match(data.removeprefix(CALLBACK_PREFIX)):
+            return None
         value = await self._clients.redis.get(callback_key(data))
         return str(value) if value is not None else None
 
-    async def _keyboard(self, buttons: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    async def remember_phone(self, address: str, phone: str) -> None:
+        """Keep the number Telegram verified for the chat, so its later messages carry it."""
+        await self._clients.redis.set(verified_phone_key(address), phone, ex=VERIFIED_PHONE_TTL_SECONDS)
+
+    async def remembered_phone(self, address: str) -> str | None:
+        value = await self._clients.redis.get(verified_phone_key(address))
+        return str(value) if value else None
+
+    async def _inline_keyboard(self, buttons: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
         items: list[dict[str, str]] = []
         for button in buttons:
             title = str(button.get("title") or button.get("payload") or "").strip()

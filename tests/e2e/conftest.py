@@ -46,6 +46,16 @@ class Stack:
     env: dict[str, str]
 
 
+def rest_auth(stack: Stack) -> dict[str, str]:
+    """The REST channel's token header: HUB_REST_TOKEN, from var/secrets.env like every service token."""
+    return {"Authorization": f"Bearer {stack.env['HUB_REST_TOKEN']}"}
+
+
+def rest_conversation(sender: str) -> str:
+    """The conversation (and Rasa sender) a REST sender writes to: REST senders have their own namespace."""
+    return f"rest-{sender}"
+
+
 def _secrets() -> dict[str, str]:
     values = {}
     for line in (ROOT / "var" / "secrets.env").read_text().splitlines():

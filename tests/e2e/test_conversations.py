@@ -8,14 +8,16 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, rest_auth, rest_conversation
 
 pytestmark = pytest.mark.e2e
 
 
 def say(stack: Stack, sender: str, text: str, metadata: dict | None = None) -> str:
     body = {"sender": sender, "message": text, "metadata": metadata or {}}
-    response = httpx.post(f"{stack.hub_url}/webhooks/rest/webhook", json=body, timeout=30)
+    response = httpx.post(
+        f"{stack.hub_url}/webhooks/rest/webhook", json=body, headers=rest_auth(stack), timeout=30
+    )
     assert response.status_code == 200, response.text
     return "\n".join(r.get("text", "") for r in response.json())
 
@@ -56,8 +58,8 @@ def test_insisting_on_a_return_outside_the_window_reaches_a_person_with_context(
     assert "正在为您转接" in handed, handed  # not the "could not reach the team" apology
     client = redis_client(stack)
     try:
-        assert client.hget("hub:conv:ret-late", "owner") == "queued"
-        packet = json.loads(client.get("hub:handoff:ret-late") or "{}")
+        assert client.hget(f"hub:conv:{rest_conversation('ret-late')}", "owner") == "queued"
+        packet = json.loads(client.get(f"hub:handoff:{rest_conversation('ret-late')}") or "{}")
     finally:
         client.close()
     assert packet["reason"] == "outside_window"
@@ -73,7 +75,7 @@ def test_asking_for_a_person_queues_the_conversation(stack: Stack) -> None:
     assert reply  # the assistant tells the customer they are being connected
     client = redis_client(stack)
     try:
-        packet = json.loads(client.get("hub:handoff:human-en") or "{}")
+        packet = json.loads(client.get(f"hub:handoff:{rest_conversation('human-en')}") or "{}")
     finally:
         client.close()
     assert packet["reason"] == "customer_request"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, rest_auth, rest_conversation
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,10 @@ def text_of(replies: list[dict]) -> str:
 
 def say(stack: Stack, sender: str, text: str) -> list[dict]:
     response = httpx.post(
-        f"{stack.hub_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+        f"{stack.hub_url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": text},
+        headers=rest_auth(stack),
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -28,7 +31,7 @@ def say(stack: Stack, sender: str, text: str) -> list[dict]:
 
 def tracker_slot(stack: Stack, sender: str, slot: str) -> object:
     response = httpx.get(
-        f"{stack.rasa_url}/conversations/{sender}/tracker",
+        f"{stack.rasa_url}/conversations/{rest_conversation(sender)}/tracker",
         params={"token": stack.env["RASA_AUTH_TOKEN"]},
         timeout=10,
     )
@@ -61,7 +64,7 @@ def test_a_question_the_knowledge_base_cannot_answer_goes_to_a_person(stack: Sta
     say(stack, "kb-miss", "what is your policy on returning livestock and exotic reptiles")
     client = redis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
     try:
-        raw = client.get("hub:handoff:kb-miss")
+        raw = client.get(f"hub:handoff:{rest_conversation('kb-miss')}")
     finally:
         client.close()
     if raw is None:

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, rest_auth
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,9 @@ def test_a_new_model_in_the_models_directory_is_loaded(stack: Stack) -> None:
         time.sleep(1)
     # The conversation API keeps answering with the new model.
     response = httpx.post(
-        f"{stack.hub_url}/webhooks/rest/webhook", json={"sender": "reload-1", "message": "hello"}, timeout=30
+        f"{stack.hub_url}/webhooks/rest/webhook",
+        json={"sender": "reload-1", "message": "hello"},
+        headers=rest_auth(stack),
+        timeout=30,
     )
     assert response.status_code == 200 and response.json()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, rest_auth, rest_conversation
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,10 @@ def shipped_order(currency: str) -> dict:
 
 def say(stack: Stack, sender: str, text: str) -> list[dict]:
     response = httpx.post(
-        f"{stack.hub_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=30
+        f"{stack.hub_url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": text},
+        headers=rest_auth(stack),
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -58,7 +61,9 @@ def test_form_asks_for_the_order_number_then_answers(stack: Stack) -> None:
 
 
 def test_bad_input_gets_a_400_naming_the_field(stack: Stack) -> None:
-    response = httpx.post(f"{stack.hub_url}/webhooks/rest/webhook", json={"sender": "x"}, timeout=5)
+    response = httpx.post(
+        f"{stack.hub_url}/webhooks/rest/webhook", json={"sender": "x"}, headers=rest_auth(stack), timeout=5
+    )
     assert response.status_code == 400
     assert response.json()["field"] == "message"
 
@@ -91,7 +96,7 @@ def test_transcript_is_stored_in_redis(stack: Stack) -> None:
 
     say(stack, "e2e-transcript", "hello")
     client = redis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
-    entries = client.xrange("hub:conv:e2e-transcript:transcript")
+    entries = client.xrange(f"hub:conv:{rest_conversation('e2e-transcript')}:transcript")
     client.close()
     assert len(entries) >= 2
     assert '"author": "customer"' in entries[0][1]["data"]

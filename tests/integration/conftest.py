@@ -20,6 +20,8 @@ SERVICE = "service-token-0123456789"
 ADMIN = "admin-token-0123456789"
 RASA_API = "rasa-api-token-0123456789"
 WIDGET_SECRET = "widget-secret-0123456789"
+REST_TOKEN = "rest-token-0123456789"
+REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
 
 
 def rasa_stand_in(seen: list[dict]) -> httpx.MockTransport:
@@ -68,6 +70,7 @@ def make_app(redis_url: str, no_overflow_routing: str) -> Callable[..., Sanic]:
             "HUB_ADMIN_TOKEN": ADMIN,
             "RASA_AUTH_TOKEN": RASA_API,
             "HUB_WIDGET_SECRET": WIDGET_SECRET,
+            "HUB_REST_TOKEN": REST_TOKEN,  # as var/secrets.env provides it
             "REDIS_URL": redis_url,
             "HUB_ROUTING_CONFIG": no_overflow_routing,
             **overrides,

@@ -22,12 +22,22 @@ from sanic.response import json as sanic_json
 from handoff.blueprints.telegram import PATH, SECRET_HEADER, register, update_key
 from handoff.channels.telegram import (
     CALLBACK_PREFIX,
+    EXPIRED_BUTTON_NOTICE,
+    PHONE_VERIFIED_NOTICE,
+    RATE_LIMITED_NOTICE,
+    REMOVE_KEYBOARD,
+    SHARE_CONTACT_PAYLOAD,
     TEXT_ONLY_NOTICE,
+    TOO_LONG_NOTICE,
+    UNREADABLE_TEXT_NOTICE,
+    VERIFIED_BY,
+    VERIFIED_PHONE_TTL_SECONDS,
     TelegramChannel,
     TelegramSettings,
+    verified_phone_key,
 )
 from handoff.transcript import Message
-from tests.integration.conftest import rasa_stand_in, transcript
+from tests.integration.conftest import TOKEN, rasa_stand_in, transcript
 
 pytestmark = pytest.mark.integration
 
@@ -115,9 +125,32 @@ def bot_api() -> Iterator[BotApiStandIn]:
         thread.join(timeout=5)
 
 
+def rasa_asking_for_contact(seen: list[dict]) -> httpx.MockTransport:
+    """Rasa that asks an unverified customer to share their number and tells a verified one theirs."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/webhooks/hub/webhook":
+            return httpx.Response(200, json={"status": "ok"})
+        assert request.headers["authorization"] == f"Bearer {TOKEN}"
+        body = json.loads(request.content)
+        seen.append(body)
+        phone = body["metadata"].get("verified_phone")
+        if phone:
+            return httpx.Response(200, json=[{"recipient_id": body["sender"], "text": f"verified {phone}"}])
+        button = {"title": "Share my phone number", "payload": SHARE_CONTACT_PAYLOAD}
+        reply = {"recipient_id": body["sender"], "text": "Please verify first.", "buttons": [button]}
+        return httpx.Response(200, json=[reply])
+
+    return httpx.MockTransport(handler)
+
+
 @pytest.fixture
 def telegram_app(make_app: Callable[..., Sanic], bot_api: BotApiStandIn) -> Callable[..., Sanic]:
-    def build(seen: list[dict] | None = None) -> Sanic:
+    def build(
+        seen: list[dict] | None = None,
+        rasa: Callable[[list[dict]], httpx.MockTransport] = rasa_stand_in,
+        **overrides: str,
+    ) -> Sanic:
         settings = TelegramSettings.from_env(
             {
                 "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
@@ -126,7 +159,7 @@ def telegram_app(make_app: Callable[..., Sanic], bot_api: BotApiStandIn) -> Call
             }
         )
         assert settings is not None
-        app = make_app(RoutingTransport(bot_api.port, rasa_stand_in([] if seen is None else seen)))
+        app = make_app(RoutingTransport(bot_api.port, rasa([] if seen is None else seen)), **overrides)
         register(app, settings)
         return app
 
@@ -134,20 +167,43 @@ def telegram_app(make_app: Callable[..., Sanic], bot_api: BotApiStandIn) -> Call
 
 
 def update(name: str, update_id: int, chat_id: int | None = None) -> dict[str, Any]:
-    """A fixture update with a fresh update_id (and chat) so tests sharing the redis-server don't meet."""
+    """A fixture update with a fresh update_id (and chat) so tests sharing the redis-server don't meet;
+    update ids are unique in this file, since a processed one is remembered for a day.
+
+    A contact card gets a number of its own for the chat; an own contact stays the sender's.
+    """
     body = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
     body["update_id"] = update_id
     if chat_id is not None:
         for holder in (body.get("message"), (body.get("callback_query") or {}).get("message")):
             if holder:
                 holder["chat"]["id"] = chat_id
+                own = holder.get("contact", {}).get("user_id") == holder.get("from", {}).get("id")
                 if "from" in holder and holder["from"].get("is_bot") is False:
                     holder["from"]["id"] = chat_id
                 if "contact" in holder:
-                    holder["contact"]["user_id"] = chat_id
+                    holder["contact"]["phone_number"] = phone_of(chat_id).removeprefix("+")
+                    if own:
+                        holder["contact"]["user_id"] = chat_id
         if "callback_query" in body:
             body["callback_query"]["from"]["id"] = chat_id
     return body
+
+
+def phone_of(chat_id: int) -> str:
+    """A number per test chat: identities link conversations across the whole redis-server."""
+    return f"+4477009{chat_id:05d}"
+
+
+def phone_key_ttl(redis_url: str, chat_id: int) -> tuple[str | None, int]:
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        key = verified_phone_key(str(chat_id))
+        return client.get(key), client.ttl(key)
+    finally:
+        client.close()
 
 
 def texts(redis_url: str, chat_id: int) -> list[tuple[str, str]]:
@@ -178,7 +234,9 @@ def test_a_text_message_is_stored_and_the_reply_sent_to_the_chat(
         ("bot", "echo: Where is my order #10482?"),
     ]
     assert seen[0]["sender"] == "telegram-9201"
-    assert seen[0]["metadata"] == {"telegram_user_id": 9201, "language_code": "en", "channel": "telegram"}
+    metadata = seen[0]["metadata"]
+    assert (metadata["channel"], metadata["client_address"]) == ("telegram", "telegram:9201")
+    assert "verified_phone" not in metadata and "verified_by" not in metadata
     assert bot_api.sent() == [{"chat_id": 9201, "text": "echo: Where is my order #10482?"}]
 
 
@@ -274,23 +332,111 @@ def test_a_long_payload_button_round_trips_through_redis(
     assert response.status == 200
     assert texts(redis_url, 9402)[0] == ("customer", payload)
 
-    body = update("callback_query", 9403, 9403)
-    body["callback_query"]["data"] = CALLBACK_PREFIX + "expired"
-    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
-    assert response.status == 200
-    assert texts(redis_url, 9403) == []
-    assert "expired" in bot_api.sent("answerCallbackQuery")[-1]["text"]
+    for n, data in enumerate([CALLBACK_PREFIX + "expired", CALLBACK_PREFIX + "not/an/id"]):
+        body = update("callback_query", 9403 + n, 9403 + n)
+        body["callback_query"]["data"] = data
+        _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+        assert response.status == 200
+        assert texts(redis_url, 9403 + n) == []
+        assert bot_api.sent("answerCallbackQuery")[-1]["text"] == EXPIRED_BUTTON_NOTICE
 
 
-def test_a_shared_contact_is_passed_as_a_verified_phone(
+def test_a_shared_own_contact_verifies_the_chat_and_removes_the_keyboard(
     telegram_app, bot_api: BotApiStandIn, redis_url: str
 ) -> None:
     seen: list[dict] = []
     app = telegram_app(seen)
     _, response = app.test_client.post(PATH, json=update("contact_own", 9501, 9501), headers=HEADERS)
     assert response.status == 200
-    assert texts(redis_url, 9501)[0] == ("customer", "+447700900123")
-    assert seen[0]["metadata"]["verified_phone"] == "+447700900123"
+    assert texts(redis_url, 9501)[0] == ("customer", phone_of(9501))
+    assert seen[0]["message"] == phone_of(9501)
+    assert seen[0]["metadata"]["verified_phone"] == phone_of(9501)
+    assert seen[0]["metadata"]["verified_by"] == VERIFIED_BY
+    assert seen[0]["metadata"]["client_address"] == "telegram:9501"
+    assert bot_api.sent() == [
+        {"chat_id": 9501, "text": f"echo: {phone_of(9501)}", "reply_markup": REMOVE_KEYBOARD}
+    ]
+    phone, ttl = phone_key_ttl(redis_url, 9501)
+    assert phone == phone_of(9501)
+    assert VERIFIED_PHONE_TTL_SECONDS - 60 < ttl <= VERIFIED_PHONE_TTL_SECONDS
+
+
+def test_the_assistant_asks_for_the_contact_and_later_messages_carry_the_phone(
+    telegram_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    seen: list[dict] = []
+    app = telegram_app(seen, rasa=rasa_asking_for_contact)
+    _, response = app.test_client.post(PATH, json=update("private_text_en", 9511, 9511), headers=HEADERS)
+    assert response.status == 200
+    (asking,) = bot_api.sent()
+    assert asking["reply_markup"] == {
+        "keyboard": [[{"text": "Share my phone number", "request_contact": True}]],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+
+    _, response = app.test_client.post(PATH, json=update("contact_own", 9512, 9511), headers=HEADERS)
+    assert response.status == 200
+    assert bot_api.sent()[-1] == {
+        "chat_id": 9511,
+        "text": f"verified {phone_of(9511)}",
+        "reply_markup": REMOVE_KEYBOARD,
+    }
+
+    app = telegram_app(seen, rasa=rasa_asking_for_contact)  # another worker: the phone is in Redis
+    for n, name in enumerate(["private_text_en", "callback_query"]):
+        _, response = app.test_client.post(PATH, json=update(name, 9513 + n, 9511), headers=HEADERS)
+        assert response.status == 200
+    assert [m["metadata"].get("verified_phone") for m in seen] == [None, *[phone_of(9511)] * 3]
+    assert [m["metadata"].get("verified_by") for m in seen] == [None, *[VERIFIED_BY] * 3]
+    assert all("reply_markup" not in body for body in bot_api.sent()[-2:])  # nothing left to remove
+
+
+@pytest.mark.parametrize(
+    ("name", "chat_id"),
+    [("contact_other_user", 9521), ("contact_without_user_id", 9522), ("contact_forwarded", 9523)],
+)
+def test_a_contact_telegram_does_not_vouch_for_is_unverified_text(
+    telegram_app, bot_api: BotApiStandIn, redis_url: str, name: str, chat_id: int
+) -> None:
+    seen: list[dict] = []
+    app = telegram_app(seen, rasa=rasa_asking_for_contact)
+    _, response = app.test_client.post(PATH, json=update(name, chat_id, chat_id), headers=HEADERS)
+    assert response.status == 200
+    assert texts(redis_url, chat_id)[0] == ("customer", phone_of(chat_id).removeprefix("+"))
+    _, response = app.test_client.post(
+        PATH, json=update("private_text_en", chat_id * 10, chat_id), headers=HEADERS
+    )
+    assert response.status == 200
+    assert [("verified_phone" in m["metadata"], "verified_by" in m["metadata"]) for m in seen] == [
+        (False, False),
+        (False, False),
+    ]
+    assert phone_key_ttl(redis_url, chat_id) == (None, -2)
+    sent = bot_api.sent()
+    assert [body["text"] for body in sent] == ["Please verify first."] * 2
+    assert all(body["reply_markup"] != REMOVE_KEYBOARD for body in sent)
+
+
+def test_a_contact_while_an_agent_has_the_chat_still_removes_the_keyboard(
+    telegram_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        client.hset("hub:conv:telegram-9531", "owner", "agent")  # the assistant does not answer now
+    finally:
+        client.close()
+    seen: list[dict] = []
+    app = telegram_app(seen)
+    _, response = app.test_client.post(PATH, json=update("contact_own", 9531, 9531), headers=HEADERS)
+    assert response.status == 200
+    assert seen == []
+    assert texts(redis_url, 9531) == [("customer", phone_of(9531))]
+    assert bot_api.sent() == [
+        {"chat_id": 9531, "text": PHONE_VERIFIED_NOTICE, "reply_markup": REMOVE_KEYBOARD}
+    ]
 
 
 def test_ignored_and_unsupported_updates_store_nothing(
@@ -328,6 +474,63 @@ def test_malformed_bodies_are_400_with_a_message(
     assert response.status == 400
     assert message in response.json["message"]
     assert bot_api.calls == []
+
+
+def test_json_nested_too_deeply_is_400_not_500(telegram_app, bot_api: BotApiStandIn) -> None:
+    app = telegram_app()
+    content = '{"update_id": 7, "message": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    _, response = app.test_client.post(
+        PATH, content=content, headers={**HEADERS, "Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert "nested" in response.json["message"]
+    assert bot_api.calls == []
+
+
+@pytest.mark.parametrize(
+    ("text", "chat_id"),
+    [("\ud83d order", 9711), ("\u0000\u0007 \n", 9712)],  # a lone surrogate; nothing readable
+)
+def test_unreadable_text_is_answered_with_a_notice_and_not_stored(
+    telegram_app, bot_api: BotApiStandIn, redis_url: str, text: str, chat_id: int
+) -> None:
+    app = telegram_app()
+    body = update("private_text_en", chat_id, chat_id)
+    body["message"]["text"] = "@@TEXT@@"
+    content = json.dumps(body).replace('"@@TEXT@@"', json.dumps(text))  # JSON escapes, as sent on the wire
+    _, response = app.test_client.post(
+        PATH, content=content, headers={**HEADERS, "Content-Type": "application/json"}
+    )
+    assert response.status == 200  # a 4xx would make Telegram retry and hold up the chat
+    assert texts(redis_url, chat_id) == []
+    assert bot_api.sent() == [{"chat_id": chat_id, "text": UNREADABLE_TEXT_NOTICE}]
+
+
+def test_a_message_over_the_hub_limit_is_answered_with_a_notice(
+    telegram_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    app = telegram_app(HUB_MAX_MESSAGE_CHARS="50")
+    body = update("private_text_en", 9721, 9721)
+    body["message"]["text"] = "x" * 51
+    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+    assert response.status == 200
+    assert texts(redis_url, 9721) == []
+    assert bot_api.sent() == [{"chat_id": 9721, "text": TOO_LONG_NOTICE.format(limit=50)}]
+
+
+def test_messages_over_the_per_minute_limit_are_answered_with_a_notice(
+    telegram_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    app = telegram_app(HUB_MESSAGES_PER_MINUTE="1")
+    for n in range(3):  # one-minute windows: at least one of the last two shares a window with another
+        _, response = app.test_client.post(
+            PATH, json=update("private_text_en", 9731 + n, 9730), headers=HEADERS
+        )
+        assert response.status == 200
+    refused = [b for b in bot_api.sent() if b["text"].startswith(RATE_LIMITED_NOTICE.split("{")[0])]
+    stored = [author for author, _ in texts(redis_url, 9730) if author == "customer"]
+    assert 1 <= len(refused) <= 2
+    assert len(stored) == 3 - len(refused)
 
 
 def test_an_oversized_body_is_refused(telegram_app, bot_api: BotApiStandIn) -> None:

@@ -254,3 +254,11 @@ async def test_a_customer_who_leaves_the_queue_keeps_a_ticket(widget_app, redis_
         status = await client.get(f"/api/handoffs/{cid}", headers=service)
         assert status.json()["owner"] == "closed"
         await widget.ws.close()
+
+
+def test_the_session_body_is_described_for_clients_and_fuzzers(widget_app) -> None:
+    _, response = widget_app().test_client.get("/docs/openapi.json")
+    post = response.json["paths"]["/api/widget/session"]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]) == {"token", "identity"}
+    assert {"201", "413", "429"} <= set(post["responses"])

@@ -8,7 +8,7 @@ from handoff.conversations import Owner
 from handoff.hub import AlreadyStored, Hub, parse_rating
 from handoff.notices import notice
 from handoff.routing.engine import HandoffStatus
-from handoff.transcript import InMemoryTranscriptStore
+from handoff.transcript import InMemoryTranscriptStore, Message
 
 
 class RecordingBot:
@@ -19,16 +19,19 @@ class RecordingBot:
         self.replies = replies
         self.seen_before_send: list[str] = []
         self.metadata: dict[str, Any] = {}
+        self.texts: list[str] = []  # what the assistant was sent, in order
         self.resumed: tuple[str, str | None] | None = None
+        self.resume_replies = [BotReply(text="welcome back")]
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         self.seen_before_send = [m.text for m in await self.store.read(sender)]
         self.metadata = metadata
+        self.texts.append(text)
         return self.replies
 
     async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
         self.resumed = (sender, intent)
-        return [BotReply(text="welcome back")] if intent else []
+        return self.resume_replies if intent else []
 
 
 class DownBot:
@@ -89,17 +92,31 @@ class Conversations:
         return previous.value, actor or ""
 
 
-def make_hub(store: InMemoryTranscriptStore, bot: Any, conversations: Conversations | None = None) -> Hub:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_hub(
+    store: InMemoryTranscriptStore,
+    bot: Any,
+    conversations: Conversations | None = None,
+    clock: Clock | None = None,
+) -> Hub:
     conversations = conversations or Conversations()
-    return Hub(store, conversations, bot, conversations)
+    return Hub(store, conversations, bot, conversations, clock=clock or Clock())
 
 
 async def test_message_is_stored_before_the_bot_sees_it() -> None:
     store = InMemoryTranscriptStore()
     bot = RecordingBot(store, [BotReply(text="hello", buttons=[{"title": "Yes", "payload": "/affirm"}])])
-    replies = await make_hub(store, bot).customer_message("c1", "hi there", "rest", {"customer_id": "cust-1"})
+    metadata = {"customer_id": "cust-1", "verified_by": "rest_token", "client_address": "203.0.113.7"}
+    replies = await make_hub(store, bot).customer_message("c1", "hi there", "rest", metadata)
     assert bot.seen_before_send == ["hi there"]
-    assert bot.metadata == {"customer_id": "cust-1", "channel": "rest"}
+    assert bot.metadata == {**metadata, "channel": "rest"}
     assert [r.text for r in replies] == ["hello"]
     history = await store.read("c1")
     assert [(m.author, m.text) for m in history] == [("customer", "hi there"), ("bot", "hello")]
@@ -220,3 +237,119 @@ def test_rating_answers(text: str, stars: int) -> None:
 @pytest.mark.parametrize("text", ["6", "0", "45", "order 5", "five", "", "★★★★★★"])
 def test_not_rating_answers(text: str) -> None:
     assert parse_rating(text) is None
+
+
+# -- what reaches the assistant ------------------------------------------------------------------------
+
+REASON_BUTTONS = [
+    {"title": "Damaged", "payload": '/inform{"return_reason":"damaged"}'},
+    {"title": "Changed my mind", "payload": '/inform{"return_reason":"changed_mind"}'},
+]
+
+
+async def test_the_assistant_gets_only_the_metadata_keys_of_its_contract() -> None:
+    store = InMemoryTranscriptStore()
+    bot = RecordingBot(store, [BotReply(text="ok")])
+    given = {
+        "verified_phone": "+447700900123",
+        "verified_by": "telegram_contact",
+        "client_address": "telegram:42",
+        "client": {"locale": "en"},
+        "channel": "web",  # the hub knows the channel; nobody else sets it
+        "telegram_user_id": 42,
+        "padding": "x" * 500_000,
+    }
+    await make_hub(store, bot).customer_message("c10", "hello", "telegram", given)
+    assert bot.metadata == {
+        "verified_phone": "+447700900123",
+        "verified_by": "telegram_contact",
+        "client_address": "telegram:42",
+        "client": {"locale": "en"},
+        "channel": "telegram",
+    }
+
+
+async def test_a_typed_intent_payload_is_understood_as_text_and_stored_as_typed() -> None:
+    store = InMemoryTranscriptStore()
+    bot = RecordingBot(store, [BotReply(text="which order?")])
+    forged = '/order_status{"order_id":"SO-10001021"}'
+    await make_hub(store, bot).customer_message("c11", forged, "rest")
+    assert bot.texts == ['order_status{"order_id":"SO-10001021"}']
+    assert (await store.read("c11"))[0].text == forged
+
+
+async def test_a_button_the_assistant_offered_is_sent_as_its_payload() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="What's the reason?", buttons=REASON_BUTTONS)])
+    hub = make_hub(store, bot, conversations)
+    await hub.customer_message("c12", "I want to return my jeans", "web")
+    await hub.customer_message("c12", '/inform{"return_reason":"changed_mind"}', "web")
+    await hub.customer_message("c12", '/inform{"return_reason":"lost_it"}', "web")  # not a button
+    assert bot.texts[1:] == ['/inform{"return_reason":"changed_mind"}', 'inform{"return_reason":"lost_it"}']
+    await hub.customer_message("c13", '/inform{"return_reason":"damaged"}', "web")  # offered elsewhere
+    assert bot.texts[-1] == 'inform{"return_reason":"damaged"}'
+
+
+async def test_offered_buttons_expire_after_a_day() -> None:
+    store = InMemoryTranscriptStore()
+    clock = Clock()
+    bot = RecordingBot(
+        store, [BotReply(text="Shall I connect you?", buttons=[{"title": "Yes", "payload": "/affirm"}])]
+    )
+    hub = make_hub(store, bot, clock=clock)
+    await hub.customer_message("c14", "this is broken", "web")
+    bot.replies = [BotReply(text="ok")]  # later answers offer nothing new
+    clock.now += 23 * 3600
+    await hub.customer_message("c14", "/affirm", "web")
+    clock.now += 2 * 3600
+    await hub.customer_message("c14", "/affirm", "web")
+    assert bot.texts[1:] == ["/affirm", "affirm"]
+
+
+async def test_the_buttons_of_a_resumed_flow_are_offered_too() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="ok")])
+    bot.resume_replies = [BotReply(text="Which reason?", buttons=REASON_BUTTONS)]
+    hub = make_hub(store, bot, conversations)
+    await hub.handoff("c15", {"reason": "customer_request", "channel": "web"})
+    conversations.owners["c15"] = Owner.AGENT
+    await hub.return_to_bot("c15", "ann", "request_return")
+    await hub.customer_message("c15", '/inform{"return_reason":"damaged"}', "web")
+    assert bot.texts == ['/inform{"return_reason":"damaged"}']
+
+
+async def test_survey_buttons_are_answers_not_payloads() -> None:
+    store = InMemoryTranscriptStore()
+    conversations = Conversations()
+    bot = RecordingBot(store, [BotReply(text="ok")])
+    hub = make_hub(store, bot, conversations)
+    conversations.owners["c16"] = Owner.AGENT
+    await hub.resolve("c16", "ann")
+    assert "offered_payloads" not in conversations.fields.get("c16", {})
+    await hub.customer_message("c16", "5", "web")
+    assert conversations.ratings == [("ann", 5)] and bot.texts == []
+
+
+class WatchingStore(InMemoryTranscriptStore):
+    """Notes, for each bot message, whether its buttons were already recorded when it became visible."""
+
+    def __init__(self, conversations: Conversations) -> None:
+        super().__init__()
+        self.conversations = conversations
+        self.recorded_when_visible: list[bool] = []
+
+    async def append(self, conversation_id: str, message: Message) -> str:
+        if message.author == "bot" and message.buttons:
+            fields = self.conversations.fields.get(conversation_id, {})
+            self.recorded_when_visible.append("offered_payloads" in fields)
+        return await super().append(conversation_id, message)
+
+
+async def test_buttons_are_recorded_before_the_customer_can_see_them() -> None:
+    conversations = Conversations()
+    store = WatchingStore(conversations)
+    bot = RecordingBot(store, [BotReply(text="Reason?", buttons=REASON_BUTTONS)])
+    await make_hub(store, bot, conversations).customer_message("c17", "return please", "web")
+    assert store.recorded_when_visible == [True]

@@ -13,22 +13,35 @@ import pytest
 
 from handoff.channels.base import DeliveryFailed
 from handoff.channels.telegram import (
+    BUTTONS_ONLY_TEXT,
     CALLBACK_PREFIX,
     GREET_PAYLOAD,
     MAX_CALLBACK_BYTES,
     MAX_TEXT_UNITS,
+    PHONE_VERIFIED_NOTICE,
+    REMOVE_KEYBOARD,
+    SHARE_CONTACT_PAYLOAD,
+    SHARE_CONTACT_TITLE,
+    VERIFIED_BY,
+    VERIFIED_PHONE_TTL_SECONDS,
     BotApi,
     TelegramChannel,
     TelegramSettings,
     UpdateError,
     callback_key,
+    contact_keyboard,
     inline_callback_data,
+    message_bodies,
     normalize_phone,
     parse_update,
+    readable_text,
     short_callback_id,
     split_text,
     utf16_units,
+    verified_phone_key,
+    with_keyboard_removed,
 )
+from handoff.inbound import TRUSTED_KEYS
 from handoff.settings import SettingsError
 from handoff.transcript import Message
 
@@ -105,14 +118,14 @@ def test_private_text_in_english() -> None:
     assert update.text == "Where is my order #10482?"
     assert update.conversation_id == "telegram-5128849321"
     assert update.address == "5128849321"
-    assert update.metadata() == {"telegram_user_id": 5128849321, "language_code": "en"}
+    assert update.metadata() == {"client_address": "telegram:5128849321", "client": {"locale": "en"}}
 
 
 def test_private_text_in_chinese() -> None:
     update = parse_update(fixture("private_text_zh"))
     assert update.kind == "text"
     assert update.text == "我的订单什么时候发货？"
-    assert update.metadata() == {"telegram_user_id": 6203417755, "language_code": "zh-hans"}
+    assert update.metadata() == {"client_address": "telegram:6203417755", "client": {"locale": "zh-hans"}}
 
 
 def test_callback_query_carries_the_button_data() -> None:
@@ -127,19 +140,67 @@ def test_own_contact_is_a_verified_phone() -> None:
     update = parse_update(fixture("contact_own"))
     assert update.kind == "contact"
     assert update.text == "+447700900123"
+    assert update.verified_phone == "+447700900123"
     assert update.metadata() == {
-        "telegram_user_id": 5128849321,
-        "language_code": "en",
+        "client_address": "telegram:5128849321",
         "verified_phone": "+447700900123",
+        "verified_by": VERIFIED_BY,
+        "client": {"locale": "en"},
     }
+    assert set(update.metadata()) <= TRUSTED_KEYS  # nothing the hub would drop
 
 
-def test_someone_elses_contact_is_not_verified() -> None:
-    body = fixture("contact_own")
-    body["message"]["contact"]["user_id"] = 999
-    update = parse_update(body)
-    assert update.kind == "unsupported"
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("contact_other_user", "+447700900456"),  # a friend's card from the attachment menu
+        ("contact_without_user_id", "07700 900789"),  # a phone-book entry not on Telegram
+        ("contact_forwarded", "447700900123"),  # the sender's own card, but forwarded
+    ],
+)
+def test_a_contact_that_telegram_does_not_vouch_for_is_unverified_text(name: str, text: str) -> None:
+    update = parse_update(fixture(name))
+    assert update.kind == "text"
+    assert update.text == text
     assert update.verified_phone is None
+    assert "verified_phone" not in update.metadata()
+    assert "verified_by" not in update.metadata()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"user_id": True},  # equal to 1 in Python, but not an id
+        {"user_id": "5128849321"},
+        {"user_id": None},
+    ],
+)
+def test_only_the_senders_own_integer_id_verifies(change: dict[str, Any]) -> None:
+    body = fixture("contact_own")
+    body["message"]["from"]["id"] = body["message"]["chat"]["id"] = 1
+    body["message"]["contact"].update(change)
+    assert parse_update(body).verified_phone is None
+
+
+def test_a_contact_sent_through_an_inline_bot_is_not_verified() -> None:
+    body = fixture("contact_own")
+    body["message"]["via_bot"] = {"id": 42, "is_bot": True, "first_name": "Cards"}
+    assert parse_update(body).verified_phone is None
+
+
+def test_a_contact_without_a_number_is_unsupported() -> None:
+    body = fixture("contact_own")
+    del body["message"]["contact"]["phone_number"]
+    assert parse_update(body).kind == "unsupported"
+
+
+def test_a_remembered_phone_verifies_later_messages_and_a_new_contact_wins() -> None:
+    text = parse_update(fixture("private_text_en"))
+    assert text.metadata("+447700900123")["verified_phone"] == "+447700900123"
+    assert text.metadata("+447700900123")["verified_by"] == VERIFIED_BY
+    assert "verified_by" not in text.metadata(None)
+    contact = parse_update(fixture("contact_own"))
+    assert contact.metadata("+8613800138000")["verified_phone"] == "+447700900123"
 
 
 @pytest.mark.parametrize(
@@ -168,7 +229,14 @@ def test_channel_posts_and_other_update_types_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "param"), [("/start", None), ("/start promo-summer", "promo-summer"), ("/start@shop_bot", None)]
+    ("text", "param"),
+    [
+        ("/start", None),
+        ("/start promo-summer", "promo-summer"),
+        ("/start@shop_bot", None),
+        ("/start promo!summer", None),  # outside Telegram's deep-link alphabet
+        ("/start " + "x" * 65, None),
+    ],
 )
 def test_start_command_becomes_a_greeting(text: str, param: str | None) -> None:
     body = fixture("private_text_en")
@@ -176,6 +244,7 @@ def test_start_command_becomes_a_greeting(text: str, param: str | None) -> None:
     update = parse_update(body)
     assert update.text == GREET_PAYLOAD
     assert update.start_param == param
+    assert update.metadata()["client"].get("telegram_start") == param
 
 
 @pytest.mark.parametrize(
@@ -191,6 +260,9 @@ def test_start_command_becomes_a_greeting(text: str, param: str | None) -> None:
         ({"update_id": 1, "message": {"chat": {"id": "12", "type": "private"}}}, "message.chat.id"),
         ({"update_id": 1, "message": {"chat": {"id": 12, "type": "private"}, "text": "hi"}}, "message.from"),
         ({"update_id": 1, "callback_query": {"from": {"id": 1}}}, "callback_query.id"),
+        ({"update_id": 1, "callback_query": {"id": "\ud800", "from": {"id": 1}}}, "callback_query.id"),
+        ({"update_id": 2**63}, "update_id"),
+        ({"update_id": 1, "message": {"chat": {"id": 10**30, "type": "private"}}}, "message.chat.id"),
     ],
 )
 def test_wrong_shapes_are_update_errors_naming_the_field(body: object, field: str) -> None:
@@ -200,10 +272,35 @@ def test_wrong_shapes_are_update_errors_naming_the_field(body: object, field: st
 
 @pytest.mark.parametrize(
     ("raw", "phone"),
-    [("447700900123", "+447700900123"), ("+86 138 0013 8000", "+8613800138000"), ("12", None), (None, None)],
+    [
+        ("447700900123", "+447700900123"),
+        ("+86 138 0013 8000", "+8613800138000"),
+        ("12", None),
+        (None, None),
+        ("07700 900789", None),  # a national number: no country code
+    ],
 )
 def test_phone_numbers_are_normalised(raw: object, phone: str | None) -> None:
     assert normalize_phone(raw) == phone
+
+
+def test_a_language_code_that_is_not_a_language_tag_is_dropped() -> None:
+    body = fixture("private_text_en")
+    body["message"]["from"]["language_code"] = "en\u202e<script>"
+    assert "client" not in parse_update(body).metadata()
+
+
+# -- text normalisation -----------------------------------------------------------------------------------
+
+
+def test_readable_text_keeps_what_customers_write() -> None:
+    assert readable_text("Where is my order SO-10001021?") == "Where is my order SO-10001021?"
+    assert readable_text("我的订单什么时候发货？") == "我的订单什么时候发货？"
+
+
+@pytest.mark.parametrize("text", ["\ud800", "order \udfff", " \n\t "])
+def test_unreadable_text_is_none(text: str) -> None:
+    assert readable_text(text) is None
 
 
 # -- callback data --------------------------------------------------------------------------------------
@@ -312,9 +409,14 @@ def api() -> FakeBotApi:
 
 
 @pytest.fixture
-async def channel(api: FakeBotApi):
+def redis() -> FakeRedis:
+    return FakeRedis()
+
+
+@pytest.fixture
+async def channel(api: FakeBotApi, redis: FakeRedis):
     async with httpx.AsyncClient(transport=httpx.MockTransport(api.handler)) as client:
-        clients = SimpleNamespace(http=client, redis=FakeRedis())
+        clients = SimpleNamespace(http=client, redis=redis)
         yield TelegramChannel(TelegramSettings(TOKEN, SECRET), clients)
 
 
@@ -352,6 +454,7 @@ async def test_buttons_become_an_inline_keyboard_with_long_payloads_stored(
     assert await channel.resolve_callback(short) == long_payload
     assert await channel.resolve_callback("/affirm") == "/affirm"
     assert await channel.resolve_callback(CALLBACK_PREFIX + "expired") is None
+    assert await channel.resolve_callback(CALLBACK_PREFIX + "not an id \ud800") is None
 
 
 async def test_short_survey_buttons_share_one_row(channel: TelegramChannel, api: FakeBotApi) -> None:
@@ -435,3 +538,104 @@ def test_the_bot_token_is_redacted_from_http_client_logs(caplog: pytest.LogCaptu
         logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST", url, "HTTP/1.1 200 OK")
     assert TOKEN not in caplog.text
     assert "/bot<bot-token>/sendMessage" in caplog.text
+
+
+# -- phone verification -----------------------------------------------------------------------------------
+
+
+def test_the_contact_button_is_a_one_time_request_contact_keyboard() -> None:
+    keyboard = contact_keyboard({"title": "分享我的手机号", "payload": SHARE_CONTACT_PAYLOAD})
+    assert keyboard == {
+        "keyboard": [[{"text": "分享我的手机号", "request_contact": True}]],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+    assert (
+        contact_keyboard({"payload": SHARE_CONTACT_PAYLOAD})["keyboard"][0][0]["text"] == SHARE_CONTACT_TITLE
+    )
+
+
+def test_a_contact_request_beside_inline_buttons_gets_a_message_of_its_own() -> None:
+    inline = {"inline_keyboard": [[{"text": "No", "callback_data": "/deny"}]]}
+    contact = contact_keyboard({"title": "Share my phone number"})
+    bodies = message_bodies(["Can you verify?"], inline, contact)
+    assert bodies == [
+        {"text": "Can you verify?", "reply_markup": inline},
+        {"text": BUTTONS_ONLY_TEXT, "reply_markup": contact},
+    ]
+    assert message_bodies(["Can you verify?"], None, contact) == [
+        {"text": "Can you verify?", "reply_markup": contact}
+    ]
+    assert message_bodies([], None, contact) == [{"text": BUTTONS_ONLY_TEXT, "reply_markup": contact}]
+
+
+def test_the_keyboard_is_removed_by_the_first_part_without_one() -> None:
+    inline = {"inline_keyboard": [[{"text": "Yes", "callback_data": "/affirm"}]]}
+    assert with_keyboard_removed([{"text": "Thanks"}]) == [
+        {"text": "Thanks", "reply_markup": REMOVE_KEYBOARD}
+    ]
+    assert with_keyboard_removed([{"text": "part 1"}, {"text": "part 2", "reply_markup": inline}]) == [
+        {"text": "part 1", "reply_markup": REMOVE_KEYBOARD},
+        {"text": "part 2", "reply_markup": inline},
+    ]
+    assert with_keyboard_removed([{"text": "Anything else?", "reply_markup": inline}]) is None
+    asking_again = [{"text": BUTTONS_ONLY_TEXT, "reply_markup": contact_keyboard({})}]
+    assert with_keyboard_removed(asking_again) == asking_again  # the new keyboard replaces the old one
+
+
+async def test_share_contact_buttons_render_as_a_request_contact_keyboard(
+    channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    buttons = [
+        {"title": "Share my phone number", "payload": SHARE_CONTACT_PAYLOAD},
+        {"title": "Type the order details instead", "payload": "/deny"},
+    ]
+    await channel.send("42", "To show your orders I need to verify you.", buttons)
+    (_, first), (_, second) = api.calls
+    assert first["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Type the order details instead", "callback_data": "/deny"}]]
+    }
+    assert second["reply_markup"]["keyboard"] == [
+        [{"text": "Share my phone number", "request_contact": True}]
+    ]
+    assert second["reply_markup"]["one_time_keyboard"] is True
+    assert "callback_data" not in json.dumps(second)  # the payload itself never reaches Telegram
+
+
+async def test_the_answer_to_a_contact_removes_the_keyboard_once(
+    channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    replies = [
+        Message(author="bot", text="Thanks, you're verified.", channel="telegram"),
+        Message(author="bot", text="Which order?", channel="telegram"),
+    ]
+    await channel.deliver("42", replies, remove_keyboard=True)
+    assert [c.get("reply_markup") for _, c in api.calls] == [REMOVE_KEYBOARD, None]
+
+
+async def test_a_notice_removes_the_keyboard_when_no_reply_can(
+    channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    buttons = [{"title": "Yes", "payload": "/affirm"}]
+    replies = [
+        Message(author="system", text="handoff requested", channel="telegram", internal=True),
+        Message(author="bot", text="Anything else?", channel="telegram", buttons=buttons),
+    ]
+    await channel.deliver("42", replies, remove_keyboard=True)
+    assert [c["text"] for _, c in api.calls] == ["Anything else?", PHONE_VERIFIED_NOTICE]
+    assert api.calls[1][1]["reply_markup"] == REMOVE_KEYBOARD
+    api.calls.clear()
+    await channel.deliver("42", [])  # an ordinary answer leaves the keyboard alone
+    await channel.deliver("42", [Message(author="bot", text="Hi", channel="telegram")])
+    assert [c.get("reply_markup") for _, c in api.calls] == [None]
+
+
+async def test_a_verified_phone_is_remembered_for_the_chat_for_a_month(
+    channel: TelegramChannel, redis: FakeRedis
+) -> None:
+    assert await channel.remembered_phone("42") is None
+    await channel.remember_phone("42", "+447700900123")
+    assert await channel.remembered_phone("42") == "+447700900123"
+    assert await channel.remembered_phone("43") is None
+    assert redis.ttls[verified_phone_key("42")] == VERIFIED_PHONE_TTL_SECONDS
+    assert verified_phone_key("42") == "hub:telegram:phone:42"
