@@ -21,6 +21,14 @@ CONDITIONS = {
     "used": {"en": "used", "zh": "已使用"},
     "damaged": {"en": "damaged", "zh": "已损坏"},
 }
+RETURN_REASONS = {
+    "damaged": {"en": "damaged or defective", "zh": "商品破损/质量问题"},
+    "wrong_size": {"en": "wrong size", "zh": "尺码不合适"},
+    "wrong_item": {"en": "wrong item sent", "zh": "发错货"},
+    "not_as_described": {"en": "not as described", "zh": "与描述不符"},
+    "changed_mind": {"en": "changed your mind", "zh": "不想要了"},
+    "other": {"en": "your reason", "zh": "您说明的原因"},
+}
 STATUSES = {
     "pending": {"en": "awaiting payment", "zh": "待付款"},
     "paid": {"en": "paid", "zh": "已付款"},

@@ -20,7 +20,11 @@ from bot.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
 
-REASON_BY_INTENT = {"request_human": "customer_request", "complain": "complaint"}
+REASON_BY_INTENT = {
+    "request_human": "customer_request",
+    "complain": "complaint",
+    "request_exception": "policy_exception",
+}
 TRANSCRIPT_LIMIT = 50
 
 
@@ -150,7 +154,13 @@ class ActionHandoff(Action):
             return [SlotSet("handoff_reason", None)]
         # The hub tells the customer their live queue position and wait; the assistant only confirms.
         dispatcher.utter_message(response="utter_handoff_queued")
-        return [SlotSet("handoff_reason", None), SlotSet("kb_hits", None), ConversationPaused()]
+        return [
+            SlotSet("handoff_reason", None),
+            SlotSet("kb_hits", None),
+            SlotSet("stuck_on", None),
+            SlotSet("policy_decision", None),
+            ConversationPaused(),
+        ]
 
 
 class ActionLowConfidence(Action):

@@ -8,11 +8,12 @@ a wrong number and a wrong detail get the same answer, so order numbers cannot b
 from __future__ import annotations
 
 import logging
+import re
 from abc import abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 RECENT_ORDERS_OFFERED = 3
 CHECK_SLOT = "order_check"
+FAILURES_SLOT = "form_failures"
+STUCK_SLOT = "form_stuck"
+MAX_UNCLEAR_ANSWERS = 2
 LOCKED = "locked"
 PASSED = "passed"
 SHARE_CONTACT = {"en": "Share my phone number", "zh": "分享我的手机号"}
@@ -103,6 +107,12 @@ class OrderIdValidation(FormValidationAction):
     def name(self) -> str:
         """Each form's validation action names itself (abstract, so the executor skips this base)."""
 
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        return [*events, *stuck_events(tracker, events)]
+
     async def required_slots(
         self,
         domain_slots: list[str],
@@ -110,15 +120,15 @@ class OrderIdValidation(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        if tracker.get_slot(CHECK_SLOT) == LOCKED:
-            return []  # the form ends; its final action explains
+        if tracker.get_slot(CHECK_SLOT) == LOCKED or tracker.get_slot(STUCK_SLOT):
+            return []  # the form ends; its final action explains or offers a person
         order = await self.accessible_order(tracker)
         if order is None:
             return list(domain_slots)
         slots = [slot for slot in domain_slots if slot != CHECK_SLOT]
-        return self.slots_for_order(slots, order)
+        return self.slots_for_order(slots, order, tracker)
 
-    def slots_for_order(self, slots: list[str], order: Order) -> list[str]:
+    def slots_for_order(self, slots: list[str], order: Order, tracker: Tracker) -> list[str]:
         """What the form still needs once the order is proven; forms drop questions the state makes moot."""
         return slots
 
@@ -148,6 +158,8 @@ class OrderIdValidation(FormValidationAction):
     async def validate_order_check(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if is_correction(tracker):
+            return {CHECK_SLOT: None}  # a new order number: asked for its detail next
         order_id = str(tracker.get_slot("order_id") or "")
         address = conversation.client_address(tracker)
         if await self._locked(tracker.sender_id, address):
@@ -204,16 +216,63 @@ class ValidateRefundStatusForm(OrderIdValidation):
         return "validate_refund_status_form"
 
 
+_NO = re.compile(
+    r"^(?:no|nope|nah|not really|don'?t|do not|wait|stop|cancel that|never ?mind"
+    r"|不|不是|不用|不要|别|算了|先不)",
+    re.I,
+)
+_YES = re.compile(
+    r"^(?:yes|yeah|yep|yup|sure|ok|okay|correct|right|that'?s right|confirm|go ahead|please do|do it|"
+    r"是|是的|对|对的|好|好的|可以|确认|没错|嗯|行)(?:[\s,.!，。！]|$)",
+    re.I,
+)
+
+
 def confirmation(value: Any) -> str | None:
-    """A read-back's answer: "yes" or "no" (the slot maps affirm and deny), anything else asks again."""
-    return value if value in ("yes", "no") else None
+    """A read-back's answer: "yes" or "no" (the slot maps affirm and deny first), or a short reply that
+    plainly says one of them; anything else is unclear and asked again."""
+    if value in ("yes", "no"):
+        return str(value)
+    text = str(value or "").strip()
+    if not text or len(text.split()) > 6:
+        return None
+    if _NO.match(text):
+        return "no"
+    return "yes" if _YES.match(text) else None
+
+
+def is_correction(tracker: Tracker) -> bool:
+    """The customer named an order while answering another question: the order number was corrected, so
+    the text is not an answer to the current question (order_id's own validation takes it)."""
+    if tracker.get_slot("requested_slot") == "order_id":
+        return False
+    entities = tracker.latest_message.get("entities") or [] if tracker.latest_message else []
+    return any(isinstance(e, dict) and e.get("entity") == "order_id" for e in entities)
+
+
+def stuck_events(tracker: Tracker, events: list[EventType]) -> list[EventType]:
+    """Two unclear answers in a row to the same question end the form, so that its final action can offer
+    a person (reason repeated_failure) instead of asking a third time."""
+    asked = tracker.get_slot("requested_slot")
+    if not asked or asked == CHECK_SLOT or is_correction(tracker):  # the order check has its own limit
+        return []
+    rejected = any(
+        e.get("event") == "slot" and e.get("name") == asked and e.get("value") is None for e in events
+    )
+    failures = int(tracker.get_slot(FAILURES_SLOT) or 0)
+    if not rejected:
+        return [SlotSet(FAILURES_SLOT, None)] if failures else []
+    if failures + 1 < MAX_UNCLEAR_ANSWERS:
+        return [SlotSet(FAILURES_SLOT, failures + 1)]
+    logger.info("actions.form.stuck", extra={"conversation_id": tracker.sender_id, "slot": asked})
+    return [SlotSet(FAILURES_SLOT, None), SlotSet(STUCK_SLOT, asked), SlotSet("requested_slot", None)]
 
 
 class ValidateCancelOrderForm(OrderIdValidation):
     def name(self) -> str:
         return "validate_cancel_order_form"
 
-    def slots_for_order(self, slots: list[str], order: Order) -> list[str]:
+    def slots_for_order(self, slots: list[str], order: Order, tracker: Tracker) -> list[str]:
         # Nothing to confirm when the order can no longer be cancelled: the final action explains why.
         return slots if order.cancellable else [s for s in slots if s != "confirm_cancel"]
 
@@ -229,7 +288,7 @@ class ValidateChangeAddressForm(OrderIdValidation):
     def name(self) -> str:
         return "validate_change_address_form"
 
-    def slots_for_order(self, slots: list[str], order: Order) -> list[str]:
+    def slots_for_order(self, slots: list[str], order: Order, tracker: Tracker) -> list[str]:
         if order.cancellable:  # the address can change exactly while the order could still be cancelled
             return slots
         return [s for s in slots if s not in ("new_address", "confirm_address")]
@@ -237,6 +296,8 @@ class ValidateChangeAddressForm(OrderIdValidation):
     async def validate_new_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if is_correction(tracker):
+            return {"new_address": None}
         address = extract_address(str(value or ""))
         if len(address) < self.MIN_ADDRESS_CHARS or not any(ch.isalpha() for ch in address):
             dispatcher.utter_message(response="utter_address_too_short")

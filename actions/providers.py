@@ -14,6 +14,7 @@ from actions.orders.store import OrderStore
 from actions.returns.policy import ReturnPolicy
 
 if TYPE_CHECKING:
+    from actions.returns.reasons import ReasonClassifier
     from kb_index.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +62,12 @@ def attempt_limiter() -> AttemptLimiter:
         window_seconds=int(os.environ.get("ORDER_CHECK_WINDOW_SECONDS", "3600")),
     )
     return RedisAttemptLimiter(redis, limits)
+
+
+@cache
+def reason_classifier() -> ReasonClassifier:
+    """Return reasons by meaning, in the knowledge base's sentence-vector space."""
+    from actions.returns.reasons import ReasonCatalogue, ReasonClassifier
+
+    path = Path(os.environ.get("RETURN_REASONS", ROOT / "data" / "policy" / "return_reasons.yml"))
+    return ReasonClassifier(ReasonCatalogue.from_file(path), knowledge_base().embed)

@@ -1,18 +1,45 @@
-"""Where the customer's refund is."""
+"""Where the customer's refund is, and what happens when it is later than the policy promised."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.formatting import PAYMENT_METHODS, format_date, format_money, label
 from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order, OrderStatus
+from actions.orders.store import OrderStore
+from actions.returns.policy import ReturnPolicy
+
+
+def add_business_days(start: date, days: int) -> date:
+    """The date `days` business days (Monday to Friday) after `start`."""
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
+def refund_due(order: Order, policy: ReturnPolicy) -> date | None:
+    """The last day the policy allows for issuing this order's refund, once the return was received."""
+    if order.return_received_on is None:
+        return None
+    return add_business_days(order.return_received_on, policy.refund_processing_days)
 
 
 class ActionRefundStatus(OrderAction):
+    def __init__(
+        self, store: OrderStore | None = None, policy: ReturnPolicy | None = None, today: date | None = None
+    ) -> None:
+        super().__init__(store, policy)
+        self._today = today
+
     def name(self) -> str:
         return "action_refund_status"
 
@@ -21,6 +48,7 @@ class ActionRefundStatus(OrderAction):
     ) -> list[EventType]:
         language = conversation.language(tracker)
         policy = self.policy
+        due = refund_due(order, policy)
         values = {
             "order_id": order.id,
             "amount": format_money(order.total, order.currency),
@@ -29,9 +57,14 @@ class ActionRefundStatus(OrderAction):
             "processing_days": policy.refund_processing_days,
             "refund_issued_on": format_date(order.refund_issued_on, language),
             "return_received_on": format_date(order.return_received_on, language),
+            "refund_due_on": format_date(due, language),
         }
         if order.refund_issued_on is not None:
             response = "utter_refund_issued"
+        elif due is not None and (self._today or date.today()) > due:
+            # A promise already broken is not repeated: acknowledged and taken to a person at once.
+            dispatcher.utter_message(response="utter_refund_overdue", **values)
+            return [SlotSet("handoff_reason", "refund_overdue"), FollowupAction("action_handoff")]
         elif order.status is OrderStatus.RETURNED and order.return_received_on is not None:
             response = "utter_refund_processing"
         elif order.status is OrderStatus.RETURNED:

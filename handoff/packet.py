@@ -21,6 +21,9 @@ REASONS = frozenset(
         "payment_issue",
         "backend_error",
         "bot_unavailable",
+        "repeated_failure",  # two unclear answers to the same question
+        "refund_overdue",  # a refund later than the policy promised
+        "injury",  # harm from a product: safety first
     }
 )
 LANGUAGES = frozenset({"en", "zh"})

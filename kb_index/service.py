@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from kb_index.encoders import Matrix, normalise
 from kb_index.results import Hit, SearchResult
 from kb_index.retriever import EncoderFactory, KnowledgeBaseUnavailable, Retriever
 from kb_index.settings import ENCODER_ENV, index_dir_from_env
@@ -53,6 +55,16 @@ class KnowledgeBase:
     async def related(self, article_id: str, language: str, limit: int = 2) -> list[Hit]:
         """Articles to suggest after `article_id`: its curated `related` list, then its nearest neighbours."""
         return await asyncio.to_thread(self._retriever.related, article_id, language, limit)
+
+    async def embed(self, texts: Sequence[str], language: str) -> Matrix:
+        """Unit-length sentence vectors from the encoder that serves `language` in the current index, for
+        matching short answers by meaning (return reasons) in the same space as the knowledge base."""
+
+        def run() -> Matrix:
+            version = self._retriever.current()
+            return normalise(self._retriever.encoder(version, language).encode(list(texts), query=True))
+
+        return await asyncio.to_thread(run)
 
     async def version(self) -> str:
         return (await asyncio.to_thread(self._retriever.current)).version

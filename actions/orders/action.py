@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.orders.access import actor_for, order_access
@@ -20,7 +20,29 @@ from bot.patterns import normalise_order_id
 logger = logging.getLogger(__name__)
 
 #: Per-request slots every order form fills again next time.
-FORM_SCRATCH = ("order_check", "confirm_cancel", "confirm_address", "new_address")
+FORM_SCRATCH = (
+    "order_check",
+    "confirm_cancel",
+    "confirm_address",
+    "new_address",
+    "form_stuck",
+    "form_failures",
+)
+
+
+def offer_person_when_stuck(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType] | None:
+    """After two unclear answers to one question (see order_forms.stuck_events): say so and offer a person,
+    keeping which question it was for the agent. None when the form was not stuck."""
+    stuck = tracker.get_slot("form_stuck")
+    if not stuck:
+        return None
+    dispatcher.utter_message(response="utter_form_stuck")
+    return [
+        *(SlotSet(slot, None) for slot in FORM_SCRATCH),
+        SlotSet("stuck_on", str(stuck)),
+        SlotSet("handoff_reason", "repeated_failure"),
+        FollowupAction("utter_offer_agent"),  # a yes hands off (data/rules/handoff.yml)
+    ]
 
 
 class OrderAction(Action, ABC):
@@ -54,6 +76,9 @@ class OrderAction(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        stuck = offer_person_when_stuck(dispatcher, tracker)
+        if stuck is not None:
+            return stuck
         raw = tracker.get_slot("order_id")
         order_id = normalise_order_id(raw) if isinstance(raw, str) else None
         order = await self.store.get(order_id) if order_id else None

@@ -97,7 +97,7 @@ class SqliteOrderStore:
         self._db_path = db_path
         self._seed_path = seed_path
         self._today = today
-        self._ready = False
+        self._ready_on: date | None = None
         self._lock = asyncio.Lock()
 
     def _connect(self) -> sqlite3.Connection:
@@ -141,12 +141,14 @@ class SqliteOrderStore:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seed', ?)", (stamp,))
 
     async def _ensure_ready(self) -> None:
-        if self._ready:
+        # Checked again on a new day: relative dates (return windows) must not age in a long-running server.
+        today = self._today()
+        if self._ready_on == today:
             return
         async with self._lock:
-            if not self._ready:
+            if self._ready_on != today:
                 await asyncio.to_thread(self._seed_if_stale)
-                self._ready = True
+                self._ready_on = today
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         with self._connect() as conn:

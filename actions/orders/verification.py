@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from typing import Any
 
 from actions.orders.model import Order
@@ -70,7 +71,9 @@ def detail_matches(order: Order, text: str) -> bool:
     emails = [e.lower() for e in _EMAIL.findall(text)]
     rest = _EMAIL.sub(" ", text)
     runs = [_digits(run) for run in _DIGIT_RUN.findall(rest)]
-    tokens = [_normal_postcode(t) for t in re.split(r"[\s,;，；。]+", rest.upper()) if t]
+    words = [t for t in re.split(r"[\s,;，；。]+", rest.upper()) if t]
+    # "M3 2BW": a postcode may be typed as two words.
+    tokens = [_normal_postcode(t) for t in words] + [_normal_postcode(a + b) for a, b in pairwise(words)]
     checks = [
         _any_same(emails, order.email.lower()),
         _any_same(tokens + runs, order.postcode),
@@ -87,9 +90,12 @@ def _phone_matches(runs: list[str], phone: str) -> bool:
     for run in runs:
         if len(run) == PHONE_SUFFIX_DIGITS:
             found |= _same(run, phone[-PHONE_SUFFIX_DIGITS:])
-        elif len(run) >= 7:
-            width = min(len(run), len(phone))
-            found |= _same(run[-width:], phone[-width:]) and width >= 7
+            continue
+        # With or without the country code, and national numbers with their trunk 0 ("0161 …" for +44 161 …).
+        for candidate in {run, run.lstrip("0")}:
+            width = min(len(candidate), len(phone))
+            if width >= 7:
+                found |= _same(candidate[-width:], phone[-width:])
     return found
 
 

@@ -12,38 +12,25 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import conversation
-from actions.formatting import CONDITIONS, PAYMENT_METHODS, format_money, label
+from actions.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
 from actions.handoff import ActionHandoff
-from actions.order_forms import OrderIdValidation
+from actions.order_changes import YES_NO
+from actions.order_forms import OrderIdValidation, confirmation, is_correction
 from actions.orders.access import actor_for, order_access
+from actions.orders.action import offer_person_when_stuck
+from actions.orders.attempts import AttemptLimiter
 from actions.orders.lookup import find_customer_order, lookup_order
 from actions.orders.model import Order, OrderItem
 from actions.orders.store import OrderStore
-from actions.providers import order_store, return_policy
+from actions.providers import order_store, reason_classifier, return_policy
+from actions.returns.items import match_item, matching_items
 from actions.returns.policy import Outcome, ReturnPolicy, decide
+from actions.returns.reasons import OTHER, ReasonClassifier
 
 logger = logging.getLogger(__name__)
 
-REASONS = {"damaged", "wrong_size", "wrong_item", "not_as_described", "changed_mind"}
+REASONS = {"damaged", "wrong_size", "wrong_item", "not_as_described", "changed_mind", OTHER}
 DEFAULT_CARRIER = {"en": "UPS", "zh": "顺丰"}
-
-
-def match_item(order: Order, text: str) -> OrderItem | None:
-    """The order's item the customer means: by SKU or by (part of) its English or Chinese name."""
-    wanted = text.strip().lower()
-    if not wanted:
-        return None
-    for item in order.items:
-        if wanted == item.sku.lower():
-            return item
-    for item in order.items:
-        names = (item.name.lower(), item.name_zh)
-        if any(wanted in name or name in wanted for name in names):
-            return item
-    words = [w for w in wanted.replace(",", " ").split() if len(w) > 2]
-    scored = [(sum(w in item.name.lower() for w in words), item) for item in order.items]
-    best = max(scored, key=lambda pair: pair[0], default=(0, None))
-    return best[1] if best[0] > 0 else None
 
 
 def item_name(item: OrderItem, language: str) -> str:
@@ -51,8 +38,32 @@ def item_name(item: OrderItem, language: str) -> str:
 
 
 class ValidateReturnForm(OrderIdValidation):
+    def __init__(
+        self,
+        store: OrderStore | None = None,
+        limiter: AttemptLimiter | None = None,
+        reasons: ReasonClassifier | None = None,
+        policy: ReturnPolicy | None = None,
+        today: date | None = None,
+    ) -> None:
+        super().__init__(store, limiter)
+        self._reasons = reasons
+        self._policy = policy
+        self._today = today
+
     def name(self) -> str:
         return "validate_return_form"
+
+    def slots_for_order(self, slots: list[str], order: Order, tracker: Tracker) -> list[str]:
+        # The read-back is for a return the policy lets the assistant authorise; anything else is explained.
+        item = order.item(str(tracker.get_slot("item") or ""))
+        reason = tracker.get_slot("return_reason")
+        if item is None or reason is None:
+            return slots
+        policy = self._policy or return_policy()
+        if decide(order, item, str(reason), self._today or date.today(), policy).eligible:
+            return slots
+        return [slot for slot in slots if slot != "confirm_return"]
 
     async def on_verified(self, order: Order, tracker: Tracker) -> dict[str, Any]:
         """The item named earlier in the conversation, or the only one of the order."""
@@ -60,24 +71,84 @@ class ValidateReturnForm(OrderIdValidation):
         item = match_item(order, named) if isinstance(named, str) else None
         if item is None and len(order.items) == 1:
             item = order.items[0]  # nothing to choose
-        return {"item": item.sku} if item is not None else {}
+        return {"item": item.sku if item is not None else None}
 
     async def validate_item(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if is_correction(tracker):
+            return {"item": None}
         order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
         if order is None:
             return {"item": value}  # matched once the order is proven (on_verified)
-        item = match_item(order, str(value or ""))
-        if item is None:
+        candidates = matching_items(order, str(value or ""))
+        if len(candidates) == 1:
+            return {"item": candidates[0].sku}
+        if candidates:  # "the jacket" of three jackets: which one (the question comes with their buttons)
+            names = ", ".join(item_name(i, conversation.language(tracker)) for i in candidates)
+            dispatcher.utter_message(response="utter_item_ambiguous", items=names)
+        else:
             dispatcher.utter_message(response="utter_item_not_in_order", item=str(value), order_id=order.id)
-            return {"item": None}
-        return {"item": item.sku}
+        return {"item": None}
 
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"return_reason": value if value in REASONS else None}
+        if value in REASONS:  # a button, or an entity the understanding found
+            return {"return_reason": value}
+        if is_correction(tracker):
+            return {"return_reason": None}
+        text = str(value or "").strip()
+        if not text:
+            return {"return_reason": None}
+        try:
+            match = await (self._reasons or reason_classifier()).classify(
+                text, conversation.language(tracker)
+            )
+            category = match.category
+        except Exception:  # without the sentence vectors the words are still worth keeping
+            logger.warning("actions.returns.reason_unclassified", exc_info=True)
+            category = OTHER
+        logger.info(
+            "actions.returns.reason", extra={"category": category, "conversation_id": tracker.sender_id}
+        )
+        return {"return_reason": category, "return_reason_text": text}
+
+    async def validate_confirm_return(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"confirm_return": confirmation(value)}
+
+
+class ActionAskConfirmReturn(Action):
+    """Reads the return back (item, order, refund and where it goes) before it is authorised."""
+
+    def __init__(self, store: OrderStore | None = None, policy: ReturnPolicy | None = None) -> None:
+        self._store = store
+        self._policy = policy
+
+    def name(self) -> str:
+        return "action_ask_confirm_return"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        _, order = await find_customer_order(self._store or order_store(), tracker)
+        item = order.item(str(tracker.get_slot("item") or "")) if order else None
+        if order is None or item is None:
+            return []
+        language = conversation.language(tracker)
+        reason = str(tracker.get_slot("return_reason") or OTHER)
+        dispatcher.utter_message(
+            response="utter_confirm_return",
+            order_id=order.id,
+            item=item_name(item, language),
+            reason=label(RETURN_REASONS, reason, language),
+            amount=format_money(item.price * item.quantity, order.currency),
+            payment_method=label(PAYMENT_METHODS, order.payment_method, language),
+            buttons=YES_NO[language],
+        )
+        return []
 
 
 class ActionAskItem(Action):
@@ -124,7 +195,13 @@ class ActionCheckReturn(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         store = self._store or order_store()
-        reset = [SlotSet("item", None), SlotSet("return_reason", None), SlotSet("order_check", None)]
+        stuck = offer_person_when_stuck(dispatcher, tracker)
+        if stuck is not None:
+            return stuck
+        reset = [
+            SlotSet(slot, None)
+            for slot in ("item", "return_reason", "return_reason_text", "order_check", "confirm_return")
+        ]
         try:
             order_id, order = await find_customer_order(store, tracker)
             item = order.item(str(tracker.get_slot("item"))) if order else None
@@ -154,9 +231,16 @@ class ActionCheckReturn(Action):
         reason = tracker.get_slot("return_reason")
         decision = decide(order, item, reason, self._today or date.today(), policy)
         names = {"order_id": order.id, "item": item_name(item, language)}
+        if decision.eligible and tracker.get_slot("confirm_return") != "yes":
+            dispatcher.utter_message(response="utter_change_not_made", order_id=order.id)
+            return [SlotSet("return_outcome", "declined")]
         if decision.eligible:
             actor = actor_for(tracker, order_access(order, tracker))
-            authorisation = await store.create_return(order.id, item.sku, str(reason), actor)
+            words = tracker.get_slot("return_reason_text")
+            recorded = (
+                f"{reason}: {words}" if words else str(reason)
+            )  # the customer's words for the warehouse
+            authorisation = await store.create_return(order.id, item.sku, recorded, actor)
             dispatcher.utter_message(
                 response="utter_return_authorised",
                 **names,
@@ -169,12 +253,24 @@ class ActionCheckReturn(Action):
                 arrival_days=policy.refund_arrival_days.get(order.payment_method, "3-7"),
             )
             return [SlotSet("return_outcome", "authorised")]
+        decided = SlotSet(
+            "policy_decision",
+            {
+                "order_id": order.id,
+                "sku": item.sku,
+                "outcome": decision.outcome.value,
+                "window_days": decision.window_days,
+                "days_left": decision.days_left,
+                "reason": str(reason),
+            },
+        )
         if decision.outcome is Outcome.NEEDS_AGENT:
             dispatcher.utter_message(response="utter_return_needs_agent", **names)
             # The next rule runs action_handoff with this reason.
             return [
                 SlotSet("return_outcome", "needs_agent"),
                 SlotSet("handoff_reason", decision.handoff_reason),
+                decided,
             ]
         if decision.outcome in (Outcome.OUTSIDE_WINDOW, Outcome.NON_RETURNABLE, Outcome.CONDITION):
             dispatcher.utter_message(
@@ -187,6 +283,7 @@ class ActionCheckReturn(Action):
             return [
                 SlotSet("return_outcome", "offer_agent"),
                 SlotSet("handoff_reason", decision.handoff_reason),
+                decided,
             ]
         dispatcher.utter_message(
             response=f"utter_return_{decision.outcome.value}",

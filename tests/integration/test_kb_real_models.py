@@ -49,3 +49,22 @@ async def test_out_of_scope_question_is_a_miss(index_dir: Path) -> None:
 def test_unchanged_rebuild_is_instant(index_dir: Path) -> None:
     result = build(DEFAULT_KB_DIR, index_dir, progress=lambda _: None)
     assert not result.built
+
+
+REASONS_FILE = Path(__file__).resolve().parents[2] / "data" / "policy" / "return_reasons.yml"
+
+
+async def test_return_reasons_are_understood_by_meaning(index_dir: Path) -> None:
+    from actions.returns.reasons import ReasonCatalogue, ReasonClassifier
+
+    catalogue = ReasonCatalogue.from_file(REASONS_FILE)
+    reasons = ReasonClassifier(catalogue, KnowledgeBase(index_dir).embed)
+    for said, language, category in [
+        ("the waist is a couple of sizes too narrow", "en", "wrong_size"),
+        ("looks cheaper than on the product page", "en", "not_as_described"),
+        ("got the black one instead of white", "en", "wrong_item"),
+        ("袖子太短了", "zh", "wrong_size"),
+        ("跟图片差太多", "zh", "not_as_described"),
+        ("asdf qwer", "en", "other"),
+    ]:
+        assert (await reasons.classify(said, language)).category == category, said

@@ -2,7 +2,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.order_changes import ActionCancelOrder, ActionChangeAddress
@@ -105,7 +105,9 @@ async def test_a_short_address_is_asked_again() -> None:
 async def test_refund_status(status: OrderStatus, extra: dict, response: str) -> None:
     store = FakeOrderStore(order(status, **extra))
     messages, _ = await run(
-        ActionRefundStatus(store, POLICY), store, {"order_id": "SO-20000002", "language": "zh"}
+        ActionRefundStatus(store, POLICY, today=date(2026, 3, 9)),
+        store,
+        {"order_id": "SO-20000002", "language": "zh"},
     )
     assert messages[0]["response"] == response
     assert messages[0]["arrival_days"] == "1-3"
@@ -133,3 +135,16 @@ async def test_logged_in_customers_are_offered_their_recent_orders() -> None:
     forged, _ = await run(ActionAskOrderId(store), store, {"language": "en"}, {"customer_id": "cust-2001"})
     assert forged[0]["buttons"] == []
     assert anonymous[0]["buttons"] == []
+
+
+async def test_an_overdue_refund_is_acknowledged_and_handed_to_a_person() -> None:
+    # Received on a Friday: two business days end on Tuesday; Wednesday is late.
+    store = FakeOrderStore(order(OrderStatus.RETURNED, return_received_on=date(2026, 3, 6)))
+    slots = {"order_id": "SO-20000002", "language": "en"}
+    on_time, events = await run(ActionRefundStatus(store, POLICY, today=date(2026, 3, 10)), store, slots)
+    assert on_time[0]["response"] == "utter_refund_processing"
+    assert on_time[0]["refund_due_on"] == "Mar 10"
+    late, events = await run(ActionRefundStatus(store, POLICY, today=date(2026, 3, 11)), store, slots)
+    assert late[0]["response"] == "utter_refund_overdue"
+    assert SlotSet("handoff_reason", "refund_overdue") in events
+    assert FollowupAction("action_handoff") in events

@@ -298,3 +298,13 @@ async def test_without_the_attempt_counters_no_answer_is_accepted() -> None:
         "94105", CollectingDispatcher(), tracker, {}
     )
     assert result == {"order_check": "locked"}
+
+
+def test_uk_details_typed_the_usual_way_prove_the_order() -> None:
+    uk = Order(
+        id="SO-3", customer_id="c", status=OrderStatus.PAID, currency="USD", placed_on=date(2026, 1, 1),
+        phone="+44 161 496 0108", postcode="M32BW",
+    )  # fmt: skip
+    assert detail_matches(uk, "M3 2BW")
+    assert detail_matches(uk, "my number is 0161 496 0108")
+    assert not detail_matches(uk, "M3 2BX")

@@ -30,13 +30,14 @@ def delivered(days_ago: int, *items: OrderItem, customer: str = "cust-1") -> Ord
     )
 
 
-async def check(order: Order, reason: str, language: str = "en", hub: FakeHub | None = None):
+async def check(order: Order, reason: str, language: str = "en", hub: FakeHub | None = None, confirm="yes"):
     store = FakeOrderStore(order)
     hub = hub or FakeHub()
     action = ActionCheckReturn(store, POLICY, ActionHandoff(hub, store), today=TODAY)
     dispatcher = CollectingDispatcher()
     slots = {"order_id": order.id, "item": order.items[0].sku, "return_reason": reason, "language": language}
-    events = await action.run(dispatcher, make_tracker({**slots, "verified_orders": [order.id]}), {})
+    proven = {**slots, "verified_orders": [order.id], "confirm_return": confirm}
+    events = await action.run(dispatcher, make_tracker(proven), {})
     return dispatcher.messages, events, store, hub
 
 
@@ -146,3 +147,17 @@ async def test_items_are_offered_as_buttons_in_the_customers_language() -> None:
     buttons = dispatcher.messages[0]["buttons"]
     assert [b["title"] for b in buttons] == ["蓝色防雨夹克", "西湖龙井 250克"]
     assert buttons[0]["payload"] == '/inform{"item":"JKT-RAIN-M"}'
+
+
+async def test_a_return_the_customer_does_not_confirm_is_not_created() -> None:
+    messages, events, store, _ = await check(delivered(3, JACKET), "wrong_size", confirm="no")
+    assert messages[0]["response"] == "utter_change_not_made"
+    assert store.returns == []
+    assert SlotSet("return_outcome", "declined") in events
+
+
+async def test_a_refusal_keeps_the_policy_decision_for_the_agent() -> None:
+    _, events, _, _ = await check(delivered(31, JACKET), "changed_mind")
+    (decision,) = [e for e in events if e.get("name") == "policy_decision"]
+    assert decision["value"]["outcome"] == "outside_window"
+    assert decision["value"]["window_days"] == 30 and decision["value"]["days_left"] < 0

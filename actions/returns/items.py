@@ -1,0 +1,112 @@
+"""Which of the order's items the customer means: by SKU, by position ("the second one", "第二件"), by
+(part of) its name in either language, by colour or size, or by a close spelling. Pure functions."""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+from actions.orders.model import Order, OrderItem
+
+_ORDINALS_EN = {
+    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3, "fifth": 4,
+}  # fmt: skip
+_ORDINALS_ZH = {"一": 0, "二": 1, "两": 1, "三": 2, "四": 3, "五": 4, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4}
+_ZH_ORDINAL = re.compile(r"第\s*([一二两三四五1-5])\s*[个件双条台只瓶盒套本支副顶把张样款]?")
+_LAST = re.compile(r"\b(?:last|final)\b|最后一")
+# Chinese measure words and fillers around an item's name: "那双42码的跑步鞋" → "跑步鞋".
+_ZH_FILLER = re.compile(
+    r"[这那哪]?[一两\d]*[个件双条台只瓶盒套本支副顶把张款]|\d+\s*(?:码|号|寸|cm|厘米)|的|想|要|退|换|把|了"
+)
+_EN_FILLER = re.compile(r"\b(?:the|a|an|one|ones|i|want|to|return|my|please|that|this|it|those|pair|of)\b")
+_WORD = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]")
+_SIZE = re.compile(r"(?:\bsize\s+|尺码\s*)([a-z0-9]{1,4})\b|(?<![a-z])([a-z]{1,3})\s*[码号]")
+_SIZES = frozenset({"xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl"})
+_SIZE_WORDS = {"small": "s", "medium": "m", "large": "l", "小号": "s", "中号": "m", "大号": "l", "加大": "xl"}
+_COLOUR_WORDS = "black white blue red green grey gray pink navy beige brown yellow purple orange silver gold"
+_COLOURS = frozenset({*_COLOUR_WORDS.split(), *"黑白蓝红绿灰粉黄紫棕橙金银"})
+FUZZY_MIN = 0.72
+
+
+def match_item(order: Order, text: str) -> OrderItem | None:
+    """The item meant, or None when nothing (or more than one item equally) fits."""
+    candidates = matching_items(order, text)
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def matching_items(order: Order, text: str) -> list[OrderItem]:
+    """The items that fit best: one when it is clear, several when the answer fits them equally."""
+    wanted = " ".join(text.strip().lower().split())
+    if not wanted or not order.items:
+        return []
+    for item in order.items:
+        if wanted == item.sku.lower():
+            return [item]
+    by_position = _by_position(order, wanted)
+    if by_position is not None:
+        return [by_position]
+    scores = [(_score(item, wanted), item) for item in order.items]
+    best = max(score for score, _ in scores)
+    return [item for score, item in scores if score == best] if best > 0 else []
+
+
+def _by_position(order: Order, wanted: str) -> OrderItem | None:
+    index: int | None = None
+    zh = _ZH_ORDINAL.search(wanted)
+    if zh:
+        index = _ORDINALS_ZH[zh.group(1)]
+    elif _LAST.search(wanted):
+        index = len(order.items) - 1
+    else:
+        positions = {_ORDINALS_EN[w] for w in re.findall(r"[a-z0-9]+", wanted) if w in _ORDINALS_EN}
+        if len(positions) == 1:
+            index = positions.pop()
+    return order.items[index] if index is not None and index < len(order.items) else None
+
+
+def _score(item: OrderItem, wanted: str) -> float:
+    """Higher is a better fit; 0 is no fit. The whole name beats the bare name beats shared words beats
+    spelling; colour and size words add to any fit, so they tell apart items with the same name."""
+    core_en = " ".join(_EN_FILLER.sub(" ", wanted).split())
+    core_zh = _ZH_FILLER.sub("", wanted.replace(" ", ""))
+    names = [item.name.lower(), item.name_zh.lower()]
+    score = 0.0
+    for name in names:
+        bare = re.sub(r"\s*[(（].*?[)）]\s*", " ", name).strip()  # "rain jacket (blue, m)" → "rain jacket"
+        for core in (core_en, core_zh):
+            if len(core) >= 2 and (core in name or name in core):
+                score = max(score, 4.0 + len(core) / 100)
+            elif len(core) >= 2 and bare and (core in bare or bare in core):
+                score = max(score, 3.0 + len(core) / 100)
+    words = {w for w in _WORD.findall(core_en) if len(w) > 2 or w.isdigit() or "\u4e00" <= w <= "\u9fff"}
+    words |= _sizes(wanted)
+    name_words = set(_WORD.findall(" ".join(names)))
+    attributes = set(_WORD.findall(_attributes(item)))
+    shared = words & name_words
+    score = max(score, float(len(shared - attributes)))
+    if score == 0 and len(core_en) >= 4:
+        ratio = max(SequenceMatcher(None, core_en, n).ratio() for n in names)
+        score = ratio if ratio >= FUZZY_MIN else 0.0
+    named = _named_attributes(words)
+    if attributes and named - attributes:
+        return 0.0  # "the black one" is not the blue one
+    matched = len(named & attributes)
+    return score + matched if score or matched else 0.0
+
+
+def _sizes(wanted: str) -> set[str]:
+    """Sizes named as sizes: "size m", "m码", "L号", "medium", "中号", or a lone "xl" among other words."""
+    found = {size for pair in _SIZE.findall(wanted) for size in pair if size}
+    found |= {size for word, size in _SIZE_WORDS.items() if word in wanted}
+    tokens = re.findall(r"[a-z]+", wanted)
+    found |= {t for t in tokens if t in _SIZES and len(tokens) > 1}
+    return found
+
+
+def _named_attributes(words: set[str]) -> set[str]:
+    return {w for w in words if w in _SIZES or w in _COLOURS}
+
+
+def _attributes(item: OrderItem) -> str:
+    inside = re.findall(r"[(（](.*?)[)）]", f"{item.name} {item.name_zh}".lower())
+    return " ".join(inside)

@@ -1,0 +1,139 @@
+"""Form answers as people give them: reasons by meaning, read-backs, corrections, and no endless loops."""
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.order_forms import confirmation, is_correction, stuck_events
+from actions.order_status import ActionOrderStatus
+from actions.orders.model import Order, OrderItem, OrderStatus
+from actions.returns.actions import ActionAskConfirmReturn, ActionCheckReturn, ValidateReturnForm
+from actions.returns.reasons import ReasonCatalogue, ReasonClassifier
+from tests.unit.fakes import FakeAttemptLimiter, FakeOrderStore, make_tracker
+
+TODAY = date(2026, 3, 10)
+JACKET = OrderItem("JKT-B-M", "Rain jacket (blue, M)", "防雨夹克（蓝色，M）", "clothing", 89.0, 1, "unopened")
+ORDER = Order(
+    "SO-10000001", "cust-1", OrderStatus.DELIVERED, "USD", TODAY - timedelta(days=5), (JACKET,),
+    delivered_on=TODAY - timedelta(days=2), payment_method="paypal",
+)  # fmt: skip
+PROVEN = {"order_id": ORDER.id, "verified_orders": [ORDER.id]}
+CATALOGUE = ReasonCatalogue.from_dict(
+    {
+        "thresholds": {"en": 0.6, "zh": 0.6},
+        "cues": {"damaged": {"en": ["broken"]}},
+        "categories": {
+            "wrong_size": {"en": ["too small"], "zh": ["太小"]},
+            "changed_mind": {"en": ["changed my mind"], "zh": ["不想要"]},
+            "damaged": {"en": ["arrived broken"], "zh": ["坏了"]},
+        },
+    }
+)
+
+
+async def embed_by_word(texts: Sequence[str], language: str) -> np.ndarray:
+    """A stand-in encoder: one axis per telling word, so similarity is predictable."""
+    axes = ["small", "tight", "mind", "want", "broken"]
+    rows = [[1.0 if w in t or (w == "small" and "tight" in t) else 0.0 for w in axes] + [0.01] for t in texts]
+    matrix = np.asarray(rows, dtype=np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def reasons() -> ReasonClassifier:
+    return ReasonClassifier(CATALOGUE, embed_by_word)
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("yes", "yes"), ("ok do it", "yes"), ("是的", "yes"), ("no", "no"), ("算了", "no"), ("wait", "no"),
+     ("what does the refund cover exactly and how long will it take", None), ("maybe", None), ("yes", "yes")],
+)  # fmt: skip
+def test_read_back_answers(said: str, expected: str | None) -> None:
+    assert confirmation(said) == expected
+
+
+async def test_free_text_reasons_map_to_the_policys_categories_and_keep_the_words() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    tracker = make_tracker(PROVEN)
+    said = "they're way too tight"
+    result = await form.validate_return_reason(said, CollectingDispatcher(), tracker, {})
+    assert result == {"return_reason": "wrong_size", "return_reason_text": said}
+    other = await form.validate_return_reason("the parcel smelled odd", CollectingDispatcher(), tracker, {})
+    assert other["return_reason"] == "other"
+    cued = await form.validate_return_reason(
+        "it came broken, I don't want it", CollectingDispatcher(), tracker, {}
+    )
+    assert cued["return_reason"] == "damaged"  # damage outranks "don't want it"
+    button = await form.validate_return_reason("changed_mind", CollectingDispatcher(), tracker, {})
+    assert button == {"return_reason": "changed_mind"}
+
+
+async def test_an_eligible_return_is_read_back_before_it_is_created() -> None:
+    store = FakeOrderStore(ORDER)
+    form = ValidateReturnForm(store, FakeAttemptLimiter(), reasons(), today=TODAY)
+    slots = ["order_id", "order_check", "item", "return_reason", "confirm_return"]
+    tracker = make_tracker({**PROVEN, "item": JACKET.sku, "return_reason": "wrong_size"})
+    assert await form.required_slots(slots, CollectingDispatcher(), tracker, {}) == [
+        "order_id", "item", "return_reason", "confirm_return",
+    ]  # fmt: skip
+    dispatcher = CollectingDispatcher()
+    await ActionAskConfirmReturn(store).run(dispatcher, tracker, {})
+    (question,) = dispatcher.messages
+    assert (question["response"], question["amount"], question["reason"]) == (
+        "utter_confirm_return", "$89.00", "wrong size",
+    )  # fmt: skip
+    late = Order(**{**ORDER.__dict__, "delivered_on": TODAY - timedelta(days=40)})
+    form = ValidateReturnForm(FakeOrderStore(late), FakeAttemptLimiter(), reasons(), today=TODAY)
+    assert "confirm_return" not in await form.required_slots(slots, CollectingDispatcher(), tracker, {})
+
+
+def test_a_new_order_number_is_a_correction_not_an_answer() -> None:
+    entities = [{"entity": "order_id", "value": "SO-10000002"}]
+    tracker = make_tracker({"requested_slot": "item"})
+    tracker.latest_message["entities"] = entities
+    assert is_correction(tracker)
+    asking_for_it = make_tracker({"requested_slot": "order_id"})
+    asking_for_it.latest_message["entities"] = entities
+    assert not is_correction(asking_for_it)
+
+
+def test_two_unclear_answers_to_one_question_end_the_form() -> None:
+    rejected = [SlotSet("item", None)]
+    first = stuck_events(make_tracker({"requested_slot": "item"}), rejected)
+    assert first == [SlotSet("form_failures", 1)]
+    second = stuck_events(make_tracker({"requested_slot": "item", "form_failures": 1}), rejected)
+    assert SlotSet("form_stuck", "item") in second and second[-1] == SlotSet("requested_slot", None)
+    answered = stuck_events(
+        make_tracker({"requested_slot": "item", "form_failures": 1}), [SlotSet("item", "X")]
+    )
+    assert answered == [SlotSet("form_failures", None)]
+    # The order check has its own limit (attempts per conversation and address).
+    assert stuck_events(make_tracker({"requested_slot": "order_check"}), [SlotSet("order_check", None)]) == []
+
+
+async def test_a_stuck_form_offers_a_person_with_the_question_it_stuck_on() -> None:
+    for action in (
+        ActionOrderStatus(FakeOrderStore(ORDER)),
+        ActionCheckReturn(FakeOrderStore(ORDER), today=TODAY),
+    ):
+        dispatcher = CollectingDispatcher()
+        events = await action.run(dispatcher, make_tracker({**PROVEN, "form_stuck": "item"}), {})
+        assert dispatcher.messages[0]["response"] == "utter_form_stuck"
+        assert SlotSet("handoff_reason", "repeated_failure") in events
+        assert SlotSet("stuck_on", "item") in events and SlotSet("form_stuck", None) in events
+        assert FollowupAction("utter_offer_agent") in events
+
+
+def test_a_reasons_file_with_an_unknown_cue_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown categories"):
+        ReasonCatalogue.from_dict(
+            {
+                "thresholds": {"en": 0.5},
+                "cues": {"lost": {"en": ["x"]}},
+                "categories": {"damaged": {"en": ["x"]}},
+            }
+        )

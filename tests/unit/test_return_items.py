@@ -1,0 +1,53 @@
+"""Which item the customer means, from their words."""
+
+from datetime import date
+
+import pytest
+
+from actions.orders.model import Order, OrderItem, OrderStatus
+from actions.returns.items import match_item, matching_items
+
+ITEMS = (
+    OrderItem("JKT-B-M", "Rain jacket (blue, M)", "防雨夹克（蓝色，M）", "clothing", 89.0, 1, "new"),
+    OrderItem("JKT-K-M", "Rain jacket (black, M)", "防雨夹克（黑色，M）", "clothing", 89.0, 1, "new"),
+    OrderItem("JKT-K-L", "Rain jacket (black, L)", "防雨夹克（黑色，L）", "clothing", 89.0, 1, "new"),
+    OrderItem("SHOE-RUN-42", "Running shoes", "跑步鞋", "shoes", 119.0, 1, "new"),
+    OrderItem("TEA-B", "Black tea 100g", "红茶 100克", "food", 9.0, 1, "new"),
+)
+ORDER = Order("SO-1", "c", OrderStatus.DELIVERED, "USD", date(2026, 1, 1), ITEMS)
+
+
+@pytest.mark.parametrize(
+    ("said", "sku"),
+    [
+        ("JKT-K-L", "JKT-K-L"),
+        ("Rain jacket (black, M)", "JKT-K-M"),
+        ("the blue one", "JKT-B-M"),
+        ("blue rain jacket", "JKT-B-M"),
+        ("the black L one", "JKT-K-L"),
+        ("the black medium", "JKT-K-M"),
+        ("size L", "JKT-K-L"),
+        ("黑色L码", "JKT-K-L"),
+        ("蓝色那件", "JKT-B-M"),
+        ("the second one", "JKT-K-M"),
+        ("第二件", "JKT-K-M"),
+        ("最后一个", "TEA-B"),
+        ("那双42码的跑步鞋", "SHOE-RUN-42"),
+        ("runing shoes", "SHOE-RUN-42"),
+        ("the black tea", "TEA-B"),
+        ("红茶", "TEA-B"),
+    ],
+)
+def test_the_item_meant_is_found(said: str, sku: str) -> None:
+    item = match_item(ORDER, said)
+    assert item is not None and item.sku == sku
+
+
+def test_an_answer_that_fits_several_items_names_them_all() -> None:
+    assert [i.sku for i in matching_items(ORDER, "the black jacket")] == ["JKT-K-M", "JKT-K-L"]
+    assert match_item(ORDER, "jacket") is None
+
+
+def test_nothing_fits_an_item_that_is_not_in_the_order() -> None:
+    assert matching_items(ORDER, "headphones") == []
+    assert match_item(ORDER, "") is None
