@@ -15,17 +15,24 @@ from actions.orders.access import order_access
 from actions.orders.model import Order
 from actions.orders.store import OrderStore
 from actions.orders.verification import channel_identity
-from actions.providers import hub_client, order_store
+from actions.providers import handoff_cues, hub_client, order_store
 from bot.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
 
+#: Reasons that the customer's own words can make more precise (data/policy/handoff_reasons.yml).
+REFINABLE_REASONS = frozenset({"customer_request", "complaint"})
 REASON_BY_INTENT = {
     "request_human": "customer_request",
     "complain": "complaint",
     "request_exception": "policy_exception",
 }
 TRANSCRIPT_LIMIT = 50
+PHOTO_REASONS = frozenset({"damaged_goods", "wrong_item", "injury"})
+#: Reasons about an order: a waiting customer is asked for its number if the assistant does not know it.
+ORDER_REASONS = frozenset(
+    {"customer_request", "complaint", "refund_overdue", "outside_window", "policy_exception"}
+)
 
 
 def intent_history(tracker: Tracker) -> list[dict[str, Any]]:
@@ -132,6 +139,9 @@ class ActionHandoff(Action):
     ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name", "")
         reason = tracker.get_slot("handoff_reason") or REASON_BY_INTENT.get(intent, "customer_request")
+        if reason in REFINABLE_REASONS:  # "the kettle gave me a shock": safety, not a generic complaint
+            said = " ".join(str(line["text"] or "") for line in intent_history(tracker)[-3:])
+            reason = handoff_cues().reason(said, conversation.language(tracker)) or reason
         return await self.handoff(dispatcher, tracker, reason)
 
     async def handoff(
@@ -152,8 +162,13 @@ class ActionHandoff(Action):
             logger.exception("actions.handoff.failed", extra={"conversation_id": tracker.sender_id})
             dispatcher.utter_message(response="utter_handoff_failed")
             return [SlotSet("handoff_reason", None)]
-        # The hub tells the customer their live queue position and wait; the assistant only confirms.
+        # The hub tells the customer their live queue position and wait; the assistant only confirms, and
+        # asks once for what the agent will need, without holding the customer back.
         dispatcher.utter_message(response="utter_handoff_queued")
+        if reason in PHOTO_REASONS:
+            dispatcher.utter_message(response="utter_handoff_send_photo")
+        elif order is None and reason in ORDER_REASONS:
+            dispatcher.utter_message(response="utter_handoff_send_order_number")
         return [
             SlotSet("handoff_reason", None),
             SlotSet("kb_hits", None),

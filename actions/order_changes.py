@@ -5,16 +5,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.formatting import PAYMENT_METHODS, STATUSES, format_money, label
 from actions.orders.access import order_access
 from actions.orders.action import OrderAction
-from actions.orders.model import Actor, Order, OrderStateError, OrderStatus
+from actions.orders.model import Actor, Order, OrderItem, OrderStateError, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store
+from actions.returns.items import match_item
 from bot.patterns import normalise_order_id
 
 YES_NO = {
@@ -23,9 +24,16 @@ YES_NO = {
 }
 
 
-def items_line(order: Order, language: str) -> str:
-    names = [f"{i.name_zh if language == 'zh' else i.name} ×{i.quantity}" for i in order.items]
+def items_line(items: tuple[OrderItem, ...], language: str) -> str:
+    names = [f"{i.name_zh if language == 'zh' else i.name} ×{i.quantity}" for i in items]
     return ("、" if language == "zh" else ", ").join(names)
+
+
+def lines_to_cancel(order: Order, tracker: Tracker) -> tuple[OrderItem, ...]:
+    """The whole order, or the one line the customer named ("cancel the headphones in SO-…")."""
+    named = tracker.get_slot("item")
+    item = match_item(order, named) if isinstance(named, str) and len(order.items) > 1 else None
+    return (item,) if item is not None else order.items
 
 
 class ReadBack(Action, ABC):
@@ -56,11 +64,13 @@ class ActionAskConfirmCancel(ReadBack):
         if order is None:
             return []
         language = conversation.language(tracker)
+        lines = lines_to_cancel(order, tracker)
+        partial = len(lines) < len(order.items)
         dispatcher.utter_message(
-            response="utter_confirm_cancel",
+            response="utter_confirm_cancel_items" if partial else "utter_confirm_cancel",
             order_id=order.id,
-            items=items_line(order, language),
-            amount=format_money(order.total, order.currency),
+            items=items_line(lines, language),
+            amount=format_money(sum(i.price * i.quantity for i in lines), order.currency),
             payment_method=label(PAYMENT_METHODS, order.payment_method, language),
             buttons=YES_NO[language],
         )
@@ -107,21 +117,31 @@ class ActionCancelOrder(OrderAction):
             return []
         if tracker.get_slot("confirm_cancel") != "yes":
             dispatcher.utter_message(response="utter_change_not_made", order_id=order.id)
-            return []
+            return [SlotSet("item", None)]
+        lines = lines_to_cancel(order, tracker)
+        partial = len(lines) < len(order.items)
         try:
-            cancelled = await self.store.cancel(order.id, actor)
+            if partial:
+                await self.store.cancel_items(order.id, [i.sku for i in lines], actor)
+            else:
+                await self.store.cancel(order.id, actor)
         except OrderStateError:  # changed state since the read-back
             _not_possible(dispatcher, order, language)
-            return []
-        dispatcher.utter_message(response="utter_order_cancelled", order_id=order.id)
-        if cancelled.refund_issued_on is not None:
+            return [SlotSet("item", None)]
+        if partial:
+            dispatcher.utter_message(
+                response="utter_items_cancelled", order_id=order.id, items=items_line(lines, language)
+            )
+        else:
+            dispatcher.utter_message(response="utter_order_cancelled", order_id=order.id)
+        if order.status is OrderStatus.PAID:  # paid money goes back at once
             dispatcher.utter_message(
                 response="utter_cancel_refund_note",
-                amount=format_money(cancelled.total, cancelled.currency),
-                payment_method=label(PAYMENT_METHODS, cancelled.payment_method, language),
-                arrival_days=self.policy.refund_arrival_days.get(cancelled.payment_method, "3-7"),
+                amount=format_money(sum(i.price * i.quantity for i in lines), order.currency),
+                payment_method=label(PAYMENT_METHODS, order.payment_method, language),
+                arrival_days=self.policy.refund_arrival_days.get(order.payment_method, "3-7"),
             )
-        return []
+        return [SlotSet("item", None)]
 
 
 def _not_possible(dispatcher: CollectingDispatcher, order: Order, language: str) -> None:

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actions.cues import CueTable
 from actions.hub_client import HttpHubClient, HubClient
 from actions.orders.attempts import AttemptLimiter, AttemptLimits, RedisAttemptLimiter
 from actions.orders.sqlite_store import SqliteOrderStore
@@ -71,3 +72,9 @@ def reason_classifier() -> ReasonClassifier:
 
     path = Path(os.environ.get("RETURN_REASONS", ROOT / "data" / "policy" / "return_reasons.yml"))
     return ReasonClassifier(ReasonCatalogue.from_file(path), knowledge_base().embed)
+
+
+@cache
+def handoff_cues() -> CueTable:
+    path = Path(os.environ.get("HANDOFF_REASONS", ROOT / "data" / "policy" / "handoff_reasons.yml"))
+    return CueTable.from_file(path)

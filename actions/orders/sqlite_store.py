@@ -182,12 +182,12 @@ class SqliteOrderStore:
             if row is None:
                 raise KeyError(order_id)
             data = json.loads(row[0])
-            before = {name: str(data.get(name) or "") for name in fields}
+            before = {name: _audit_value(data.get(name)) for name in fields}
             change(data)
             conn.execute(
                 "UPDATE orders SET data = ? WHERE id = ?", (json.dumps(data, ensure_ascii=False), order_id)
             )
-            after = {name: str(data.get(name) or "") for name in fields}
+            after = {name: _audit_value(data.get(name)) for name in fields}
             # The change and its audit line commit together.
             self._insert_audit(conn, _entry(order_id, event, actor, before, after))
         return _order_from_row(data)
@@ -205,6 +205,33 @@ class SqliteOrderStore:
         await self._ensure_ready()
         return await asyncio.to_thread(
             self._update, order_id, change, actor, "cancelled", ("status", "refund_issued_on")
+        )
+
+    async def cancel_items(self, order_id: str, skus: list[str], actor: Actor | None = None) -> Order:
+        def change(data: dict[str, Any]) -> None:
+            if data["status"] not in UNSHIPPED:
+                raise OrderStateError(f"order {order_id} is {data['status']}")
+            keep = [item for item in data["items"] if item["sku"] not in skus]
+            gone = [item for item in data["items"] if item["sku"] in skus]
+            if not gone:
+                raise OrderStateError(f"order {order_id} has none of {skus}")
+            if not keep:  # every line: the whole order is cancelled
+                cancel(data)
+                return
+            data["items"] = keep
+            refunded = self._today().isoformat() if data["status"] == OrderStatus.PAID.value else None
+            data.setdefault("cancelled_lines", []).extend({**item, "refunded_on": refunded} for item in gone)
+
+        def cancel(data: dict[str, Any]) -> None:
+            was = data["status"]
+            data["status"] = OrderStatus.CANCELLED.value
+            data["cancelled_on"] = self._today().isoformat()
+            if was == OrderStatus.PAID.value:
+                data["refund_issued_on"] = self._today().isoformat()
+
+        await self._ensure_ready()
+        return await asyncio.to_thread(
+            self._update, order_id, change, actor, "items_cancelled", ("status", "items")
         )
 
     async def change_address(self, order_id: str, address: str, actor: Actor | None = None) -> Order:
@@ -268,6 +295,13 @@ class SqliteOrderStore:
     ) -> ReturnAuthorization:
         await self._ensure_ready()
         return await asyncio.to_thread(self._insert_return, order_id, sku, reason, actor)
+
+
+def _audit_value(value: Any) -> str:
+    """Item lists are recorded by SKU and quantity; everything else as text."""
+    if isinstance(value, list):
+        return ", ".join(f"{item['sku']} x{item['quantity']}" for item in value if isinstance(item, dict))
+    return str(value or "")
 
 
 def _now() -> str:

@@ -25,6 +25,11 @@ class OrderStore(Protocol):
         """Cancel an unshipped order. Raises OrderStateError once it has shipped."""
         ...
 
+    async def cancel_items(self, order_id: str, skus: list[str], actor: Actor | None = None) -> Order:
+        """Cancel some lines of an unshipped order (all of them cancels the order). Raises OrderStateError
+        once it has shipped or when none of the SKUs is on the order."""
+        ...
+
     async def change_address(self, order_id: str, address: str, actor: Actor | None = None) -> Order:
         """Change the shipping address before shipment. Raises OrderStateError after."""
         ...

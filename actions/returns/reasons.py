@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import yaml
+
+from actions.cues import CueTable
 
 OTHER = "other"
 Embed = Callable[[Sequence[str], str], Awaitable[npt.NDArray[np.float32]]]
@@ -29,15 +31,10 @@ class ReasonCatalogueError(ValueError):
 class ReasonCatalogue:
     examples: dict[str, dict[str, tuple[str, ...]]]  # language -> category -> phrasings
     thresholds: dict[str, float]
-    cues: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = ()  # (category, language -> words), in order
+    cues: CueTable = field(default_factory=lambda: CueTable(()))  # words that settle a category first
 
     def cue(self, text: str, language: str) -> str | None:
-        """The first category whose cue words occur in the text."""
-        lowered = text.lower().replace("’", "'")
-        for category, by_language in self.cues:
-            if any(word in lowered for word in by_language.get(language, ())):
-                return category
-        return None
+        return self.cues.reason(text, language)
 
     @classmethod
     def from_file(cls, path: Path) -> ReasonCatalogue:
@@ -58,14 +55,8 @@ class ReasonCatalogue:
                 if not phrases or not all(isinstance(p, str) and p.strip() for p in phrases):
                     raise ValueError(f"categories.{category}.{language}: needs non-empty phrasings")
                 examples[language][str(category)] = tuple(phrases)
-        cues = tuple(
-            (
-                str(category),
-                {lang: tuple(str(w).lower() for w in words) for lang, words in by_language.items()},
-            )
-            for category, by_language in (data.get("cues") or {}).items()
-        )
-        unknown = {category for category, _ in cues} - {c for by in examples.values() for c in by}
+        cues = CueTable.from_dict(data.get("cues") or {})
+        unknown = {category for category, _ in cues.cues} - {c for by in examples.values() for c in by}
         if unknown:
             raise ValueError(f"cues: unknown categories {sorted(unknown)}")
         return cls(examples=examples, thresholds=thresholds, cues=cues)

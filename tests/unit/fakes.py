@@ -52,6 +52,17 @@ class FakeOrderStore:
         self._log(order_id, "cancelled", actor, {"status": "cancelled"})
         return cancelled
 
+    async def cancel_items(self, order_id: str, skus: list[str], actor: Actor | None = None) -> Order:
+        order = self.orders[order_id]
+        keep = tuple(i for i in order.items if i.sku not in skus)
+        if order.status not in (OrderStatus.PENDING, OrderStatus.PAID) or len(keep) == len(order.items):
+            raise OrderStateError(order.status.value)
+        if not keep:
+            return await self.cancel(order_id, actor)
+        self.orders[order_id] = dataclasses.replace(order, items=keep)
+        self._log(order_id, "items_cancelled", actor, {"items": ", ".join(i.sku for i in keep)})
+        return self.orders[order_id]
+
     async def change_address(self, order_id: str, address: str, actor: Actor | None = None) -> Order:
         order = self.orders[order_id]
         if order.status not in (OrderStatus.PENDING, OrderStatus.PAID):

@@ -92,3 +92,33 @@ def test_kb_hits_travel_in_their_own_field() -> None:
     packet = build_packet(make_tracker({"kb_hits": [{"article_id": "x"}]}), "kb_miss", None)
     assert "kb_hits" not in packet["slots"]
     assert packet["kb_hits"] == [{"article_id": "x"}]
+
+
+async def test_harm_in_the_customers_words_makes_the_reason_precise_and_asks_for_a_photo() -> None:
+    hub = FakeHub()
+    said = [user("the kettle gave me an electric shock, I want to complain", "complain", 0.8)]
+    tracker = make_tracker(intent="complain", events=said)
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff(hub, FakeOrderStore()).run(dispatcher, tracker, {})
+    assert hub.packets[0]["reason"] == "injury"
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_handoff_queued",
+        "utter_handoff_send_photo",
+    ]
+
+    hub = FakeHub()
+    said = [user("收到的杯子碎了，我要投诉", "complain", 0.8)]
+    await ActionHandoff(hub, FakeOrderStore()).run(
+        CollectingDispatcher(), make_tracker(intent="complain", events=said), {}
+    )
+    assert hub.packets[0]["reason"] == "damaged_goods"
+
+
+async def test_a_waiting_customer_is_asked_once_for_the_order_number_if_it_is_unknown() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="request_human", events=[user("a person please", "request_human", 0.9)])
+    await ActionHandoff(FakeHub(), FakeOrderStore()).run(dispatcher, tracker, {})
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_handoff_queued",
+        "utter_handoff_send_order_number",
+    ]

@@ -95,3 +95,16 @@ async def test_the_order_file_is_private(tmp_path: Path) -> None:
     db = tmp_path / "orders.sqlite"
     await SqliteOrderStore(db, SEED).get("SO-10001021")
     assert db.stat().st_mode & 0o077 == 0
+
+
+async def test_cancelling_some_lines_keeps_the_rest_and_is_audited(tmp_path: Path, seed: dict) -> None:
+    store = SqliteOrderStore(tmp_path / "orders.sqlite", SEED)
+    raw = next(o for o in seed["orders"] if o["status"] == "paid" and len(o["items"]) >= 2)
+    first, *rest = [i["sku"] for i in raw["items"]]
+    order = await store.cancel_items(raw["id"], [first], Actor("c", "web", None, "storefront"))
+    assert [i.sku for i in order.items] == rest and order.status is OrderStatus.PAID
+    with pytest.raises(OrderStateError):
+        await store.cancel_items(raw["id"], ["NOT-THERE"])
+    everything = await store.cancel_items(raw["id"], rest)
+    assert everything.status is OrderStatus.CANCELLED
+    assert [e.event for e in await store.audit_trail(raw["id"])] == ["items_cancelled", "items_cancelled"]

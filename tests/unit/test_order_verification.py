@@ -308,3 +308,36 @@ def test_uk_details_typed_the_usual_way_prove_the_order() -> None:
     assert detail_matches(uk, "M3 2BW")
     assert detail_matches(uk, "my number is 0161 496 0108")
     assert not detail_matches(uk, "M3 2BX")
+
+
+async def test_one_item_of_several_is_cancelled_after_its_own_read_back() -> None:
+    three = Order(
+        **{
+            **ORDER.__dict__,
+            "items": (*ITEMS, OrderItem("HAT-1", "Sun hat", "遮阳帽", "clothing", 20.0, 1, "new")),
+        }
+    )
+    store = FakeOrderStore(three)
+    slots = {"order_id": three.id, "verified_orders": [three.id], "item": "the pan"}
+    dispatcher = CollectingDispatcher()
+    await ActionAskConfirmCancel(store).run(dispatcher, make_tracker(slots), {})
+    assert dispatcher.messages[0]["response"] == "utter_confirm_cancel_items"
+    assert (dispatcher.messages[0]["items"], dispatcher.messages[0]["amount"]) == (
+        "Non-stick pan ×2",
+        "$70.00",
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionCancelOrder(store).run(
+        dispatcher, make_tracker({**slots, "confirm_cancel": "yes"}), {}
+    )
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_items_cancelled",
+        "utter_cancel_refund_note",
+    ]
+    remaining = store.orders[three.id]
+    assert [i.sku for i in remaining.items] == [
+        "SHOE-RUN-42",
+        "HAT-1",
+    ] and remaining.status is OrderStatus.PAID
+    assert SlotSet("item", None) in events
+    assert store.audit[-1].event == "items_cancelled"

@@ -1,6 +1,6 @@
 import pytest
 
-from handoff.settings import Settings, SettingsError
+from handoff.settings import Settings, SettingsError, token_ttl_days
 
 TOKEN = "x" * 32
 ENV = {
@@ -21,6 +21,7 @@ def test_defaults_match_the_documented_ports() -> None:
     assert settings.rest_open is False  # the REST channel needs HUB_REST_TOKEN unless opened on purpose
     assert settings.messages_per_minute_per_address == 120
     assert settings.max_body_bytes == 64 * 1024
+    assert settings.token_ttl_days == 90
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,9 @@ def test_defaults_match_the_documented_ports() -> None:
         ("HUB_MAX_BODY_BYTES", "100", "HUB_MAX_BODY_BYTES=100 is outside"),
         ("HUB_MAX_BODY_BYTES", "2000000", "HUB_MAX_BODY_BYTES=2000000 is outside"),
         ("HUB_MAX_BODY_BYTES", "64k", "HUB_MAX_BODY_BYTES='64k' is not an integer"),
+        ("HUB_TOKEN_TTL_DAYS", "0", "HUB_TOKEN_TTL_DAYS=0 is outside 1..3650"),
+        ("HUB_TOKEN_TTL_DAYS", "3651", "HUB_TOKEN_TTL_DAYS=3651 is outside 1..3650"),
+        ("HUB_TOKEN_TTL_DAYS", "90d", "HUB_TOKEN_TTL_DAYS='90d' is not an integer"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
@@ -80,3 +84,42 @@ def test_the_body_limit_must_hold_the_longest_message() -> None:
         Settings.from_env({**ENV, "HUB_MAX_MESSAGE_CHARS": "20000"})
     raised = Settings.from_env({**ENV, "HUB_MAX_MESSAGE_CHARS": "20000", "HUB_MAX_BODY_BYTES": "200000"})
     assert raised.max_body_bytes == 200000
+
+
+def test_the_token_lifetime_is_read() -> None:
+    assert Settings.from_env({**ENV, "HUB_TOKEN_TTL_DAYS": "30"}).token_ttl_days == 30
+    assert Settings.from_env({**ENV, "HUB_TOKEN_TTL_DAYS": "3650"}).token_ttl_days == 3650
+    # The command line reads it alone: it issues tokens without the hub's other settings.
+    assert token_ttl_days({"HUB_TOKEN_TTL_DAYS": "1"}) == 1
+    assert token_ttl_days({}) == 90
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://:s3cret-pw@localhost:6379/0", "'http://***@localhost:6379/0'"),
+        ("redis://user:s3cret-pw@localhost:99999/0", "'redis://***@localhost:99999/0'"),
+        ("redis://:s3cret-pw@localhost:port/0", "'redis://***@localhost:port/0'"),
+        ("redis://:s3cret-pw@[::1/0", "'redis://***@[::1/0'"),
+        ("redis://:s3cret@pw@/0", "'redis://***@/0'"),  # an unescaped @ in the password
+        (":s3cret-pw@localhost:6379/0", "'***@localhost:6379/0'"),
+        ("redis:///0?password=s3cret-pw", "'redis:///0?***'"),
+    ],
+)
+def test_a_refused_redis_url_never_shows_its_password(url: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({**ENV, "REDIS_URL": url})
+    assert "s3cret" not in str(refused.value)
+    assert str(refused.value) == f"REDIS_URL={shown} is not a redis/rediss/unix URL"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret-pw@127.0.0.1:6379/0",
+        "rediss://user:s3cret-pw@redis.example.com:6380/1",
+        "unix:///run/redis/redis.sock?db=0",
+    ],
+)
+def test_good_redis_urls_are_kept_as_given(url: str) -> None:
+    assert Settings.from_env({**ENV, "REDIS_URL": url}).redis_url == url

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from handoff import keys
 from handoff.channels.base import DeliveryFailed
 from handoff.channels.telegram import (
     BUTTONS_ONLY_TEXT,
@@ -38,7 +39,6 @@ from handoff.channels.telegram import (
     short_callback_id,
     split_text,
     utf16_units,
-    verified_phone_key,
     with_keyboard_removed,
 )
 from handoff.inbound import TRUSTED_KEYS
@@ -637,5 +637,5 @@ async def test_a_verified_phone_is_remembered_for_the_chat_for_a_month(
     await channel.remember_phone("42", "+447700900123")
     assert await channel.remembered_phone("42") == "+447700900123"
     assert await channel.remembered_phone("43") is None
-    assert redis.ttls[verified_phone_key("42")] == VERIFIED_PHONE_TTL_SECONDS
-    assert verified_phone_key("42") == "hub:telegram:phone:42"
+    assert redis.ttls[keys.telegram_phone("42")] == VERIFIED_PHONE_TTL_SECONDS
+    assert keys.telegram_phone("42") == "hub:telegram:phone:42"
