@@ -55,6 +55,18 @@ def redis_settings(url: str) -> dict[str, str]:
     }
 
 
+DEFAULT_RETENTION_DAYS = 30
+
+
+def retention_seconds(env: Mapping[str, str]) -> int:
+    """How long an idle conversation's tracker is kept (RASA_TRACKER_RETENTION_DAYS, default 30): Redis
+    expires it after that long without a message, so customer data does not pile up for ever."""
+    raw = env.get("RASA_TRACKER_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS))
+    if not raw.isdigit() or not 1 <= int(raw) <= 3650:
+        raise ConfigError(f"RASA_TRACKER_RETENTION_DAYS={raw!r} must be a number of days from 1 to 3650")
+    return int(raw) * 86400
+
+
 def redact_url(url: str) -> str:
     """A URL fit for a message: the credentials before '@' replaced."""
     if "@" not in url or "://" not in url:
@@ -117,6 +129,7 @@ def rasa_arguments(env: dict[str, str]) -> list[str]:
         raise ConfigError("RASA_CHANNEL_TOKEN must be set to a secret of at least 16 characters")
     env.update(redis_settings(env.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
     env.setdefault("ACTIONS_URL", "http://127.0.0.1:5055")
+    env["RASA_TRACKER_RETENTION_SECONDS"] = str(retention_seconds(env))
     env["SANIC_ACCESS_LOG"] = "false"  # it prints every request URL, and API URLs carry ?token=
     host = env.get("RASA_HOST", "127.0.0.1")
     port = env.get("RASA_PORT", "5005")

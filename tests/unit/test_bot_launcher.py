@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.serve import ROOT, ConfigError, RedactTokens, redis_settings, resolve_template
+from bot.serve import ROOT, ConfigError, RedactTokens, redis_settings, resolve_template, retention_seconds
 
 ENDPOINTS = Path("endpoints.yml").read_text(encoding="utf-8")
 LauncherEnv = Callable[[str], dict[str, str]]
@@ -20,6 +20,7 @@ def endpoints_for(redis_url: str) -> dict[str, Any]:
         **redis_settings(redis_url),
         "ACTIONS_URL": "http://127.0.0.1:5055",
         "ACTIONS_TOKEN": "t" * 20,
+        "RASA_TRACKER_RETENTION_SECONDS": str(retention_seconds({})),
     }
     return yaml.safe_load(resolve_template(ENDPOINTS, env))
 
@@ -84,6 +85,14 @@ def test_the_redis_password_reaches_both_stores_verbatim(password: str) -> None:
     endpoints = endpoints_for(f"redis://:{quote(password, safe='')}@127.0.0.1:6379/0")
     assert endpoints["tracker_store"]["password"] == password
     assert endpoints["lock_store"]["password"] == password
+
+
+def test_idle_trackers_expire_after_the_retention() -> None:
+    assert endpoints_for("redis://127.0.0.1:6379/0")["tracker_store"]["record_exp"] == 30 * 86400
+    assert retention_seconds({"RASA_TRACKER_RETENTION_DAYS": "7"}) == 7 * 86400
+    for bad in ("0", "-1", "week", "4000"):
+        with pytest.raises(ConfigError, match="RASA_TRACKER_RETENTION_DAYS"):
+            retention_seconds({"RASA_TRACKER_RETENTION_DAYS": bad})
 
 
 def test_missing_variable_is_named() -> None:
