@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -37,7 +38,8 @@ def lines_to_cancel(order: Order, tracker: Tracker) -> tuple[OrderItem, ...]:
 
 
 class ReadBack(Action, ABC):
-    """Base for the questions that read a change back before it is made."""
+    """Base for the questions that read a change back before it is made: the proven order's response and
+    its values, with Yes / No buttons."""
 
     def __init__(self, store: OrderStore | None = None) -> None:
         self._store = store
@@ -46,56 +48,47 @@ class ReadBack(Action, ABC):
     def name(self) -> str:
         """Abstract, so the executor registers only the concrete read-backs."""
 
-    async def proven_order(self, tracker: Tracker) -> Order | None:
+    @abstractmethod
+    def read_back(self, order: Order, tracker: Tracker, language: str) -> tuple[str, dict[str, Any]]:
+        """The response to send and its values."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, object]
+    ) -> list[EventType]:
         raw = tracker.get_slot("order_id")
         order_id = normalise_order_id(raw) if isinstance(raw, str) else None
         order = await (self._store or order_store()).get(order_id) if order_id else None
-        return order if order is not None and order_access(order, tracker) else None
+        if order is None or not order_access(order, tracker):
+            return []
+        language = conversation.language(tracker)
+        response, values = self.read_back(order, tracker, language)
+        dispatcher.utter_message(response=response, order_id=order.id, buttons=YES_NO[language], **values)
+        return []
 
 
 class ActionAskConfirmCancel(ReadBack):
     def name(self) -> str:
         return "action_ask_confirm_cancel"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, object]
-    ) -> list[EventType]:
-        order = await self.proven_order(tracker)
-        if order is None:
-            return []
-        language = conversation.language(tracker)
+    def read_back(self, order: Order, tracker: Tracker, language: str) -> tuple[str, dict[str, Any]]:
         lines = lines_to_cancel(order, tracker)
         partial = len(lines) < len(order.items)
-        dispatcher.utter_message(
-            response="utter_confirm_cancel_items" if partial else "utter_confirm_cancel",
-            order_id=order.id,
-            items=items_line(lines, language),
-            amount=format_money(sum(i.price * i.quantity for i in lines), order.currency),
-            payment_method=label(PAYMENT_METHODS, order.payment_method, language),
-            buttons=YES_NO[language],
-        )
-        return []
+        return "utter_confirm_cancel_items" if partial else "utter_confirm_cancel", {
+            "items": items_line(lines, language),
+            "amount": format_money(sum(i.price * i.quantity for i in lines), order.currency),
+            "payment_method": label(PAYMENT_METHODS, order.payment_method, language),
+        }
 
 
 class ActionAskConfirmAddress(ReadBack):
     def name(self) -> str:
         return "action_ask_confirm_address"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, object]
-    ) -> list[EventType]:
-        order = await self.proven_order(tracker)
-        if order is None:
-            return []
-        language = conversation.language(tracker)
-        dispatcher.utter_message(
-            response="utter_confirm_address",
-            order_id=order.id,
-            old_address=order.shipping_address,
-            new_address=str(tracker.get_slot("new_address") or ""),
-            buttons=YES_NO[language],
-        )
-        return []
+    def read_back(self, order: Order, tracker: Tracker, language: str) -> tuple[str, dict[str, Any]]:
+        return "utter_confirm_address", {
+            "old_address": order.shipping_address,
+            "new_address": str(tracker.get_slot("new_address") or ""),
+        }
 
 
 class ActionCancelOrder(OrderAction):

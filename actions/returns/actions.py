@@ -14,7 +14,7 @@ from rasa_sdk.types import DomainDict
 from actions import conversation
 from actions.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
 from actions.handoff import ActionHandoff
-from actions.order_changes import YES_NO
+from actions.order_changes import ReadBack
 from actions.order_forms import OrderIdValidation, confirmation, is_correction
 from actions.orders.access import actor_for, order_access
 from actions.orders.action import offer_person_when_stuck
@@ -120,35 +120,21 @@ class ValidateReturnForm(OrderIdValidation):
         return {"confirm_return": confirmation(value)}
 
 
-class ActionAskConfirmReturn(Action):
+class ActionAskConfirmReturn(ReadBack):
     """Reads the return back (item, order, refund and where it goes) before it is authorised."""
-
-    def __init__(self, store: OrderStore | None = None, policy: ReturnPolicy | None = None) -> None:
-        self._store = store
-        self._policy = policy
 
     def name(self) -> str:
         return "action_ask_confirm_return"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        _, order = await find_customer_order(self._store or order_store(), tracker)
-        item = order.item(str(tracker.get_slot("item") or "")) if order else None
-        if order is None or item is None:
-            return []
-        language = conversation.language(tracker)
+    def read_back(self, order: Order, tracker: Tracker, language: str) -> tuple[str, dict[str, Any]]:
+        item = order.item(str(tracker.get_slot("item") or "")) or order.items[0]
         reason = str(tracker.get_slot("return_reason") or OTHER)
-        dispatcher.utter_message(
-            response="utter_confirm_return",
-            order_id=order.id,
-            item=item_name(item, language),
-            reason=label(RETURN_REASONS, reason, language),
-            amount=format_money(item.price * item.quantity, order.currency),
-            payment_method=label(PAYMENT_METHODS, order.payment_method, language),
-            buttons=YES_NO[language],
-        )
-        return []
+        return "utter_confirm_return", {
+            "item": item_name(item, language),
+            "reason": label(RETURN_REASONS, reason, language),
+            "amount": format_money(item.price * item.quantity, order.currency),
+            "payment_method": label(PAYMENT_METHODS, order.payment_method, language),
+        }
 
 
 class ActionAskItem(Action):
