@@ -16,7 +16,7 @@ from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order, OrderItem, OrderStateError, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store
-from actions.returns.items import match_item
+from actions.returns.items import match_item, named_in
 from bot.patterns import normalise_order_id
 
 YES_NO = {
@@ -31,9 +31,16 @@ def items_line(items: tuple[OrderItem, ...], language: str) -> str:
 
 
 def lines_to_cancel(order: Order, tracker: Tracker) -> tuple[OrderItem, ...]:
-    """The whole order, or the one line the customer named ("cancel the headphones in SO-…")."""
+    """The whole order, or the one line the customer named ("cancel the headphones in SO-…"), as an entity
+    or, failing that, by its name in one of their recent messages."""
+    if len(order.items) < 2:
+        return order.items
     named = tracker.get_slot("item")
-    item = match_item(order, named) if isinstance(named, str) and len(order.items) > 1 else None
+    item = match_item(order, named) if isinstance(named, str) else None
+    if item is None:
+        recent = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][-3:]
+        mentioned = {i.sku: i for text in recent for i in named_in(order, text)}
+        item = next(iter(mentioned.values())) if len(mentioned) == 1 else None
     return (item,) if item is not None else order.items
 
 

@@ -241,6 +241,16 @@ def confirmation(value: Any) -> str | None:
     return "yes" if _YES.match(text) else None
 
 
+def previous_value(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the latest customer message (what this turn's extraction overwrote)."""
+    events = list(tracker.events)
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=len(events))
+    for event in reversed(events[:last_user]):
+        if event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
+
+
 def is_correction(tracker: Tracker) -> bool:
     """The customer named an order while answering another question: the order number was corrected, so
     the text is not an answer to the current question (order_id's own validation takes it)."""

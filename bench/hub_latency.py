@@ -142,7 +142,8 @@ class Stack:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/0"
+        """The stack's embedded Redis with its password, read once the stack has made var/secrets.env."""
+        return f"redis://:{secrets_env()['REDIS_PASSWORD']}@127.0.0.1:{self.ports['REDIS_PORT']}/0"
 
 
 def start_stack(work: Path, rasa_timeout: float) -> Stack:

@@ -65,6 +65,8 @@ def create_app(
     _configure_api_reference(app)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.WEBSOCKET_MAX_SIZE = 64 * 1024  # widget frames are small; refuse anything that is not
+    # Largest body: a Telegram update (1 MB); the public routes stream theirs, a JSON 413 past max_body_bytes
+    app.config.REQUEST_MAX_SIZE = 1024 * 1024
     app.ctx.settings = settings
     app.ctx.quick_replies = load_templates(DEFAULT_DIRECTORY)
     app.ctx.knowledge = _lazy(knowledge_factory or _knowledge_from_env)
@@ -101,7 +103,12 @@ def create_app(
         )
         app.ctx.routing = RoutingEngine(app.ctx.redis, routing_config)
         await app.ctx.routing.start()
-        app.ctx.tokens = TokenStore(app.ctx.redis, settings.service_token, settings.admin_token)
+        app.ctx.tokens = TokenStore(
+            app.ctx.redis,
+            settings.service_token,
+            settings.admin_token,
+            ttl_seconds=settings.token_ttl_days * 86400,
+        )
         app.ctx.accounts = Accounts(app.ctx.redis)
         app.ctx.hub = Hub(
             RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot, app.ctx.routing

@@ -25,6 +25,7 @@ from handoff.errors import BadRequest, Conflict, NotFoundError, Unauthorized
 from handoff.identity import ROTATION_GRACE_SECONDS, Role, TokenStore
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine, validate_agent_spec
+from handoff.settings import SettingsError, token_ttl_days
 
 # The demo team behind `make run`: two agents per language area, a supervisor, an admin, an editor.
 DEMO_AGENTS: dict[str, dict[str, Any]] = {
@@ -95,8 +96,14 @@ def _utc(timestamp: float) -> str:
 
 
 def _token_store(redis: Redis) -> TokenStore:
-    # The configured tokens are only recognised, so rotating one is refused with the reason.
-    return TokenStore(redis, os.environ.get("HUB_SERVICE_TOKEN", ""), os.environ.get("HUB_ADMIN_TOKEN", ""))
+    # The configured tokens are only recognised, so rotating one is refused with the reason. A new token
+    # lives as long as the hub's would (HUB_TOKEN_TTL_DAYS).
+    return TokenStore(
+        redis,
+        os.environ.get("HUB_SERVICE_TOKEN", ""),
+        os.environ.get("HUB_ADMIN_TOKEN", ""),
+        ttl_seconds=token_ttl_days() * 86400,
+    )
 
 
 async def rotate_token(args: argparse.Namespace) -> int:
@@ -211,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = asyncio.run(args.run(args))
         return code
-    except (BadRequest, NotFoundError, Unauthorized, Conflict) as exc:
+    except (BadRequest, NotFoundError, Unauthorized, Conflict, SettingsError) as exc:
         print(f"handoff: {exc}", file=sys.stderr)
         return 2
     except (OSError, RedisConnectionError) as exc:

@@ -58,3 +58,9 @@ def identity(kind: str, value: str) -> str:
 def address(channel: str, address: str) -> str:
     """A channel address linked to another conversation (a Telegram chat of a known customer)."""
     return f"{PREFIX}:address:{channel}:{address}"
+
+
+def telegram_phone(chat_id: str) -> str:
+    """String: the phone number Telegram verified for a chat (the customer shared their own contact);
+    it expires 30 days after the contact was shared."""
+    return f"{PREFIX}:telegram:phone:{chat_id}"

@@ -40,10 +40,29 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
 
 def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
     value = env.get(name, default).rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise SettingsError(f"{name}={value!r} is not a {'/'.join(schemes)} URL")
+    try:
+        parts = urlsplit(value)
+        # A Unix socket URL names a path, not a host (unix:///run/redis.sock).
+        usable = parts.scheme in schemes and bool(parts.path if parts.scheme == "unix" else parts.hostname)
+        _ = parts.port  # raises ValueError for a port that is not a number in 0..65535
+    except ValueError:  # a malformed address, such as an unclosed IPv6 bracket or a bad port
+        usable = False
+    if not usable:
+        raise SettingsError(f"{name}={_redact(value)!r} is not a {'/'.join(schemes)} URL")
     return value
+
+
+def _redact(url: str) -> str:
+    """The URL without what may carry a password: anything before the last "@" after the scheme (malformed
+    URLs included) and the query (redis-py reads `?password=`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    if "?" in rest:
+        rest = rest.split("?", 1)[0] + "?***"
+    return f"{scheme}{sep}{rest}"
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
@@ -58,6 +77,12 @@ def _secret(env: Mapping[str, str], name: str) -> str:
     if len(value) < 16:
         raise SettingsError(f"{name} must be set to a secret of at least 16 characters")
     return value
+
+
+def token_ttl_days(env: Mapping[str, str] | None = None) -> int:
+    """How many days issued API tokens live (HUB_TOKEN_TTL_DAYS). Its own function: the command line
+    issues and rotates tokens without the hub's other settings."""
+    return _int(os.environ if env is None else env, "HUB_TOKEN_TTL_DAYS", 90, 1, 3650)
 
 
 def _optional_secret(env: Mapping[str, str], name: str) -> str | None:
@@ -105,6 +130,7 @@ class Settings:
     messages_per_minute_per_address: int = 120  # REST messages per client address, whatever the sender
     max_body_bytes: int = 64 * 1024  # request bodies of the public routes (REST channel, widget session)
     cookie_secure: bool = False
+    token_ttl_days: int = 90  # issued API tokens expire this many days after issue or rotation
     telegram: TelegramSettings | None = None
 
     @classmethod
@@ -136,6 +162,7 @@ class Settings:
             ),
             max_body_bytes=_max_body_bytes(env, max_message_chars),
             cookie_secure=_bool(env, "HUB_COOKIE_SECURE"),
+            token_ttl_days=token_ttl_days(env),
             telegram=_telegram(env),
         )
 

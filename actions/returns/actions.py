@@ -15,7 +15,7 @@ from actions import conversation
 from actions.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
 from actions.handoff import ActionHandoff
 from actions.order_changes import ReadBack
-from actions.order_forms import OrderIdValidation, confirmation, is_correction
+from actions.order_forms import OrderIdValidation, confirmation, is_correction, previous_value
 from actions.orders.access import actor_for, order_access
 from actions.orders.action import offer_person_when_stuck
 from actions.orders.attempts import AttemptLimiter
@@ -82,6 +82,9 @@ class ValidateReturnForm(OrderIdValidation):
         if order is None:
             return {"item": value}  # matched once the order is proven (on_verified)
         candidates = matching_items(order, str(value or ""))
+        if tracker.get_slot("requested_slot") != "item" and len(candidates) != 1:
+            # Something item-like in an answer to another question ("it leaks" as a reason): keep the item.
+            return {"item": previous_value(tracker, "item")}
         if len(candidates) == 1:
             return {"item": candidates[0].sku}
         if candidates:  # "the jacket" of three jackets: which one (the question comes with their buttons)
@@ -98,7 +101,11 @@ class ValidateReturnForm(OrderIdValidation):
             return {"return_reason": value}
         if is_correction(tracker):
             return {"return_reason": None}
-        text = str(value or "").strip()
+        # The whole answer, not just an entity the understanding cut out of it.
+        asked = tracker.get_slot("requested_slot") == "return_reason"
+        text = str((tracker.latest_message or {}).get("text") if asked else value or "").strip() or str(
+            value or ""
+        )
         if not text:
             return {"return_reason": None}
         try:

@@ -25,6 +25,7 @@ _SIZES = frozenset({"xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl"})
 _SIZE_WORDS = {"small": "s", "medium": "m", "large": "l", "小号": "s", "中号": "m", "大号": "l", "加大": "xl"}
 _COLOUR_WORDS = "black white blue red green grey gray pink navy beige brown yellow purple orange silver gold"
 _COLOURS = frozenset({*_COLOUR_WORDS.split(), *"黑白蓝红绿灰粉黄紫棕橙金银"})
+_AMOUNT = re.compile(r"\s*\d+\s*(?:ml|g|毫升|克|mah|毫安).*$")
 FUZZY_MIN = 0.72
 
 
@@ -48,6 +49,27 @@ def matching_items(order: Order, text: str) -> list[OrderItem]:
     scores = [(_score(item, wanted), item) for item in order.items]
     best = max(score for score, _ in scores)
     return [item for score, item in scores if score == best] if best > 0 else []
+
+
+def named_in(order: Order, text: str) -> list[OrderItem]:
+    """Items whose name (without colour, size or amount) occurs in a whole message: "取消里面的维C精华"."""
+    lowered = text.lower()
+    return [item for item in order.items if any(form in lowered for form in _name_forms(item))]
+
+
+def _name_forms(item: OrderItem) -> set[str]:
+    """ "保湿面霜 50毫升" → {"保湿面霜", "保湿面"}; "维c精华液" → {"维c精华液", "维c精华"}."""
+    forms = set()
+    for name in (item.name.lower(), item.name_zh.lower()):
+        bare = re.sub(r"\s*[(（].*?[)）]\s*", "", name).strip()
+        short = _AMOUNT.sub("", bare).strip()
+        forms |= {bare, short}
+        if len(short) > 3 and "\u4e00" <= short[-1] <= "\u9fff":
+            forms.add(short[:-1])  # a trailing 液/霜/机: customers often drop it
+        words = short.split()
+        if len(words) > 2:
+            forms.add(" ".join(words[-2:]))  # "hydrating face cream" → "face cream"
+    return {form for form in forms if len(form) >= 2}
 
 
 def _by_position(order: Order, wanted: str) -> OrderItem | None:

@@ -23,6 +23,7 @@ from handoff.blueprints.conversations import conversation_for, holds
 from handoff.blueprints.routing import RETURN_FLOWS
 from handoff.errors import BadRequest, Forbidden, NotFoundError, Unauthorized, Unavailable, json_object
 from handoff.identity import STAFF, Principal, Role, principal, require
+from handoff.inbound import BlankText, InboundError, normalise_text
 from handoff.quick_replies import context_from_conversation
 from handoff.routing.engine import EVENTS_CHANNEL, RoutingEngine
 from handoff.transcript import Message
@@ -163,11 +164,25 @@ async def create_user(request: Request) -> HTTPResponse:
         body.get("id"),  # type: ignore[arg-type]  # validated by create_user
         check_password(body.get("password")),
         role,
-        name=body.get("name"),
+        name=_clean_display_name(body.get("name")),
         agent_id=body.get("agent_id"),
         language=body.get("language") or "en",
     )
     return json(user.as_dict(), status=201)
+
+
+def _clean_display_name(name: str | None) -> str | None:
+    """A display name as colleagues (and, in quick replies, customers) read it: normalised like customer
+    text and on one line. None, so the user id is shown, when nothing visible is left; a lone surrogate
+    is a 400 naming 'name'."""
+    if not name:
+        return None
+    try:
+        return " ".join(normalise_text(name).split())
+    except BlankText:
+        return None
+    except InboundError as exc:  # a 400 (handoff/errors.py) that names the field
+        raise type(exc)(str(exc), "name") from None
 
 
 @bp.get("/api/users")

@@ -13,6 +13,7 @@ from handoff.auth import bearer
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
 from handoff.identity import ROTATION_GRACE_SECONDS, STAFF, Principal, Role, TokenStore, principal, require
+from handoff.inbound import BlankText, InboundError, normalise_text
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import ConfigError, Weights
 from handoff.routing.engine import (
@@ -25,6 +26,8 @@ from handoff.routing.engine import (
 from handoff.routing.scoring import Presence
 
 bp = Blueprint("routing", url_prefix="/api")
+
+TRANSFER_NOTE_MAX = 1000  # characters of the note an agent leaves for the next one
 
 # Flows an agent can hand the conversation back into: the intent the assistant is triggered with.
 RETURN_FLOWS = {
@@ -218,9 +221,7 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT, *STAFF)
     body = json_object(request)
     cid = _conversation(conversation_id)
-    note = body.get("note", "")
-    if not isinstance(note, str) or len(note) > 1000:
-        raise BadRequest("'note' must be a string of at most 1000 characters", field="note")
+    note = _transfer_note(body.get("note", ""))
     engine = _engine(request)
     holder = await _holding(request, cid, who)
     if ("agent_id" in body) == ("skill" in body):
@@ -246,6 +247,24 @@ async def _released(request: Request, conversation_id: str, holder: str | None) 
     if holder:
         event = {"type": "released", "conversation_id": conversation_id, "agent_id": holder}
         await request.app.ctx.redis.publish(EVENTS_CHANNEL, jsonlib.dumps(event))
+
+
+def _transfer_note(note: object) -> str:
+    """The note as the next agent reads it: normalised like customer text (no bidirectional or invisible
+    characters); a lone surrogate is a 400 naming 'note', and a note with nothing visible is no note."""
+    if not isinstance(note, str) or len(note) > TRANSFER_NOTE_MAX:
+        raise BadRequest(f"'note' must be a string of at most {TRANSFER_NOTE_MAX} characters", field="note")
+    if not note:
+        return ""
+    try:
+        cleaned = normalise_text(note)
+    except BlankText:
+        return ""  # optional: blank is the same as leaving it out
+    except InboundError as exc:  # a 400 (handoff/errors.py) that names the field
+        raise type(exc)(str(exc), "note") from None
+    if len(cleaned) > TRANSFER_NOTE_MAX:  # NFC can lengthen a few characters
+        raise BadRequest(f"'note' must be a string of at most {TRANSFER_NOTE_MAX} characters", field="note")
+    return cleaned
 
 
 async def _save_note(request: Request, conversation_id: str, note: str, who: Principal) -> None:

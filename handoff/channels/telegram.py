@@ -6,8 +6,8 @@ and hands the text to the hub. Outbound, `TelegramChannel.deliver` sends the hub
 
 Verification: the assistant's `/share_contact` button becomes a reply-keyboard button that shares the
 customer's own Telegram contact. A contact whose `user_id` is the sender's is a phone number Telegram
-verified; the channel remembers it for the chat (`verified_phone_key`, 30 days) and sends it with every
-message of that chat as `verified_phone` / `verified_by` metadata. See docs/telegram-verification.md.
+verified; the channel remembers it for the chat (`keys.telegram_phone`, 30 days) and sends it with every
+message of that chat as `verified_phone` / `verified_by` metadata. See docs/channels-telegram.md.
 
 `python -m handoff.channels.telegram set-webhook URL` registers the webhook with the secret token.
 """
@@ -416,11 +416,6 @@ def callback_key(short_id: str) -> str:
     return f"{keys.PREFIX}:telegram:cb:{short_id.removeprefix(CALLBACK_PREFIX)}"
 
 
-def verified_phone_key(address: str) -> str:
-    """Redis string: the phone number Telegram verified for a chat (its address, the chat id)."""
-    return f"{keys.PREFIX}:telegram:phone:{address}"
-
-
 def is_contact_request(button: Mapping[str, Any]) -> bool:
     return button.get("payload") == SHARE_CONTACT_PAYLOAD
 
@@ -614,10 +609,10 @@ class TelegramChannel:
 
     async def remember_phone(self, address: str, phone: str) -> None:
         """Keep the number Telegram verified for the chat, so its later messages carry it."""
-        await self._clients.redis.set(verified_phone_key(address), phone, ex=VERIFIED_PHONE_TTL_SECONDS)
+        await self._clients.redis.set(keys.telegram_phone(address), phone, ex=VERIFIED_PHONE_TTL_SECONDS)
 
     async def remembered_phone(self, address: str) -> str | None:
-        value = await self._clients.redis.get(verified_phone_key(address))
+        value = await self._clients.redis.get(keys.telegram_phone(address))
         return str(value) if value else None
 
     async def _inline_keyboard(self, buttons: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

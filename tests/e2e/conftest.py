@@ -45,6 +45,11 @@ class Stack:
     actions_url: str
     env: dict[str, str]
 
+    @property
+    def redis_url(self) -> str:
+        """The stack's embedded Redis, with its password (REDIS_PASSWORD from var/secrets.env)."""
+        return f"redis://:{self.env['REDIS_PASSWORD']}@127.0.0.1:{self.env['REDIS_PORT']}/0"
+
 
 def rest_auth(stack: Stack) -> dict[str, str]:
     """The REST channel's token header: HUB_REST_TOKEN, from var/secrets.env like every service token."""

@@ -23,7 +23,7 @@ def say(stack: Stack, sender: str, text: str, metadata: dict | None = None) -> s
 
 
 def redis_client(stack: Stack) -> redis.Redis:
-    return redis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
+    return redis.Redis.from_url(stack.redis_url, decode_responses=True)
 
 
 def has_chinese(text: str) -> bool:

@@ -62,7 +62,7 @@ def test_policy_answer_is_followed_by_related_articles(stack: Stack) -> None:
 
 def test_a_question_the_knowledge_base_cannot_answer_goes_to_a_person(stack: Stack) -> None:
     say(stack, "kb-miss", "what is your policy on returning livestock and exotic reptiles")
-    client = redis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     try:
         raw = client.get(f"hub:handoff:{rest_conversation('kb-miss')}")
     finally:

@@ -95,7 +95,7 @@ def test_transcript_is_stored_in_redis(stack: Stack) -> None:
     import redis
 
     say(stack, "e2e-transcript", "hello")
-    client = redis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     entries = client.xrange(f"hub:conv:{rest_conversation('e2e-transcript')}:transcript")
     client.close()
     assert len(entries) >= 2

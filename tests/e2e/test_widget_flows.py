@@ -81,7 +81,7 @@ async def reset_routing(client: httpx.AsyncClient, r: aioredis.Redis, admin: dic
 async def test_a_person_takes_over_then_hands_back_with_a_survey(stack: Stack) -> None:
     admin = {"Authorization": f"Bearer {stack.env['HUB_ADMIN_TOKEN']}"}
     agent_id = f"e2e-{uuid.uuid4().hex[:8]}"
-    r = aioredis.Redis.from_url(f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0", decode_responses=True)
+    r = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
     async with httpx.AsyncClient(base_url=stack.hub_url, timeout=30) as client:
         body = {
             "id": agent_id,
@@ -144,8 +144,7 @@ async def test_a_person_takes_over_then_hands_back_with_a_survey(stack: Stack) -
 
 
 def start_hub(stack: Stack, port: int) -> subprocess.Popen[bytes]:
-    env = {**stack.env, "HUB_PORT": str(port), "PYTHONPATH": str(ROOT),
-           "REDIS_URL": f"redis://127.0.0.1:{stack.env['REDIS_PORT']}/0",
+    env = {**stack.env, "HUB_PORT": str(port), "PYTHONPATH": str(ROOT), "REDIS_URL": stack.redis_url,
            "RASA_URL": stack.rasa_url, "ACTIONS_URL": stack.actions_url}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "handoff"], cwd=ROOT, env=env,

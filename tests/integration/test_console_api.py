@@ -30,6 +30,8 @@ from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
 from tests.integration.conftest import (
     ADMIN,
     RASA_API,
+    REST_AUTH,
+    REST_TOKEN,
     SERVICE,
     TOKEN,
     WIDGET_SECRET,
@@ -42,6 +44,7 @@ pytestmark = pytest.mark.integration
 
 REDIS_DB = 7  # routing keys are global: this module flushes its own database before each test
 PASSWORD = "correct horse battery"
+JSON_CONTENT = {"Content-Type": "application/json"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,6 +99,7 @@ def app(db_url: str, knowledge_index: Path, routing_overrides: dict[str, str], t
         "HUB_ADMIN_TOKEN": ADMIN,
         "RASA_AUTH_TOKEN": RASA_API,
         "HUB_WIDGET_SECRET": WIDGET_SECRET,
+        "HUB_REST_TOKEN": REST_TOKEN,
         "REDIS_URL": db_url,
         "HUB_SWEEP_INTERVAL": "0.1",
     }
@@ -286,6 +290,48 @@ async def test_user_administration_is_for_admins_with_clear_errors(base: str) ->
     assert [u["user_id"] for u in listed] == ["ana"] and "password_hash" not in listed[0]
 
 
+async def test_display_names_are_cleaned_like_customer_text(base: str) -> None:
+    console = Console(base)
+
+    async def create(user_id: str, name: str) -> httpx.Response:
+        body = {"id": user_id, "password": PASSWORD, "role": "supervisor", "name": name}
+        # json.dumps escapes a lone surrogate; httpx's own JSON encoder cannot send one
+        headers = {"Authorization": f"Bearer {ADMIN}", **JSON_CONTENT}
+        return await console.http.post("/api/users", content=json.dumps(body), headers=headers)
+
+    cleaned = await create("sup1", "Sam\u202e\u200b Lee\nSystem: you won")
+    assert cleaned.status_code == 201 and cleaned.json()["name"] == "Sam Lee System: you won"
+    blank = await create("sup2", "\u200b\u2066 ")
+    assert blank.status_code == 201 and blank.json()["name"] == "sup2"  # nothing visible: the id is shown
+    broken = await create("sup3", "Sam\ud800")
+    assert broken.status_code == 400 and broken.json()["field"] == "name"
+    listed = {u["user_id"]: u["name"] for u in (await admin(console.http, "GET", "/api/users")).json()}
+    assert listed == {"sup1": "Sam Lee System: you won", "sup2": "sup2"}
+
+
+async def test_a_transfer_note_is_cleaned_and_a_broken_one_changes_nothing(base: str, db_url: str) -> None:
+    console = Console(base)
+    await add_agent(console.http, "ana")
+    await console.login("ana")
+    await console.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
+    await hand_off(console.http, "rest-note-1")
+    assert (await console.call("POST", "/api/offers/rest-note-1/accept")).status_code == 200
+    path = "/api/assignments/rest-note-1/transfer"
+    headers = {"X-CSRF-Token": console.csrf, **JSON_CONTENT}
+
+    body = json.dumps({"skill": "returns", "note": "wants a refund\ud800"})
+    broken = await console.http.post(path, content=body, headers=headers)
+    assert broken.status_code == 400 and broken.json()["field"] == "note"
+    state = redis.Redis.from_url(db_url, decode_responses=True).hgetall("hub:conv:rest-note-1")
+    assert state.get("agent") == "ana" and "transfer_note" not in state  # refused before anything moved
+
+    body = json.dumps({"skill": "returns", "note": "wants a \u202erefund\u200b\x07 today"})
+    moved = await console.http.post(path, content=body, headers=headers)
+    assert moved.status_code == 200, moved.text
+    note = redis.Redis.from_url(db_url, decode_responses=True).hget("hub:conv:rest-note-1", "transfer_note")
+    assert note == "wants a refund today"
+
+
 async def test_parallel_guesses_cannot_outrun_the_throttle(base: str) -> None:
     console = Console(base)
     await add_agent(console.http, "ana")
@@ -436,16 +482,18 @@ async def test_suggestions_come_from_the_customers_latest_message(base: str) -> 
     await add_agent(console.http, "ana")
     await console.login("ana")
     await console.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
-    await hand_off(console.http, "conv-kb")
-    await console.call("POST", "/api/offers/conv-kb/accept")
-    none_yet = (await console.call("GET", "/api/conversations/conv-kb/suggestions")).json()
+    await hand_off(console.http, "rest-conv-kb")
+    await console.call("POST", "/api/offers/rest-conv-kb/accept")
+    none_yet = (await console.call("GET", "/api/conversations/rest-conv-kb/suggestions")).json()
     assert none_yet["query"] is None and none_yet["hits"] == []
 
     write = await console.http.post(  # the customer writes while Ana holds the chat
-        "/webhooks/rest/webhook", json={"sender": "conv-kb", "message": "how much does delivery cost"}
+        "/webhooks/rest/webhook",
+        json={"sender": "conv-kb", "message": "how much does delivery cost"},
+        headers=REST_AUTH,
     )
     assert write.status_code == 200, write.text
-    found = (await console.call("GET", "/api/conversations/conv-kb/suggestions")).json()
+    found = (await console.call("GET", "/api/conversations/rest-conv-kb/suggestions")).json()
     assert found["query"] == "how much does delivery cost"
     assert found["hits"][0]["article_id"] == "en-shipping-fees" and found["hits"][0]["version"] == "v1"
     typed = (await console.call("GET", "/api/kb/search", params={"q": "refund time", "lang": "en"})).json()
@@ -610,16 +658,17 @@ async def test_events_cross_service_workers_through_redis(
             await ws.recv()
             online = await ana_elsewhere.call("PUT", "/api/agents/ana/presence", json={"presence": "online"})
             assert online.status_code == 200
-            await hand_off(ana_elsewhere.http, "conv-x")
+            await hand_off(ana_elsewhere.http, "rest-conv-x")
             offer = await next_event(ws, lambda e: e["type"] == "offer")
-            assert offer["conversation_id"] == "conv-x"
-            assert (await ana_elsewhere.call("POST", "/api/offers/conv-x/accept")).status_code == 200
-            await ws.send(json.dumps({"type": "watch", "conversation_ids": ["conv-x"]}))
+            assert offer["conversation_id"] == "rest-conv-x"
+            assert (await ana_elsewhere.call("POST", "/api/offers/rest-conv-x/accept")).status_code == 200
+            await ws.send(json.dumps({"type": "watch", "conversation_ids": ["rest-conv-x"]}))
             await next_event(ws, lambda e: e["type"] == "watching")
             await ana_elsewhere.http.post(
-                "/webhooks/rest/webhook", json={"sender": "conv-x", "message": "hello?"}
+                "/webhooks/rest/webhook", json={"sender": "conv-x", "message": "hello?"}, headers=REST_AUTH
             )
-            assert (await next_event(ws, lambda e: e["type"] == "message"))["conversation_id"] == "conv-x"
+            message = await next_event(ws, lambda e: e["type"] == "message")
+            assert message["conversation_id"] == "rest-conv-x"
         while Console.opened:
             await Console.opened.pop().http.aclose()
 

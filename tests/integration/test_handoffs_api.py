@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.integration.conftest import SERVICE, rasa_stand_in, transcript
+from tests.integration.conftest import REST_AUTH, SERVICE, rasa_stand_in, transcript
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {SERVICE}"}
@@ -73,20 +73,22 @@ def test_after_a_handoff_messages_wait_for_the_agent(make_app, redis_url: str) -
     seen: list[dict] = []
     app = make_app(rasa_stand_in(seen))
     _, first = app.test_client.post(
-        "/api/handoffs/", json=packet("h-3", kb_hits=[{"article_id": "a"}]), headers=AUTH
+        "/api/handoffs/", json=packet("rest-h-3", kb_hits=[{"article_id": "a"}]), headers=AUTH
     )
     _, second = app.test_client.post("/api/handoffs/", json=packet("h-4"), headers=AUTH)
     assert first.status == 201 and second.status == 201
     assert second.json["position"] == first.json["position"] + 1
 
-    _, reply = app.test_client.post("/webhooks/rest/webhook", json={"sender": "h-3", "message": "hello?"})
+    _, reply = app.test_client.post(
+        "/webhooks/rest/webhook", json={"sender": "h-3", "message": "hello?"}, headers=REST_AUTH
+    )
     assert reply.status == 200
     assert reply.json == []
     assert seen == []  # never forwarded to the assistant
-    authors = [(m["author"], m["internal"]) for m in transcript(redis_url, "h-3")]
+    authors = [(m["author"], m["internal"]) for m in transcript(redis_url, "rest-h-3")]
     assert authors == [("system", True), ("system", False), ("customer", False)]  # note, queue notice
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    stored = json.loads(client.get("hub:handoff:h-3") or "{}")
+    stored = json.loads(client.get("hub:handoff:rest-h-3") or "{}")
     client.close()
     assert stored["kb_hits"] == [{"article_id": "a"}]

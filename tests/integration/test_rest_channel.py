@@ -241,6 +241,7 @@ def test_health_is_503_naming_the_dependency_that_is_down(make_app) -> None:
     assert response.status == 503
     states = {name: response.json[name] for name in ("status", "redis", "rasa", "actions")}
     assert states == {"status": "degraded", "redis": "up", "rasa": "down", "actions": "down"}
+    _assert_memory_flag(response.json)
 
 
 def test_health_is_200_when_everything_is_up(make_app) -> None:
@@ -248,6 +249,15 @@ def test_health_is_200_when_everything_is_up(make_app) -> None:
     _, response = app.test_client.get("/health")
     assert response.status == 200
     assert response.json["status"] == "ok"
+    states = {name: response.json[name] for name in ("redis", "rasa", "actions")}
+    assert states == {"redis": "up", "rasa": "up", "actions": "up"}
+    _assert_memory_flag(response.json)
+
+
+def _assert_memory_flag(body: dict) -> None:
+    """/health also says whether Redis is filling up: a bool, or None when Redis could not be asked."""
+    assert set(body) == {"status", "redis", "rasa", "actions", "redis_memory_high"}
+    assert body["redis_memory_high"] is None or isinstance(body["redis_memory_high"], bool)
 
 
 def test_openapi_document_lists_the_endpoints(make_app) -> None:

@@ -19,6 +19,7 @@ import pytest
 from sanic import Sanic
 from sanic.response import json as sanic_json
 
+from handoff import keys
 from handoff.blueprints.telegram import PATH, SECRET_HEADER, register, update_key
 from handoff.channels.telegram import (
     CALLBACK_PREFIX,
@@ -34,7 +35,6 @@ from handoff.channels.telegram import (
     VERIFIED_PHONE_TTL_SECONDS,
     TelegramChannel,
     TelegramSettings,
-    verified_phone_key,
 )
 from handoff.transcript import Message
 from tests.integration.conftest import TOKEN, rasa_stand_in, transcript
@@ -200,7 +200,7 @@ def phone_key_ttl(redis_url: str, chat_id: int) -> tuple[str | None, int]:
 
     client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        key = verified_phone_key(str(chat_id))
+        key = keys.telegram_phone(str(chat_id))
         return client.get(key), client.ttl(key)
     finally:
         client.close()

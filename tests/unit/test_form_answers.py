@@ -137,3 +137,39 @@ def test_a_reasons_file_with_an_unknown_cue_is_refused() -> None:
                 "categories": {"damaged": {"en": ["x"]}},
             }
         )
+
+
+async def test_the_second_unclear_answer_in_a_row_offers_a_person() -> None:
+    from rasa_sdk.events import ActiveLoop, UserUtteranceReverted
+
+    from actions.fallback import ActionDefaultFallback
+
+    def action(name: str) -> dict:
+        return {"event": "action", "name": name}
+
+    def said(text: str) -> dict:
+        return {"event": "user", "text": text, "parse_data": {}}
+
+    asking = [action("order_status_form"), action("action_listen"), said("uhh i don't have it")]
+    once = make_tracker({"requested_slot": "order_id"}, events=asking)
+    dispatcher = CollectingDispatcher()
+    assert await ActionDefaultFallback().run(dispatcher, once, {}) == [UserUtteranceReverted()]
+    assert dispatcher.messages[0]["response"] == "utter_default"
+
+    again = [*asking, action("action_default_fallback"), action("order_status_form"), action("action_listen"),
+             said("no idea")]  # fmt: skip
+    twice = make_tracker({"requested_slot": "order_id"}, events=again)
+    twice.active_loop = {"name": "order_status_form"}
+    dispatcher = CollectingDispatcher()
+    events = await ActionDefaultFallback().run(dispatcher, twice, {})
+    assert dispatcher.messages[0]["response"] == "utter_form_stuck"
+    assert ActiveLoop(None) in events and SlotSet("stuck_on", "order_id") in events
+    assert SlotSet("handoff_reason", "repeated_failure") in events
+    assert FollowupAction("utter_offer_agent") in events
+
+    # A fallback long ago, with other work in between, does not count.
+    later = [*again, action("action_order_status"), action("action_listen"), said("hmm")]
+    dispatcher = CollectingDispatcher()
+    assert await ActionDefaultFallback().run(dispatcher, make_tracker(events=later), {}) == [
+        UserUtteranceReverted()
+    ]

@@ -132,7 +132,7 @@ async def test_an_item_not_in_the_order_is_refused() -> None:
     order = delivered(1, JACKET, TEA)
     form = ValidateReturnForm(FakeOrderStore(order))
     dispatcher = CollectingDispatcher()
-    slots = {"order_id": order.id, "verified_orders": [order.id]}
+    slots = {"order_id": order.id, "verified_orders": [order.id], "requested_slot": "item"}
     result = await form.validate_item("headphones", dispatcher, make_tracker(slots), {})
     assert result == {"item": None}
     assert dispatcher.messages[0]["response"] == "utter_item_not_in_order"
@@ -161,3 +161,17 @@ async def test_a_refusal_keeps_the_policy_decision_for_the_agent() -> None:
     (decision,) = [e for e in events if e.get("name") == "policy_decision"]
     assert decision["value"]["outcome"] == "outside_window"
     assert decision["value"]["window_days"] == 30 and decision["value"]["days_left"] < 0
+
+
+async def test_an_item_like_word_in_another_answer_keeps_the_item() -> None:
+    order = delivered(1, JACKET, TEA)
+    form = ValidateReturnForm(FakeOrderStore(order))
+    slot_set = {"event": "slot", "name": "item", "value": JACKET.sku}
+    said = {"event": "user", "text": "it leaks", "parse_data": {}}
+    tracker = make_tracker(
+        {"order_id": order.id, "verified_orders": [order.id], "requested_slot": "return_reason"},
+        events=[slot_set, said],
+    )
+    dispatcher = CollectingDispatcher()
+    assert await form.validate_item("leaks", dispatcher, tracker, {}) == {"item": JACKET.sku}
+    assert dispatcher.messages == []

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from actions.orders.model import Order, OrderItem, OrderStatus
-from actions.returns.items import match_item, matching_items
+from actions.returns.items import match_item, matching_items, named_in
 
 ITEMS = (
     OrderItem("JKT-B-M", "Rain jacket (blue, M)", "防雨夹克（蓝色，M）", "clothing", 89.0, 1, "new"),
@@ -51,3 +51,14 @@ def test_an_answer_that_fits_several_items_names_them_all() -> None:
 def test_nothing_fits_an_item_that_is_not_in_the_order() -> None:
     assert matching_items(ORDER, "headphones") == []
     assert match_item(ORDER, "") is None
+
+
+def test_items_named_inside_a_whole_message() -> None:
+    serum = OrderItem("SERUM-VC-30", "Vitamin C serum", "维C精华液", "beauty", 199.0, 1, "new")
+    cream = OrderItem(
+        "CRM-HYD-50", "Hydrating face cream 50 ml", "保湿面霜 50毫升", "beauty", 159.0, 1, "new"
+    )
+    order = Order("SO-2", "c", OrderStatus.PAID, "CNY", date(2026, 1, 1), (serum, cream))
+    assert named_in(order, "不好意思订单号打错了，是SO-10009219，取消里面的维C精华") == [serum]
+    assert named_in(order, "please cancel the face cream, thanks") == [cream]
+    assert named_in(order, "cancel my whole order") == []

@@ -123,3 +123,21 @@ def test_a_refused_redis_url_never_shows_its_password(url: str, shown: str) -> N
 )
 def test_good_redis_urls_are_kept_as_given(url: str) -> None:
     assert Settings.from_env({**ENV, "REDIS_URL": url}).redis_url == url
+
+
+def test_the_command_line_issues_tokens_with_the_configured_lifetime(monkeypatch: pytest.MonkeyPatch) -> None:
+    from handoff import cli
+
+    monkeypatch.setenv("HUB_TOKEN_TTL_DAYS", "7")
+    assert cli._token_store(object()).ttl_seconds == 7 * 86400  # type: ignore[arg-type]
+
+
+def test_the_command_line_refuses_a_bad_token_lifetime(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from handoff import cli
+
+    monkeypatch.setenv("HUB_TOKEN_TTL_DAYS", "0")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never reached
+    assert cli.main(["token", "revoke", "ana"]) == 2
+    assert "HUB_TOKEN_TTL_DAYS=0 is outside 1..3650" in capsys.readouterr().err

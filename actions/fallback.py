@@ -1,0 +1,61 @@
+"""Rasa's default fallback, made to end loops: the second unclear answer in a row offers a person.
+
+Rasa runs `action_default_fallback` when nothing predicts the next action, for instance when an answer to a
+form's question fills nothing. Its default says "didn't get that" and forgets the message, so the form asks
+again, for ever. This one does the same the first time; the second time in a row it ends the form and offers a
+person (reason repeated_failure), telling the agent which question it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.order_forms import MAX_UNCLEAR_ANSWERS
+
+NAME = "action_default_fallback"
+#: Actions that may stand between two unclear answers without breaking the run: listening, and the form
+#: asking its question again.
+_NEUTRAL = ("action_listen", NAME)
+_ASKING = tuple(f"{kind}_ask_" for kind in ("action", "utter"))  # a form's question, by name prefix
+
+
+def unclear_in_a_row(tracker: Tracker) -> int:
+    """How many fallbacks ran for the latest customer messages, counting back until anything else ran."""
+    form = (tracker.active_loop or {}).get("name")
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "action":
+            continue
+        name = event.get("name")
+        if name == NAME:
+            count += 1
+        elif (
+            name not in _NEUTRAL and name != form and not str(name).startswith(("action_ask_", "utter_ask_"))
+        ):
+            break
+    return count
+
+
+class ActionDefaultFallback(Action):
+    def name(self) -> str:
+        return NAME
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if unclear_in_a_row(tracker) + 1 < MAX_UNCLEAR_ANSWERS:
+            dispatcher.utter_message(response="utter_default")
+            return [UserUtteranceReverted()]  # as Rasa's own: a form then asks its question again
+        dispatcher.utter_message(response="utter_form_stuck")
+        asked = tracker.get_slot("requested_slot")
+        return [
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            SlotSet("stuck_on", str(asked or tracker.latest_message.get("text") or "")),
+            SlotSet("handoff_reason", "repeated_failure"),
+            FollowupAction("utter_offer_agent"),  # a yes hands off (data/rules/handoff.yml)
+        ]
