@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team
+.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios
 
 help:
 	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
@@ -77,6 +77,10 @@ test-bot: setup
 
 e2e: setup
 	$(PY) -m pytest tests/e2e
+
+# The conversation scenario suite (bench/scenarios/) on its own stack: ARGS="--only ID --json PATH ..."
+scenarios: setup
+	$(PY) -m bench.scenarios $(ARGS)
 
 test: venvs $(SPACY_MODEL)/meta.json
 	@$(MAKE) --no-print-directory lint types unit integration validate test-bot e2e

@@ -33,25 +33,31 @@ def has_chinese(text: str) -> bool:
 def test_english_return_is_authorised_by_the_assistant(stack: Stack) -> None:
     asked = say(stack, "ret-en", "I want to return something I bought")
     assert "SO-12345678" in asked  # asks for the order number
-    reason_question = say(stack, "ret-en", "SO-10002665")  # a single-item order: no item question
+    say(stack, "ret-en", "SO-10002665")
+    reason_question = say(stack, "ret-en", "chloe.n@example.com")  # a single-item order: no item question
     assert not has_chinese(reason_question)
-    authorised = say(stack, "ret-en", '/inform{"return_reason":"changed_mind"}')
+    read_back = say(stack, "ret-en", '/inform{"return_reason":"changed_mind"}')
+    assert "RA-" not in read_back and "Please confirm" in read_back
+    authorised = say(stack, "ret-en", "yes")
     assert "RA-" in authorised
     assert "$39.00" in authorised  # the item's price, from the order store
 
 
 def test_chinese_return_is_authorised_in_chinese(stack: Stack) -> None:
     say(stack, "ret-zh", "我想退货")
-    item_question = say(stack, "ret-zh", "订单号10006912")
+    say(stack, "ret-zh", "订单号10006912")
+    item_question = say(stack, "ret-zh", "手机尾号6004")
     assert has_chinese(item_question)
     say(stack, "ret-zh", '/inform{"item":"JEAN-SLIM-32"}')
-    authorised = say(stack, "ret-zh", '/inform{"return_reason":"wrong_size"}')
+    say(stack, "ret-zh", '/inform{"return_reason":"wrong_size"}')
+    authorised = say(stack, "ret-zh", "/affirm")
     assert "RA-" in authorised
     assert has_chinese(authorised)
 
 
 def test_insisting_on_a_return_outside_the_window_reaches_a_person_with_context(stack: Stack) -> None:
     say(stack, "ret-late", "我要退货，订单SO-10004446")
+    say(stack, "ret-late", "wangfang@example.cn")
     refusal = say(stack, "ret-late", '/inform{"return_reason":"changed_mind"}')
     assert has_chinese(refusal)
     handed = say(stack, "ret-late", "/affirm")

@@ -19,6 +19,15 @@ def shipped_order(currency: str) -> dict:
     return next(o for o in SEED["orders"] if o["status"] == "shipped" and o["currency"] == currency)
 
 
+def email_of(order: dict) -> str:
+    """The detail an anonymous customer proves the order with."""
+    return str(next(c["email"] for c in SEED["customers"] if c["id"] == order["customer"]))
+
+
+def texts_of(replies: list[dict]) -> str:
+    return " ".join(r.get("text", "") for r in replies)
+
+
 def say(stack: Stack, sender: str, text: str) -> list[dict]:
     response = httpx.post(
         f"{stack.hub_url}/webhooks/rest/webhook",
@@ -32,22 +41,26 @@ def say(stack: Stack, sender: str, text: str) -> list[dict]:
 
 def test_health_reports_every_dependency_up(stack: Stack) -> None:
     body = httpx.get(f"{stack.hub_url}/health", timeout=5).json()
-    assert body == {"status": "ok", "redis": "up", "rasa": "up", "actions": "up"}
+    assert {k: body[k] for k in ("status", "redis", "rasa", "actions")} == {
+        "status": "ok", "redis": "up", "rasa": "up", "actions": "up",
+    }  # fmt: skip
+    assert body["redis_memory_high"] is False
 
 
 def test_english_order_status_comes_from_the_custom_action(stack: Stack) -> None:
     order = shipped_order("USD")
-    replies = say(stack, "e2e-en-1", f"hi, where is my order {order['id']}?")
-    texts = " ".join(r.get("text", "") for r in replies)
+    asked = say(stack, "e2e-en-1", f"hi, where is my order {order['id']}?")
+    assert order["tracking_number"] not in texts_of(asked)  # nothing before the order is proven
+    replies = say(stack, "e2e-en-1", email_of(order))
     assert all(r["recipient_id"] == "e2e-en-1" for r in replies)
     # The tracking number exists only in the order store: the action server produced this reply.
-    assert order["tracking_number"] in texts
+    assert order["tracking_number"] in texts_of(replies)
 
 
 def test_chinese_order_status_is_answered_in_chinese(stack: Stack) -> None:
     order = shipped_order("CNY")
-    replies = say(stack, "e2e-zh-1", f"我的订单{order['id'].removeprefix('SO-')}到哪了")
-    texts = " ".join(r.get("text", "") for r in replies)
+    say(stack, "e2e-zh-1", f"我的订单{order['id'].removeprefix('SO-')}到哪了")
+    texts = texts_of(say(stack, "e2e-zh-1", f"邮箱是{email_of(order)}"))
     assert order["tracking_number"] in texts
     assert "运单号" in texts or any("\u4e00" <= ch <= "\u9fff" for ch in texts)
 
@@ -56,8 +69,9 @@ def test_form_asks_for_the_order_number_then_answers(stack: Stack) -> None:
     order = shipped_order("USD")
     first = say(stack, "e2e-en-2", "track my package please")
     assert "SO-12345678" in " ".join(r.get("text", "") for r in first)  # the example in the question
-    second = say(stack, "e2e-en-2", order["id"])
-    assert order["tracking_number"] in " ".join(r.get("text", "") for r in second)
+    say(stack, "e2e-en-2", order["id"])
+    third = say(stack, "e2e-en-2", f"it's under {email_of(order)}")
+    assert order["tracking_number"] in texts_of(third)
 
 
 def test_bad_input_gets_a_400_naming_the_field(stack: Stack) -> None:

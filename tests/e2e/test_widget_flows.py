@@ -49,15 +49,20 @@ async def test_returns_are_resolved_by_the_assistant_on_the_widget_in_both_langu
         asked = await bot_turn(english, "I want to return something I bought", "e1")
         assert "SO-12345678" in asked
         await bot_turn(english, "SO-10002665", "e2")
-        done = await bot_turn(english, '/inform{"return_reason":"changed_mind"}', "e3")
+        await bot_turn(english, "my email is chloe.n@example.com", "e2b")  # anonymous: proves the order
+        read_back = await bot_turn(english, '/inform{"return_reason":"changed_mind"}', "e3")
+        assert "Please confirm" in read_back
+        done = await bot_turn(english, "yes", "e4")
         assert "RA-" in done and not has_chinese(done)
 
         chinese = Widget(stack.hub_url, (await new_session(client))["token"])
         await chinese.connect()
         await bot_turn(chinese, "我想退货", "z1")
         assert has_chinese(await bot_turn(chinese, "订单号10006912", "z2"))
+        await bot_turn(chinese, "尾号6004", "z2b")
         await bot_turn(chinese, '/inform{"item":"JEAN-SLIM-32"}', "z3")
-        done = await bot_turn(chinese, '/inform{"return_reason":"wrong_size"}', "z4")
+        assert "请确认" in await bot_turn(chinese, '/inform{"return_reason":"wrong_size"}', "z4")
+        done = await bot_turn(chinese, "好的", "z5")
         assert "RA-" in done and has_chinese(done)
         await english.ws.close()
         await chinese.ws.close()
