@@ -72,8 +72,8 @@ def test_insisting_on_a_return_outside_the_window_reaches_a_person_with_context(
     assert packet["language"] == "zh"
     assert packet["order"]["id"] == "SO-10004446"
     assert [line["author"] for line in packet["transcript"]][:1] == ["customer"]
-    # While a person owns the conversation the assistant stays silent.
-    assert say(stack, "ret-late", "hello? anyone?") == ""
+    # While a person owns the conversation the assistant stays silent; the hub acknowledges the message.
+    assert say(stack, "ret-late", "hello? anyone?") == "Your message has been passed to the team."
 
 
 def test_asking_for_a_person_queues_the_conversation(stack: Stack) -> None:
