@@ -18,6 +18,7 @@ from sanic.response import BaseHTTPResponse, HTTPResponse, file
 
 from handoff.accounts import Accounts
 from handoff.blueprints import (
+    attachments,
     console,
     conversations,
     handoffs,
@@ -80,6 +81,7 @@ def create_app(
     app.blueprint(widget.bp)
     app.blueprint(tickets.bp)
     app.blueprint(console.bp)
+    app.blueprint(attachments.bp)  # photos; also turns on packet updates in the hub
     if settings.telegram is not None:
         telegram.register(app, settings.telegram)
 

@@ -4,6 +4,13 @@ conversation (assistant, queue, agent), and carry answers back on the customer's
 Channels hand the hub text they have normalised (handoff.inbound.normalise_text) and metadata they built
 themselves; the hub passes on only the metadata keys of the assistant's contract, and sends a slash text
 as an intent payload only when the assistant offered it (handoff.inbound.text_for_assistant).
+
+Photos: a customer message may carry stored photos (`attachments`, references from the attachment store)
+with or without text. It is stored like any message; while the assistant owns the conversation it gets the
+text with a stand-in for the photos (PHOTO_STAND_IN), never the picture. While the team has the
+conversation (queued, offered, agent), order numbers, photos and, while the customer waits, what they
+said update the stored handoff packet (handoff.packet.apply_updates), and a handoff's packet lists the
+photos the customer sent in the day before it (`photos`).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +29,7 @@ from handoff.channels.base import DeliveryFailed, PushChannel
 from handoff.conversations import ConversationStore, Owner
 from handoff.inbound import offered_payloads, remember_payloads, text_for_assistant, trusted_metadata
 from handoff.notices import notice
+from handoff.packet import PacketUpdates, customer_updates
 from handoff.routing.engine import HandoffStatus
 from handoff.transcript import Message, TranscriptStore
 
@@ -30,6 +38,14 @@ logger = logging.getLogger(__name__)
 SURVEY_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
 _FULL_WIDTH = str.maketrans("１２３４５", "12345")
 _RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5|stars?|星|分|颗星)?\s*[.!。！]?\s*$", re.IGNORECASE)
+PHOTO_STAND_IN = "[photo]"  # what the assistant reads for a photo: it cannot look at pictures
+PHOTOS_IN_PACKET = 10  # the latest photos a handoff packet lists
+PHOTO_LOOKBACK = 200  # transcript entries searched for them ...
+PHOTO_MAX_AGE_SECONDS = 86400.0  # ... and how old they may be: one conversation spans a customer's visits
+# Channels whose customers see only the direct answer to what they send (a REST client asks for later
+# messages separately): while a person owns the chat they are told, without a transcript entry, that their
+# message was passed on. The widget shows the chat live and Telegram pushes it: neither needs it.
+ACKNOWLEDGED_CHANNELS = frozenset({"rest"})
 
 
 class AlreadyStored(Exception):
@@ -69,6 +85,7 @@ class Hub:
         router: Router,
         channels: Mapping[str, PushChannel] | None = None,
         clock: Callable[[], float] = time.time,
+        packet_updates: PacketUpdates | None = None,
     ) -> None:
         self._transcripts = transcripts
         self._conversations = conversations
@@ -76,9 +93,18 @@ class Hub:
         self._router = router
         self._push = dict(channels or {})
         self._clock = clock
+        self._packet_updates = packet_updates
 
     def add_channel(self, channel: PushChannel) -> None:
         self._push[channel.name] = channel
+
+    def use_packet_updates(self, updates: PacketUpdates) -> None:
+        """Where what a waiting customer adds goes (without it, the packet stays as handed off)."""
+        self._packet_updates = updates
+
+    @property
+    def packet_updates_enabled(self) -> bool:
+        return self._packet_updates is not None
 
     # -- customers -----------------------------------------------------------------------------------
 
@@ -90,6 +116,7 @@ class Hub:
         metadata: dict[str, Any] | None = None,
         address: str | None = None,
         client_id: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[Reply]:
         """Handle one customer message; it is durably stored before anything else happens.
 
@@ -97,16 +124,20 @@ class Hub:
         that comes later (agents, queue updates) is pushed or fetched from the transcript. A message whose
         `client_id` was stored before raises AlreadyStored. `metadata` is built by channel code; keys
         outside the assistant's contract (handoff.inbound.TRUSTED_KEYS) are dropped. The text is stored
-        as typed; a slash text the assistant did not offer reaches it without the slashes.
+        as typed; a slash text the assistant did not offer reaches it without the slashes. `attachments`
+        are references to photos already in the attachment store; the text may then be empty.
         """
-        message = Message(author="customer", text=text, channel=channel, client_id=client_id)
+        photos = [dict(a) for a in attachments or []]
+        message = Message(
+            author="customer", text=text, channel=channel, client_id=client_id, attachments=photos or None
+        )
         if client_id:
             once_key = keys.client_message(conversation_id, client_id)
             if await self._transcripts.append_once(conversation_id, message, once_key) is None:
                 raise AlreadyStored(client_id)
         else:
             await self._transcripts.append(conversation_id, message)
-        language = detect_language(text)
+        language = detect_language(text) if text.strip() else None
         await self._conversations.update(
             conversation_id,
             {
@@ -125,9 +156,18 @@ class Hub:
             # A closed case that the customer picks up again goes back to the assistant.
             await self._resume_bot(conversation_id, None, channel)
         elif owner is not Owner.BOT:
-            return []  # a person owns the conversation (or will): the message waits in the transcript
+            # A person owns the conversation (or will): the message waits in the transcript, and what it
+            # adds (an order number, a photo) goes on the agent's context card.
+            await self._update_packet(conversation_id, message, photos)
+            if channel in ACKNOWLEDGED_CHANNELS:
+                return [Reply(text=notice("passed_to_team", info.get("language") or "en"))]
+            return []
         meta = trusted_metadata(metadata, channel)
-        bot_text = text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock())
+        bot_text = (
+            text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock()) if text.strip() else ""
+        )
+        if photos:
+            bot_text = f"{bot_text} {PHOTO_STAND_IN}".strip()
         try:
             bot_replies = await self._bot.send(conversation_id, bot_text, meta)
         except BotUnavailable:
@@ -135,6 +175,16 @@ class Hub:
         replies = [_to_reply(r) for r in bot_replies]
         await self._store_bot_replies(conversation_id, replies, channel)
         return replies
+
+    async def _update_packet(
+        self, conversation_id: str, message: Message, photos: list[dict[str, Any]]
+    ) -> None:
+        if self._packet_updates is None:
+            return
+        photo_ids = [str(p["id"]) for p in photos if p.get("id")]
+        entries = customer_updates(message.text, photo_ids, message.ts)
+        if entries:
+            await self._packet_updates.add(conversation_id, entries)
 
     async def _bot_unavailable(
         self, conversation_id: str, text: str, channel: str, info: Mapping[str, str]
@@ -152,7 +202,7 @@ class Hub:
             "language": language,
             "channel": channel,
             "customer_id": info.get("customer_id"),
-            "transcript": [{"author": m.author, "text": m.text, "ts": m.ts} for m in recent[-20:]],
+            "transcript": [{"author": m.author, "text": _shown_text(m), "ts": m.ts} for m in recent[-20:]],
         }
         await self.handoff(conversation_id, packet, announce=False)
         return [Reply(text=apology)]
@@ -180,7 +230,11 @@ class Hub:
     async def handoff(
         self, conversation_id: str, packet: dict[str, Any], announce: bool = True
     ) -> HandoffStatus:
-        """Take the conversation from the bot and queue it for a person, with its context packet."""
+        """Take the conversation from the bot and queue it for a person, with its context packet (and the
+        photos the customer sent before, so the agent sees them on the card)."""
+        photos = await self._recent_photos(conversation_id)
+        if photos:
+            packet = {**packet, "photos": photos}
         status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
         info: Mapping[str, str] = {}
         if announce:
@@ -203,6 +257,18 @@ class Hub:
             "hub.handoff.queued", extra={"conversation_id": conversation_id, "position": status.position}
         )
         return status
+
+    async def _recent_photos(self, conversation_id: str) -> list[dict[str, Any]]:
+        recent = await self._transcripts.read_last(conversation_id, PHOTO_LOOKBACK)
+        since = self._clock() - PHOTO_MAX_AGE_SECONDS
+        photos = [
+            {**photo, "ts": m.ts}
+            for m in recent
+            if m.author == "customer" and m.ts >= since
+            for photo in m.attachments or []
+            if isinstance(photo, dict) and photo.get("id")
+        ]
+        return photos[-PHOTOS_IN_PACKET:]
 
     async def agent_joined(self, conversation_id: str, agent_name: str) -> None:
         language = await self.language(conversation_id)
@@ -329,6 +395,12 @@ def _queue_notice(status: HandoffStatus, language: str) -> str:
         return notice("queued_unknown_wait", language, position=status.position)
     minutes = max(1, round(status.estimated_wait_seconds / 60))
     return notice("queued", language, position=status.position, minutes=minutes)
+
+
+def _shown_text(message: Message) -> str:
+    """A message as text: its photos as stand-ins."""
+    stand_ins = [PHOTO_STAND_IN] * len(message.attachments or [])
+    return " ".join([message.text, *stand_ins]).strip() if stand_ins else message.text
 
 
 def _to_reply(reply: BotReply) -> Reply:

@@ -64,3 +64,9 @@ def telegram_phone(chat_id: str) -> str:
     """String: the phone number Telegram verified for a chat (the customer shared their own contact);
     it expires 30 days after the contact was shared."""
     return f"{PREFIX}:telegram:phone:{chat_id}"
+
+
+def attachment(attachment_id: str) -> str:
+    """Hash: a customer photo's content_type, size, sha256, conversation_id and created_at; it expires when
+    the photo's retention ends (handoff/attachments.py)."""
+    return f"{PREFIX}:attachment:{attachment_id}"

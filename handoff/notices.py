@@ -21,6 +21,12 @@ NOTICES: dict[str, dict[str, str]] = {
         "en": "Connecting you with a member of our team now.",
         "zh": "正在为您转接人工客服，请稍候。",
     },
+    # The REST channel's answer while a person owns (or is about to own) the chat: REST clients see only
+    # the webhook's answer, so without it a customer's message would seem to vanish. Not stored.
+    "passed_to_team": {
+        "en": "Your message has been passed to the team.",
+        "zh": "已转达给客服。",
+    },
     "agent_joined": {
         "en": "{name} from our support team has joined the chat.",
         "zh": "客服 {name} 已接入，为您服务。",

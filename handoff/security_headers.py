@@ -67,7 +67,7 @@ def page_policy(path: str, host: str, storefront_styles: tuple[str, ...] = ()) -
         ("default-src", ("'self'",)),
         ("script-src", ("'self'",)),
         ("style-src", styles),
-        ("img-src", ("'self'", "data:")),
+        ("img-src", ("'self'", "data:", "blob:")),  # blob: the widget's photos, fetched with its token
         ("connect-src", ("'self'",) if docs else ("'self'", *websocket_sources(host))),
     ]
     if docs:

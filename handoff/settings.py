@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from handoff.channels.telegram import TelegramSettings
 
 
+MIB = 1024 * 1024
+
+
 class SettingsError(ValueError):
     """A setting has a value the service cannot run with; the message names the variable."""
 
@@ -131,6 +134,9 @@ class Settings:
     max_body_bytes: int = 64 * 1024  # request bodies of the public routes (REST channel, widget session)
     cookie_secure: bool = False
     token_ttl_days: int = 90  # issued API tokens expire this many days after issue or rotation
+    attachments_dir: str = "var/attachments"  # customers' photos (handoff/attachments.py)
+    attachment_max_bytes: int = 5 * MIB
+    attachment_retention_days: int = 90
     telegram: TelegramSettings | None = None
 
     @classmethod
@@ -163,6 +169,11 @@ class Settings:
             max_body_bytes=_max_body_bytes(env, max_message_chars),
             cookie_secure=_bool(env, "HUB_COOKIE_SECURE"),
             token_ttl_days=token_ttl_days(env),
+            attachments_dir=env.get("HUB_ATTACHMENTS_DIR", "var/attachments"),
+            attachment_max_bytes=_int(
+                env, "HUB_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, 65_536, 20 * 1024 * 1024
+            ),
+            attachment_retention_days=_int(env, "HUB_ATTACHMENT_RETENTION_DAYS", 90, 1, 3650),
             telegram=_telegram(env),
         )
 

@@ -1,4 +1,7 @@
-"""Conversation transcripts: the append-only record of every message, stored before it is acknowledged."""
+"""Conversation transcripts: the append-only record of every message, stored before it is acknowledged.
+
+A customer message may carry photos: `attachments` lists them as references (`{id, content_type, size}`,
+handoff.attachments.Attachment.ref); the files themselves live in the attachment store."""
 
 from __future__ import annotations
 
@@ -27,11 +30,14 @@ class Message:
     internal: bool = False  # notes for agents (handoff reason, resolution), never shown to the customer
     agent_id: str | None = None
     client_id: str | None = None  # the widget's own id for a customer message, to match its echo
+    attachments: list[dict[str, Any]] | None = None  # photos the customer sent (references, not bytes)
     id: str = ""  # assigned by the store
 
     def to_fields(self) -> dict[str, str]:
         # A shallow dict: the same JSON as asdict(), without its deep copy on every append.
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
+        if self.attachments is None:
+            del data["attachments"]  # most messages have none: their stored JSON stays as it was
         return {"data": json.dumps(data, ensure_ascii=False)}
 
     @classmethod
@@ -48,6 +54,10 @@ class TranscriptStore(Protocol):
     async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]: ...
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]: ...
+
+    async def read_last(self, conversation_id: str, count: int) -> list[Message]:
+        """The latest `count` messages, oldest first."""
+        ...
 
 
 # KEYS: the transcript stream, the conversations index, the transcript events channel, and with a ttl
@@ -115,6 +125,11 @@ class RedisTranscriptStore:
         entries = await self._redis.xrange(keys.transcript(conversation_id), min=start, count=limit)
         return [Message.from_entry(str(entry_id), dict(fields or {})) for entry_id, fields in entries or []]
 
+    async def read_last(self, conversation_id: str, count: int) -> list[Message]:
+        entries = await self._redis.xrevrange(keys.transcript(conversation_id), count=count)
+        newest_first = [Message.from_entry(str(i), dict(fields or {})) for i, fields in entries or []]
+        return newest_first[::-1]
+
 
 class InMemoryTranscriptStore:
     """A fake for unit tests, with the same ordering and cursor semantics as the Redis store."""
@@ -146,3 +161,6 @@ class InMemoryTranscriptStore:
             ids = [m.id for m in messages]
             messages = messages[ids.index(after) + 1 :] if after in ids else messages
         return messages[:limit]
+
+    async def read_last(self, conversation_id: str, count: int) -> list[Message]:
+        return self._streams.get(conversation_id, [])[-count:] if count > 0 else []

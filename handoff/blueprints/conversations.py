@@ -35,6 +35,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "buttons": message.buttons,
         "internal": message.internal,
         "agent_id": message.agent_id,
+        "attachments": message.attachments,
     }
 
 

@@ -10,6 +10,9 @@ WebSocket protocol (JSON frames):
            {"type": "typing", "author"}   {"type": "error", "code", "message"}   {"type": "pong"}
 After a reconnect the widget sends the last message id it showed: the server replays what came after it,
 and re-sent customer messages are recognised by `client_id`, so nothing is lost or shown twice.
+Photos are not sent over the socket: the widget uploads them over HTTP with its session token
+(handoff/blueprints/attachments.py), and the stored message comes back as a message frame whose
+`attachments` list `{id, content_type, size}`; the widget fetches each with the same token.
 
 A frame the server cannot use (not JSON, not UTF-8, a message with a lone surrogate or nothing visible)
 gets an error frame and the socket stays open: closing it would make the widget reconnect and re-send the
@@ -85,18 +88,21 @@ async def widget_css(request: Request) -> HTTPResponse:
 # -- sessions --------------------------------------------------------------------------------------
 
 
-def _cors(request: Request, response: HTTPResponse) -> HTTPResponse:
+def cors(
+    request: Request, response: HTTPResponse, methods: str = "POST, OPTIONS", headers: str = "Content-Type"
+) -> HTTPResponse:
+    """CORS headers for a configured storefront (HUB_ALLOWED_ORIGINS); none for any other origin."""
     origin = request.headers.get("origin")
     if origin and origin in request.app.ctx.settings.allowed_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
-        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = methods
+        response.headers["Access-Control-Allow-Headers"] = headers
         response.headers["Access-Control-Max-Age"] = "600"
     return response
 
 
-def _check_origin(request: Request) -> None:
+def check_origin(request: Request) -> None:
     """Browsers send Origin on cross-site requests: only the configured storefronts may embed us."""
     origin = request.headers.get("origin")
     if origin is None:
@@ -108,8 +114,8 @@ def _check_origin(request: Request) -> None:
 
 @bp.options("/api/widget/session")
 async def session_preflight(request: Request) -> HTTPResponse:
-    _check_origin(request)
-    return _cors(request, HTTPResponse(status=204))
+    check_origin(request)
+    return cors(request, HTTPResponse(status=204))
 
 
 @bp.post("/api/widget/session", stream=True)  # streamed: a body over the limit is never read whole
@@ -129,7 +135,7 @@ async def session_preflight(request: Request) -> HTTPResponse:
 async def create_session(request: Request) -> HTTPResponse:
     """A session token for the widget: a new conversation, the same one again (`token`), or a logged-in
     customer's one conversation (`identity`, minted by the storefront backend)."""
-    _check_origin(request)
+    check_origin(request)
     settings = request.app.ctx.settings
     limiter: RateLimiter = request.app.ctx.limiter
     await limiter.check("session", client_address(request), SESSIONS_PER_MINUTE, 60)
@@ -150,7 +156,17 @@ async def create_session(request: Request) -> HTTPResponse:
     else:
         conversation_id = f"web-{uuid.uuid4().hex}"
     token = sign(settings.widget_secret, "session", {"cid": conversation_id, "sub": customer}, SESSION_TTL)
-    return _cors(request, json_response({"token": token, "conversation_id": conversation_id}, status=201))
+    return cors(request, json_response({"token": token, "conversation_id": conversation_id}, status=201))
+
+
+def session_metadata(request: Request, claims: dict[str, Any]) -> dict[str, Any]:
+    """What the assistant is told about a widget customer: only the signed session and the connection."""
+    customer = claims.get("sub")
+    return assistant_metadata(
+        client_address=client_address(request),
+        customer_id=str(customer) if customer else None,
+        verified_by="storefront" if customer else None,
+    )
 
 
 # -- the live connection ---------------------------------------------------------------------------
@@ -170,11 +186,7 @@ class WidgetSession:
         self.settings = request.app.ctx.settings
         self.conversation_id = str(claims["cid"])
         self.customer_id = claims.get("sub")
-        self.metadata = assistant_metadata(
-            client_address=client_address(request),
-            customer_id=str(self.customer_id) if self.customer_id else None,
-            verified_by="storefront" if self.customer_id else None,
-        )
+        self.metadata = session_metadata(request, claims)
         self.cursor = after
         self.status: dict[str, Any] = {}
         self.events: asyncio.Queue[dict[str, Any]] | None = None
@@ -328,7 +340,7 @@ def _client_id(frame: dict[str, Any]) -> str | None:
 
 
 def _message_frame(message: Message) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "message",
         "id": message.id,
         "author": message.author,
@@ -337,12 +349,19 @@ def _message_frame(message: Message) -> dict[str, Any]:
         "ts": message.ts,
         "client_id": message.client_id,
     }
+    if message.attachments:
+        frame["attachments"] = [
+            {k: a.get(k) for k in ("id", "content_type", "size")}
+            for a in message.attachments
+            if isinstance(a, dict)
+        ]
+    return frame
 
 
 @bp.websocket("/ws/widget")  # type: ignore[untyped-decorator]
 async def widget_socket(request: Request, ws: WebsocketImplProtocol) -> None:
     try:
-        _check_origin(request)
+        check_origin(request)
         raw = await ws.recv(timeout=HELLO_TIMEOUT)
         hello = json.loads(raw) if raw else None
         if not isinstance(hello, dict) or hello.get("type") != "hello":

@@ -2,7 +2,9 @@
  * Every text that comes from the server (customer, bot, agent, ticket, template) is inserted with
  * textContent, never as markup, so a message containing HTML or script shows as the characters typed.
  * The page runs under a Content-Security-Policy without inline script or style: no style attributes,
- * no inline handlers; layout changes go through classes and the hidden attribute. */
+ * no inline handlers; layout changes go through classes and the hidden attribute.
+ * Customers' photos load from /api/attachments/<id> with the session cookie (the same access rules as the
+ * conversation), as images only: an id is checked before it becomes part of a URL. */
 (function () {
   "use strict";
 
@@ -65,7 +67,11 @@
       r_low_confidence: "The assistant did not understand", r_kb_miss: "No answer in the knowledge base",
       r_damaged_goods: "Damaged goods", r_wrong_item: "Wrong item", r_outside_window: "Outside the return window",
       r_policy_exception: "Policy exception", r_payment_issue: "Payment problem", r_backend_error: "System error",
-      r_bot_unavailable: "Assistant unavailable"
+      r_bot_unavailable: "Assistant unavailable", r_repeated_failure: "Two unclear answers to one question",
+      r_refund_overdue: "Refund overdue", r_injury: "Injury from a product",
+      photo: "Photo", photo_alt: "Photo from the customer", photo_open: "Open the photo full size",
+      photos: "Photos", updates: "Added since the handoff", u_text: "Said", u_order_id: "Order number",
+      u_photo: "Photo", order_hint: "{order} (named by the customer)"
     },
     zh: {
       console: "客服工作台", skip: "跳到内容", user_id: "用户名", password: "密码", sign_in: "登录", sign_out: "退出",
@@ -120,7 +126,11 @@
       r_customer_request: "客户要求人工", r_complaint: "投诉", r_low_confidence: "机器人未能理解",
       r_kb_miss: "知识库无答案", r_damaged_goods: "商品破损", r_wrong_item: "发错商品",
       r_outside_window: "超出退货期限", r_policy_exception: "政策例外", r_payment_issue: "支付问题",
-      r_backend_error: "系统错误", r_bot_unavailable: "机器人不可用"
+      r_backend_error: "系统错误", r_bot_unavailable: "机器人不可用", r_repeated_failure: "同一问题两次未能理解",
+      r_refund_overdue: "退款逾期", r_injury: "商品致人受伤",
+      photo: "图片", photo_alt: "客户发送的图片", photo_open: "查看原图",
+      photos: "图片", updates: "转人工后客户补充", u_text: "客户说", u_order_id: "订单号",
+      u_photo: "图片", order_hint: "{order}（客户提供）"
     }
   };
   var LANG_KEY = "agent-console-language";
@@ -191,6 +201,38 @@
   }
   function errorText(err) {
     return (err && err.message) || String(err);
+  }
+
+  // -- photos: only ids of the attachment store's shape ever become part of a URL ------------------------
+
+  var PHOTO_ID = /^[A-Za-z0-9_-]{16,64}$/;
+  function photoIds(list, pick) {
+    var ids = [];
+    (Array.isArray(list) ? list : []).forEach(function (x) {
+      var id = pick(x);
+      if (typeof id === "string" && PHOTO_ID.test(id) && ids.indexOf(id) < 0) ids.push(id);
+    });
+    return ids;
+  }
+  function messagePhotos(m) { return photoIds(m.attachments, function (a) { return isObject(a) ? a.id : null; }); }
+  function photoLink(id, cls) {
+    var url = "/api/attachments/" + enc(id);
+    var link = testid(el("a", "photo" + (cls ? " " + cls : "")), "photo-link");
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.title = t("photo_open");
+    link.setAttribute("data-attachment-id", id);
+    var image = testid(el("img"), "photo");
+    image.src = url;
+    image.alt = t("photo_alt");
+    image.loading = "lazy";
+    link.appendChild(image);
+    return link;
+  }
+  function messageSummary(m) {
+    var photos = messagePhotos(m).length;
+    return m.text || (photos ? t("photo") + (photos > 1 ? " ×" + photos : "") : "");
   }
 
   // -- API -------------------------------------------------------------------------------------------
@@ -618,7 +660,7 @@
       b.appendChild(el("span", "chat-meta muted", [reasonLabel(chat.reason), chat.skill, chat.language, chat.channel]
         .filter(function (x) { return x && x !== t("none"); }).join(" · ")));
       var last = c.messages.length ? c.messages[c.messages.length - 1] : null;
-      if (last) b.appendChild(el("span", "chat-last", last.text));
+      if (last) b.appendChild(el("span", "chat-last", messageSummary(last)));
       if (c.unread) {
         var badge = testid(el("span", "badge", c.unread), "unread");
         badge.setAttribute("aria-label", c.unread + " unread");
@@ -701,7 +743,13 @@
     if (m.internal) meta.appendChild(testid(el("span", "tag", t("internal_note")), "internal-note"));
     meta.appendChild(el("time", "time", clockTime(m.ts)));
     item.appendChild(meta);
-    item.appendChild(testid(el("div", "text", m.text), "message-text"));
+    var photos = messagePhotos(m);
+    if (photos.length) {
+      var gallery = testid(el("div", "photos"), "message-photos");
+      photos.forEach(function (id) { gallery.appendChild(photoLink(id)); });
+      item.appendChild(gallery);
+    }
+    if (m.text || !photos.length) item.appendChild(testid(el("div", "text", m.text), "message-text"));
     if (Array.isArray(m.buttons) && m.buttons.length) {
       var row = el("div", "chips");
       m.buttons.forEach(function (b) { row.appendChild(el("span", "chip", isObject(b) ? b.title || b.payload : b)); });
@@ -824,7 +872,13 @@
     who.setAttribute("data-verified", identity.verifiedBy || "");
     if (packet.customer_tier) field(fields, t("tier"), packet.customer_tier);
     if (info.transfer_note) field(fields, t("transfer_note"), info.transfer_note, "context-transfer-note");
+    var hasOrder = isObject(packet.order) && Object.keys(packet.order).length > 0;
+    if (!hasOrder && packet.order_hint) {
+      field(fields, t("order"), t("order_hint", { order: fmt(packet.order_hint) }), "context-order-hint");
+    }
     body.appendChild(fields);
+
+    renderPhotosAndUpdates(body, packet);
 
     var history = Array.isArray(packet.intent_history) ? packet.intent_history : [];
     if (history.length) {
@@ -901,7 +955,7 @@
     }
 
     var shown = { reason: 1, intent: 1, language: 1, channel: 1, customer_id: 1, identity: 1, customer_tier: 1, intent_history: 1,
-      entities: 1, slots: 1, order: 1, kb_hits: 1, transcript: 1, conversation_id: 1 };
+      entities: 1, slots: 1, order: 1, kb_hits: 1, transcript: 1, conversation_id: 1, photos: 1, updates: 1, order_hint: 1 };
     var rest = Object.keys(packet).filter(function (k) { return !shown[k]; });
     if (rest.length) {
       body.appendChild(el("h3", "", t("other")));
@@ -909,6 +963,57 @@
       rest.forEach(function (k) { field(other, k, packet[k]); });
       body.appendChild(other);
     }
+  }
+
+  // The photos the customer sent (before the handoff: packet.photos; since: photo updates), and what they
+  // added since the handoff (packet.updates: order numbers, photos, what they said while waiting).
+  var UPDATE_KINDS = { text: "u_text", order_id: "u_order_id", photo: "u_photo" };
+  function renderPhotosAndUpdates(body, packet) {
+    var updates = (Array.isArray(packet.updates) ? packet.updates : []).filter(function (u) {
+      return isObject(u) && Object.prototype.hasOwnProperty.call(UPDATE_KINDS, u.kind);
+    });
+    var photos = photoIds(packet.photos, function (p) { return isObject(p) ? p.id : null; });
+    photoIds(updates, function (u) { return u.kind === "photo" ? u.value : null; }).forEach(function (id) {
+      if (photos.indexOf(id) < 0) photos.push(id);
+    });
+    if (photos.length) {
+      body.appendChild(el("h3", "", t("photos")));
+      var grid = testid(el("div", "photo-grid"), "context-photos");
+      photos.forEach(function (id) { grid.appendChild(photoLink(id, "small")); });
+      body.appendChild(grid);
+    }
+    if (!updates.length) return;
+    body.appendChild(el("h3", "", t("updates")));
+    var list = testid(el("ol", "updates"), "context-updates");
+    updates.forEach(function (u) {
+      var item = el("li", "update update-" + u.kind);
+      item.setAttribute("data-kind", u.kind);
+      item.appendChild(el("time", "time muted", clockTime(u.ts)));
+      item.appendChild(el("span", "update-kind", t(UPDATE_KINDS[u.kind])));
+      if (u.kind === "photo") {
+        if (typeof u.value === "string" && PHOTO_ID.test(u.value)) item.appendChild(photoLink(u.value, "tiny"));
+      } else {
+        item.appendChild(el(u.kind === "text" ? "q" : "span", "update-value", fmt(u.value)));
+      }
+      list.appendChild(item);
+    });
+    body.appendChild(list);
+  }
+
+  // The card again after a change (an event for the open conversation: a message, or the packet updated
+  // by what the customer sent): only the card is redrawn, the transcript stays as it is.
+  var cardTimer = null;
+  function refreshCardSoon(cid) {
+    clearTimeout(cardTimer);
+    cardTimer = setTimeout(function () {
+      if (S.selected !== cid) return;
+      api("GET", "/api/conversations/" + enc(cid)).then(function (info) {
+        if (S.selected !== cid || !isObject(info)) return;
+        conv(cid).info = info;
+        renderContext(info);
+        updateActions();
+      }).catch(function () { /* the next event or the periodic resync tries again */ });
+    }, 250);
   }
 
   // -- knowledge-base suggestions --------------------------------------------------------------------
@@ -1815,6 +1920,7 @@
         break;
       case "message":
         if (cid && (holds(cid) || cid === S.selected)) fetchMessages(cid).catch(function () {});
+        if (cid && cid === S.selected) refreshCardSoon(cid);
         break;
       case "typing":
         if (cid === S.selected && event.author !== "agent") {

@@ -1,7 +1,10 @@
 /* Storefront chat widget. Embed with:
  *   <script src="https://support.example.com/widget.js" data-hub="https://support.example.com" defer></script>
  * Optional: data-identity="<assertion from your backend>" for logged-in customers, data-lang="zh".
- * Every text is inserted with textContent: customer, bot and agent messages can never inject markup. */
+ * Every text is inserted with textContent: customer, bot and agent messages can never inject markup.
+ * Photos (JPEG, PNG, WebP) are uploaded over HTTP with the session token in a header, never in a URL, and
+ * shown from blob: URLs (a storefront's Content-Security-Policy needs img-src blob:). A photo over the
+ * size limit, or of another type the browser can read, is scaled down to a JPEG first. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -13,12 +16,19 @@
     en: { title: "Customer service", placeholder: "Type your message…", send: "Send", open: "Chat with us",
       typing: "typing…", queued: "You're number {p} in line", wait: " (about {m} min)",
       agent: "You're chatting with our team", offline: "Reconnecting…", error: "Not sent: ",
-      leave: "Leave the queue" },
+      leave: "Leave the queue", photo: "Send a photo", photo_alt: "Photo",
+      photo_type: "Choose a JPEG, PNG or WebP photo.", photo_large: "This photo is too large.",
+      photo_failed: "The photo could not be sent." },
     zh: { title: "在线客服", placeholder: "请输入您的问题…", send: "发送", open: "联系客服",
       typing: "正在输入…", queued: "您当前排在第 {p} 位", wait: "（约 {m} 分钟）",
       agent: "人工客服为您服务中", offline: "正在重新连接…", error: "发送失败：",
-      leave: "退出排队" }
+      leave: "退出排队", photo: "发送图片", photo_alt: "图片",
+      photo_type: "请选择 JPEG、PNG 或 WebP 格式的图片。", photo_large: "图片太大。",
+      photo_failed: "图片发送失败。" }
   }[lang];
+  var PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp"];
+  var PHOTO_BYTES = 5 * 1024 * 1024;  // the service's default limit; a 413 names the real one
+  var PHOTO_SIDE = 2048;  // a photo that must shrink is scaled to this many pixels on its long side
   var store = window.localStorage;
   var KEY = "sa-widget:" + hub;
 
@@ -70,6 +80,21 @@
   input.placeholder = T.placeholder;
   var send = el("button", "sa-send", T.send);
   send.type = "submit";
+  var attach = el("button", "sa-attach");
+  attach.type = "button";
+  attach.title = T.photo;
+  attach.setAttribute("aria-label", T.photo);
+  attach.setAttribute("data-testid", "attach-photo");
+  attach.appendChild(cameraIcon());
+  var picker = el("input", "sa-picker");
+  picker.type = "file";
+  picker.accept = PHOTO_TYPES.join(",");
+  picker.hidden = true;
+  picker.tabIndex = -1;
+  picker.setAttribute("aria-hidden", "true");
+  picker.setAttribute("data-testid", "photo-input");
+  form.appendChild(attach);
+  form.appendChild(picker);
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(header);
@@ -83,16 +108,66 @@
 
   launcher.addEventListener("click", function () {
     panel.hidden = !panel.hidden;
-    if (!panel.hidden) { input.focus(); connect(); }
+    if (!panel.hidden) { log.scrollTop = log.scrollHeight; input.focus(); connect(); }
   });
+
+  function cameraIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "20");
+    svg.setAttribute("height", "20");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var body = document.createElementNS(ns, "path");
+    body.setAttribute("d", "M4 7h3l2-2h6l2 2h3a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1z");
+    var lens = document.createElementNS(ns, "circle");
+    lens.setAttribute("cx", "12");
+    lens.setAttribute("cy", "13");
+    lens.setAttribute("r", "3.5");
+    [body, lens].forEach(function (shape) {
+      shape.setAttribute("fill", "none");
+      shape.setAttribute("stroke", "currentColor");
+      shape.setAttribute("stroke-width", "1.8");
+      svg.appendChild(shape);
+    });
+    return svg;
+  }
 
   function bubble(author, text, pendingId) {
     var item = el("li", "sa-msg sa-" + author);
-    item.appendChild(el("span", "sa-text", text));
+    if (text) item.appendChild(el("span", "sa-text", text));
     if (pendingId) item.setAttribute("data-pending", pendingId);
     log.appendChild(item);
     log.scrollTop = log.scrollHeight;
     return item;
+  }
+
+  // A thumbnail that opens the photo full size; `source` is a blob: URL, or a promise of one.
+  function thumbnail(item, source) {
+    var link = el("a", "sa-photo-link");
+    link.target = "_blank";
+    link.rel = "noopener";
+    var image = el("img", "sa-photo");
+    image.alt = T.photo_alt;
+    image.setAttribute("data-testid", "photo");
+    link.appendChild(image);
+    item.insertBefore(link, item.firstChild);
+    Promise.resolve(source).then(function (url) {
+      image.src = url;
+      link.href = url;
+      image.addEventListener("load", function () { log.scrollTop = log.scrollHeight; });
+    }).catch(function () { image.alt = T.photo_failed; });
+  }
+
+  // A stored photo of this conversation, fetched with the session token (never put in a URL).
+  function storedPhoto(attachmentId) {
+    return fetch(hub + "/api/widget/attachments/" + encodeURIComponent(attachmentId), {
+      headers: { Authorization: "Bearer " + state.token }
+    }).then(function (r) {
+      if (!r.ok) throw new Error("photo " + r.status);
+      return r.blob();
+    }).then(function (blob) { return URL.createObjectURL(blob); });
   }
 
   function render(frame) {
@@ -103,6 +178,9 @@
       if (pending) { pending.removeAttribute("data-pending"); pending.classList.remove("sa-unsent"); return; }
     }
     var item = bubble(frame.author, frame.text);
+    (frame.attachments || []).slice().reverse().forEach(function (photo) {
+      if (photo && typeof photo.id === "string") thumbnail(item, storedPhoto(photo.id));
+    });
     if (frame.buttons && frame.buttons.length) {
       var row = el("div", "sa-buttons");
       frame.buttons.forEach(function (b) {
@@ -136,14 +214,23 @@
 
   var ws = null, ready = false, backoff = 500, typingTimer = null, connecting = false;
 
+  var sessionPending = null;  // one request at a time: two at once could open two conversations
   function session() {
+    if (!sessionPending) {
+      sessionPending = newSession().then(function (value) { sessionPending = null; return value; },
+        function (err) { sessionPending = null; throw err; });
+    }
+    return sessionPending;
+  }
+
+  function newSession() {
     var body = {};
     if (identity) body.identity = identity;
     else if (state.token) body.token = state.token;
     return fetch(hub + "/api/widget/session", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
     }).then(function (r) {
-      if (r.status === 401 && body.token) { state.token = null; state.cursor = null; save(); return session(); }
+      if (r.status === 401 && body.token) { state.token = null; state.cursor = null; save(); return newSession(); }
       if (!r.ok) throw new Error("session " + r.status);
       return r.json();
     }).then(function (data) {
@@ -209,7 +296,7 @@
   function submit(text, label) {
     text = (text || "").trim();
     if (!text) return;
-    var id = "c" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+    var id = newId();
     state.outbox.push({ client_id: id, text: text });
     save();
     var item = bubble("customer", label || text, id);
@@ -217,6 +304,75 @@
     if (ws && ready) ws.send(JSON.stringify({ type: "message", text: text, client_id: id }));
     else connect();
   }
+
+  // -- photos ----------------------------------------------------------------------------------------
+
+  function newId() {
+    return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+  }
+
+  function problem(message) { var err = new Error(message); err.shown = true; return err; }
+
+  // The photo as it can be sent: as it is when allowed, else scaled down to a JPEG under `limit` bytes.
+  function fitted(file, limit) {
+    if (PHOTO_TYPES.indexOf(file.type) >= 0 && file.size <= limit) return Promise.resolve(file);
+    if (!/^image\//.test(file.type) || !window.createImageBitmap) return Promise.reject(problem(T.photo_type));
+    return createImageBitmap(file).then(function (picture) {
+      var scale = Math.min(1, PHOTO_SIDE / Math.max(picture.width, picture.height));
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(picture.width * scale));
+      canvas.height = Math.max(1, Math.round(picture.height * scale));
+      canvas.getContext("2d").drawImage(picture, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve, reject) {
+        canvas.toBlob(function (blob) {
+          if (blob && blob.size <= limit) resolve(blob); else reject(problem(T.photo_large));
+        }, "image/jpeg", 0.85);
+      });
+    }, function () { throw problem(T.photo_type); });
+  }
+
+  function upload(blob, clientId) {
+    return fetch(hub + "/api/widget/attachments", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + state.token, "Content-Type": blob.type, "X-Client-Id": clientId },
+      body: blob
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        return { status: r.status, ok: r.ok, body: body || {} };
+      });
+    });
+  }
+
+  function sendPhoto(file) {
+    var clientId = newId();
+    var item = bubble("customer", "", clientId);
+    item.classList.add("sa-unsent");
+    thumbnail(item, URL.createObjectURL(file));
+    var ready = state.token ? Promise.resolve() : session();
+    if (!ws) connect();  // the stored message comes back over the socket
+    ready.then(function () { return fitted(file, PHOTO_BYTES); }).then(function (blob) {
+      return upload(blob, clientId).then(function (answer) {
+        if (answer.status === 401) {  // an old session: a new token, then once more
+          return session().then(function () { return upload(blob, clientId); });
+        }
+        if (answer.status === 413 && answer.body.limit_bytes && answer.body.limit_bytes < blob.size) {
+          return fitted(file, answer.body.limit_bytes).then(function (smaller) { return upload(smaller, clientId); });
+        }
+        return answer;
+      });
+    }).then(function (answer) {
+      if (!answer.ok) throw problem(answer.body.message || T.photo_failed);
+    }).catch(function (err) {
+      item.appendChild(el("small", "sa-failed", T.error + (err && err.shown ? err.message : T.photo_failed)));
+    });
+  }
+
+  attach.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    var file = picker.files && picker.files[0];
+    picker.value = "";
+    if (file) sendPhoto(file);
+  });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();

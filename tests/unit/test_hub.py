@@ -166,7 +166,7 @@ async def test_after_a_handoff_the_bot_never_answers() -> None:
     assert queued.position == 1
     assert await conversations.owner("c4") is Owner.QUEUED
     replies = await hub.customer_message("c4", "are you there?", "rest")
-    assert replies == []
+    assert [r.text for r in replies] == [notice("passed_to_team", "en")]  # the hub's, not the bot's
     assert bot.seen_before_send == []  # never forwarded
     history = await store.read("c4")
     assert [(m.author, m.text) for m in history][-1] == ("customer", "are you there?")
