@@ -33,9 +33,7 @@ def unclear_in_a_row(tracker: Tracker) -> int:
         name = event.get("name")
         if name == NAME:
             count += 1
-        elif (
-            name not in _NEUTRAL and name != form and not str(name).startswith(("action_ask_", "utter_ask_"))
-        ):
+        elif name not in _NEUTRAL and name != form and not str(name).startswith(_ASKING):
             break
     return count
 
