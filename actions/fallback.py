@@ -14,6 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import conversation
 from actions.order_forms import MAX_UNCLEAR_ANSWERS
 
 NAME = "action_default_fallback"
@@ -47,7 +48,9 @@ class ActionDefaultFallback(Action):
     ) -> list[EventType]:
         if unclear_in_a_row(tracker) + 1 < MAX_UNCLEAR_ANSWERS:
             dispatcher.utter_message(response="utter_default")
-            return [UserUtteranceReverted()]  # as Rasa's own: a form then asks its question again
+            # As Rasa's own, the message is forgotten so a form asks its question again; the language it
+            # was written in is kept (the revert would undo it).
+            return [UserUtteranceReverted(), SlotSet("language", conversation.language(tracker))]
         dispatcher.utter_message(response="utter_form_stuck")
         asked = tracker.get_slot("requested_slot")
         return [

@@ -114,6 +114,15 @@ def test_only_identities_the_hub_vouched_for_count() -> None:
         ("改成北京市朝阳区建国路88号，收件人不变", "北京市朝阳区建国路88号"),
         ("新地址：上海市静安区南京西路1000号", "上海市静安区南京西路1000号"),
         ("200 Pine St, Seattle, WA 98101", "200 Pine St, Seattle, WA 98101"),
+        (
+            "So the new address is Flat 4, 27 Oxford Road, Manchester M1 5QA. Oh and it is still my name",
+            "Flat 4, 27 Oxford Road, Manchester M1 5QA",
+        ),
+        (
+            "我搬家了，麻烦改成杭州市西湖区文三路259号3单元502室，收件人电话都不变哈，谢谢",
+            "杭州市西湖区文三路259号3单元502室",
+        ),
+        ("100 Grand Ave. St. Louis MO 63101", "100 Grand Ave. St. Louis MO 63101"),
     ],
 )
 def test_addresses_lose_their_lead_ins(sentence: str, address: str) -> None:
