@@ -17,12 +17,12 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios
+.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios security
 
 help:
 	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
 	@echo "make test   lint, types, unit, integration, Rasa validation and stories, end-to-end"
-	@echo "make train | validate | test-bot | lint | types | unit | integration | e2e"
+	@echo "make train | validate | test-bot | lint | types | unit | integration | security | e2e | scenarios"
 
 venvs: $(VENV)/.requirements.sha256 $(RASA_VENV)/.requirements.sha256
 
@@ -72,6 +72,9 @@ unit: venvs
 integration: venvs
 	$(PY) -m pytest tests/integration
 
+security: venvs
+	$(PY) -m pytest tests/security
+
 test-bot: setup
 	$(RASA) test core --stories tests/stories --model models --fail-on-prediction-errors --out var/results/core
 
@@ -83,7 +86,7 @@ scenarios: setup
 	$(PY) -m bench.scenarios $(ARGS)
 
 test: venvs $(SPACY_MODEL)/meta.json
-	@$(MAKE) --no-print-directory lint types unit integration validate test-bot e2e
+	@$(MAKE) --no-print-directory lint types unit integration security validate test-bot e2e
 
 clean:
 	rm -rf var/run var/results .pytest_cache .mypy_cache .ruff_cache

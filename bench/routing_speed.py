@@ -59,6 +59,7 @@ TOKENS = {
         "HUB_ADMIN_TOKEN",
         "RASA_AUTH_TOKEN",
         "HUB_WIDGET_SECRET",
+        "HUB_IDENTITY_SECRET",
     )
 }
 # Reasons and intents as the action server sends them; together they reach every skill in routing.yml.

@@ -126,7 +126,8 @@ class Settings:
     rasa_api_token: str
     routing_config: str
     sweep_interval: float
-    widget_secret: str = ""
+    widget_secret: str = ""  # signs widget sessions; never leaves the hub
+    identity_secret: str = ""  # storefronts sign identity assertions with it; the hub never signs with it
     allowed_origins: tuple[str, ...] = ()
     messages_per_minute: int = 20  # per conversation (a REST sender, a widget session, a Telegram chat)
     rest_open: bool = False  # REST without the token, for Rasa REST clients; such callers stay anonymous
@@ -160,6 +161,7 @@ class Settings:
             routing_config=env.get("HUB_ROUTING_CONFIG", ""),
             sweep_interval=_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
             widget_secret=_secret(env, "HUB_WIDGET_SECRET"),
+            identity_secret=_secret(env, "HUB_IDENTITY_SECRET"),
             allowed_origins=_origins(env, "HUB_ALLOWED_ORIGINS"),
             messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 1_000_000),
             rest_open=_bool(env, "HUB_REST_OPEN"),

@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     identity.add_argument("customer_id")
     identity.add_argument("--email")
     args = parser.parse_args(argv)
-    secret = os.environ.get("HUB_WIDGET_SECRET", "")
+    secret = os.environ.get("HUB_IDENTITY_SECRET", "")
     if len(secret) < 16:
-        print("widget_tokens: set HUB_WIDGET_SECRET (see var/secrets.env)", file=sys.stderr)
+        print("widget_tokens: set HUB_IDENTITY_SECRET (see var/secrets.env)", file=sys.stderr)
         return 2
     claims = {"sub": args.customer_id, **({"email": args.email} if args.email else {})}
     print(sign(secret, "identity", claims, IDENTITY_TTL))

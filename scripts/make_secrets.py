@@ -19,6 +19,7 @@ NAMES = (
     "HUB_SERVICE_TOKEN",
     "HUB_ADMIN_TOKEN",
     "HUB_WIDGET_SECRET",
+    "HUB_IDENTITY_SECRET",  # the storefront backend signs customers' identity assertions with it
     "HUB_REST_TOKEN",  # the REST channel is closed without it (HUB_REST_OPEN=1 opens it on purpose)
     "REDIS_PASSWORD",  # URL-safe alphabet: it goes into REDIS_URL and redis.conf unescaped
 )

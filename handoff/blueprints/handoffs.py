@@ -9,6 +9,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from handoff import keys, service_level
+from handoff.blueprints.conversations import holds
 from handoff.errors import BadRequest, Forbidden, PayloadTooLarge
 from handoff.hub import Hub
 from handoff.identity import STAFF, Role, require
@@ -47,18 +48,24 @@ async def create_handoff(request: Request) -> HTTPResponse:
 @bp.get("/<conversation_id>")
 async def handoff_status(request: Request, conversation_id: str) -> HTTPResponse:
     """Owner, queue position and estimated wait (seconds; null when no qualified agent is online)."""
-    who = await require(request, Role.SERVICE, Role.AGENT, *STAFF)
+    # Agents and staff only: the action server creates handoffs and never needs to read or close them.
+    who = await require(request, Role.AGENT, *STAFF)
+    cid = _conversation_id(conversation_id)
+    if who.role is Role.AGENT:
+        # Offered to or held by them right now; a chat they released grants nothing (conversations.holds).
+        fields = ("owner", "agent", "offer_agent")
+        values = await request.app.ctx.redis.hmget(keys.conversation(cid), list(fields))
+        if not holds(who, dict(zip(fields, values, strict=True))):
+            raise Forbidden("this conversation is not offered to or held by you")
     engine: RoutingEngine = request.app.ctx.routing
-    status = await engine.status(_conversation_id(conversation_id))
-    if who.role is Role.AGENT and status.agent_id != who.agent_id:
-        raise Forbidden("this conversation is not offered to or held by you")
-    return json(status.as_dict())
+    return json((await engine.status(cid)).as_dict())
 
 
 @bp.delete("/<conversation_id>")
 async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse:
-    """Withdraw a handoff (the customer left or the case was solved elsewhere); frees any agent holding it."""
-    await require(request, Role.SERVICE, *STAFF)
+    """Withdraw a handoff (the customer left or the case was solved elsewhere); frees any agent holding it.
+    Staff only."""
+    await require(request, *STAFF)
     cid = _conversation_id(conversation_id)
     previous, ticket = await withdraw(request.app.ctx, cid)
     return json({"conversation_id": cid, "owner": "closed", "previous_owner": previous, "ticket_id": ticket})

@@ -90,7 +90,7 @@ def test_wrong_answers_run_out_and_the_order_stays_private(stack: Stack) -> None
 
 
 async def test_a_signed_in_storefront_customer_is_not_asked_for_proof(stack: Stack) -> None:
-    identity = sign(stack.env["HUB_WIDGET_SECRET"], "identity", {"sub": "cust-2004"}, IDENTITY_TTL)
+    identity = sign(stack.env["HUB_IDENTITY_SECRET"], "identity", {"sub": "cust-2004"}, IDENTITY_TTL)
     async with httpx.AsyncClient(base_url=stack.hub_url, timeout=30) as client:
         widget = Widget(stack.hub_url, (await new_session(client, identity=identity))["token"])
         await widget.connect()

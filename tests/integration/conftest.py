@@ -20,6 +20,7 @@ SERVICE = "service-token-0123456789"
 ADMIN = "admin-token-0123456789"
 RASA_API = "rasa-api-token-0123456789"
 WIDGET_SECRET = "widget-secret-0123456789"
+IDENTITY_SECRET = "storefront-identity-key-0123"  # the storefront backend signs identity assertions
 REST_TOKEN = "rest-token-0123456789"
 REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
 
@@ -70,6 +71,7 @@ def make_app(redis_url: str, no_overflow_routing: str) -> Callable[..., Sanic]:
             "HUB_ADMIN_TOKEN": ADMIN,
             "RASA_AUTH_TOKEN": RASA_API,
             "HUB_WIDGET_SECRET": WIDGET_SECRET,
+            "HUB_IDENTITY_SECRET": IDENTITY_SECRET,
             "HUB_REST_TOKEN": REST_TOKEN,  # as var/secrets.env provides it
             "REDIS_URL": redis_url,
             "HUB_ROUTING_CONFIG": no_overflow_routing,

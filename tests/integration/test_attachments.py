@@ -75,6 +75,7 @@ def build_app(
         "HUB_ADMIN_TOKEN": ADMIN,
         "RASA_AUTH_TOKEN": RASA_API,
         "HUB_WIDGET_SECRET": WIDGET_SECRET,
+        "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
         "HUB_REST_TOKEN": REST_TOKEN,
         "REDIS_URL": db_url,
         "HUB_ROUTING_CONFIG": routing,

@@ -99,6 +99,7 @@ def app(db_url: str, knowledge_index: Path, routing_overrides: dict[str, str], t
         "HUB_ADMIN_TOKEN": ADMIN,
         "RASA_AUTH_TOKEN": RASA_API,
         "HUB_WIDGET_SECRET": WIDGET_SECRET,
+        "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
         "HUB_REST_TOKEN": REST_TOKEN,
         "REDIS_URL": db_url,
         "HUB_SWEEP_INTERVAL": "0.1",
@@ -510,7 +511,7 @@ async def test_a_customer_who_leaves_the_queue_leaves_a_ticket_and_a_miss(base: 
     await console.login("sam")
     await hand_off(console.http, "conv-left", intent="request_return", language="zh")
     cancel = await console.http.delete(
-        "/api/handoffs/conv-left", headers={"Authorization": f"Bearer {SERVICE}"}
+        "/api/handoffs/conv-left", headers={"Authorization": f"Bearer {ADMIN}"}
     )
     assert cancel.status_code == 200 and cancel.json()["previous_owner"] == "queued"
     ticket_id = cancel.json()["ticket_id"]
@@ -519,9 +520,7 @@ async def test_a_customer_who_leaves_the_queue_leaves_a_ticket_and_a_miss(base: 
     assert ticket["skill"] == "returns" and ticket["language"] == "zh" and ticket["status"] == "open"
     level = (await console.call("GET", "/api/supervisor/overview")).json()["service_level"]
     assert level["abandoned"] == 1 and level["answered"] == 0 and level["share_within_20s"] == 0.0
-    again = await console.http.delete(
-        "/api/handoffs/conv-left", headers={"Authorization": f"Bearer {SERVICE}"}
-    )
+    again = await console.http.delete("/api/handoffs/conv-left", headers={"Authorization": f"Bearer {ADMIN}"})
     assert again.status_code == 409, again.text  # already closed: no second ticket either
     listed = (await console.call("GET", "/api/tickets", params={"conversation_id": "conv-left"})).json()
     assert listed["total"] == 1
@@ -548,7 +547,7 @@ async def test_nobody_available_turns_the_wait_into_a_ticket_the_customer_is_tol
     [ticket] = found["tickets"]
     assert ticket["id"] in text and ticket["auto_reason"] == "nobody_available"
     status = (
-        await console.http.get("/api/handoffs/conv-wait", headers={"Authorization": f"Bearer {SERVICE}"})
+        await console.http.get("/api/handoffs/conv-wait", headers={"Authorization": f"Bearer {ADMIN}"})
     ).json()
     assert status["owner"] == "queued" and status["ticket_offered"]  # they may still wait for a person
 

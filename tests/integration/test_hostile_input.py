@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from handoff.widget_tokens import sign
-from tests.integration.conftest import ADMIN, REST_AUTH, TOKEN, WIDGET_SECRET, transcript
+from tests.integration.conftest import ADMIN, IDENTITY_SECRET, REST_AUTH, TOKEN, transcript
 from tests.integration.live_app import serving
 from tests.widget_client import Widget, new_session
 
@@ -308,7 +308,7 @@ async def test_the_widget_tells_the_assistant_only_what_the_session_proves(make_
         )
         await anonymous.next("ack")
         assert seen[-1]["metadata"] == {"client_address": "127.0.0.1", "channel": "web"}
-        identity = sign(WIDGET_SECRET, "identity", {"sub": f"cust-{uuid.uuid4().hex[:8]}"}, 60)
+        identity = sign(IDENTITY_SECRET, "identity", {"sub": f"cust-{uuid.uuid4().hex[:8]}"}, 60)
         known = Widget(base, (await new_session(client, identity=identity))["token"])
         await known.connect()
         assert (await known.say("my orders", "k1"))[

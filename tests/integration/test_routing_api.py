@@ -196,6 +196,7 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
         "HUB_ADMIN_TOKEN": ADMIN,
         "RASA_AUTH_TOKEN": RASA_API,
         "HUB_WIDGET_SECRET": "widget-secret-0123456789",
+        "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
         "REDIS_URL": database_url(redis_url),
         "HUB_ROUTING_CONFIG": str(path),
         "HUB_SWEEP_INTERVAL": "60",  # offer expiry and overflow are not under test here
@@ -291,7 +292,9 @@ def test_an_agent_token_covers_only_the_agents_own_work(api: Api) -> None:
 def test_the_service_token_creates_handoffs_but_nothing_else(api: Api) -> None:
     cid, created = api.handoff(api.lane())
     assert created.status == 201
-    assert api.call("get", f"/api/handoffs/{cid}", SERVICE).status == 200
+    # It never reads or closes them: a leaked service token cannot watch or end anyone's chat.
+    assert api.call("get", f"/api/handoffs/{cid}", SERVICE).status == 403
+    assert api.call("delete", f"/api/handoffs/{cid}", SERVICE).status == 403
     body = {"id": unique("x"), "name": "X", "languages": ["en"], "skills": {"s": 0.5}, "capacity": 1}
     assert api.call("post", "/api/agents", SERVICE, json=body).status == 403
     assert api.call("get", "/api/agents", SERVICE).status == 403

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from handoff.widget_tokens import sign
-from tests.integration.conftest import ADMIN, SERVICE, WIDGET_SECRET, rasa_stand_in
+from tests.integration.conftest import ADMIN, IDENTITY_SECRET, SERVICE, WIDGET_SECRET, rasa_stand_in
 from tests.integration.live_app import serving
 from tests.widget_client import Widget, new_session
 
@@ -116,7 +116,7 @@ async def test_only_configured_storefront_origins(widget_app) -> None:
 
 async def test_an_identified_customer_has_one_conversation(widget_app) -> None:
     async with serving(widget_app()) as base, httpx.AsyncClient(base_url=base) as client:
-        identity = sign(WIDGET_SECRET, "identity", {"sub": "cust-900", "phone": "+86 138 0013 8000"}, 60)
+        identity = sign(IDENTITY_SECRET, "identity", {"sub": "cust-900", "phone": "+86 138 0013 8000"}, 60)
         laptop = await new_session(client, identity=identity)
         phone = await new_session(client, identity=identity)
         assert laptop["conversation_id"] == phone["conversation_id"]
@@ -222,7 +222,7 @@ async def test_a_waiting_customer_sees_their_place_move_up(widget_app) -> None:
         for widget in widgets:
             await widget.ws.close()
         for cid in cids:
-            await client.delete(f"/api/handoffs/{cid}", headers=service)
+            await client.delete(f"/api/handoffs/{cid}", headers={"Authorization": f"Bearer {ADMIN}"})
 
 
 async def test_a_customer_who_leaves_the_queue_keeps_a_ticket(widget_app, redis_url: str) -> None:
@@ -251,7 +251,7 @@ async def test_a_customer_who_leaves_the_queue_keeps_a_ticket(widget_app, redis_
             pass
         ticket = await client.get(f"/api/tickets/{ticket_id}", headers={"Authorization": f"Bearer {ADMIN}"})
         assert ticket.json()["auto_reason"] == "customer_left" and ticket.json()["conversation_id"] == cid
-        status = await client.get(f"/api/handoffs/{cid}", headers=service)
+        status = await client.get(f"/api/handoffs/{cid}", headers={"Authorization": f"Bearer {ADMIN}"})
         assert status.json()["owner"] == "closed"
         await widget.ws.close()
 

@@ -9,6 +9,7 @@ ENV = {
     "HUB_ADMIN_TOKEN": "z" * 32,
     "RASA_AUTH_TOKEN": "w" * 32,
     "HUB_WIDGET_SECRET": "v" * 32,
+    "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
 }
 
 
