@@ -23,7 +23,14 @@ import websockets
 
 from handoff.blueprints.telegram import PATH, SECRET_HEADER
 from handoff.widget_tokens import sign
-from tests.integration.conftest import ADMIN, REST_AUTH, WIDGET_SECRET, rasa_stand_in, transcript
+from tests.integration.conftest import (
+    ADMIN,
+    IDENTITY_SECRET,
+    REST_AUTH,
+    WIDGET_SECRET,
+    rasa_stand_in,
+    transcript,
+)
 from tests.integration.live_app import serving
 from tests.integration.test_telegram_channel import HEADERS, SECRET, BotApiStandIn, update
 from tests.unit.test_attachments import png
@@ -150,20 +157,23 @@ async def test_identity_assertions_are_signed_by_the_store_and_expire(
     seen: list[dict[str, Any]] = []
     async with serving(hub_app(rasa_stand_in(seen))) as base, httpx.AsyncClient(base_url=base) as client:
         customer = f"cust-{uuid.uuid4().hex[:8]}"
-        identity = sign(WIDGET_SECRET, "identity", {"sub": customer}, 60)
+        identity = sign(IDENTITY_SECRET, "identity", {"sub": customer}, 60)
         session = await new_session(client, identity=identity)
         widget = Widget(base, session["token"])
         await widget.connect()
         await widget.say(A_SAYS, "a1")
         await widget.ws.close()
-        other = await new_session(client, identity=sign(WIDGET_SECRET, "identity", {"sub": "cust-other"}, 60))
+        other = await new_session(
+            client, identity=sign(IDENTITY_SECRET, "identity", {"sub": "cust-other"}, 60)
+        )
         assert other["conversation_id"] != session["conversation_id"]
 
         bad = {
             "a changed signature": identity[:-2] + ("AA" if not identity.endswith("AA") else "BB"),
             "another customer with this signature": with_claims(identity, sub="cust-other"),
             "signed with another secret": sign(OTHER_SECRET, "identity", {"sub": customer}, 60),
-            "expired": sign(WIDGET_SECRET, "identity", {"sub": customer}, -1),
+            "expired": sign(IDENTITY_SECRET, "identity", {"sub": customer}, -1),
+            "signed with the session key": sign(WIDGET_SECRET, "identity", {"sub": customer}, 60),
             "a session token as an identity": session["token"],
             "not a token": "\ud800",
         }
