@@ -48,6 +48,7 @@ from handoff.blueprints.widget import CHANNEL, CLIENT_ID, check_origin, cors, se
 from handoff.errors import BadRequest, Unauthorized, read_body
 from handoff.hub import AlreadyStored, Hub
 from handoff.identity import STAFF, Role, require
+from handoff.openapi_docs import TEAM_READ, WIDGET, WIDGET_SESSION, documented
 from handoff.packet import RedisPacketUpdates
 from handoff.ratelimit import RateLimiter, client_address
 from handoff.widget_tokens import verify
@@ -155,6 +156,7 @@ async def read_preflight(request: Request, attachment_id: str) -> HTTPResponse:
         ),
         *(openapi.definitions.Response(_ERROR, status=s) for s in (400, 401, 403, 413, 415, 429)),
     ],
+    secured={WIDGET_SESSION: []},
 )
 async def upload(request: Request) -> HTTPResponse:
     """A customer's photo, posted into their conversation as a message."""
@@ -205,6 +207,7 @@ def _refused(exc: UploadRefused) -> HTTPResponse:
 
 
 @bp.get(WIDGET_PATH + "/<attachment_id>")
+@documented(security=WIDGET, errors=(401, 403, 404), also=(304,), ok_description="The photo's bytes")
 async def widget_photo(request: Request, attachment_id: str) -> HTTPResponse:
     """A photo of the session's own conversation."""
     claims = _widget_claims(request)
@@ -218,6 +221,7 @@ async def widget_photo(request: Request, attachment_id: str) -> HTTPResponse:
 
 
 @bp.get("/api/attachments/<attachment_id>")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 404), also=(304,), ok_description="The photo's bytes")
 async def team_photo(request: Request, attachment_id: str) -> HTTPResponse:
     """A photo for an agent who may see its conversation, or for staff."""
     await require(request, Role.AGENT, *STAFF)  # who is asking, before anything says whether it exists

@@ -24,6 +24,18 @@ from handoff.blueprints.routing import RETURN_FLOWS
 from handoff.errors import BadRequest, Forbidden, NotFoundError, Unauthorized, Unavailable, json_object
 from handoff.identity import STAFF, Principal, Role, principal, require
 from handoff.inbound import BlankText, InboundError, normalise_text
+from handoff.openapi_docs import (
+    SESSION_READ,
+    SESSION_WRITE,
+    TEAM_READ,
+    TEAM_WRITE,
+    array,
+    documented,
+    integer,
+    obj,
+    query,
+    string,
+)
 from handoff.quick_replies import context_from_conversation
 from handoff.routing.engine import EVENTS_CHANNEL, RoutingEngine
 from handoff.transcript import Message
@@ -97,6 +109,12 @@ async def console_css(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/session")
+@documented(
+    security=None,
+    body=obj({"user_id": string(), "password": string()}, required=["user_id", "password"]),
+    errors=(400, 401, 403, 429),
+    ok_description="Signed in: the session cookie is set; the body holds the CSRF token",
+)
 async def login(request: Request) -> HTTPResponse:
     """Sign in with {user_id, password}: sets the session cookie and returns the CSRF token.
 
@@ -124,6 +142,7 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/session")
+@documented(security=SESSION_READ, errors=(401,))
 async def current_session(request: Request) -> HTTPResponse:
     """The signed-in user and the session's CSRF token (for a page that was reloaded)."""
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -133,6 +152,7 @@ async def current_session(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/api/session")
+@documented(security=SESSION_WRITE, errors=(403,))
 async def logout(request: Request) -> HTTPResponse:
     """Ends the session (CSRF token required while it lives); always clears the cookie."""
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -149,6 +169,22 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.post("/api/users")
+@documented(
+    security=TEAM_WRITE,
+    ok=201,
+    body=obj(
+        {
+            "id": string(pattern=r"^[a-z0-9_.@-]{1,64}$"),
+            "name": string(nullable=True),
+            "password": string(),
+            "role": string(enum=["agent", "supervisor", "admin", "editor"]),
+            "agent_id": string(nullable=True, description="For agents"),
+            "language": string(nullable=True, enum=["en", "zh"]),
+        },
+        required=["id", "password", "role"],
+    ),
+    errors=(400, 401, 403, 409),
+)
 async def create_user(request: Request) -> HTTPResponse:
     """Create a console user: {id, name, password, role, agent_id (agents), language}."""
     await require(request, Role.ADMIN)
@@ -186,12 +222,21 @@ def _clean_display_name(name: str | None) -> str | None:
 
 
 @bp.get("/api/users")
+@documented(security=TEAM_READ, ok_schema=array(obj()), errors=(401, 403))
 async def list_users(request: Request) -> HTTPResponse:
     await require(request, Role.ADMIN)
     return json([u.as_dict() for u in await _accounts(request).users()])
 
 
 @bp.put("/api/users/<user_id>/password")
+@documented(
+    security=TEAM_WRITE,
+    body=obj(
+        {"password": string(), "current_password": string(description="Required unless an admin sets it")},
+        required=["password"],
+    ),
+    errors=(400, 401, 403, 404),
+)
 async def change_password(request: Request, user_id: str) -> HTTPResponse:
     """A user changes their own password (with `current_password`); an admin sets anyone's. Every session
     of that user ends."""
@@ -217,6 +262,7 @@ _INBOX_FIELDS = (
 
 
 @bp.get("/api/console/inbox")
+@documented(security=TEAM_READ, errors=(401, 403, 404))
 async def inbox(request: Request) -> HTTPResponse:
     """The agent's offers (with expiry) and held chats; for a supervisor without an agent, none."""
     who = await require(request, Role.AGENT, *STAFF)
@@ -267,6 +313,7 @@ def _packet_field(raw: str | None, field: str) -> Any:
 
 
 @bp.get("/api/console/flows")
+@documented(security=TEAM_READ, ok_schema=array(string()), errors=(401, 403))
 async def flows(request: Request) -> HTTPResponse:
     """Flows an agent can hand a conversation back into."""
     await require(request, Role.AGENT, *STAFF)
@@ -292,6 +339,15 @@ def _limit(request: Request, default: int, high: int) -> int:
 
 
 @bp.get("/api/quick-replies")
+@documented(
+    security=TEAM_READ,
+    ok_schema=array(obj()),
+    params=[
+        query("q", string(maxLength=MAX_QUERY), "Matches shortcut, title or text"),
+        query("lang", string(enum=["en", "zh"])),
+        query("limit", integer(minimum=1, maximum=100), "Default 20"),
+    ],
+)
 async def quick_replies(request: Request) -> HTTPResponse:
     """Templates matching `q` (shortcut, title or text), in `lang` when given."""
     await require(request, Role.AGENT, Role.EDITOR, *STAFF)
@@ -318,6 +374,7 @@ async def quick_replies(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/conversations/<conversation_id>/variables")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 404))
 async def variables(request: Request, conversation_id: str) -> HTTPResponse:
     """Values for quick-reply variables known from the conversation; the rest the agent fills in."""
     who, _ = await conversation_for(request, conversation_id)
@@ -357,6 +414,7 @@ _HIT_FIELDS = ("article_id", "title", "answer", "score", "language", "category",
 
 
 @bp.get("/api/conversations/<conversation_id>/suggestions")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 404, 503))
 async def suggestions(request: Request, conversation_id: str) -> HTTPResponse:
     """Knowledge-base articles for the customer's latest message, in the conversation's language."""
     _, info = await conversation_for(request, conversation_id)
@@ -374,6 +432,14 @@ async def suggestions(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.get("/api/kb/search")
+@documented(
+    security=TEAM_READ,
+    params=[
+        query("q", string(minLength=1, maxLength=MAX_QUERY), required=True),
+        query("lang", string(enum=["en", "zh"]), "Default en"),
+    ],
+    errors=(400, 401, 403, 503),
+)
 async def kb_search(request: Request) -> HTTPResponse:
     """Search the knowledge base as an agent types: `q`, `lang` (en or zh)."""
     await require(request, Role.AGENT, Role.EDITOR, *STAFF)
@@ -387,6 +453,7 @@ async def kb_search(request: Request) -> HTTPResponse:
 
 
 @bp.get("/api/supervisor/overview")
+@documented(security=TEAM_READ, errors=(401, 403))
 async def overview(request: Request) -> HTTPResponse:
     """Queues, agents, the last hour's service level and open tickets, for the dashboard."""
     await require(request, *STAFF)

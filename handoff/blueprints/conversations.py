@@ -17,6 +17,7 @@ from handoff.errors import BadRequest, Conflict, Forbidden, NotFoundError, json_
 from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, require
 from handoff.inbound import check_message
+from handoff.openapi_docs import TEAM_READ, TEAM_WRITE, array, documented, obj, query, string
 from handoff.packet import CONVERSATION_ID
 from handoff.transcript import Message
 
@@ -84,6 +85,7 @@ def holds(who: Principal, info: Mapping[str, str | None]) -> bool:
 
 
 @bp.get("/<conversation_id>")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 404))
 async def get_conversation(request: Request, conversation_id: str) -> HTTPResponse:
     """State and the handoff context card (reason, intents with confidence, entities, order, KB hits)."""
     _, info = await conversation_for(request, conversation_id)
@@ -103,6 +105,12 @@ async def get_conversation(request: Request, conversation_id: str) -> HTTPRespon
 
 
 @bp.get("/<conversation_id>/messages")
+@documented(
+    security=TEAM_READ,
+    ok_schema=array(obj()),
+    params=[query("after", string(pattern=r"^([0-9]{1,20}-[0-9]{1,20}|-)$"), "The last message id seen")],
+    errors=(400, 401, 403, 404),
+)
 async def get_messages(request: Request, conversation_id: str) -> HTTPResponse:
     """The whole transcript, the assistant's part included; `after` continues from a message id."""
     await conversation_for(request, conversation_id)
@@ -112,6 +120,12 @@ async def get_messages(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.post("/<conversation_id>/messages")
+@documented(
+    security=TEAM_WRITE,
+    ok=201,
+    body=obj({"text": string(minLength=1)}, required=["text"]),
+    errors=(400, 401, 403, 404, 409),
+)
 async def post_message(request: Request, conversation_id: str) -> HTTPResponse:
     """An agent's reply, delivered to the customer's channel."""
     who, info = await conversation_for(request, conversation_id)
@@ -126,6 +140,7 @@ async def post_message(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.post("/<conversation_id>/typing")
+@documented(security=TEAM_WRITE, errors=(400, 401, 403, 404))
 async def typing(request: Request, conversation_id: str) -> HTTPResponse:
     """Shows "typing…" in the customer's widget for a few seconds."""
     who, _ = await conversation_for(request, conversation_id)

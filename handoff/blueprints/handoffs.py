@@ -14,7 +14,8 @@ from handoff.errors import BadRequest, Forbidden, PayloadTooLarge
 from handoff.hub import Hub
 from handoff.identity import STAFF, Role, require
 from handoff.notices import notice
-from handoff.packet import CONVERSATION_ID, validate_packet
+from handoff.openapi_docs import API_ONLY, TEAM_READ, TEAM_WRITE, array, documented, obj, string
+from handoff.packet import CONVERSATION_ID, LANGUAGES, REASONS, VERIFIED_BY, validate_packet
 from handoff.routing.engine import RoutingEngine
 from handoff.tickets import AutoReason, TicketStore
 
@@ -30,6 +31,37 @@ def _conversation_id(value: str) -> str:
 
 
 @bp.post("/")
+@documented(
+    security=API_ONLY,
+    ok=201,
+    body=obj(
+        {
+            "conversation_id": string(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$", maxLength=128),
+            "reason": string(enum=sorted(REASONS)),
+            "language": string(enum=sorted(LANGUAGES)),
+            "channel": string(),
+            "customer_id": string(),
+            "intent": string(),
+            "customer_tier": string(),
+            "intent_history": array(obj()),
+            "entities": array(obj()),
+            "kb_hits": array(obj()),
+            "transcript": array(obj()),
+            "slots": obj(),
+            "order": obj(),
+            "identity": obj(
+                {
+                    "customer_id": string(),
+                    "verified_phone": string(),
+                    "verified_by": string(enum=sorted(VERIFIED_BY)),
+                }
+            ),
+        },
+        required=["conversation_id", "reason", "language"],
+        description="The handoff packet (at most 256 KB); the service token creates handoffs",
+    ),
+    errors=(400, 401, 403, 409, 413),
+)
 async def create_handoff(request: Request) -> HTTPResponse:
     """Queue a conversation for a human agent with its handoff packet; routed at once if someone is free."""
     await require(request, Role.SERVICE)
@@ -46,6 +78,7 @@ async def create_handoff(request: Request) -> HTTPResponse:
 
 
 @bp.get("/<conversation_id>")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 404))
 async def handoff_status(request: Request, conversation_id: str) -> HTTPResponse:
     """Owner, queue position and estimated wait (seconds; null when no qualified agent is online)."""
     # Agents and staff only: the action server creates handoffs and never needs to read or close them.
@@ -62,6 +95,7 @@ async def handoff_status(request: Request, conversation_id: str) -> HTTPResponse
 
 
 @bp.delete("/<conversation_id>")
+@documented(security=TEAM_WRITE, errors=(400, 401, 403, 404, 409))
 async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse:
     """Withdraw a handoff (the customer left or the case was solved elsewhere); frees any agent holding it.
     Staff only."""

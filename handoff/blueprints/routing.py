@@ -14,8 +14,21 @@ from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
 from handoff.identity import ROTATION_GRACE_SECONDS, STAFF, Principal, Role, TokenStore, principal, require
 from handoff.inbound import BlankText, InboundError, normalise_text
+from handoff.openapi_docs import (
+    API_ONLY,
+    TEAM_READ,
+    TEAM_WRITE,
+    array,
+    describe_security,
+    documented,
+    integer,
+    number,
+    obj,
+    query,
+    string,
+)
 from handoff.packet import CONVERSATION_ID
-from handoff.routing.config import ConfigError, Weights
+from handoff.routing.config import MAX_WEIGHT, ConfigError, Weights
 from handoff.routing.engine import (
     EVENTS_CHANNEL,
     RoutingEngine,
@@ -26,6 +39,7 @@ from handoff.routing.engine import (
 from handoff.routing.scoring import Presence
 
 bp = Blueprint("routing", url_prefix="/api")
+describe_security(bp)
 
 TRANSFER_NOTE_MAX = 1000  # characters of the note an agent leaves for the next one
 
@@ -79,10 +93,28 @@ def _self_or_staff(who: Principal, agent_id: str) -> None:
         raise Forbidden("agents can only change themselves")
 
 
+_AGENT_PROPS = {
+    "id": string(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", maxLength=64),
+    "name": string(minLength=1, maxLength=80),
+    "languages": array(string(enum=["en", "zh"]), minItems=1, uniqueItems=True),
+    "skills": obj(
+        additionalProperties=number(minimum=0, maximum=1),
+        description="{skill: proficiency 0-1}; skill names are lowercase letters, digits, underscores",
+    ),
+    "capacity": integer(minimum=1, maximum=50),
+}
+
+
 # -- agents ----------------------------------------------------------------------------------------
 
 
 @bp.post("/agents")
+@documented(
+    security=TEAM_WRITE,
+    ok=201,
+    body=obj(_AGENT_PROPS, required=["id", "name", "languages", "skills", "capacity"]),
+    errors=(400, 401, 403, 409),
+)
 async def create_agent(request: Request) -> HTTPResponse:
     """Create an agent: id, name, languages, skills {skill: proficiency 0-1}, capacity."""
     await require(request, *STAFF)
@@ -93,6 +125,7 @@ async def create_agent(request: Request) -> HTTPResponse:
 
 
 @bp.get("/agents")
+@documented(security=TEAM_READ, ok_schema=array(obj()), errors=(401, 403))
 async def list_agents(request: Request) -> HTTPResponse:
     """Every agent with presence, load and rating."""
     await require(request, *STAFF)
@@ -100,6 +133,7 @@ async def list_agents(request: Request) -> HTTPResponse:
 
 
 @bp.get("/agents/<agent_id>")
+@documented(security=TEAM_READ, errors=(401, 403, 404))
 async def get_agent(request: Request, agent_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT, *STAFF)
     _self_or_staff(who, agent_id)
@@ -107,6 +141,7 @@ async def get_agent(request: Request, agent_id: str) -> HTTPResponse:
 
 
 @bp.patch("/agents/<agent_id>")
+@documented(security=TEAM_WRITE, body=obj(_AGENT_PROPS), errors=(400, 401, 403, 404))
 async def update_agent(request: Request, agent_id: str) -> HTTPResponse:
     """Change name, languages, skills or capacity; omitted fields keep their value."""
     await require(request, *STAFF)
@@ -120,6 +155,11 @@ async def update_agent(request: Request, agent_id: str) -> HTTPResponse:
 
 
 @bp.put("/agents/<agent_id>/presence")
+@documented(
+    security=TEAM_WRITE,
+    body=obj({"presence": string(enum=["online", "away", "offline"])}, required=["presence"]),
+    errors=(400, 401, 403, 404),
+)
 async def set_presence(request: Request, agent_id: str) -> HTTPResponse:
     """online, away or offline. Going online routes waiting conversations to the agent at once."""
     who = await require(request, Role.AGENT, *STAFF)
@@ -134,6 +174,7 @@ async def set_presence(request: Request, agent_id: str) -> HTTPResponse:
 
 
 @bp.post("/agents/<agent_id>/tokens")
+@documented(security=TEAM_WRITE, ok=201, errors=(401, 403, 404))
 async def issue_agent_token(request: Request, agent_id: str) -> HTTPResponse:
     """A new API token for the agent (shown once)."""
     who = await require(request, *STAFF)
@@ -144,6 +185,14 @@ async def issue_agent_token(request: Request, agent_id: str) -> HTTPResponse:
 
 
 @bp.post("/tokens")
+@documented(
+    security=TEAM_WRITE,
+    ok=201,
+    body=obj(
+        {"role": string(enum=["supervisor", "admin", "editor"]), "user_id": string()},
+        required=["role", "user_id"],
+    ),
+)
 async def issue_token(request: Request) -> HTTPResponse:
     """Admin only: an API token for a supervisor, admin or editor (agents: /agents/<id>/tokens)."""
     await require(request, Role.ADMIN)
@@ -162,6 +211,13 @@ async def issue_token(request: Request) -> HTTPResponse:
 
 
 @bp.post("/tokens/rotate")
+@documented(
+    security=API_ONLY,
+    ok=201,
+    body=obj({"grace_seconds": number(minimum=0, maximum=3600, description="Default 600")}),
+    body_required=False,
+    errors=(400, 401),
+)
 async def rotate_token(request: Request) -> HTTPResponse:
     """A new token for the caller's own API token; the old one works `grace_seconds` more (default 600)."""
     await principal(request)  # 401 for a missing or dead token
@@ -177,6 +233,7 @@ async def rotate_token(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/users/<user_id>/tokens")
+@documented(security=TEAM_WRITE, errors=(401, 403))
 async def revoke_tokens(request: Request, user_id: str) -> HTTPResponse:
     await require(request, Role.ADMIN)
     tokens: TokenStore = request.app.ctx.tokens
@@ -187,6 +244,7 @@ async def revoke_tokens(request: Request, user_id: str) -> HTTPResponse:
 
 
 @bp.post("/offers/<conversation_id>/accept")
+@documented(security=TEAM_WRITE, errors=(400, 401, 403, 404, 409))
 async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT)
     engine = _engine(request)
@@ -198,6 +256,7 @@ async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.post("/offers/<conversation_id>/decline")
+@documented(security=TEAM_WRITE, errors=(400, 401, 403, 404, 409))
 async def decline_offer(request: Request, conversation_id: str) -> HTTPResponse:
     """The conversation goes to the next candidate (never back to this agent for this handoff)."""
     who = await require(request, Role.AGENT)
@@ -206,6 +265,7 @@ async def decline_offer(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.post("/assignments/<conversation_id>/resolve")
+@documented(security=TEAM_WRITE, errors=(400, 401, 403, 404, 409))
 async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
     """Done: the assistant takes over again and asks the customer to rate the help (1-5)."""
     who = await require(request, Role.AGENT, *STAFF)
@@ -216,6 +276,18 @@ async def resolve(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.post("/assignments/<conversation_id>/transfer")
+@documented(
+    security=TEAM_WRITE,
+    body=obj(
+        {
+            "agent_id": string(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", maxLength=64),
+            "skill": string(description="A skill queue; give exactly one of agent_id or skill"),
+            "note": string(maxLength=TRANSFER_NOTE_MAX),
+        },
+        description="Exactly one of `agent_id` or `skill`",
+    ),
+    errors=(400, 401, 403, 404, 409),
+)
 async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
     """To an agent (`agent_id`, offered at once) or a skill queue (`skill`, keeping its place)."""
     who = await require(request, Role.AGENT, *STAFF)
@@ -276,6 +348,11 @@ async def _save_note(request: Request, conversation_id: str, note: str, who: Pri
 
 
 @bp.post("/assignments/<conversation_id>/return-to-bot")
+@documented(
+    security=TEAM_WRITE,
+    body=obj({"flow": string(enum=sorted(RETURN_FLOWS), nullable=True)}),
+    errors=(400, 401, 403, 404, 409),
+)
 async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
     """The assistant takes over again; `flow` optionally starts one of RETURN_FLOWS."""
     who = await require(request, Role.AGENT, *STAFF)
@@ -294,6 +371,14 @@ async def return_to_bot(request: Request, conversation_id: str) -> HTTPResponse:
 
 
 @bp.get("/decisions")
+@documented(
+    security=TEAM_READ,
+    ok_schema=array(obj()),
+    params=[
+        query("conversation_id", string(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$", maxLength=128)),
+        query("limit", integer(minimum=1, maximum=1000), "Default 50"),
+    ],
+)
 async def list_decisions(request: Request) -> HTTPResponse:
     """Recent routing decisions (newest first); `conversation_id` narrows to one conversation."""
     await require(request, *STAFF)
@@ -308,6 +393,7 @@ async def list_decisions(request: Request) -> HTTPResponse:
 
 
 @bp.get("/decisions/<decision_id>")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 404))
 async def get_decision(request: Request, decision_id: str) -> HTTPResponse:
     """One decision: candidates with each score's parts, and who each filter removed."""
     await require(request, *STAFF)
@@ -317,12 +403,14 @@ async def get_decision(request: Request, decision_id: str) -> HTTPResponse:
 
 
 @bp.get("/queues")
+@documented(security=TEAM_READ, errors=(401, 403))
 async def queues(request: Request) -> HTTPResponse:
     await require(request, Role.AGENT, *STAFF)
     return json(await _engine(request).queues())
 
 
 @bp.get("/routing/weights")
+@documented(security=TEAM_READ, errors=(401, 403))
 async def get_weights(request: Request) -> HTTPResponse:
     await require(request, *STAFF)
     engine = _engine(request)
@@ -331,6 +419,17 @@ async def get_weights(request: Request) -> HTTPResponse:
 
 
 @bp.put("/routing/weights")
+@documented(
+    security=TEAM_WRITE,
+    body=obj(
+        {
+            "skill": number(minimum=0, maximum=MAX_WEIGHT),
+            "load": number(minimum=0, maximum=MAX_WEIGHT),
+            "rating": number(minimum=0, maximum=MAX_WEIGHT),
+        },
+        description="Omitted weights keep their default; not all zero",
+    ),
+)
 async def put_weights(request: Request) -> HTTPResponse:
     """Change the scoring weights for every worker; audited with who, when, old and new values."""
     who = await require(request, *STAFF)

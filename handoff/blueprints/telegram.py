@@ -11,6 +11,11 @@ updates, while the customer can simply write again.
 A contact the customer shared with the `/share_contact` button verifies the chat's phone number: it is
 remembered for the chat, sent to the hub as the customer's message with `verified_phone` /
 `verified_by`, and the answer takes the contact keyboard away.
+
+A photo (or an image sent as a file) is fetched from Telegram (its size checked first), checked and kept
+by the attachment store exactly as a widget upload is, and posted as the customer's message with the
+photo as its attachment and the caption as its text. A file that is too large, not a JPEG/PNG/WebP
+picture, or that Telegram cannot give gets 200 and a notice in the chat.
 """
 
 from __future__ import annotations
@@ -29,19 +34,26 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from handoff import keys
+from handoff.attachments import ACCEPTED, EXTENSIONS, JPEG, AttachmentStore, ImageTooLarge, UploadRefused
+from handoff.blueprints.attachments import UPLOAD_WINDOW_SECONDS, UPLOADS_PER_CONVERSATION
 from handoff.channels.base import DeliveryFailed
 from handoff.channels.telegram import (
     CHANNEL,
     EXPIRED_BUTTON_NOTICE,
+    PHOTO_FAILED_NOTICE,
+    PHOTO_TOO_LARGE_NOTICE,
+    PHOTO_UNSUPPORTED_NOTICE,
     RATE_LIMITED_NOTICE,
     TEXT_ONLY_NOTICE,
     TOO_LONG_NOTICE,
     UNREADABLE_TEXT_NOTICE,
+    FileTooLarge,
     TelegramChannel,
     TelegramSettings,
     TelegramUpdate,
     UpdateError,
     parse_update,
+    pick_photo,
     readable_text,
 )
 from handoff.errors import BadRequest, TooManyRequests, Unauthorized, read_body
@@ -68,6 +80,7 @@ class _AppContext(Protocol):
     hub: Hub
     settings: Settings
     limiter: RateLimiter
+    attachment_store: AttachmentStore
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,8 @@ async def _process(ctx: _AppContext, channel: TelegramChannel, update: TelegramU
     """Hand the update to the hub; what answers it directly comes back."""
     if update.kind == "unsupported":
         return _Answer([Reply(text=TEXT_ONLY_NOTICE)])
+    if update.kind == "photo":
+        return await _photo(ctx, channel, update)
     raw = await _customer_text(channel, update)
     # Stops the button's loading spinner (or says the button expired) whatever happens next.
     await _answer(channel, update.callback_query_id, EXPIRED_BUTTON_NOTICE if raw is None else None)
@@ -185,6 +200,72 @@ async def _process(ctx: _AppContext, channel: TelegramChannel, update: TelegramU
         conversation_id, text, CHANNEL, update.metadata(remembered), address=update.address
     )
     return _Answer(replies, remove_keyboard=update.verified_phone is not None)
+
+
+async def _photo(ctx: _AppContext, channel: TelegramChannel, update: TelegramUpdate) -> _Answer:
+    """Fetch, check and keep the customer's photo, then post it into the conversation as their message
+    (the caption as its text) through the hub, as the widget upload does."""
+    store = ctx.attachment_store
+    too_large = _Answer([Reply(text=PHOTO_TOO_LARGE_NOTICE.format(limit=_megabytes(store.max_bytes)))])
+    unsupported = _Answer([Reply(text=PHOTO_UNSUPPORTED_NOTICE)])
+    file = pick_photo(update.files, store.max_bytes)
+    if file is None:
+        return too_large
+    if file.mime_type is not None and file.mime_type not in ACCEPTED:
+        return unsupported  # a GIF, a HEIC...: not downloaded at all
+    caption = (readable_text(update.text) or "") if update.text else ""  # an unreadable caption is dropped
+    refusal = await _over_limit(caption, update.conversation_id, ctx.settings, ctx.limiter)
+    if refusal is None:
+        try:
+            await ctx.limiter.check(
+                "uploads", update.conversation_id, UPLOADS_PER_CONVERSATION, UPLOAD_WINDOW_SECONDS
+            )
+        except TooManyRequests as exc:
+            refusal = Reply(text=RATE_LIMITED_NOTICE.format(seconds=exc.retry_after))
+    if refusal is not None:
+        return _Answer([refusal])
+    try:
+        data, file_path = await channel.fetch_file(file, store.max_bytes)
+    except FileTooLarge:
+        return too_large
+    except DeliveryFailed as exc:  # redacted: never the download URL or the token
+        logger.warning(
+            "hub.telegram.photo_failed", extra={"conversation_id": update.conversation_id, "error": str(exc)}
+        )
+        return _Answer([Reply(text=PHOTO_FAILED_NOTICE)])
+    hub = ctx.hub
+    conversation_id = await hub.conversation_for(CHANNEL, update.address, update.conversation_id)
+    try:
+        attachment = await store.put(data, file.mime_type or _photo_type(file_path), conversation_id)
+    except ImageTooLarge:
+        return too_large
+    except UploadRefused as exc:
+        logger.info(
+            "hub.telegram.photo_refused", extra={"conversation_id": conversation_id, "reason": str(exc)}
+        )
+        return unsupported
+    remembered = await channel.remembered_phone(update.address)
+    replies = await hub.customer_message(
+        conversation_id,
+        caption,
+        CHANNEL,
+        update.metadata(remembered),
+        address=update.address,
+        attachments=[attachment.ref()],
+    )
+    logger.info("hub.telegram.photo", extra={"conversation_id": conversation_id, "size": attachment.size})
+    return _Answer(replies)
+
+
+def _photo_type(file_path: str) -> str:
+    """The type a Telegram photo declares: by its file_path's extension (Telegram sends photos as JPEG)."""
+    suffix = "." + file_path.rsplit(".", 1)[-1].lower() if "." in file_path else ""
+    by_suffix = {ext: content_type for content_type, ext in EXTENSIONS.items()} | {".jpeg": JPEG}
+    return by_suffix.get(suffix, JPEG)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0")
 
 
 async def _customer_text(channel: TelegramChannel, update: TelegramUpdate) -> str | None:

@@ -16,11 +16,17 @@ from handoff import keys
 from handoff.blueprints.conversations import holds
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.identity import STAFF, Principal, Role, require
+from handoff.openapi_docs import TEAM_READ, TEAM_WRITE, documented, integer, obj, query, string
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.engine import NotFound, RoutingEngine, check_agent_id
 from handoff.tickets import (
+    CUSTOMER_ID_MAX,
+    DESCRIPTION_MAX,
     MAX_LIMIT,
     MAX_OFFSET,
+    NOTE_MAX,
+    SUBJECT_MAX,
+    Priority,
     TicketStatus,
     TicketStore,
     Viewer,
@@ -67,6 +73,26 @@ def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> 
 
 
 @bp.post("/")
+@documented(
+    security=TEAM_WRITE,
+    ok=201,
+    body=obj(
+        {
+            "subject": string(maxLength=SUBJECT_MAX),
+            "description": string(maxLength=DESCRIPTION_MAX),
+            "conversation_id": string(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$", maxLength=128),
+            "customer_id": string(maxLength=CUSTOMER_ID_MAX),
+            "language": string(enum=["en", "zh"]),
+            "intent": string(pattern=r"^[A-Za-z0-9_.:/-]{1,64}$"),
+            "category": string(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+            "skill": string(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+            "priority": string(enum=list(Priority)),
+            "assignee": string(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", maxLength=64),
+        },
+        required=["subject"],
+    ),
+    errors=(400, 401, 403, 404),
+)
 async def create_ticket(request: Request) -> HTTPResponse:
     """Create a ticket on demand.
 
@@ -92,6 +118,17 @@ async def create_ticket(request: Request) -> HTTPResponse:
 
 
 @bp.get("/")
+@documented(
+    security=TEAM_READ,
+    params=[
+        query("status", string(), "One or a comma list of open, pending, solved, closed"),
+        query("skill", string(pattern=r"^[a-z][a-z0-9_]{0,39}$")),
+        query("assignee", string(), "`me`, `none` or an agent id"),
+        query("conversation_id", string(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$", maxLength=128)),
+        query("limit", integer(minimum=1, maximum=MAX_LIMIT), "Default 50"),
+        query("offset", integer(minimum=0, maximum=MAX_OFFSET), "Default 0"),
+    ],
+)
 async def list_tickets(request: Request) -> HTTPResponse:
     """Tickets newest first, without their history.
 
@@ -145,6 +182,7 @@ async def list_tickets(request: Request) -> HTTPResponse:
 
 
 @bp.get("/<ticket_id>")
+@documented(security=TEAM_READ, errors=(401, 403, 404))
 async def get_ticket(request: Request, ticket_id: str) -> HTTPResponse:
     """One ticket with its history: `[{at, actor, action, changes: {field: [old, new]}, note}]`.
 
@@ -157,6 +195,20 @@ async def get_ticket(request: Request, ticket_id: str) -> HTTPResponse:
 
 
 @bp.patch("/<ticket_id>")
+@documented(
+    security=TEAM_WRITE,
+    body=obj(
+        {
+            "status": string(enum=list(TicketStatus)),
+            "assignee": string(nullable=True, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$"),
+            "priority": string(enum=list(Priority)),
+            "skill": string(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+            "note": string(maxLength=NOTE_MAX),
+        },
+        minProperties=1,
+    ),
+    errors=(400, 401, 403, 404, 409),
+)
 async def update_ticket(request: Request, ticket_id: str) -> HTTPResponse:
     """Change `status`, `assignee` (agent id or null), `priority` or `skill`, optionally with a `note`.
 

@@ -9,6 +9,12 @@ customer's own Telegram contact. A contact whose `user_id` is the sender's is a 
 verified; the channel remembers it for the chat (`keys.telegram_phone`, 30 days) and sends it with every
 message of that chat as `verified_phone` / `verified_by` metadata. See docs/channels-telegram.md.
 
+Photos: a `message.photo` (the largest size within the attachment limit) or a `message.document` with an
+image type becomes a "photo" update; `TelegramChannel.fetch_file` checks the size getFile reports, then
+downloads the file over the same HTTP client (the download URL holds the bot token: it is never logged).
+The webhook stores it in the attachment store and posts it as the customer's message. See
+docs/channels-telegram.md.
+
 `python -m handoff.channels.telegram set-webhook URL` registers the webhook with the secret token.
 """
 
@@ -60,7 +66,18 @@ VERIFIED_BY = "telegram_contact"  # `verified_by` metadata: Telegram vouched for
 VERIFIED_PHONE_TTL_SECONDS = 30 * 24 * 3600
 MAX_ID = 2**63 - 1  # Telegram ids fit in 64 bits; anything larger is not an update from Telegram
 BUTTONS_ONLY_TEXT = "⬇️"  # sendMessage needs text; for a reply that only has buttons
-TEXT_ONLY_NOTICE = "Sorry, I can only read text messages. 抱歉，我目前只能阅读文字消息。"
+TEXT_ONLY_NOTICE = "Sorry, I can only read text messages and photos. 抱歉，我目前只能阅读文字消息和图片。"
+PHOTO_UNSUPPORTED_NOTICE = (
+    "Sorry, I could not open that file. Please send a JPEG, PNG or WebP photo. "
+    "抱歉，无法打开该文件，请发送 JPEG、PNG 或 WebP 格式的图片。"
+)
+PHOTO_TOO_LARGE_NOTICE = (
+    "Sorry, that photo is too large (at most {limit} MB), please send a smaller one. "
+    "抱歉，图片过大（最多 {limit} MB），请发送较小的图片。"
+)
+PHOTO_FAILED_NOTICE = (
+    "Sorry, I could not receive that photo, please try sending it again. 抱歉，未能接收这张图片，请重新发送。"
+)
 EXPIRED_BUTTON_NOTICE = "This button has expired, please type your answer. 该按钮已失效，请直接输入。"
 PHONE_VERIFIED_NOTICE = "Thank you, your phone number is verified. 谢谢，您的手机号已验证。"
 UNREADABLE_TEXT_NOTICE = (
@@ -83,6 +100,9 @@ _START_PARAM = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # Telegram's deep-link par
 _LANGUAGE = re.compile(r"^[A-Za-z0-9-]{1,35}\Z")  # an IETF language tag
 _QUERY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # Telegram sends a decimal string
 _SHORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,43}\Z")  # the base64url digest after CALLBACK_PREFIX
+_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}\Z")  # Telegram's file ids are base64url
+# getFile's file_path, as Telegram makes it ("photos/file_12.jpg"): never a way out of the bot's files.
+_FILE_PATH = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9_./-]{0,255}\Z")
 _PHONE = re.compile(r"^[1-9][0-9]{5,14}\Z")  # E.164: a country code (never 0) and up to 15 digits
 # A contact in a forwarded message, or sent through an inline bot, was not shared by the sender.
 _NOT_FROM_SENDER = (
@@ -148,11 +168,25 @@ class TelegramSettings:
 
 # -- inbound: updates ---------------------------------------------------------------------------------
 
-UpdateKind = Literal["text", "callback", "contact", "unsupported", "ignored"]
+UpdateKind = Literal["text", "callback", "contact", "photo", "unsupported", "ignored"]
 
 
 class UpdateError(ValueError):
     """The body is not a Telegram update; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TelegramFile:
+    """A file the customer sent, as the update describes it (nothing is downloaded yet).
+
+    `mime_type` is what a document declares (None for a photo: Telegram sends photos as JPEG);
+    `file_size` is Telegram's figure, when it gives one."""
+
+    file_id: str
+    file_size: int | None = None
+    mime_type: str | None = None
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,9 +195,11 @@ class TelegramUpdate:
 
     kind: "text" (a private text message, or a contact card that is not the sender's own: its number as
     unverified text), "callback" (a button press; `text` is the raw callback data), "contact" (the sender's
-    own phone number, verified by Telegram; `text` is the number), "unsupported" (a photo, sticker... in a
-    private chat: answered with a notice, not stored) or "ignored" (group chats, edited messages, channel
-    posts, other update types: acknowledged and dropped).
+    own phone number, verified by Telegram; `text` is the number), "photo" (a photo, or a document with an
+    image type; `files` are its sizes, smallest first, `text` the caption), "unsupported" (a sticker, a
+    voice note, a document that is not an image... in a private chat: answered with a notice, not stored)
+    or "ignored" (group chats, edited messages, channel posts, other update types: acknowledged and
+    dropped).
     """
 
     update_id: int
@@ -176,6 +212,7 @@ class TelegramUpdate:
     verified_phone: str | None = None
     start_param: str | None = None
     reason: str = ""
+    files: tuple[TelegramFile, ...] = ()
 
     @property
     def conversation_id(self) -> str:
@@ -249,10 +286,51 @@ def _parse_message(update_id: int, value: object) -> TelegramUpdate:
     contact = message.get("contact")
     if isinstance(contact, dict):
         return _parse_contact(update_id, message, contact, common)
+    photo = _parse_photo(message)
+    if photo is not None:
+        caption = message.get("caption")
+        text = caption if isinstance(caption, str) and caption.strip() else ""
+        return TelegramUpdate(update_id, "photo", text=text, files=photo, **common)
     media = [k for k in _MEDIA_KEYS if k in message]
     if media:
         return TelegramUpdate(update_id, "unsupported", reason=f"'{media[0]}' messages", **common)
     return TelegramUpdate(update_id, "ignored", chat_id=chat_id, reason="a service message without text")
+
+
+def _parse_photo(message: Mapping[str, Any]) -> tuple[TelegramFile, ...] | None:
+    """A photo's sizes (smallest first), or an image document as one file; None for anything else."""
+    sizes = message.get("photo")
+    if isinstance(sizes, list):
+        files = [f for f in (_file(size) for size in sizes) if f is not None]
+        return tuple(sorted(files, key=lambda f: (f.width * f.height, f.file_size or 0))) or None
+    document = message.get("document")
+    if isinstance(document, dict):
+        mime = document.get("mime_type")
+        if isinstance(mime, str) and mime.strip().lower().startswith("image/"):
+            file = _file(document, mime.strip().lower())
+            return (file,) if file is not None else None
+    return None
+
+
+def _file(value: object, mime_type: str | None = None) -> TelegramFile | None:
+    if not isinstance(value, dict):
+        return None
+    file_id = value.get("file_id")
+    if not isinstance(file_id, str) or not _FILE_ID.match(file_id):
+        return None
+
+    def number(key: str) -> int:
+        n = value.get(key)
+        return n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ID else 0
+
+    return TelegramFile(file_id, number("file_size") or None, mime_type, number("width"), number("height"))
+
+
+def pick_photo(files: Sequence[TelegramFile], max_bytes: int) -> TelegramFile | None:
+    """The largest size of a photo that Telegram says is within `max_bytes` (a size without a
+    file_size is tried too: getFile tells); None when every size is over the limit."""
+    within = [f for f in files if f.file_size is None or f.file_size <= max_bytes]
+    return max(within, key=lambda f: (f.width * f.height, f.file_size or 0), default=None)
 
 
 def _parse_callback(update_id: int, value: object) -> TelegramUpdate:
@@ -477,6 +555,7 @@ class BotApi:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._base = f"{settings.api_url}/bot{settings.bot_token}"
+        self._files = f"{settings.api_url}/file/bot{settings.bot_token}"
         self._token = settings.bot_token
         self._http = http
         self._max_retry_after = max_retry_after
@@ -518,8 +597,39 @@ class BotApi:
             raise DeliveryFailed(f"telegram {method} failed ({response.status_code}): {description}")
         raise DeliveryFailed(f"telegram {method}: still rate limited")  # pragma: no cover - loop returns
 
+    async def download(self, file_path: str, max_bytes: int) -> bytes:
+        """A file getFile returned, at most `max_bytes` (FileTooLarge past it, without reading the rest).
+
+        The URL holds the bot token: it is never logged, and errors are redacted."""
+        if not _FILE_PATH.match(file_path):
+            raise DeliveryFailed("telegram download: getFile returned an unexpected file_path")
+        url = f"{self._files}/{file_path}"
+        try:
+            async with self._http().stream("GET", url, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+                if response.status_code != 200:
+                    raise DeliveryFailed(f"telegram download failed (HTTP {response.status_code})")
+                length = response.headers.get("content-length", "")
+                if length.isdigit() and int(length) > max_bytes:
+                    raise FileTooLarge(int(length))
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise FileTooLarge(len(data))
+                return bytes(data)
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"telegram download: {type(exc).__name__}: {self._redact(exc)}") from None
+
     def _redact(self, value: object) -> str:
         return str(value).replace(self._token, "<bot-token>")
+
+
+class FileTooLarge(Exception):
+    """A customer's file over the attachment limit (Telegram's figure, or the bytes themselves)."""
+
+    def __init__(self, size: int | None = None) -> None:
+        super().__init__(f"the file is {size} bytes" if size is not None else "the file is too large")
+        self.size = size
 
 
 class Clients(Protocol):
@@ -578,6 +688,23 @@ class TelegramChannel:
     async def _send_bodies(self, address: str, bodies: Sequence[Mapping[str, Any]]) -> None:
         for body in bodies:
             await self.api.call("sendMessage", {"chat_id": _chat_id(address), **body})
+
+    async def fetch_file(self, file: TelegramFile, max_bytes: int) -> tuple[bytes, str]:
+        """The bytes of a customer's file and its file_path: getFile, its file_size checked against
+        `max_bytes` (FileTooLarge before anything is downloaded), then the download itself, again at most
+        `max_bytes`. DeliveryFailed when Telegram cannot give the file."""
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise FileTooLarge(file.file_size)
+        result = await self.api.call("getFile", {"file_id": file.file_id})
+        if not isinstance(result, dict):
+            raise DeliveryFailed("telegram getFile: no file in the answer")
+        size = result.get("file_size")
+        if isinstance(size, int) and not isinstance(size, bool) and size > max_bytes:
+            raise FileTooLarge(size)
+        path = result.get("file_path")
+        if not isinstance(path, str) or not path:
+            raise DeliveryFailed("telegram getFile: the file cannot be downloaded")
+        return await self.api.download(path, max_bytes), path
 
     async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
         payload: dict[str, Any] = {"callback_query_id": callback_query_id}

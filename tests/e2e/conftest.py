@@ -130,3 +130,25 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def clear_routing(stack: Stack) -> None:
+    """Earlier tests leave customers waiting and agents online: before a test's own agent goes online, the
+    others go offline and nothing waits ahead of its customer (or its agent is offered someone else's
+    chat, misses it, and is set away)."""
+    import redis
+
+    admin = {"Authorization": f"Bearer {stack.env['HUB_ADMIN_TOKEN']}"}
+    for agent in httpx.get(f"{stack.hub_url}/api/agents", headers=admin, timeout=30).json():
+        if agent["presence"] != "offline":
+            url = f"{stack.hub_url}/api/agents/{agent['id']}/presence"
+            httpx.put(url, json={"presence": "offline"}, headers=admin, timeout=30).raise_for_status()
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        waiting = set(client.zrange("hub:offers", 0, -1))
+        for queue in client.smembers("hub:queues"):
+            waiting.update(client.zrange(f"hub:queue:{queue}", 0, -1))
+    finally:
+        client.close()
+    for cid in waiting:
+        httpx.delete(f"{stack.hub_url}/api/handoffs/{cid}", headers=admin, timeout=30).raise_for_status()

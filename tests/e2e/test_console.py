@@ -569,14 +569,19 @@ def test_the_api_reference_renders_from_the_pinned_viewer_under_its_policy(
     stack: Stack, browser: Browser, pages: list[Page]
 ) -> None:
     page = new_page(browser, pages, stack)
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
+    loaded: list[str] = []  # requests that completed (the policy blocks any other host before it loads)
+    page.on("requestfinished", lambda request: loaded.append(request.url))
     response = page.goto("/docs")
     assert response is not None and response.status == 200
     expect(page.locator(".api-content")).to_be_visible(timeout=20_000)
     expect(page.get_by_text("/webhooks/rest/webhook").first).to_be_attached()
-    assert all(url.startswith(stack.hub_url) or url.startswith(("data:", "blob:")) for url in requested)
-    assert problems(page) == []
+    elsewhere = [url for url in loaded if not url.startswith((stack.hub_url, "data:", "blob:"))]
+    assert elsewhere == []
+    # redoc reaches for its vendor's logo on a CDN: the policy blocking it is the point, nothing else fails.
+    blocked_elsewhere = re.compile(
+        r"^Loading the \w+ 'https://[^']+' violates the following Content Security Policy"
+    )
+    assert [p for p in problems(page) if not blocked_elsewhere.match(p)] == []
 
 
 def test_a_waiting_customer_leaves_the_queue_from_the_widget(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, clear_routing
 from tests.e2e.test_console import (
     BOT_MS,
     CHROMIUM,
@@ -78,6 +78,7 @@ def card(stack: Stack, cid: str) -> dict[str, Any]:
 def scene(stack: Stack, chromium: Browser) -> Iterator[Scene]:
     opened: list[Page] = []
     pia = make_user(stack, "agent", "Pia", agent=True)
+    clear_routing(stack)
     try:
         console = new_page(chromium, opened, stack)
         sign_in(console, pia)
@@ -182,6 +183,7 @@ def test_the_newer_handoff_reasons_read_as_words(stack: Stack, chromium: Browser
         ("repeated_failure", "Two unclear answers to one question"),
         ("injury", "商品致人受伤"),  # after switching the console to Chinese
     ]
+    clear_routing(stack)
     try:
         console = new_page(chromium, opened, stack)
         sign_in(console, rae)

@@ -25,6 +25,9 @@ from handoff.channels.telegram import (
     CALLBACK_PREFIX,
     EXPIRED_BUTTON_NOTICE,
     PHONE_VERIFIED_NOTICE,
+    PHOTO_FAILED_NOTICE,
+    PHOTO_TOO_LARGE_NOTICE,
+    PHOTO_UNSUPPORTED_NOTICE,
     RATE_LIMITED_NOTICE,
     REMOVE_KEYBOARD,
     SHARE_CONTACT_PAYLOAD,
@@ -38,6 +41,7 @@ from handoff.channels.telegram import (
 )
 from handoff.transcript import Message
 from tests.integration.conftest import TOKEN, rasa_stand_in, transcript
+from tests.unit.test_attachments import HTML, png
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +57,9 @@ class BotApiStandIn:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.failures: list[tuple[int, dict[str, Any]]] = []
+        self.files: dict[str, dict[str, Any]] = {}  # getFile results by file_id
+        self.downloads: dict[str, bytes] = {}  # file contents by file_path
+        self.download_status = 200
         self.lock = threading.Lock()
         stand_in = self
 
@@ -65,12 +72,32 @@ class BotApiStandIn:
                         status, reply = 404, {"ok": False, "error_code": 404, "description": "Not Found"}
                     elif stand_in.failures:
                         status, reply = stand_in.failures.pop(0)
+                    elif method == "getFile" and body.get("file_id") not in stand_in.files:
+                        stand_in.calls.append((method, body))
+                        status, reply = (
+                            400,
+                            {"ok": False, "error_code": 400, "description": "invalid file_id"},
+                        )
                     else:
                         stand_in.calls.append((method, body))
-                        status, reply = 200, {"ok": True, "result": True}
-                data = json.dumps(reply).encode()
+                        result = stand_in.files[body["file_id"]] if method == "getFile" else True
+                        status, reply = 200, {"ok": True, "result": result}
+                self._send(status, json.dumps(reply).encode(), "application/json")
+
+            def do_GET(self) -> None:  # file downloads: /file/bot<token>/<file_path>
+                prefix = f"/file/bot{BOT_TOKEN}/"
+                path = self.path.removeprefix(prefix)
+                with stand_in.lock:
+                    stand_in.calls.append(("download", {"file_path": path}))
+                    data = stand_in.downloads.get(path) if self.path.startswith(prefix) else None
+                    status = stand_in.download_status if data is not None else 404
+                self._send(
+                    status, data if status == 200 and data else b"Not Found", "application/octet-stream"
+                )
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -88,6 +115,17 @@ class BotApiStandIn:
             reply["parameters"] = {"retry_after": retry_after}
         with self.lock:
             self.failures.append((status, reply))
+
+    def add_file(self, file_id: str, data: bytes, file_path: str, file_size: int | None = None) -> None:
+        """A file getFile knows (with `file_size` as Telegram reports it) and the download serves."""
+        with self.lock:
+            self.files[file_id] = {
+                "file_id": file_id,
+                "file_unique_id": file_id[-8:],
+                "file_size": len(data) if file_size is None else file_size,
+                "file_path": file_path,
+            }
+            self.downloads[file_path] = data
 
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
         with self.lock:
@@ -448,7 +486,9 @@ def test_ignored_and_unsupported_updates_store_nothing(
         assert response.status == 200
         assert "ignored" in response.json
     assert bot_api.calls == []
-    _, response = app.test_client.post(PATH, json=update("photo", 9602, 9602), headers=HEADERS)
+    body = update("photo", 9602, 9602)
+    body["message"]["sticker"] = body["message"].pop("photo")
+    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
     assert response.status == 200
     assert texts(redis_url, 9602) == []
     assert bot_api.sent() == [{"chat_id": 9602, "text": TEXT_ONLY_NOTICE}]
@@ -603,3 +643,154 @@ def test_hub_pushes_reach_the_chat_and_internal_notes_never_do(
         "Dana from our support team has joined the chat.",
         "How would you rate it?",
     ]
+
+
+# -- photos ---------------------------------------------------------------------------------------------
+
+PHOTO_LIMIT = 65536  # the smallest HUB_ATTACHMENT_MAX_BYTES
+SMALL_ID = "AgACAgQAAxkBAAIBpWZnQ2x1c3RvbWVyX3Bob3RvX3NtYWxsAAJbwDEbJ8Q5U2RpAAEC"  # photo.json's sizes
+LARGE_ID = "AgACAgQAAxkBAAIBpWZnQ2x1c3RvbWVyX3Bob3RvX2xhcmdlAAJbwDEbJ8Q5U2RpAAED"
+DOCUMENT_ID = "BQACAgQAAxkBAAIBpmZnQ2x1c3RvbWVyX2RvY3VtZW50X3BuZwACW8AxGyfEOVM0"  # document_image.json
+
+
+@pytest.fixture
+def photo_app(telegram_app, tmp_path: Path) -> Callable[..., Sanic]:
+    def build(seen: list[dict] | None = None) -> Sanic:
+        return telegram_app(
+            seen,
+            HUB_ATTACHMENTS_DIR=str(tmp_path / "attachments"),
+            HUB_ATTACHMENT_MAX_BYTES=str(PHOTO_LIMIT),
+        )
+
+    return build
+
+
+def stored_file(tmp_path: Path, attachment_id: str) -> bytes:
+    return (tmp_path / "attachments" / attachment_id).read_bytes()
+
+
+def customer_messages(redis_url: str, chat_id: int) -> list[dict[str, Any]]:
+    return [m for m in transcript(redis_url, f"telegram-{chat_id}") if m["author"] == "customer"]
+
+
+def test_a_photo_reaches_the_transcript_as_an_attachment_and_the_store_keeps_it(
+    photo_app, bot_api: BotApiStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    seen: list[dict] = []
+    app = photo_app(seen)
+    photo = png(40, 30)
+    bot_api.add_file(LARGE_ID, photo, "photos/file_12.png")
+    body = update("photo", 9951, 9951)
+    body["message"]["caption"] = "The box arrived crushed"
+    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+    assert response.status == 200
+    (message,) = customer_messages(redis_url, 9951)
+    assert message["text"] == "The box arrived crushed"
+    (ref,) = message["attachments"]
+    assert (ref["content_type"], ref["size"]) == ("image/png", len(photo))
+    assert stored_file(tmp_path, ref["id"]) == photo
+    # The largest size within the limit was fetched: getFile, then the download.
+    assert [name for name, _ in bot_api.calls[:2]] == ["getFile", "download"]
+    assert bot_api.sent("getFile") == [{"file_id": LARGE_ID}]
+    assert seen[0]["message"].startswith("The box arrived crushed")  # the assistant gets a stand-in too
+    assert bot_api.sent()[0]["chat_id"] == 9951
+
+
+def test_an_image_document_is_kept_with_its_declared_type(
+    photo_app, bot_api: BotApiStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    app = photo_app()
+    photo = png(3, 3)
+    bot_api.add_file(DOCUMENT_ID, photo, "documents/file_3.png")
+    _, response = app.test_client.post(PATH, json=update("document_image", 9952, 9952), headers=HEADERS)
+    assert response.status == 200
+    (message,) = customer_messages(redis_url, 9952)
+    (ref,) = message["attachments"]
+    assert ref["content_type"] == "image/png"
+    assert stored_file(tmp_path, ref["id"]) == photo
+
+
+def test_a_photo_over_the_limit_is_refused_before_the_download(
+    photo_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    app = photo_app()
+    body = update("photo", 9953, 9953)
+    for size in body["message"]["photo"]:
+        size["file_size"] = PHOTO_LIMIT + 1  # every size: nothing to fetch at all
+    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+    assert response.status == 200
+    assert customer_messages(redis_url, 9953) == []
+    assert bot_api.sent() == [{"chat_id": 9953, "text": PHOTO_TOO_LARGE_NOTICE.format(limit="0.1")}]
+    assert bot_api.sent("getFile") == [] and bot_api.sent("download") == []
+
+    # The update says nothing of its size, getFile does: still refused before the download.
+    bot_api.add_file(DOCUMENT_ID, png(2, 2), "documents/file_4.png", file_size=PHOTO_LIMIT * 4)
+    body = update("document_image", 9954, 9954)
+    del body["message"]["document"]["file_size"]
+    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+    assert response.status == 200
+    assert customer_messages(redis_url, 9954) == []
+    assert bot_api.sent()[-1]["text"].startswith(PHOTO_TOO_LARGE_NOTICE.split("(")[0])
+    assert bot_api.sent("getFile") == [{"file_id": DOCUMENT_ID}]
+    assert bot_api.sent("download") == []
+
+
+def test_a_document_that_is_not_an_image_is_refused_politely(
+    photo_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    app = photo_app()
+    _, response = app.test_client.post(PATH, json=update("document_pdf", 9955, 9955), headers=HEADERS)
+    assert response.status == 200
+    assert customer_messages(redis_url, 9955) == []
+    assert bot_api.sent() == [{"chat_id": 9955, "text": TEXT_ONLY_NOTICE}]
+    assert bot_api.sent("getFile") == []
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "content", "chat_id"),
+    [
+        ("image/gif", b"GIF89a", 9956),  # an image type the store does not keep: never downloaded
+        ("image/png", HTML, 9957),  # a page dressed up as a PNG: downloaded, refused by its bytes
+    ],
+)
+def test_a_picture_the_store_refuses_gets_a_notice(
+    photo_app, bot_api: BotApiStandIn, redis_url: str, mime_type: str, content: bytes, chat_id: int
+) -> None:
+    app = photo_app()
+    bot_api.add_file(DOCUMENT_ID, content, f"documents/file_{chat_id}.png")
+    body = update("document_image", chat_id, chat_id)
+    body["message"]["document"]["mime_type"] = mime_type
+    _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+    assert response.status == 200
+    assert customer_messages(redis_url, chat_id) == []
+    assert bot_api.sent() == [{"chat_id": chat_id, "text": PHOTO_UNSUPPORTED_NOTICE}]
+
+
+@pytest.mark.parametrize("failure", ["get_file", "download"])
+def test_a_download_failure_is_answered_politely_and_never_a_500(
+    photo_app, bot_api: BotApiStandIn, redis_url: str, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
+    chat_id = 9958 if failure == "get_file" else 9959
+    app = photo_app()
+    if failure == "download":
+        bot_api.add_file(LARGE_ID, png(2, 2), "photos/file_9.jpg")
+        bot_api.download_status = 502
+    with caplog.at_level("DEBUG"):
+        _, response = app.test_client.post(PATH, json=update("photo", chat_id, chat_id), headers=HEADERS)
+    assert response.status == 200  # Telegram must not retry
+    assert customer_messages(redis_url, chat_id) == []
+    assert bot_api.sent() == [{"chat_id": chat_id, "text": PHOTO_FAILED_NOTICE}]
+    assert BOT_TOKEN not in caplog.text  # neither the download URL nor any Bot API URL
+
+
+def test_a_photo_retried_by_telegram_is_stored_once(
+    photo_app, bot_api: BotApiStandIn, redis_url: str
+) -> None:
+    app = photo_app()
+    bot_api.add_file(LARGE_ID, png(2, 2), "photos/file_10.png")
+    body = update("photo", 9960, 9960)
+    for _ in range(2):
+        _, response = app.test_client.post(PATH, json=body, headers=HEADERS)
+        assert response.status == 200
+    assert len(customer_messages(redis_url, 9960)) == 1
+    assert len(bot_api.sent("download")) == 1

@@ -26,7 +26,9 @@ from handoff.channels.telegram import (
     VERIFIED_BY,
     VERIFIED_PHONE_TTL_SECONDS,
     BotApi,
+    FileTooLarge,
     TelegramChannel,
+    TelegramFile,
     TelegramSettings,
     UpdateError,
     callback_key,
@@ -35,6 +37,7 @@ from handoff.channels.telegram import (
     message_bodies,
     normalize_phone,
     parse_update,
+    pick_photo,
     readable_text,
     short_callback_id,
     split_text,
@@ -216,11 +219,61 @@ def test_edits_and_group_chats_are_ignored(name: str, reason: str) -> None:
     assert update.reason == reason
 
 
-def test_a_photo_is_unsupported_in_a_private_chat() -> None:
+def test_a_photo_carries_its_sizes_smallest_first() -> None:
     update = parse_update(fixture("photo"))
-    assert update.kind == "unsupported"
+    assert update.kind == "photo"
     assert update.address == "5128849321"
-    assert "photo" in update.reason
+    assert update.text == ""  # no caption
+    assert [(f.width, f.file_size, f.mime_type) for f in update.files] == [
+        (90, 1302, None),
+        (1280, 64210, None),
+    ]
+    assert update.files[1].file_id.endswith("X2xhcmdlAAJbwDEbJ8Q5U2RpAAED")
+    assert update.metadata()["client_address"] == "telegram:5128849321"
+
+
+def test_a_photo_caption_is_the_text() -> None:
+    body = fixture("photo")
+    body["message"]["caption"] = "The box arrived crushed"
+    assert parse_update(body).text == "The box arrived crushed"
+    body["message"]["caption"] = "   "
+    assert parse_update(body).text == ""
+
+
+def test_an_image_document_is_a_photo_with_its_declared_type() -> None:
+    update = parse_update(fixture("document_image"))
+    assert update.kind == "photo"
+    assert update.text == "The box arrived crushed"
+    (file,) = update.files
+    assert (file.mime_type, file.file_size) == ("image/png", 48213)
+
+
+def test_a_document_that_is_not_an_image_is_unsupported() -> None:
+    update = parse_update(fixture("document_pdf"))
+    assert update.kind == "unsupported"
+    assert "document" in update.reason
+    body = fixture("document_image")
+    del body["message"]["document"]["mime_type"]  # no declared type: not taken for a picture
+    assert parse_update(body).kind == "unsupported"
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [[], [{"file_id": "../../etc/passwd", "file_size": 10}], [{"file_size": 10}], "not a list"],
+)
+def test_a_photo_without_a_usable_file_is_unsupported(photo: object) -> None:
+    body = fixture("photo")
+    body["message"]["photo"] = photo
+    assert parse_update(body).kind == "unsupported"
+
+
+def test_the_largest_photo_size_within_the_limit_is_picked() -> None:
+    sizes = parse_update(fixture("photo")).files
+    assert pick_photo(sizes, 5 * 1024 * 1024) == sizes[1]
+    assert pick_photo(sizes, 64209) == sizes[0]
+    assert pick_photo(sizes, 1000) is None
+    unknown = TelegramFile("abc", None, None, 2560, 1920)
+    assert pick_photo([*sizes, unknown], 1000) == unknown  # getFile tells its size
 
 
 def test_channel_posts_and_other_update_types_are_ignored() -> None:
@@ -639,3 +692,94 @@ async def test_a_verified_phone_is_remembered_for_the_chat_for_a_month(
     assert await channel.remembered_phone("43") is None
     assert redis.ttls[keys.telegram_phone("42")] == VERIFIED_PHONE_TTL_SECONDS
     assert keys.telegram_phone("42") == "hub:telegram:phone:42"
+
+
+# -- photos: getFile and the download ---------------------------------------------------------------------
+
+
+class FakeFiles:
+    """getFile and the file download behind httpx.MockTransport."""
+
+    def __init__(
+        self, data: bytes, file_size: int | None = None, file_path: str = "photos/file_7.jpg"
+    ) -> None:
+        self.data = data
+        self.file_size = len(data) if file_size is None else file_size
+        self.file_path = file_path
+        self.requests: list[str] = []
+        self.download_status = 200
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        if request.url.path == f"/bot{TOKEN}/getFile":
+            result = {"file_id": json.loads(request.content)["file_id"], "file_unique_id": "u1"}
+            result |= {"file_size": self.file_size, "file_path": self.file_path}
+            return httpx.Response(200, json={"ok": True, "result": result})
+        if request.url.path == f"/file/bot{TOKEN}/{self.file_path}" and request.method == "GET":
+            return httpx.Response(self.download_status, content=self.data)
+        return httpx.Response(404, json={"ok": False, "description": "Not Found"})
+
+
+async def _channel_for(files: FakeFiles) -> tuple[TelegramChannel, httpx.AsyncClient]:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(files.handler))
+    return TelegramChannel(
+        TelegramSettings(TOKEN, SECRET), SimpleNamespace(http=client, redis=FakeRedis())
+    ), client
+
+
+async def test_a_file_is_fetched_with_get_file_then_downloaded() -> None:
+    files = FakeFiles(b"\xff\xd8\xff photo bytes")
+    channel, client = await _channel_for(files)
+    async with client:
+        data, path = await channel.fetch_file(TelegramFile("abc", None), 1000)
+    assert (data, path) == (b"\xff\xd8\xff photo bytes", "photos/file_7.jpg")
+    assert files.requests == [f"/bot{TOKEN}/getFile", f"/file/bot{TOKEN}/photos/file_7.jpg"]
+
+
+async def test_a_file_over_the_limit_is_refused_before_the_download() -> None:
+    files = FakeFiles(b"x" * 100, file_size=5000)
+    channel, client = await _channel_for(files)
+    async with client:
+        with pytest.raises(FileTooLarge):
+            await channel.fetch_file(TelegramFile("abc", 5000), 1000)  # the update's own figure
+        assert files.requests == []
+        with pytest.raises(FileTooLarge):
+            await channel.fetch_file(TelegramFile("abc", None), 1000)  # getFile's figure
+        assert files.requests == [f"/bot{TOKEN}/getFile"]
+        files.file_size = 10  # Telegram understated it: the download stops past the limit
+        files.data = b"x" * 5000
+        with pytest.raises(FileTooLarge):
+            await channel.fetch_file(TelegramFile("abc", None), 1000)
+
+
+@pytest.mark.parametrize("file_path", ["../bot/other", "/etc/passwd", "photos/../../x", ""])
+async def test_an_unexpected_file_path_is_never_requested(file_path: str) -> None:
+    files = FakeFiles(b"x", file_path=file_path)
+    channel, client = await _channel_for(files)
+    async with client:
+        with pytest.raises(DeliveryFailed):
+            await channel.fetch_file(TelegramFile("abc", None), 1000)
+    assert files.requests == [f"/bot{TOKEN}/getFile"]
+
+
+async def test_a_failed_download_is_delivery_failed_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files = FakeFiles(b"x")
+    files.download_status = 502
+    channel, client = await _channel_for(files)
+    async with client:
+        with pytest.raises(DeliveryFailed, match="502") as caught:
+            await channel.fetch_file(TelegramFile("abc", None), 1000)
+    assert TOKEN not in str(caught.value)
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(unreachable)) as client:
+        api = BotApi(TelegramSettings(TOKEN, SECRET), lambda: client)
+        with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryFailed) as caught:
+            await api.download("photos/file_7.jpg", 1000)
+    assert "ConnectError" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert TOKEN not in caplog.text
