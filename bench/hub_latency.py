@@ -29,7 +29,6 @@ import os
 import platform
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ import redis
 import yaml
 
 from bench.machine import cpu_model
+from bench.stack import stop_process_group
 from handoff import keys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,14 +191,7 @@ def start_stack(work: Path, rasa_timeout: float) -> Stack:
 
 def stop_stack(stack: Stack) -> None:
     """Ctrl-C the whole process group, as a person would; kill it if it does not stop in 30 s."""
-    if stack.proc.poll() is not None:
-        return
-    os.killpg(stack.proc.pid, signal.SIGINT)
-    try:
-        stack.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(stack.proc.pid, signal.SIGKILL)
-        stack.proc.wait()
+    stop_process_group(stack.proc)
 
 
 # -- CPU per process ------------------------------------------------------------------------------------

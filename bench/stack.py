@@ -184,14 +184,18 @@ def start_stack(
 
 def stop_stack(stack: Stack) -> None:
     """Ctrl-C the stack's process group, as a person would; kill it if it does not stop in 30 s."""
-    if stack.proc.poll() is not None:
+    stop_process_group(stack.proc)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
         return
-    os.killpg(stack.proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     try:
-        stack.proc.wait(timeout=30)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        os.killpg(stack.proc.pid, signal.SIGKILL)
-        stack.proc.wait()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.make_secrets import write_private  # mode 600 from the first byte, then moved into place
+
 PASSWORD_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,}")  # needs no escaping in a URL or in redis.conf
 MAXMEMORY_PATTERN = re.compile(r"(?i)([0-9]+)(b|k|kb|m|mb|g|gb)?")
 DEFAULT_MAXMEMORY = "512mb"
@@ -89,16 +91,6 @@ def render(conf: RedisConf) -> str:
         "maxmemory-policy noeviction",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Mode 600 from the first byte, then moved into place: no reader sees the password."""
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(partial, path)
 
 
 def main(argv: list[str]) -> int:
