@@ -111,15 +111,8 @@ async def json_object_within(request: Request, limit: int) -> dict[str, Any]:
 
 
 def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
-    @app.exception(BadRequest)
-    async def bad_request(request: Request, exc: BadRequest) -> HTTPResponse:
-        body = {"error": "bad_request", "message": str(exc)}
-        if exc.field:
-            body["field"] = exc.field
-        return json(body, status=400)
-
-    @app.exception(InboundError)
-    async def bad_input(request: Request, exc: InboundError) -> HTTPResponse:
+    @app.exception(BadRequest, InboundError)
+    async def bad_request(request: Request, exc: BadRequest | InboundError) -> HTTPResponse:
         body = {"error": "bad_request", "message": str(exc)}
         if exc.field:
             body["field"] = exc.field

@@ -101,19 +101,16 @@ class SqliteOrderStore:
         self._lock = asyncio.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        if (
-            not self._db_path.exists()
-        ):  # customer data: readable by this user only (SQLite's own files follow)
-            os.close(os.open(self._db_path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(self._db_path, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+        return sqlite3.connect(self._db_path, timeout=10)
 
     def _seed_if_stale(self) -> None:
         self._db_path.parent.mkdir(parents=True, exist_ok=True)
         seed_text = self._seed_path.read_bytes()
         stamp = f"{hashlib.sha256(seed_text).hexdigest()}:{self._today().isoformat()}"
+        if not self._db_path.exists():  # customer data: this user only (SQLite's own files follow)
+            os.close(os.open(self._db_path, os.O_CREAT | os.O_WRONLY, 0o600))
         with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # kept in the file: once, not on every query
             conn.executescript(SCHEMA)
             row = conn.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
             if row and row[0] == stamp:

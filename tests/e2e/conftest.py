@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.stack import stop_process_group
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,20 +116,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             env={**env, **_secrets()},
         )
     finally:
-        _stop(proc)
+        stop_process_group(proc)  # Ctrl-C the whole group, as a person would; kill if it hangs
         log.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C the whole process group, as a person would; kill it if it does not stop."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def clear_routing(stack: Stack) -> None:
