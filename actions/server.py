@@ -106,6 +106,19 @@ def parse_action_call(body: bytes, headers: Mapping[str, str], limit: int) -> No
     check_action_call(call)
 
 
+def read_action_call(request: Request, limit: int) -> None:
+    """parse_action_call for a request; a plain JSON body is parsed once, through Sanic's cache that
+    rasa-sdk's handler reads again (a tracker can be tens of kilobytes)."""
+    if request.headers.get("content-encoding", "").lower() == "deflate":
+        parse_action_call(request.body, request.headers, limit)
+        return
+    try:
+        call = request.json
+    except (SanicException, ValueError):
+        raise BadActionCall("the body is not valid JSON") from None
+    check_action_call(call)
+
+
 def is_webhook_call(request: Request) -> bool:
     route = request.route
     return route is not None and route.path.strip("/") == "webhook" and request.method == "POST"
@@ -164,7 +177,7 @@ def build_app(token: str, warm_up: bool = True, max_body_bytes: int = MAX_BODY_B
         if getattr(request.ctx, "failed", False) or not is_webhook_call(request):
             return None
         try:
-            parse_action_call(request.body, request.headers, max_body_bytes)
+            read_action_call(request, max_body_bytes)
         except BadActionCall as exc:
             return json({"error": exc.message}, status=exc.status)
         return None

@@ -7,6 +7,11 @@ action call on the 2-core machine, and a customer message makes two or three suc
 the answering action), so it was over half of the Rasa server's CPU per message (docs/benchmarks.md, "Hub
 overhead"). The schema is a constant, so it is checked once here and one validator is reused; responses
 are validated exactly as before (same schema, same best-matching error, same message).
+
+Endpoint sessions: `EndpointConfig.request` opens a new aiohttp session, and so a new TCP connection, for
+every call to the action server. Each endpoint here keeps one session per event loop instead, its
+connections kept alive for less time (KEEPALIVE_SECONDS) than the action server keeps them (Sanic: 120 s),
+so the client always closes an idle connection first and never writes into one the server is closing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,45 @@ import functools
 from typing import Any
 
 _INSTALLED = False
+KEEPALIVE_SECONDS = 30.0
+
+
+class _KeptSession:
+    """What `EndpointConfig.session()` returns here: `async with` yields the endpoint's kept session and
+    leaves it open."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+def kept_session(self: Any) -> _KeptSession:
+    """Drop-in for `EndpointConfig.session`: one aiohttp session per endpoint and event loop."""
+    import asyncio
+
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT
+
+    loop = asyncio.get_running_loop()
+    session = self.__dict__.get("_kept_session")
+    if session is None or session.closed or self.__dict__.get("_kept_loop") is not loop:
+        auth = None
+        if self.basic_auth:
+            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+        session = aiohttp.ClientSession(
+            headers=self.headers,
+            auth=auth,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+        )
+        self.__dict__["_kept_session"] = session
+        self.__dict__["_kept_loop"] = loop
+    return _KeptSession(session)
 
 
 @functools.cache
@@ -52,6 +96,8 @@ def install() -> None:
     if _INSTALLED:
         return
     from rasa.core.actions.action import RemoteAction
+    from rasa.utils.endpoints import EndpointConfig
 
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
     _INSTALLED = True

@@ -6,8 +6,9 @@ themselves; the hub passes on only the metadata keys of the assistant's contract
 as an intent payload only when the assistant offered it (handoff.inbound.text_for_assistant).
 
 Photos: a customer message may carry stored photos (`attachments`, references from the attachment store)
-with or without text. It is stored like any message; while the assistant owns the conversation it gets the
-text with a stand-in for the photos (PHOTO_STAND_IN), never the picture. While the team has the
+with or without text. It is stored like any message; while the assistant owns the conversation it gets
+only the text (the caption), and the hub tells the customer the photo is kept for the team; a photo without
+text does not reach the assistant at all, so a form's pending question stays pending. While the team has the
 conversation (queued, offered, agent), order numbers, photos and, while the customer waits, what they
 said update the stored handoff packet (handoff.packet.apply_updates), and a handoff's packet lists the
 photos the customer sent in the day before it (`photos`).
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 SURVEY_BUTTONS = [{"title": str(n), "payload": str(n)} for n in range(1, 6)]
 _FULL_WIDTH = str.maketrans("１２３４５", "12345")
 _RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5|stars?|星|分|颗星)?\s*[.!。！]?\s*$", re.IGNORECASE)
-PHOTO_STAND_IN = "[photo]"  # what the assistant reads for a photo: it cannot look at pictures
+PHOTO_STAND_IN = "[photo]"  # a photo in transcripts shown as text (packets, tickets)
 PHOTOS_IN_PACKET = 10  # the latest photos a handoff packet lists
 PHOTO_LOOKBACK = 200  # transcript entries searched for them ...
 PHOTO_MAX_AGE_SECONDS = 86400.0  # ... and how old they may be: one conversation spans a customer's visits
@@ -162,19 +163,27 @@ class Hub:
             if channel in ACKNOWLEDGED_CHANNELS:
                 return [Reply(text=notice("passed_to_team", info.get("language") or "en"))]
             return []
+        if photos and not text.strip():
+            # Nothing the assistant can read: the hub answers, and a form's pending question stays pending.
+            return await self._acknowledge_photo(conversation_id, channel, info, "photo_received")
         meta = trusted_metadata(metadata, channel)
-        bot_text = (
-            text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock()) if text.strip() else ""
-        )
-        if photos:
-            bot_text = f"{bot_text} {PHOTO_STAND_IN}".strip()
+        bot_text = text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock())
         try:
             bot_replies = await self._bot.send(conversation_id, bot_text, meta)
         except BotUnavailable:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
         await self._store_bot_replies(conversation_id, replies, channel)
+        if photos:  # the assistant answered the caption; the customer still learns where the photo went
+            replies += await self._acknowledge_photo(conversation_id, channel, info, "photo_saved")
         return replies
+
+    async def _acknowledge_photo(
+        self, conversation_id: str, channel: str, info: Mapping[str, str], name: str
+    ) -> list[Reply]:
+        text = notice(name, info.get("language") or "en")
+        await self._transcripts.append(conversation_id, Message(author="system", text=text, channel=channel))
+        return [Reply(text=text)]
 
     async def _update_packet(
         self, conversation_id: str, message: Message, photos: list[dict[str, Any]]

@@ -27,6 +27,18 @@ NOTICES: dict[str, dict[str, str]] = {
         "en": "Your message has been passed to the team.",
         "zh": "已转达给客服。",
     },
+    # A photo while the assistant has the chat: it cannot look at pictures, so it says where the photo went
+    # (the agent's card, if the case reaches a person) instead of guessing at "[photo]".
+    "photo_received": {
+        "en": "Thanks, the photo is saved with this conversation, and our team will see it if your case "
+        "is passed to them. I can't look at pictures myself: tell me in a few words what it shows.",
+        "zh": "照片已保存在本次对话中，如转交人工客服，客服会看到它。"
+        "我无法查看图片，请用文字简单描述一下照片里的问题。",
+    },
+    "photo_saved": {
+        "en": "(Your photo is saved with this conversation for our team.)",
+        "zh": "（照片已保存在本次对话中，供客服查看。）",
+    },
     "agent_joined": {
         "en": "{name} from our support team has joined the chat.",
         "zh": "客服 {name} 已接入，为您服务。",

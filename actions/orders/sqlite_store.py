@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -99,9 +100,16 @@ class SqliteOrderStore:
         self._today = today
         self._ready_on: date | None = None
         self._lock = asyncio.Lock()
+        self._connections = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._db_path, timeout=10)
+        """This thread's connection, kept (the queries run in asyncio's worker threads): opening one per
+        query cost more than the query. `with conn:` still makes each write one transaction."""
+        conn: sqlite3.Connection | None = getattr(self._connections, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._db_path, timeout=10)
+            self._connections.conn = conn
+        return conn
 
     def _seed_if_stale(self) -> None:
         self._db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
+from handoff.notices import notice
 from tests.e2e.conftest import Stack, clear_routing
 from tests.e2e.test_console import (
     BOT_MS,
@@ -84,14 +85,17 @@ def scene(stack: Stack, chromium: Browser) -> Iterator[Scene]:
         sign_in(console, pia)
         go_online(console)
 
-        # the assistant has the chat: the photo is stored, shown at once, and the assistant answers
+        # the assistant has the chat: the photo is stored, shown at once, and the customer is told it is
+        # kept for the team (the assistant cannot look at it)
         customer = new_page(chromium, opened, stack)
         cid = open_storefront_chat(customer)
         attach(customer, BEFORE, "crushed-box.png")
         photo = customer.locator(".sa-customer").get_by_test_id("photo").first
         expect(photo).to_have_js_property("naturalWidth", 8)
         expect(customer.locator(".sa-unsent")).to_have_count(0, timeout=BOT_MS)  # stored: the echo came
-        expect(customer.locator(".sa-bot").first).to_be_visible(timeout=BOT_MS)
+        expect(customer.locator(".sa-system").last).to_have_text(
+            notice("photo_received", "en"), timeout=BOT_MS
+        )
 
         # the assistant hands over (as the action server would); the agent takes it
         service_handoff(stack, cid, reason="damaged_goods", intent="request_return", order={})

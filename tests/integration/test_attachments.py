@@ -20,6 +20,7 @@ from sanic import Sanic
 import handoff.attachments
 from handoff.app import create_app
 from handoff.blueprints import attachments as attachments_blueprint
+from handoff.notices import notice
 from handoff.settings import Settings
 from handoff.widget_tokens import sign
 from tests.integration.conftest import (
@@ -152,11 +153,12 @@ async def test_a_photo_is_a_customer_message_the_customer_sees_again(
         assert sent.json()["client_id"] == "photo-1"
         assert ref == {"id": ref["id"], "content_type": "image/png", "size": len(photo)}
 
-        # live in the widget, matched to its thumbnail by client id; the assistant read a stand-in
+        # live in the widget, matched to its thumbnail by client id; the hub says where it went, and the
+        # assistant (which cannot look at it) is not asked
         frame = await widget.message("customer")
         assert (frame["client_id"], frame["text"], frame["attachments"]) == ("photo-1", "", [ref])
-        assert (await widget.message("bot"))["text"] == "echo: [photo]"
-        assert seen[-1]["message"] == "[photo]" and seen[-1]["sender"] == cid
+        assert (await widget.message("system"))["text"] == notice("photo_received", "en")
+        assert seen == []
         stored = transcript(db_url, cid)
         assert [(m["author"], m["text"], m.get("attachments")) for m in stored][:1] == [
             ("customer", "", [ref])
@@ -222,8 +224,8 @@ async def test_only_the_sessions_own_conversation(hub: Served, photo_dir: Path, 
 
         # an upload lands in the token's conversation, never in another
         assert (await upload(client, mine["token"], png())).status_code == 201
-        assert len(transcript(db_url, theirs["conversation_id"])) == 2  # their photo and the echo
-        assert [m["author"] for m in transcript(db_url, mine["conversation_id"])] == ["customer", "bot"]
+        assert len(transcript(db_url, theirs["conversation_id"])) == 2  # their photo and its receipt
+        assert [m["author"] for m in transcript(db_url, mine["conversation_id"])] == ["customer", "system"]
         # ids that could name a path are simply unknown
         for bad in ("..%2F..%2Fsecrets.env", "%2E%2E", "a" * 31, their_photo + "x"):
             read = await client.get(

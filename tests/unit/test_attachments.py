@@ -28,6 +28,7 @@ from handoff.attachments import (
     metadata_key,
     sniff,
 )
+from handoff.notices import notice
 from handoff.packet import UPDATES_CAP, apply_updates, customer_updates, excerpt, order_ids, validate_packet
 
 # -- pictures ----------------------------------------------------------------------------------------
@@ -403,28 +404,40 @@ class RecordingUpdates:
 PHOTO = {"id": "p" * 32, "content_type": "image/jpeg", "size": 1234}
 
 
-async def test_the_assistant_reads_a_stand_in_for_a_photo_stored_first() -> None:
+async def test_a_photo_alone_is_stored_and_acknowledged_without_the_assistant() -> None:
     from handoff.bot_client import BotReply
     from handoff.transcript import InMemoryTranscriptStore
     from tests.unit.test_hub import RecordingBot, make_hub
 
     store = InMemoryTranscriptStore()
-    bot = RecordingBot(store, [BotReply(text="I can't look at pictures, but tell me what happened.")])
+    bot = RecordingBot(store, [BotReply(text="What's the reason for the return?")])
     hub = make_hub(store, bot)
     replies = await hub.customer_message("c1", "", "web", client_id="k1", attachments=[PHOTO])
-    assert bot.texts == ["[photo]"]
-    assert bot.seen_before_send == [""]  # stored before the assistant was asked
-    assert [r.text for r in replies] == ["I can't look at pictures, but tell me what happened."]
-    stored = (await store.read("c1"))[0]
-    assert (stored.author, stored.text, stored.attachments, stored.client_id) == (
+    assert bot.texts == []  # a form's pending question stays pending
+    assert [r.text for r in replies] == [notice("photo_received", "en")]
+    customer, acknowledgement = await store.read("c1")
+    assert (customer.author, customer.text, customer.attachments, customer.client_id) == (
         "customer",
         "",
         [PHOTO],
         "k1",
     )
+    assert (acknowledgement.author, acknowledgement.text) == ("system", notice("photo_received", "en"))
 
-    await hub.customer_message("c1", "the box was crushed", "web", attachments=[PHOTO])
-    assert bot.texts[-1] == "the box was crushed [photo]"
+
+async def test_a_photo_with_a_caption_sends_the_caption_and_says_where_the_photo_went() -> None:
+    from handoff.bot_client import BotReply
+    from handoff.transcript import InMemoryTranscriptStore
+    from tests.unit.test_hub import RecordingBot, make_hub
+
+    store = InMemoryTranscriptStore()
+    bot = RecordingBot(store, [BotReply(text="Sorry to hear that. Which order?")])
+    hub = make_hub(store, bot)
+    replies = await hub.customer_message("c1", "the box was crushed", "web", attachments=[PHOTO])
+    assert bot.texts == ["the box was crushed"]
+    assert bot.seen_before_send == ["the box was crushed"]  # stored before the assistant was asked
+    assert [r.text for r in replies] == ["Sorry to hear that. Which order?", notice("photo_saved", "en")]
+    assert [m.author for m in await store.read("c1")] == ["customer", "bot", "system"]
 
 
 async def test_a_handoff_packet_lists_the_photos_sent_before_it() -> None:

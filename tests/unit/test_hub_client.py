@@ -66,3 +66,15 @@ async def test_refusals_and_unexpected_bodies_are_hub_errors_not_crashes(respons
     with pytest.raises(HubError):
         await hub.create_handoff({})
     assert len(seen) == 1  # an answer, even a refusal, is never retried
+
+
+async def test_handoffs_share_one_http_client_until_it_is_closed() -> None:
+    accepted = httpx.Response(201, json={"owner": "queued", "position": 1})
+    hub, seen = client_for(accepted, accepted, accepted)
+    await hub.create_handoff({})
+    first = hub._http()
+    await hub.create_handoff({})
+    assert hub._http() is first  # built once: its TLS context and connections are kept
+    await hub.aclose()
+    await hub.create_handoff({})
+    assert hub._http() is not first and len(seen) == 3

@@ -108,3 +108,16 @@ async def test_cancelling_some_lines_keeps_the_rest_and_is_audited(tmp_path: Pat
     everything = await store.cancel_items(raw["id"], rest)
     assert everything.status is OrderStatus.CANCELLED
     assert [e.event for e in await store.audit_trail(raw["id"])] == ["items_cancelled", "items_cancelled"]
+
+
+async def test_kept_connections_see_changes_made_elsewhere(tmp_path: Path, seed: dict) -> None:
+    """Each worker thread keeps its connection; a write elsewhere (another store process, the scenario
+    runner's restore) is seen by the next read."""
+    db = tmp_path / "orders.sqlite"
+    reader, writer = SqliteOrderStore(db, SEED), SqliteOrderStore(db, SEED)
+    raw = next(o for o in seed["orders"] if o["status"] == "paid")
+    before = await reader.get(raw["id"])
+    assert before is not None and before.status is OrderStatus.PAID
+    await writer.cancel(raw["id"], Actor("c1", "rest", None, "order_check"))
+    after = await reader.get(raw["id"])
+    assert after is not None and after.status is OrderStatus.CANCELLED
