@@ -16,7 +16,7 @@ from actions.orders.model import Order
 from actions.orders.store import OrderStore
 from actions.orders.verification import channel_identity
 from actions.providers import handoff_cues, hub_client, order_store
-from bot.patterns import normalise_order_id
+from common.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
 

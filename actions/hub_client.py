@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,12 +56,6 @@ class HttpHubClient:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-    @classmethod
-    def from_env(cls) -> HttpHubClient:
-        return cls(
-            os.environ.get("HUB_URL", "http://127.0.0.1:8000"), os.environ.get("HUB_SERVICE_TOKEN", "")
-        )
 
     async def create_handoff(self, packet: dict[str, Any]) -> HandoffAccepted:
         client = self._http()

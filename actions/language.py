@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
-from bot.language import detect_language
+from common.language import detect_language
 
 
 class ValidateSlotMappings(ValidationAction):

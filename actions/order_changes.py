@@ -10,14 +10,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
-from actions.formatting import PAYMENT_METHODS, STATUSES, format_money, label
 from actions.orders.access import order_access
 from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order, OrderItem, OrderStateError, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store
 from actions.returns.items import match_item, named_in
-from bot.patterns import normalise_order_id
+from common.formatting import PAYMENT_METHODS, STATUSES, format_money, label
+from common.patterns import normalise_order_id
 
 YES_NO = {
     "en": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],

@@ -18,7 +18,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import conversation
-from actions.formatting import STATUSES, format_date, label
 from actions.orders.access import actor_for, order_access
 from actions.orders.addresses import extract_address
 from actions.orders.attempts import AttemptLimiter
@@ -26,7 +25,8 @@ from actions.orders.model import AuditEntry, Order
 from actions.orders.store import OrderStore
 from actions.orders.verification import detail_matches, verified_orders
 from actions.providers import attempt_limiter, order_store
-from bot.patterns import normalise_order_id
+from common.formatting import STATUSES, format_date, label
+from common.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
 

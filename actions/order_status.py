@@ -9,9 +9,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
-from actions.formatting import format_date
 from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order
+from common.formatting import format_date
 
 
 def status_variables(order: Order, language: str) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
-from actions.formatting import PAYMENT_METHODS, format_date, format_money, label
 from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order, OrderStatus
 from actions.orders.store import OrderStore
 from actions.returns.policy import ReturnPolicy
+from common.formatting import PAYMENT_METHODS, format_date, format_money, label
 
 
 def add_business_days(start: date, days: int) -> date:

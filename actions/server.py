@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import json as jsonlib
 import logging
-import os
 import re
 import sys
 import zlib
@@ -33,11 +32,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
+from actions.settings import MAX_BODY_BYTES, action_settings
+from common.env import SettingsError
+
 OPEN_PATHS = frozenset({"/health"})
-# Rasa 3.6 posts the whole tracker of the current session plus the domain. Measured with Rasa's own
-# classes: the domain is about 23 KB, a turn in Chinese about 3.2 KB (JSON escapes every character),
-# so 1 MiB holds some 300 turns of one session, ten times a long customer conversation.
-MAX_BODY_BYTES = 1024 * 1024
 ERROR_MESSAGES = {
     401: "unauthorized",
     404: "not found",
@@ -191,38 +189,20 @@ def build_app(token: str, warm_up: bool = True, max_body_bytes: int = MAX_BODY_B
     return app
 
 
-def max_body_from_env(env: Mapping[str, str]) -> int:
-    value = env.get("ACTIONS_MAX_BODY_BYTES", str(MAX_BODY_BYTES))
-    if not value.isdigit() or int(value) < 64 * 1024:
-        raise ValueError(f"ACTIONS_MAX_BODY_BYTES={value!r} must be a number of bytes, at least 65536")
-    return int(value)
-
-
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    token = os.environ.get("ACTIONS_TOKEN", "")
-    if len(token) < 16:
-        print("actions: ACTIONS_TOKEN must be set to a secret of at least 16 characters", file=sys.stderr)
-        return 2
-    try:
-        max_body_bytes = max_body_from_env(os.environ)
-    except ValueError as exc:
-        print(f"actions: {exc}", file=sys.stderr)
-        return 2
-    host = os.environ.get("ACTIONS_HOST", "127.0.0.1")
-    port = int(os.environ.get("ACTIONS_PORT", "5055"))
-    from handoff.preflight import PreflightError, check_port_free
+    from common.preflight import PreflightError, check_port_free
 
     try:
-        check_port_free(host, port, "ACTIONS_PORT")
-    except PreflightError as exc:
+        settings = action_settings()
+        check_port_free(settings.host, settings.port, "ACTIONS_PORT")
+    except (SettingsError, PreflightError) as exc:
         print(f"actions: {exc}", file=sys.stderr)
         return 2
-    loader = AppLoader(factory=partial(build_app, token, max_body_bytes=max_body_bytes))
+    loader = AppLoader(factory=partial(build_app, settings.token, max_body_bytes=settings.max_body_bytes))
     app = loader.load()
-    workers = int(os.environ.get("ACTIONS_WORKERS", "1"))
-    app.prepare(host=host, port=port, workers=workers, access_log=False)
-    if workers == 1:
+    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=False)
+    if settings.workers == 1:
         Sanic.serve_single(primary=app)  # a clean Ctrl-C, without the multi-worker manager
     else:
         Sanic.serve(primary=app, app_loader=loader)

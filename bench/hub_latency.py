@@ -28,9 +28,6 @@ import asyncio
 import os
 import platform
 import shlex
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,18 +43,28 @@ import redis
 import yaml
 
 from bench.machine import cpu_model
-from bench.stack import stop_process_group
+from bench.stack import Stack, git_state, start_stack, stop_stack
 from handoff import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "hub_latency.md"
-STARTUP_TIMEOUT = 300.0
 REQUEST_TIMEOUT = 60.0
 # The hub accepts at most 10,000 messages per sender per minute (handoff/settings.py); the benchmark's
 # senders send a few dozen, so the limiter never rejects one but still runs on every message. All of them
 # come from one address, so the per-address limit is raised the same way.
 MESSAGES_PER_MINUTE = "10000"
 MESSAGES_PER_MINUTE_PER_ADDRESS = "1000000"
+
+
+def stack_settings(rasa_timeout: float) -> dict[str, str]:
+    """The stack's rate limits opened for the load, and the hub's timeout for Rasa."""
+    return {
+        "HUB_MESSAGES_PER_MINUTE": MESSAGES_PER_MINUTE,
+        "HUB_MESSAGES_PER_MINUTE_PER_ADDRESS": MESSAGES_PER_MINUTE_PER_ADDRESS,
+        "RASA_TIMEOUT": str(rasa_timeout),
+    }
+
+
 TARGET_RATIO, TARGET_RATE = 1.2, 50.0
 HUB, DIRECT = "hub", "direct"
 
@@ -105,93 +112,6 @@ def plans(conversations: int) -> list[list[str]]:
                 "好的谢谢，再见",
             ])  # fmt: skip
     return out
-
-
-# -- the stack ------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def secrets_env() -> dict[str, str]:
-    values = {}
-    for line in (ROOT / "var" / "secrets.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
-@dataclass
-class Stack:
-    proc: subprocess.Popen[bytes]
-    ports: dict[str, str]
-    log: Path
-    started_in: float = 0.0
-
-    @property
-    def hub_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['HUB_PORT']}"
-
-    @property
-    def rasa_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['RASA_PORT']}"
-
-    @property
-    def redis_url(self) -> str:
-        """The stack's embedded Redis with its password, read once the stack has made var/secrets.env."""
-        return f"redis://:{secrets_env()['REDIS_PASSWORD']}@127.0.0.1:{self.ports['REDIS_PORT']}/0"
-
-
-def start_stack(work: Path, rasa_timeout: float) -> Stack:
-    ports = {name: str(free_port()) for name in ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")}
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(ports)
-    models = work / "models"
-    models.mkdir()
-    newest = max((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    shutil.copy2(newest, models / newest.name)
-    env.update(
-        {
-            "REDIS_DATA_DIR": str(work / "redis"),
-            "ORDER_DB": str(work / "orders.sqlite"),
-            "RASA_MODELS_DIR": str(models),
-            "MODEL_WATCH_INTERVAL": "60",
-            "HUB_MESSAGES_PER_MINUTE": MESSAGES_PER_MINUTE,
-            "HUB_MESSAGES_PER_MINUTE_PER_ADDRESS": MESSAGES_PER_MINUTE_PER_ADDRESS,
-            "RASA_TIMEOUT": str(rasa_timeout),
-        }
-    )
-    log = work / "stack.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    stack = Stack(proc, ports, log)
-    began = time.monotonic()
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"stack exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{stack.hub_url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() - began > STARTUP_TIMEOUT:
-            stop_stack(stack)
-            raise RuntimeError(f"stack not healthy in time:\n{log.read_text()[-4000:]}")
-        time.sleep(1)
-    stack.started_in = time.monotonic() - began
-    return stack
-
-
-def stop_stack(stack: Stack) -> None:
-    """Ctrl-C the whole process group, as a person would; kill it if it does not stop in 30 s."""
-    stop_process_group(stack.proc)
 
 
 # -- CPU per process ------------------------------------------------------------------------------------
@@ -368,7 +288,7 @@ def cycle(plan: Sequence[str], start: int, count: int) -> list[str]:
 
 
 async def benchmark(stack: Stack, args: argparse.Namespace, label: str) -> dict[str, Any]:
-    target = Target(stack, secrets_env())
+    target = Target(stack, stack.secrets())
     roles = stack_processes(stack.proc.pid)
     base = plans(args.conversations)
     limits = httpx.Limits(
@@ -436,7 +356,7 @@ def count_handoffs(stack: Stack, senders: Sequence[str]) -> dict[str, int]:
 
 
 async def probe(stack: Stack, args: argparse.Namespace) -> None:
-    target = Target(stack, secrets_env())
+    target = Target(stack, stack.secrets())
     senders = [f"probe-{int(time.time())}-{i}" for i in range(2)]
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT) as client:
         for sender, plan in zip(senders, plans(2), strict=True):
@@ -623,16 +543,6 @@ def report(ctx: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def git_state() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    paths = ["handoff", "bot", "actions", "config.yml", "endpoints.yml", "scripts"]
-    dirty = subprocess.run(["git", "status", "--porcelain", *paths], cwd=ROOT,
-                           capture_output=True, text=True)  # fmt: skip
-    state = head.stdout.strip() or "unknown"
-    changed = sorted({line[3:].split("/")[0] for line in dirty.stdout.splitlines() if line.strip()})
-    return f"{state} plus uncommitted changes in {', '.join(changed)}" if changed else state
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -656,7 +566,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hub-latency-") as tmp:
         work = Path(tmp)
         print("starting the stack ...", flush=True)
-        stack = start_stack(work, args.rasa_timeout)
+        stack = start_stack(work, settings=stack_settings(args.rasa_timeout))
         try:
             print(f"stack healthy in {stack.started_in:.0f} s", flush=True)
             if args.probe:
@@ -676,8 +586,8 @@ def main() -> None:
         "command": "PYTHONPATH=. "
         + shlex.join(["nice", "-n", "5", ".venv/bin/python", "bench/hub_latency.py", *sys.argv[1:]]),
         "machine": machine(),
-        "git": git_state(),
-        "model": max((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime).name,
+        "git": git_state(ROOT),
+        "model": stack.model,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
         "load_min": min(r.load for r in rounds),

@@ -32,7 +32,8 @@ from bench.kb_quality import cross_validated, metrics
 from bench.machine import cpu_model
 from kb_index.articles import load_articles
 from kb_index.chunking import lexical_text, passage_text, passages
-from kb_index.encoders import EncoderError, describe, load_encoder
+from kb_index.encoder_loading import load_encoder
+from kb_index.encoders import EncoderError, describe
 from kb_index.evaluation import Query, load_queries
 from kb_index.lexical import Bm25
 from kb_index.settings import DEFAULT_EVAL_DIR, DEFAULT_KB_DIR

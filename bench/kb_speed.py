@@ -30,7 +30,8 @@ from kb_index import storage
 from kb_index.articles import CATEGORIES, load_articles, parse_article
 from kb_index.build import build, build_workers
 from kb_index.chunking import passage_text, passages
-from kb_index.encoders import Encoder, EncoderSpec, Matrix, load_encoder
+from kb_index.encoder_loading import load_encoder
+from kb_index.encoders import Encoder, EncoderSpec, Matrix
 from kb_index.evaluation import load_queries
 from kb_index.retriever import Retriever
 from kb_index.settings import DEFAULT_EVAL_DIR, DEFAULT_KB_DIR

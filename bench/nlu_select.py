@@ -34,7 +34,8 @@ from bench.machine import cpu_model  # noqa: E402
 from bench.nlu_quality import FALLBACK, read_public  # noqa: E402
 from bench.nlu_quality import OUT_OF_SCOPE as OOS  # noqa: E402
 from bot.intent_model import IntentModel  # noqa: E402
-from kb_index.encoders import Encoder, load_encoder  # noqa: E402
+from kb_index.encoder_loading import load_encoder  # noqa: E402
+from kb_index.encoders import Encoder  # noqa: E402
 
 CACHE = ROOT / "var" / "bench" / "vectors"
 RESULTS = ROOT / "bench" / "results" / "nlu_select.json"

@@ -29,6 +29,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 300.0
 PORTS = ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")
+# What a stack runs: uncommitted changes here are named in the results.
+CODE_PATHS = (
+    "handoff",
+    "bot",
+    "actions",
+    "common",
+    "kb_index",
+    "data",
+    "scripts",
+    "config.yml",
+    "endpoints.yml",
+)
 # Settings an interactive shell may carry for another stack (scripts/stack_env.sh exports REDIS_URL);
 # run.sh derives them from the ports when they are unset.
 INHERITED_BUT_DROPPED = ("REDIS_URL", "RASA_MODEL", "RASA_URL", "ACTIONS_URL", "HUB_URL")
@@ -76,9 +88,10 @@ def git_state(project: Path) -> str:
     )
     if head.returncode != 0:
         return "unknown (not a git checkout)"
-    paths = ["handoff", "bot", "actions", "data", "config.yml", "endpoints.yml", "scripts"]
     dirty = subprocess.run(
-        ["git", "-C", str(project), "status", "--porcelain", "--", *paths], capture_output=True, text=True
+        ["git", "-C", str(project), "status", "--porcelain", "--", *CODE_PATHS],
+        capture_output=True,
+        text=True,
     )
     changed = sorted({line[3:].split("/")[0] for line in dirty.stdout.splitlines() if line.strip()})
     commit = head.stdout.strip()

@@ -53,7 +53,8 @@ def misaligned_entities(nlu_dir: Path, spacy_model: Path) -> list[str]:
                     tokens = " / ".join(t.text for t in doc)
                     problems.append(
                         f"{path.relative_to(ROOT)}:{number}: entity '{entity['entity']}' does not match "
-                        f"token boundaries ({tokens}); add the word to bot/jieba_userdict.txt or rephrase"
+                        f"token boundaries ({tokens}); add the word to "
+                        "data/vocabulary/jieba_userdict.txt or rephrase"
                     )
     return problems
 

@@ -11,9 +11,10 @@ from functools import partial
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
+from common.env import SettingsError
+from common.preflight import PreflightError, check_port_free, check_redis
 from handoff.app import create_app
-from handoff.preflight import PreflightError, check_port_free, check_redis
-from handoff.settings import Settings, SettingsError
+from handoff.settings import Settings
 
 
 def main() -> int:

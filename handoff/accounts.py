@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from redis.asyncio import Redis
 
+from handoff import keys
 from handoff.errors import BadRequest, NotFoundError, TooManyRequests, Unauthorized
 from handoff.identity import USER_ID, Principal, Role
 
@@ -98,7 +99,7 @@ class Accounts:
         if role is Role.AGENT:
             if not agent_id:
                 raise BadRequest("an agent user needs 'agent_id'", field="agent_id")
-            if not await self._redis.exists(f"hub:agent:{agent_id}"):
+            if not await self._redis.exists(keys.agent(agent_id)):
                 raise BadRequest(f"no routing agent '{agent_id}'; create it first", field="agent_id")
         if language not in LANGUAGES:
             raise BadRequest("'language' must be en or zh", field="language")
@@ -113,25 +114,25 @@ class Accounts:
             "created_at": f"{self._clock():.0f}",
         }
         # HSETNX on the hash decides creation, so two admins cannot both create the same user.
-        if not await self._redis.hsetnx(f"hub:user:{user_id}", "role", role.value):
+        if not await self._redis.hsetnx(keys.user(user_id), "role", role.value):
             raise BadRequest(f"user '{user_id}' already exists", field="id")
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"hub:user:{user_id}", mapping=fields)
-            pipe.sadd("hub:users", user_id)
+            pipe.hset(keys.user(user_id), mapping=fields)
+            pipe.sadd(keys.users(), user_id)
             await pipe.execute()
         return User(user_id, display, role, agent_id or None, language)
 
     async def get_user(self, user_id: str) -> User:
-        raw = await self._redis.hgetall(f"hub:user:{user_id}") if USER_ID.match(user_id) else {}
+        raw = await self._redis.hgetall(keys.user(user_id)) if USER_ID.match(user_id) else {}
         if not raw or "password_hash" not in raw:
             raise NotFoundError("unknown_user", f"no user '{user_id}'")
         return _user(user_id, raw)
 
     async def users(self) -> list[User]:
-        ids = sorted(await self._redis.smembers("hub:users"))
+        ids = sorted(await self._redis.smembers(keys.users()))
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in ids:
-                pipe.hgetall(f"hub:user:{user_id}")
+                pipe.hgetall(keys.user(user_id))
             rows = await pipe.execute()
         return [_user(uid, raw) for uid, raw in zip(ids, rows, strict=True) if raw]
 
@@ -139,7 +140,7 @@ class Accounts:
         """New password; every session of the user ends."""
         await self.get_user(user_id)
         hashed = await self._hash(check_password(password))
-        await self._redis.hset(f"hub:user:{user_id}", "password_hash", hashed)
+        await self._redis.hset(keys.user(user_id), "password_hash", hashed)
         await self.end_sessions(user_id)
 
     async def verify_password(self, user_id: str, password: str) -> bool:
@@ -147,7 +148,7 @@ class Accounts:
         if not isinstance(password, str) or len(password) > MAX_PASSWORD:
             return False
         await self._count_attempt(user_id)
-        stored = await self._redis.hget(f"hub:user:{user_id}", "password_hash")
+        stored = await self._redis.hget(keys.user(user_id), "password_hash")
         async with self._hashing:
             ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password) and stored is not None
         if ok:
@@ -182,11 +183,11 @@ class Accounts:
         user = await self.get_user(user_id)
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
-        key = f"hub:session:{_digest(token)}"
+        key = keys.session(_digest(token))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"user_id": user_id, "csrf": csrf, "created_at": f"{self._clock():.0f}"})
             pipe.expire(key, SESSION_IDLE_SECONDS)
-            pipe.sadd(f"hub:user:{user_id}:sessions", _digest(token))
+            pipe.sadd(keys.user_sessions(user_id), _digest(token))
             await pipe.execute()
         await self._forget_expired_sessions(user_id)
         return token, Session(user, csrf)
@@ -194,11 +195,11 @@ class Accounts:
     async def _forget_expired_sessions(self, user_id: str) -> None:
         """Sessions that idled out leave their digest in the user's set: drop those, so the set holds only
         live sessions however often the user signs in."""
-        index = f"hub:user:{user_id}:sessions"
+        index = keys.user_sessions(user_id)
         digests = list(await self._redis.smembers(index))
         async with self._redis.pipeline(transaction=False) as pipe:
             for digest in digests:
-                pipe.exists(f"hub:session:{digest}")
+                pipe.exists(keys.session(digest))
             alive = await pipe.execute()
         expired = [d for d, live in zip(digests, alive, strict=True) if not live]
         if expired:
@@ -206,7 +207,7 @@ class Accounts:
 
     async def session(self, token: str) -> Session:
         """The live session for a cookie value; each use extends it (sliding idle timeout)."""
-        key = f"hub:session:{_digest(token)}"
+        key = keys.session(_digest(token))
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(key)
             pipe.expire(key, SESSION_IDLE_SECONDS)  # a no-op on a missing key
@@ -220,24 +221,24 @@ class Accounts:
         return Session(user, raw["csrf"])
 
     async def alive(self, token: str) -> bool:
-        return bool(await self._redis.exists(f"hub:session:{_digest(token)}"))
+        return bool(await self._redis.exists(keys.session(_digest(token))))
 
     async def logout(self, token: str) -> None:
-        key = f"hub:session:{_digest(token)}"
+        key = keys.session(_digest(token))
         user_id = await self._redis.hget(key, "user_id")
         await self._redis.delete(key)
         if user_id:
-            await self._redis.srem(f"hub:user:{user_id}:sessions", _digest(token))
+            await self._redis.srem(keys.user_sessions(user_id), _digest(token))
 
     async def end_sessions(self, user_id: str) -> int:
-        digests = await self._redis.smembers(f"hub:user:{user_id}:sessions")
+        digests = await self._redis.smembers(keys.user_sessions(user_id))
         if digests:
-            await self._redis.delete(*[f"hub:session:{d}" for d in digests], f"hub:user:{user_id}:sessions")
+            await self._redis.delete(*[keys.session(d) for d in digests], keys.user_sessions(user_id))
         return len(digests)
 
 
 def _throttle_key(user_id: str) -> str:
-    return f"hub:login:failures:{_digest(user_id)}"
+    return keys.login_failures(_digest(user_id))
 
 
 def _verify(stored: str, password: str) -> bool:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,34 +15,39 @@ from sanic.response import BaseHTTPResponse, HTTPResponse, file
 
 from handoff.accounts import Accounts
 from handoff.blueprints import (
+    assist,
     attachments,
-    console,
+    console_events,
+    console_page,
     conversations,
     handoffs,
     health,
-    rest,
+    inbox,
     routing,
-    telegram,
+    sessions,
+    supervisor,
     tickets,
-    widget,
+    users,
 )
 from handoff.bot_client import RasaBot
+from handoff.channels.rest import routes as rest_routes
+from handoff.channels.telegram import routes as telegram_routes
+from handoff.channels.widget import routes as widget_routes
 from handoff.conversations import RedisConversationStore
 from handoff.errors import register_error_handlers
 from handoff.fanout import Fanout
 from handoff.hub import Hub
 from handoff.identity import TokenStore
-from handoff.quick_replies import DEFAULT_DIRECTORY, load_templates
+from handoff.lifecycle import HandoffLifecycle
+from handoff.quick_replies.loader import DEFAULT_DIRECTORY, load_templates
 from handoff.ratelimit import RateLimiter
 from handoff.redis_memory import watch_redis_memory
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
 from handoff.security_headers import inline_style_hashes, security_headers
 from handoff.settings import Settings
-from handoff.tickets import AutoReason, TicketStore
+from handoff.tickets.store import TicketStore
 from handoff.transcript import RedisTranscriptStore
-
-logger = logging.getLogger(__name__)
 
 APP_NAME = "handoff"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,16 +76,22 @@ def create_app(
     register_error_handlers(app)
     _add_security_headers(app)
     app.blueprint(health.bp)
-    app.blueprint(rest.bp)
+    app.blueprint(rest_routes.bp)
     app.blueprint(handoffs.bp)
     app.blueprint(routing.bp)
     app.blueprint(conversations.bp)
-    app.blueprint(widget.bp)
+    app.blueprint(widget_routes.bp)
     app.blueprint(tickets.bp)
-    app.blueprint(console.bp)
+    app.blueprint(console_page.bp)
+    app.blueprint(sessions.bp)
+    app.blueprint(users.bp)
+    app.blueprint(inbox.bp)
+    app.blueprint(assist.bp)
+    app.blueprint(supervisor.bp)
+    app.blueprint(console_events.bp)
     app.blueprint(attachments.bp)  # photos; also turns on packet updates in the hub
     if settings.telegram is not None:
-        telegram.register(app, settings.telegram)
+        telegram_routes.register(app, settings.telegram)
 
     @app.before_server_start
     async def open_clients(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -118,17 +126,15 @@ def create_app(
         app.ctx.limiter = RateLimiter(app.ctx.redis)
         app.ctx.fanout = Fanout(app.ctx.redis)
         app.ctx.tickets = TicketStore(app.ctx.redis, routing_config)
+        app.ctx.lifecycle = HandoffLifecycle(app.ctx.routing, app.ctx.hub, app.ctx.tickets, app.ctx.redis)
 
     @app.after_server_start
     async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
         app.ctx.stopping = asyncio.Event()
         # noeviction keeps conversation state safe, so a filling Redis must be noticed: a log alert.
         app.ctx.memory_watch = asyncio.create_task(watch_redis_memory(app.ctx.redis, app.ctx.stopping))
-        app.ctx.sweeper = asyncio.create_task(
-            _sweep_forever(
-                app.ctx.routing, app.ctx.hub, settings.sweep_interval, app.ctx.stopping, app.ctx.tickets
-            )
-        )
+        sweeper = app.ctx.lifecycle.run_sweeper(settings.sweep_interval, app.ctx.stopping)
+        app.ctx.sweeper = asyncio.create_task(sweeper)
 
     @app.before_server_stop
     async def stop_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -195,50 +201,3 @@ def _lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
         return made[0]
 
     return get
-
-
-async def _tickets_out_of_hours(engine: RoutingEngine, hub: Hub, tickets: TicketStore) -> None:
-    """Outside opening hours every waiting handoff becomes a ticket once, and its customer is told."""
-    hours = engine.config.hours
-    if hours is None or hours.is_open(time.time()):
-        return
-    redis: Any = tickets.redis
-    for key in ("hub:waiting", "hub:waiting:widened"):
-        waiting = await redis.zrange(key, 0, 999)
-        async with redis.pipeline(transaction=False) as pipe:
-            for conversation_id in waiting:
-                pipe.hget(f"hub:conv:{conversation_id}", "ticket_offered")
-            offered = await pipe.execute()
-        # Ticketed ones stay in the waiting sets (they keep their place), so skip them, not stop at them.
-        for conversation_id in [cid for cid, done in zip(waiting, offered, strict=True) if done != "1"]:
-            ticket, created = await tickets.create_auto(conversation_id, AutoReason.OUT_OF_HOURS)
-            await redis.hset(f"hub:conv:{conversation_id}", "ticket_offered", "1")
-            if created:  # create_auto decides which worker tells the customer
-                await hub.offer_ticket(conversation_id, ticket.id, out_of_hours=True)
-
-
-async def _sweep_forever(
-    engine: RoutingEngine,
-    hub: Hub | None,
-    interval: float,
-    stopping: asyncio.Event | None = None,
-    tickets: TicketStore | None = None,
-) -> None:
-    """Offer timeouts and overflow in every worker; the scripts make concurrent sweeps harmless."""
-    stopping = stopping or asyncio.Event()
-    while not stopping.is_set():
-        try:
-            result = await engine.sweep()
-            if hub is not None and tickets is not None:
-                for conversation_id in result.tickets:
-                    # Nobody was free in time: the case becomes a ticket at once, so it survives the
-                    # customer leaving; the conversation keeps its place if they choose to wait.
-                    ticket, created = await tickets.create_auto(conversation_id, AutoReason.NOBODY_AVAILABLE)
-                    if created:
-                        await hub.offer_ticket(conversation_id, ticket.id)
-                await _tickets_out_of_hours(engine, hub, tickets)
-        except Exception:
-            if not stopping.is_set():
-                logger.exception("hub.routing.sweep_failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval)

@@ -34,6 +34,10 @@ from redis.asyncio import Redis
 from handoff import keys
 from handoff.errors import NotFoundError
 
+# Photos are large next to a message: their own limits, besides the per-conversation message limit.
+UPLOADS_PER_CONVERSATION = 10
+UPLOADS_PER_ADDRESS = 30
+UPLOAD_WINDOW_SECONDS = 600
 logger = logging.getLogger(__name__)
 
 # -- what is accepted -----------------------------------------------------------------------------

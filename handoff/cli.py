@@ -20,12 +20,13 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from common.env import SettingsError, read_url
 from handoff.accounts import Accounts
 from handoff.errors import BadRequest, Conflict, NotFoundError, Unauthorized
 from handoff.identity import ROTATION_GRACE_SECONDS, Role, TokenStore
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine, validate_agent_spec
-from handoff.settings import SettingsError, token_ttl_days
+from handoff.settings import token_ttl_days
 
 # The demo team behind `make run`: two agents per language area, a supervisor, an admin, an editor.
 DEMO_AGENTS: dict[str, dict[str, Any]] = {
@@ -46,7 +47,8 @@ DEMO_STAFF = {
 
 
 def _redis() -> Redis:
-    return Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), decode_responses=True)
+    url = read_url(os.environ, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
+    return Redis.from_url(url, decode_responses=True)
 
 
 def _password(prompt: str) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.language import detect_language
+from common.language import detect_language
 from handoff import keys
 from handoff.bot_client import Bot, BotReply, BotUnavailable
 from handoff.channels.base import DeliveryFailed, PushChannel
@@ -372,6 +372,28 @@ class Hub:
         previous = (await self._conversations.info(conversation_id)).get(keys.OFFERED_PAYLOADS)
         record = remember_payloads(previous, payloads, self._clock())
         await self._conversations.update(conversation_id, {keys.OFFERED_PAYLOADS: record})
+
+    async def routing_state(self, conversation_id: str) -> tuple[str | None, str | None]:
+        """Who has the conversation (`owner`: bot, queued, offered, agent, closed) and which agent holds
+        or is offered it."""
+        info = await self._conversations.info(conversation_id)
+        return info.get("owner"), info.get("agent")
+
+    async def info(self, conversation_id: str) -> dict[str, str]:
+        """The conversation's stored state (owner, agents, channel, language, ...); empty when unknown."""
+        return await self._conversations.info(conversation_id)
+
+    async def fields(self, conversation_id: str, *names: str) -> dict[str, str | None]:
+        """Only the named fields of the conversation's state, None where absent."""
+        return await self._conversations.read_fields(conversation_id, *names)
+
+    async def packet(self, conversation_id: str) -> dict[str, Any] | None:
+        """The latest handoff packet (the agent's context card); None before any handoff."""
+        return await self._conversations.packet(conversation_id)
+
+    async def note_transfer(self, conversation_id: str, note: str, by: str) -> None:
+        """The note a transferring agent leaves for the next one (shown on the context card)."""
+        await self._conversations.update(conversation_id, {"transfer_note": note, "transfer_by": by})
 
     async def language(self, conversation_id: str) -> str:
         """The customer's language as last detected (English until known)."""

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 from sanic.request import Request
 
+from handoff import keys
 from handoff.auth import bearer
 from handoff.errors import BadRequest, Conflict, Forbidden, Unauthorized
 
@@ -67,11 +68,11 @@ def _digest(token: str) -> str:
 
 
 def _token_key(digest: str) -> str:
-    return f"hub:token:{digest}"
+    return keys.api_token(digest)
 
 
 def _user_tokens_key(user_id: str) -> str:
-    return f"hub:user:{user_id}:tokens"
+    return keys.user_tokens(user_id)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from bot.patterns import ORDER_ID, normalise_order_id
+from common.patterns import ORDER_ID, normalise_order_id
 from handoff import keys
 from handoff.errors import BadRequest
 from handoff.routing.config import TIERS

@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sanic.request import Request
 
+from handoff import keys
 from handoff.errors import TooManyRequests
 
 
@@ -29,7 +30,7 @@ class RateLimiter:
     async def check(self, name: str, key: str, limit: int, window: int) -> None:
         """Count one event for `key`; raise TooManyRequests past `limit` per `window` seconds."""
         slot = int(time.time() // window)
-        redis_key = f"hub:rate:{name}:{key}:{slot}"
+        redis_key = keys.rate_window(name, key, slot)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(redis_key)
             pipe.expire(redis_key, window + 1)

@@ -8,7 +8,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-STREAM = "hub:service_level"
+from handoff import keys
+
+STREAM = keys.service_level_events()
 KEEP = 100_000  # about a busy week; XADD trims approximately, which is O(1)
 THRESHOLDS = (20, 60)
 
@@ -17,10 +19,10 @@ async def record_answered(redis: Redis, conversation_id: str) -> None:
     """After an accept: the wait from queueing to acceptance, once per handoff (a handoff is identified by
     its queued_at, so a re-offer or a second worker does not count it twice)."""
     r: Any = redis
-    queued_at, assigned_at = await r.hmget(f"hub:conv:{conversation_id}", "queued_at", "assigned_at")
+    queued_at, assigned_at = await r.hmget(keys.conversation(conversation_id), "queued_at", "assigned_at")
     if not queued_at:
         return
-    if not await r.set(f"hub:sl:seen:{conversation_id}:{queued_at}", "1", nx=True, ex=7 * 86400):
+    if not await r.set(keys.service_level_seen(conversation_id, queued_at), "1", nx=True, ex=7 * 86400):
         return
     wait = max(0.0, float(assigned_at or time.time()) - float(queued_at))
     await r.xadd(
@@ -34,7 +36,7 @@ async def record_abandoned(redis: Redis, conversation_id: str, reason: str, queu
     if not queued_at:
         return
     r: Any = redis
-    if not await r.set(f"hub:sl:seen:{conversation_id}:{queued_at}", "1", nx=True, ex=7 * 86400):
+    if not await r.set(keys.service_level_seen(conversation_id, queued_at), "1", nx=True, ex=7 * 86400):
         return
     wait = max(0.0, time.time() - float(queued_at))
     await r.xadd(

@@ -5,92 +5,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from handoff.channels.telegram import TelegramSettings
-
+from common.env import (
+    SettingsError,
+    read_bool,
+    read_float,
+    read_int,
+    read_optional_secret,
+    read_secret,
+    read_url,
+)
+from handoff.channels.telegram.settings import TelegramSettings
 
 MIB = 1024 * 1024
-
-
-class SettingsError(ValueError):
-    """A setting has a value the service cannot run with; the message names the variable."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={value} is outside {low}..{high}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={value} is outside {low}..{high}")
-    return value
-
-
-def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
-    value = env.get(name, default).rstrip("/")
-    try:
-        parts = urlsplit(value)
-        # A Unix socket URL names a path, not a host (unix:///run/redis.sock).
-        usable = parts.scheme in schemes and bool(parts.path if parts.scheme == "unix" else parts.hostname)
-        _ = parts.port  # raises ValueError for a port that is not a number in 0..65535
-    except ValueError:  # a malformed address, such as an unclosed IPv6 bracket or a bad port
-        usable = False
-    if not usable:
-        raise SettingsError(f"{name}={_redact(value)!r} is not a {'/'.join(schemes)} URL")
-    return value
-
-
-def _redact(url: str) -> str:
-    """The URL without what may carry a password: anything before the last "@" after the scheme (malformed
-    URLs included) and the query (redis-py reads `?password=`)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    if "@" in rest:
-        rest = "***@" + rest.rsplit("@", 1)[1]
-    if "?" in rest:
-        rest = rest.split("?", 1)[0] + "?***"
-    return f"{scheme}{sep}{rest}"
-
-
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
-        raise SettingsError(f"{name} must be 1 or 0 (got {raw!r})")
-    return raw in ("1", "true", "yes")
-
-
-def _secret(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "")
-    if len(value) < 16:
-        raise SettingsError(f"{name} must be set to a secret of at least 16 characters")
-    return value
 
 
 def token_ttl_days(env: Mapping[str, str] | None = None) -> int:
     """How many days issued API tokens live (HUB_TOKEN_TTL_DAYS). Its own function: the command line
     issues and rotates tokens without the hub's other settings."""
-    return _int(os.environ if env is None else env, "HUB_TOKEN_TTL_DAYS", 90, 1, 3650)
-
-
-def _optional_secret(env: Mapping[str, str], name: str) -> str | None:
-    """Unset (or empty) is None; a value that is set must be a real secret."""
-    return _secret(env, name) if env.get(name) else None
+    return read_int(os.environ if env is None else env, "HUB_TOKEN_TTL_DAYS", 90, 1, 3650)
 
 
 # The longest JSON a message of `chars` characters takes with each character escaped as one \uXXXX (what
@@ -100,7 +34,7 @@ def _body_for(chars: int) -> int:
 
 
 def _max_body_bytes(env: Mapping[str, str], max_message_chars: int) -> int:
-    value = _int(env, "HUB_MAX_BODY_BYTES", 64 * 1024, 1024, 1024 * 1024)
+    value = read_int(env, "HUB_MAX_BODY_BYTES", 64 * 1024, 1024, 1024 * 1024)
     if value < _body_for(max_message_chars):
         raise SettingsError(
             f"HUB_MAX_BODY_BYTES={value} cannot hold a message of HUB_MAX_MESSAGE_CHARS={max_message_chars} "
@@ -143,48 +77,41 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        max_message_chars = _int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000)
+        max_message_chars = read_int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000)
         return cls(
             host=env.get("HUB_HOST", "127.0.0.1"),
-            port=_int(env, "HUB_PORT", 8000, 1, 65535),
-            workers=_int(env, "HUB_WORKERS", 1, 1, 64),
-            redis_url=_url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
-            rasa_url=_url(env, "RASA_URL", "http://127.0.0.1:5005", ("http", "https")),
-            rasa_channel_token=_secret(env, "RASA_CHANNEL_TOKEN"),
-            rasa_timeout=_float(env, "RASA_TIMEOUT", 10.0, 0.1, 300.0),
-            actions_url=_url(env, "ACTIONS_URL", "http://127.0.0.1:5055", ("http", "https")),
+            port=read_int(env, "HUB_PORT", 8000, 1, 65535),
+            workers=read_int(env, "HUB_WORKERS", 1, 1, 64),
+            redis_url=read_url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+            rasa_url=read_url(env, "RASA_URL", "http://127.0.0.1:5005", ("http", "https")),
+            rasa_channel_token=read_secret(env, "RASA_CHANNEL_TOKEN"),
+            rasa_timeout=read_float(env, "RASA_TIMEOUT", 10.0, 0.1, 300.0),
+            actions_url=read_url(env, "ACTIONS_URL", "http://127.0.0.1:5055", ("http", "https")),
             max_message_chars=max_message_chars,
-            rest_token=_optional_secret(env, "HUB_REST_TOKEN"),
-            service_token=_secret(env, "HUB_SERVICE_TOKEN"),
-            admin_token=_secret(env, "HUB_ADMIN_TOKEN"),
-            rasa_api_token=_secret(env, "RASA_AUTH_TOKEN"),
+            rest_token=read_optional_secret(env, "HUB_REST_TOKEN"),
+            service_token=read_secret(env, "HUB_SERVICE_TOKEN"),
+            admin_token=read_secret(env, "HUB_ADMIN_TOKEN"),
+            rasa_api_token=read_secret(env, "RASA_AUTH_TOKEN"),
             routing_config=env.get("HUB_ROUTING_CONFIG", ""),
-            sweep_interval=_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
-            widget_secret=_secret(env, "HUB_WIDGET_SECRET"),
-            identity_secret=_secret(env, "HUB_IDENTITY_SECRET"),
+            sweep_interval=read_float(env, "HUB_SWEEP_INTERVAL", 0.5, 0.01, 60.0),
+            widget_secret=read_secret(env, "HUB_WIDGET_SECRET"),
+            identity_secret=read_secret(env, "HUB_IDENTITY_SECRET"),
             allowed_origins=_origins(env, "HUB_ALLOWED_ORIGINS"),
-            messages_per_minute=_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 1_000_000),
-            rest_open=_bool(env, "HUB_REST_OPEN"),
-            messages_per_minute_per_address=_int(
+            messages_per_minute=read_int(env, "HUB_MESSAGES_PER_MINUTE", 20, 1, 1_000_000),
+            rest_open=read_bool(env, "HUB_REST_OPEN"),
+            messages_per_minute_per_address=read_int(
                 env, "HUB_MESSAGES_PER_MINUTE_PER_ADDRESS", 120, 1, 1_000_000
             ),
             max_body_bytes=_max_body_bytes(env, max_message_chars),
-            cookie_secure=_bool(env, "HUB_COOKIE_SECURE"),
+            cookie_secure=read_bool(env, "HUB_COOKIE_SECURE"),
             token_ttl_days=token_ttl_days(env),
             attachments_dir=env.get("HUB_ATTACHMENTS_DIR", "var/attachments"),
-            attachment_max_bytes=_int(
+            attachment_max_bytes=read_int(
                 env, "HUB_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, 65_536, 20 * 1024 * 1024
             ),
-            attachment_retention_days=_int(env, "HUB_ATTACHMENT_RETENTION_DAYS", 90, 1, 3650),
-            telegram=_telegram(env),
+            attachment_retention_days=read_int(env, "HUB_ATTACHMENT_RETENTION_DAYS", 90, 1, 3650),
+            telegram=TelegramSettings.from_env(env),
         )
-
-
-def _telegram(env: Mapping[str, str]) -> TelegramSettings | None:
-    # Imported here: the channel module imports SettingsError from this one.
-    from handoff.channels.telegram import TelegramSettings
-
-    return TelegramSettings.from_env(env)
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:

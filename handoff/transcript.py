@@ -6,6 +6,7 @@ handoff.attachments.Attachment.ref); the files themselves live in the attachment
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -14,6 +15,7 @@ from typing import Any, Literal, Protocol
 from redis.asyncio import Redis
 
 from handoff import keys
+from handoff.errors import BadRequest
 
 Author = Literal["customer", "bot", "agent", "system"]
 
@@ -137,11 +139,14 @@ class InMemoryTranscriptStore:
     def __init__(self) -> None:
         self._streams: dict[str, list[Message]] = {}
         self._once: set[str] = set()
-        self._seq = 0
+        self._last = (0, -1)  # the latest entry id, as (milliseconds, sequence)
 
     async def append(self, conversation_id: str, message: Message) -> str:
-        self._seq += 1
-        entry_id = f"{int(message.ts * 1000)}-{self._seq}"
+        # Ids rise like a stream's, "<milliseconds>-<sequence>", so that any id is a cursor.
+        milliseconds = max(int(message.ts * 1000), self._last[0])
+        sequence = self._last[1] + 1 if milliseconds == self._last[0] else 0
+        self._last = (milliseconds, sequence)
+        entry_id = f"{milliseconds}-{sequence}"
         stored = Message(**{**asdict(message), "id": entry_id})
         self._streams.setdefault(conversation_id, []).append(stored)
         return entry_id
@@ -158,9 +163,37 @@ class InMemoryTranscriptStore:
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         messages = self._streams.get(conversation_id, [])
         if after != "-":
-            ids = [m.id for m in messages]
-            messages = messages[ids.index(after) + 1 :] if after in ids else messages
+            cursor = _entry_order(after)
+            messages = [m for m in messages if _entry_order(m.id) > cursor]
         return messages[:limit]
 
     async def read_last(self, conversation_id: str, count: int) -> list[Message]:
         return self._streams.get(conversation_id, [])[-count:] if count > 0 else []
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+# Cursors: clients page through a transcript with `after`, the id of the last message they have.
+STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")  # [0-9]: \d would take other scripts' digits
+_MAX_STREAM_PART = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
+
+
+def is_cursor(after: object) -> bool:
+    """A message id Redis accepts as an exclusive stream position ("-" is the start): two unsigned 64-bit
+    numbers, below the largest id (nothing can come after that one)."""
+    if after == "-":
+        return True
+    match = STREAM_ID.match(after) if isinstance(after, str) else None
+    if match is None:
+        return False
+    ms, seq = (int(part) for part in match.groups())
+    return ms <= _MAX_STREAM_PART and seq <= _MAX_STREAM_PART and (ms, seq) != (_MAX_STREAM_PART,) * 2
+
+
+def check_cursor(after: str) -> str:
+    if not is_cursor(after):
+        raise BadRequest("'after' must be a message id like 1700000000000-0", field="after")
+    return after

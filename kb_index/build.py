@@ -24,6 +24,7 @@ from kb_index import storage
 from kb_index.articles import LANGUAGES, Article, load_articles
 from kb_index.cache import EmbeddingCache, passage_key
 from kb_index.chunking import MAX_CHARS, MIN_CHARS, Chunk, lexical_text, passage_text, passages
+from kb_index.encoder_loading import load_encoder
 from kb_index.encoders import (
     Encoder,
     EncoderError,
@@ -31,7 +32,6 @@ from kb_index.encoders import (
     Matrix,
     describe,
     library_versions,
-    load_encoder,
 )
 from kb_index.manifest import (
     ArticleEntry,

@@ -137,7 +137,7 @@ def _export_encoder(path: Path, spec: str) -> int:
 
 
 def _search(args: argparse.Namespace, index_dir: Path) -> int:
-    from bot.language import detect_language
+    from common.language import detect_language
 
     language = args.lang or detect_language(args.query) or "en"
     result = Retriever(index_dir).search(args.query, language, args.top_k, args.category, args.mode)

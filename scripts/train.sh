@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 inputs=$( { ls config.yml; find bot/domain data/nlu data/rules data/stories -name '*.yml'; \
-            ls bot/components/*.py bot/intent_model.py bot/patterns.py bot/tokenizer_vocabulary.py bot/jieba_userdict.txt \
+            ls bot/components/*.py bot/intent_model.py common/patterns.py common/tokenizer_vocabulary.py data/vocabulary/jieba_userdict.txt \
                requirements/rasa.lock var/encoders/minilm-int8.json; } | sort )
 want=$(cat $inputs | sha256sum | cut -d' ' -f1)
 stamp=models/.inputs.sha256

@@ -1,4 +1,4 @@
-"""A scripted storefront widget for tests: the WebSocket protocol of handoff/blueprints/widget.py."""
+"""A scripted storefront widget for tests: the WebSocket protocol of handoff/channels/widget/."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from actions.orders.model import Actor, Order
 from actions.orders.store import OrderStore
 from actions.providers import order_store, return_policy
 from actions.returns.policy import ReturnPolicy
-from bot.patterns import normalise_order_id
+from common.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from rasa_sdk import Tracker
 from actions.orders.access import order_access
 from actions.orders.model import Order
 from actions.orders.store import OrderStore
-from bot.patterns import normalise_order_id
+from common.patterns import normalise_order_id
 
 
 async def lookup_order(store: OrderStore, raw_order_id: str | None, tracker: Tracker) -> Order | None:

@@ -12,7 +12,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import conversation
-from actions.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
 from actions.handoff import ActionHandoff
 from actions.order_changes import ReadBack
 from actions.order_forms import OrderIdValidation, confirmation, is_correction, previous_value
@@ -26,6 +25,7 @@ from actions.providers import order_store, reason_classifier, return_policy
 from actions.returns.items import match_item, matching_items
 from actions.returns.policy import Outcome, ReturnPolicy, decide
 from actions.returns.reasons import OTHER, ReasonClassifier
+from common.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
 
 logger = logging.getLogger(__name__)
 

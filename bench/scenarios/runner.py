@@ -42,7 +42,7 @@ ATTEMPT_KEYS = "actions:order_check:*"  # actions/orders/attempts.py: wrong orde
 TABLES = ("orders", "returns")
 SEED_TIMEOUT = 60.0
 MAX_RETRIES_429 = 5
-SENDER_MAX = 122  # handoff/blueprints/rest.py: 128 characters less the "rest-" prefix
+SENDER_MAX = 122  # handoff/channels/rest/inbound.py: 128 characters less the "rest-" prefix
 
 
 class RunnerError(RuntimeError):

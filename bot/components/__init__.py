@@ -4,6 +4,6 @@ Rasa imports this package while reading config.yml, before training or serving t
 training and serving segment Chinese text the same way (e.g. 充电宝 stays one token, not 充电 / 宝要).
 """
 
-from bot.tokenizer_vocabulary import load_store_vocabulary
+from common.tokenizer_vocabulary import load_store_vocabulary
 
 load_store_vocabulary()

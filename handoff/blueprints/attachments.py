@@ -34,6 +34,9 @@ from sanic_ext.extensions.openapi import openapi
 from handoff import keys
 from handoff.attachments import (
     ACCEPTED,
+    UPLOAD_WINDOW_SECONDS,
+    UPLOADS_PER_ADDRESS,
+    UPLOADS_PER_CONVERSATION,
     Attachment,
     AttachmentNotFound,
     AttachmentStore,
@@ -44,7 +47,9 @@ from handoff.attachments import (
 )
 from handoff.auth import bearer
 from handoff.blueprints.conversations import conversation_for
-from handoff.blueprints.widget import CHANNEL, CLIENT_ID, check_origin, cors, session_metadata
+from handoff.channels.widget.frames import CHANNEL, CLIENT_ID
+from handoff.channels.widget.origins import check_origin, cors
+from handoff.channels.widget.sessions import session_metadata
 from handoff.errors import BadRequest, Unauthorized, read_body
 from handoff.hub import AlreadyStored, Hub
 from handoff.identity import STAFF, Role, require
@@ -58,10 +63,6 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("attachments")
 
 WIDGET_PATH = "/api/widget/attachments"
-# Photos are large next to a message: their own limits, besides the per-conversation message limit.
-UPLOADS_PER_CONVERSATION = 10
-UPLOADS_PER_ADDRESS = 30
-UPLOAD_WINDOW_SECONDS = 600
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Client-Id"
 _ERROR = {"application/json": {"error": str, "message": str}}

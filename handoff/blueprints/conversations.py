@@ -3,8 +3,6 @@ offered to or held by them; supervisors and admins see all."""
 
 from __future__ import annotations
 
-import json as jsonlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,19 +10,16 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from handoff import keys
 from handoff.errors import BadRequest, Conflict, Forbidden, NotFoundError, json_object
 from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, require
 from handoff.inbound import check_message
+from handoff.lifecycle import HandoffLifecycle
 from handoff.openapi_docs import TEAM_READ, TEAM_WRITE, array, documented, obj, query, string
 from handoff.packet import CONVERSATION_ID
-from handoff.transcript import Message
+from handoff.transcript import Message, check_cursor
 
 bp = Blueprint("conversations", url_prefix="/api/conversations")
-
-STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")  # [0-9]: \d would take other scripts' digits
-_MAX_STREAM_PART = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
 
 
 def message_view(message: Message) -> dict[str, Any]:
@@ -40,30 +35,13 @@ def message_view(message: Message) -> dict[str, Any]:
     }
 
 
-def is_cursor(after: object) -> bool:
-    """A message id Redis accepts as an exclusive stream position ("-" is the start): two unsigned 64-bit
-    numbers, below the largest id (nothing can come after that one)."""
-    if after == "-":
-        return True
-    match = STREAM_ID.match(after) if isinstance(after, str) else None
-    if match is None:
-        return False
-    ms, seq = (int(part) for part in match.groups())
-    return ms <= _MAX_STREAM_PART and seq <= _MAX_STREAM_PART and (ms, seq) != (_MAX_STREAM_PART,) * 2
-
-
-def check_cursor(after: str) -> str:
-    if not is_cursor(after):
-        raise BadRequest("'after' must be a message id like 1700000000000-0", field="after")
-    return after
-
-
 async def conversation_for(request: Request, conversation_id: str) -> tuple[Principal, dict[str, str]]:
     """The caller and the conversation's state, if the caller may see it."""
     who = await require(request, Role.AGENT, *STAFF)
     if not CONVERSATION_ID.match(conversation_id):
         raise BadRequest("a conversation id is 1-128 letters, digits or _.:@+-", field="conversation_id")
-    info: dict[str, str] = await request.app.ctx.redis.hgetall(keys.conversation(conversation_id))
+    hub: Hub = request.app.ctx.hub
+    info = await hub.info(conversation_id)
     if not info:
         raise NotFoundError("unknown_conversation", f"no conversation '{conversation_id}'")
     if not holds(who, info):
@@ -89,7 +67,7 @@ def holds(who: Principal, info: Mapping[str, str | None]) -> bool:
 async def get_conversation(request: Request, conversation_id: str) -> HTTPResponse:
     """State and the handoff context card (reason, intents with confidence, entities, order, KB hits)."""
     _, info = await conversation_for(request, conversation_id)
-    packet_raw = await request.app.ctx.redis.get(keys.handoff_packet(conversation_id))
+    hub: Hub = request.app.ctx.hub
     return json(
         {
             "conversation_id": conversation_id,
@@ -99,7 +77,7 @@ async def get_conversation(request: Request, conversation_id: str) -> HTTPRespon
             "language": info.get("language"),
             "skill": info.get("skill"),
             "transfer_note": info.get("transfer_note"),
-            "packet": jsonlib.loads(packet_raw) if packet_raw else None,
+            "packet": await hub.packet(conversation_id),
         }
     )
 
@@ -144,11 +122,6 @@ async def post_message(request: Request, conversation_id: str) -> HTTPResponse:
 async def typing(request: Request, conversation_id: str) -> HTTPResponse:
     """Shows "typing…" in the customer's widget for a few seconds."""
     who, _ = await conversation_for(request, conversation_id)
-    event = {
-        "type": "typing",
-        "conversation_id": conversation_id,
-        "author": "agent",
-        "agent_id": who.agent_id,
-    }
-    await request.app.ctx.redis.publish(keys.live_events(), jsonlib.dumps(event))
+    lifecycle: HandoffLifecycle = request.app.ctx.lifecycle
+    await lifecycle.agent_typing(conversation_id, who.agent_id)
     return json({"ok": True})

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from handoff import keys, service_level
 from handoff.blueprints.conversations import holds
 from handoff.errors import BadRequest, Forbidden, PayloadTooLarge
 from handoff.hub import Hub
 from handoff.identity import STAFF, Role, require
-from handoff.notices import notice
+from handoff.lifecycle import HandoffLifecycle
 from handoff.openapi_docs import API_ONLY, TEAM_READ, TEAM_WRITE, array, documented, obj, string
 from handoff.packet import CONVERSATION_ID, LANGUAGES, REASONS, VERIFIED_BY, validate_packet
 from handoff.routing.engine import RoutingEngine
-from handoff.tickets import AutoReason, TicketStore
 
 bp = Blueprint("handoffs", url_prefix="/api/handoffs")
 
@@ -86,9 +82,8 @@ async def handoff_status(request: Request, conversation_id: str) -> HTTPResponse
     cid = _conversation_id(conversation_id)
     if who.role is Role.AGENT:
         # Offered to or held by them right now; a chat they released grants nothing (conversations.holds).
-        fields = ("owner", "agent", "offer_agent")
-        values = await request.app.ctx.redis.hmget(keys.conversation(cid), list(fields))
-        if not holds(who, dict(zip(fields, values, strict=True))):
+        hub: Hub = request.app.ctx.hub
+        if not holds(who, await hub.fields(cid, "owner", "agent", "offer_agent")):
             raise Forbidden("this conversation is not offered to or held by you")
     engine: RoutingEngine = request.app.ctx.routing
     return json((await engine.status(cid)).as_dict())
@@ -101,24 +96,6 @@ async def cancel_handoff(request: Request, conversation_id: str) -> HTTPResponse
     Staff only."""
     await require(request, *STAFF)
     cid = _conversation_id(conversation_id)
-    previous, ticket = await withdraw(request.app.ctx, cid)
+    lifecycle: HandoffLifecycle = request.app.ctx.lifecycle
+    previous, ticket = await lifecycle.withdraw(cid)
     return json({"conversation_id": cid, "owner": "closed", "previous_owner": previous, "ticket_id": ticket})
-
-
-async def withdraw(ctx: Any, conversation_id: str, waiting_only: bool = False) -> tuple[str, str | None]:
-    """End routing for a conversation (the customer left, or the case was solved elsewhere): the previous
-    owner, and the ticket that keeps the case when nobody had answered yet (a miss for the service level;
-    the customer is told its number). `waiting_only` refuses (RoutingError) once an agent holds the chat."""
-    queued_at = await ctx.redis.hget(keys.conversation(conversation_id), "queued_at")
-    engine: RoutingEngine = ctx.routing
-    previous, _holder = await engine.release(conversation_id, None, "closed", waiting_only)
-    if previous not in ("queued", "offered"):
-        return previous, None
-    await service_level.record_abandoned(ctx.redis, conversation_id, "customer_left", queued_at)
-    tickets: TicketStore = ctx.tickets
-    ticket, created = await tickets.create_auto(conversation_id, AutoReason.CUSTOMER_LEFT)
-    if created:
-        hub: Hub = ctx.hub
-        language = await hub.language(conversation_id)
-        await hub.system_notice(conversation_id, notice("left_queue", language, ticket=ticket.id))
-    return previous, ticket.id

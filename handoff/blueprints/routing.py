@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json as jsonlib
-
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from handoff import service_level
 from handoff.auth import bearer
 from handoff.errors import BadRequest, Forbidden, json_object
 from handoff.hub import Hub
 from handoff.identity import ROTATION_GRACE_SECONDS, STAFF, Principal, Role, TokenStore, principal, require
 from handoff.inbound import BlankText, InboundError, normalise_text
+from handoff.lifecycle import HandoffLifecycle
 from handoff.openapi_docs import (
     API_ONLY,
     TEAM_READ,
@@ -29,13 +27,7 @@ from handoff.openapi_docs import (
 )
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import MAX_WEIGHT, ConfigError, Weights
-from handoff.routing.engine import (
-    EVENTS_CHANNEL,
-    RoutingEngine,
-    RoutingError,
-    check_agent_id,
-    validate_agent_spec,
-)
+from handoff.routing.engine import RoutingEngine, RoutingError, check_agent_id, validate_agent_spec
 from handoff.routing.scoring import Presence
 
 bp = Blueprint("routing", url_prefix="/api")
@@ -59,6 +51,11 @@ def _engine(request: Request) -> RoutingEngine:
     return engine
 
 
+def _lifecycle(request: Request) -> HandoffLifecycle:
+    lifecycle: HandoffLifecycle = request.app.ctx.lifecycle
+    return lifecycle
+
+
 def _conversation(value: str) -> str:
     if not CONVERSATION_ID.match(value):
         raise BadRequest("a conversation id is 1-128 letters, digits or _.:@+-", field="conversation_id")
@@ -77,7 +74,8 @@ def _acting_agent(who: Principal) -> str | None:
 async def _holding(request: Request, conversation_id: str, who: Principal) -> str | None:
     """The acting agent for resolve, transfer and return to bot: an agent must hold the chat (an offer
     is accepted or declined, not resolved). Returns the current holder, for the release event."""
-    owner, holder = await request.app.ctx.redis.hmget(f"hub:conv:{conversation_id}", "owner", "agent")
+    hub: Hub = request.app.ctx.hub
+    owner, holder = await hub.routing_state(conversation_id)
     if not who.is_staff:
         if owner not in ("queued", "offered", "agent"):
             raise RoutingError(
@@ -249,7 +247,7 @@ async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT)
     engine = _engine(request)
     status = await engine.accept(_conversation(conversation_id), str(who.agent_id))
-    await service_level.record_answered(request.app.ctx.redis, conversation_id)
+    await _lifecycle(request).answered(conversation_id)
     hub: Hub = request.app.ctx.hub
     await hub.agent_joined(conversation_id, (await engine.get_agent(str(who.agent_id))).name)
     return json(status.as_dict())
@@ -302,23 +300,15 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
         target = check_agent_id(body["agent_id"], field="agent_id")
         offer = await engine.transfer_to_agent(cid, _acting_agent(who), target)
         await _save_note(request, cid, note, who)
-        await _released(request, cid, holder)
+        await _lifecycle(request).transferred_away(cid, holder)
         return json({"conversation_id": cid, "offered_to": offer.agent_id, "expires_at": offer.expires_at})
     skill = body["skill"]
     if not isinstance(skill, str):
         raise BadRequest("'skill' must be a string", field="skill")
     status = await engine.transfer_to_skill(cid, _acting_agent(who), skill)
     await _save_note(request, cid, note, who)
-    await _released(request, cid, holder)
+    await _lifecycle(request).transferred_away(cid, holder)
     return json(status.as_dict())
-
-
-async def _released(request: Request, conversation_id: str, holder: str | None) -> None:
-    """Tells the previous holder's consoles a transferred chat has left them (the engine's own release,
-    used by resolve and return to bot, announces itself)."""
-    if holder:
-        event = {"type": "released", "conversation_id": conversation_id, "agent_id": holder}
-        await request.app.ctx.redis.publish(EVENTS_CHANNEL, jsonlib.dumps(event))
 
 
 def _transfer_note(note: object) -> str:
@@ -342,9 +332,8 @@ def _transfer_note(note: object) -> str:
 async def _save_note(request: Request, conversation_id: str, note: str, who: Principal) -> None:
     """Only after the transfer succeeded: a refused transfer must not touch the conversation."""
     if note:
-        await request.app.ctx.redis.hset(
-            f"hub:conv:{conversation_id}", mapping={"transfer_note": note, "transfer_by": who.user_id}
-        )
+        hub: Hub = request.app.ctx.hub
+        await hub.note_transfer(conversation_id, note, who.user_id)
 
 
 @bp.post("/assignments/<conversation_id>/return-to-bot")

@@ -12,30 +12,28 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from handoff import keys
 from handoff.blueprints.conversations import holds
 from handoff.errors import BadRequest, Forbidden, json_object
+from handoff.hub import Hub
 from handoff.identity import STAFF, Principal, Role, require
 from handoff.openapi_docs import TEAM_READ, TEAM_WRITE, documented, integer, obj, query, string
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.engine import NotFound, RoutingEngine, check_agent_id
-from handoff.tickets import (
+from handoff.tickets.model import Priority, TicketStatus, Viewer
+from handoff.tickets.rules import (
     CUSTOMER_ID_MAX,
     DESCRIPTION_MAX,
     MAX_LIMIT,
     MAX_OFFSET,
     NOTE_MAX,
     SUBJECT_MAX,
-    Priority,
-    TicketStatus,
-    TicketStore,
-    Viewer,
     check_access,
     check_edit,
     check_skill,
     validate_changes,
     validate_new,
 )
+from handoff.tickets.store import TicketStore
 
 bp = Blueprint("tickets", url_prefix="/api/tickets")
 
@@ -109,9 +107,8 @@ async def create_ticket(request: Request) -> HTTPResponse:
     if new.conversation_id and not viewer.is_staff:
         # The ticket copies the conversation's packet: an agent may only file one for a chat they hold,
         # and an unknown id answers like someone else's, so ids cannot be probed.
-        fields = ("owner", "agent", "offer_agent")
-        values = await request.app.ctx.redis.hmget(keys.conversation(new.conversation_id), *fields)
-        if not holds(who, dict(zip(fields, values, strict=True))):
+        hub: Hub = request.app.ctx.hub
+        if not holds(who, await hub.fields(new.conversation_id, "owner", "agent", "offer_agent")):
             raise Forbidden("this conversation is not offered to or held by you")
     ticket = await _store(request).create(new, who.user_id)
     return json(ticket.as_dict(), status=201)

@@ -1,1 +1,3 @@
-"""Channel adapters: how messages reach customers on each channel (widget, REST, Telegram, ...)."""
+"""The customer channels, one package each (`widget`, `rest`, `telegram`: inbound parsing, outbound
+delivery, settings where the channel has its own, and the Sanic blueprint in `routes`), and `base`, the
+adapter interface they share."""

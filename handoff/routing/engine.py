@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from handoff import keys
 from handoff.errors import BadRequest, Conflict, NotFoundError
 from handoff.routing import scripts
 from handoff.routing.config import SKILL, RoutingConfig, Weights
@@ -22,7 +23,7 @@ from handoff.routing.scoring import Presence, shrunk_rating
 logger = logging.getLogger(__name__)
 
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
-EVENTS_CHANNEL = "hub:events"
+EVENTS_CHANNEL = keys.routing_events()
 LANGUAGES = ("en", "zh")
 OWNERS_IN_ROUTING = ("queued", "offered", "agent")
 
@@ -110,11 +111,15 @@ class RoutingEngine:
             )
         }  # fmt: skip
 
+    async def _run(self, script: str, args: Sequence[Any], client: Any = None) -> Any:
+        """Run one of the scripts (their key names are written into them: scripts.KEY_NAMES)."""
+        return await self._s[script](args=args, client=client)
+
     # -- configuration -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Write the parameters the scripts read. Weights a supervisor saved in Redis win over the file."""
-        saved = await self._redis.hgetall("hub:routing:weights")
+        saved = await self._redis.hgetall(keys.routing_weights())
         if saved:
             weights = Weights.parse({k: float(v) for k, v in saved.items()})
             self.config = self.config.with_weights(weights)
@@ -128,10 +133,10 @@ class RoutingEngine:
             "timeout": repr(c.offer_timeout), "max_missed": str(c.max_missed_offers),
             "sticky": str(c.sticky_window),
         }  # fmt: skip
-        current = await self._redis.hgetall("hub:routing:params")
+        current = await self._redis.hgetall(keys.routing_params())
         if current != params:
-            await self._redis.hset("hub:routing:params", mapping=params)
-            await self._s["RESCORE_ALL"](args=[])
+            await self._redis.hset(keys.routing_params(), mapping=params)
+            await self._run("RESCORE_ALL", [])
 
     async def set_weights(self, weights: Weights, actor: str) -> dict[str, Any]:
         """Change the weights for every worker, with an audit entry (who, when, old, new)."""
@@ -139,20 +144,20 @@ class RoutingEngine:
         self.config = self.config.with_weights(weights)
         entry = {"at": self._clock(), "by": actor, "old": old.as_dict(), "new": weights.as_dict()}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset("hub:routing:weights", mapping={k: repr(v) for k, v in weights.as_dict().items()})
-            pipe.lpush("hub:routing:audit", json.dumps(entry))
-            pipe.ltrim("hub:routing:audit", 0, 999)
+            pipe.hset(keys.routing_weights(), mapping={k: repr(v) for k, v in weights.as_dict().items()})
+            pipe.lpush(keys.routing_audit(), json.dumps(entry))
+            pipe.ltrim(keys.routing_audit(), 0, 999)
             await pipe.execute()
         await self._write_params()
         await self._publish({"type": "weights_changed", "weights": weights.as_dict(), "by": actor})
         return entry
 
     async def current_weights(self) -> Weights:
-        saved = await self._redis.hgetall("hub:routing:weights")
+        saved = await self._redis.hgetall(keys.routing_weights())
         return Weights.parse({k: float(v) for k, v in saved.items()}) if saved else self.config.weights
 
     async def weight_audit(self, limit: int = 50) -> list[dict[str, Any]]:
-        return [json.loads(e) for e in await self._redis.lrange("hub:routing:audit", 0, limit - 1)]
+        return [json.loads(e) for e in await self._redis.lrange(keys.routing_audit(), 0, limit - 1)]
 
     # -- agents --------------------------------------------------------------------------------------
 
@@ -164,7 +169,7 @@ class RoutingEngine:
             "1" if create else "0",
             json.dumps(dict(spec.skills)),
         ]
-        result = await self._s["PUT_AGENT"](args=args)
+        result = await self._run("PUT_AGENT", args)
         if result == "exists":
             raise RoutingError("agent_exists", f"agent '{agent_id}' already exists")
         if result == "unknown_agent":
@@ -173,16 +178,16 @@ class RoutingEngine:
         return await self.get_agent(agent_id)
 
     async def get_agent(self, agent_id: str) -> Agent:
-        raw = await self._redis.hgetall(f"hub:agent:{agent_id}")
+        raw = await self._redis.hgetall(keys.agent(agent_id))
         if not raw:
             raise NotFound("unknown_agent", f"no agent '{agent_id}'")
         return self._agent(agent_id, raw)
 
     async def agents(self) -> list[Agent]:
-        ids = sorted(await self._redis.smembers("hub:agents"))
+        ids = sorted(await self._redis.smembers(keys.agents()))
         async with self._redis.pipeline(transaction=False) as pipe:
             for agent_id in ids:
-                pipe.hgetall(f"hub:agent:{agent_id}")
+                pipe.hgetall(keys.agent(agent_id))
             rows = await pipe.execute()
         return [self._agent(i, r) for i, r in zip(ids, rows, strict=True) if r]
 
@@ -205,7 +210,7 @@ class RoutingEngine:
         )
 
     async def set_presence(self, agent_id: str, presence: Presence) -> list[Offer]:
-        result = await self._s["PRESENCE"](args=[agent_id, presence.value, f"{self._clock():.3f}"])
+        result = await self._run("PRESENCE", [agent_id, presence.value, f"{self._clock():.3f}"])
         if result[0] == "unknown_agent":
             raise NotFound("unknown_agent", f"no agent '{agent_id}'")
         await self._publish({"type": "presence", "agent_id": agent_id, "presence": presence.value})
@@ -217,7 +222,7 @@ class RoutingEngine:
         return offers
 
     async def rate(self, agent_id: str, stars: int) -> None:
-        if await self._s["RATE"](args=[agent_id, str(stars)]) == "unknown_agent":
+        if await self._run("RATE", [agent_id, str(stars)]) == "unknown_agent":
             raise NotFound("unknown_agent", f"no agent '{agent_id}'")
 
     # -- handoffs ------------------------------------------------------------------------------------
@@ -236,14 +241,14 @@ class RoutingEngine:
             packet.get("customer_id") or "", json.dumps(packet, ensure_ascii=False),
         ]  # fmt: skip
         # Queued, routed and its status read in one atomic step: one round trip.
-        result = await self._s["ENQUEUE"](args=args)
+        result = await self._run("ENQUEUE", args)
         status = self._status(conversation_id, result[2])
         contact = {k: v for k, v in zip(("channel", "address"), result[3], strict=True) if v is not None}
         return dataclasses.replace(status, contact=contact)
 
     async def route(self, qname: str, watch: str = "", max_offers: int = 50) -> list[Offer]:
         """Offer waiting conversations in one queue to the best free agents."""
-        raw = await self._s["ROUTE"](args=[qname, f"{self._clock():.3f}", max_offers, 5, watch])
+        raw = await self._run("ROUTE", [qname, f"{self._clock():.3f}", max_offers, 5, watch])
         return [Offer(str(c), str(a), str(d), float(e)) for c, a, d, e in raw]  # events published by Lua
 
     async def route_many(self, qnames: Sequence[str], max_offers: int = 50) -> list[list[Offer]]:
@@ -251,29 +256,29 @@ class RoutingEngine:
         now = f"{self._clock():.3f}"
         async with self._redis.pipeline(transaction=False) as pipe:
             for qname in qnames:
-                await self._s["ROUTE"](args=[qname, now, max_offers, 5, ""], client=pipe)
+                await self._run("ROUTE", [qname, now, max_offers, 5, ""], client=pipe)
             raws = await pipe.execute()
         return [[Offer(str(c), str(a), str(d), float(e)) for c, a, d, e in raw] for raw in raws]
 
     async def route_for_agent(self, agent_id: str) -> list[Offer]:
         """An agent has room: serve the queues they can take, the longest-waiting head first."""
-        raw = await self._redis.hmget(f"hub:agent:{agent_id}", ["skills", "languages"])
+        raw = await self._redis.hmget(keys.agent(agent_id), ["skills", "languages"])
         if not raw[0]:
             return []
         skills = json.loads(raw[0])
         languages = [x for x in (raw[1] or "").split(",") if x]
         names = [f"{s}:{lang}" for lang in languages for s in skills] + [f"*:{lang}" for lang in languages]
-        waiting = await self._redis.smembers("hub:queues")
+        waiting = await self._redis.smembers(keys.queues())
         candidates = [n for n in names if n in waiting]
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in candidates:
-                pipe.zrange(f"hub:queue:{name}", 0, 0, withscores=True)
+                pipe.zrange(keys.queue(name), 0, 0, withscores=True)
             firsts = await pipe.execute()
         heads = sorted((head[0][1], name) for name, head in zip(candidates, firsts, strict=True) if head)
         return [offer for offers in await self.route_many([name for _, name in heads]) for offer in offers]
 
     async def accept(self, conversation_id: str, agent_id: str) -> HandoffStatus:
-        result = await self._s["ACCEPT"](args=[conversation_id, agent_id, f"{self._clock():.3f}"])
+        result = await self._run("ACCEPT", [conversation_id, agent_id, f"{self._clock():.3f}"])
         if result == "not_offered":
             raise RoutingError("not_offered", f"conversation '{conversation_id}' is not offered to you")
         if result == "expired":
@@ -282,8 +287,8 @@ class RoutingEngine:
         return await self.status(conversation_id)
 
     async def decline(self, conversation_id: str, agent_id: str) -> list[Offer]:
-        result = await self._s["RELEASE_OFFER"](
-            args=[conversation_id, agent_id, f"{self._clock():.3f}", "decline"]
+        result = await self._run(
+            "RELEASE_OFFER", [conversation_id, agent_id, f"{self._clock():.3f}", "decline"]
         )
         if result[0] != "ok":
             raise RoutingError("not_offered", f"conversation '{conversation_id}' is not offered to you")
@@ -293,10 +298,10 @@ class RoutingEngine:
     async def expire_offers(self, limit: int = 100) -> list[Offer]:
         """Move offers nobody answered in time to the next candidate (safe to run in every worker)."""
         now = self._clock()
-        due = await self._redis.zrangebyscore("hub:offers", "-inf", now, start=0, num=limit)
+        due = await self._redis.zrangebyscore(keys.offers(), "-inf", now, start=0, num=limit)
         offers: list[Offer] = []
         for cid in due:
-            result = await self._s["RELEASE_OFFER"](args=[cid, "", f"{now:.3f}", "expire"])
+            result = await self._run("RELEASE_OFFER", [cid, "", f"{now:.3f}", "expire"])
             if result[0] != "ok":
                 continue  # accepted or expired by another worker meanwhile
             agent_id, away = str(result[2]), result[3] == "1"
@@ -312,15 +317,8 @@ class RoutingEngine:
     ) -> tuple[str, str]:
         """End routing for a conversation (resolved, returned to the bot, cancelled). `waiting_only`: only
         while nobody has accepted it (a customer leaving the queue must not end a chat just accepted)."""
-        result = await self._s["RELEASE"](
-            args=[
-                conversation_id,
-                actor or "",
-                f"{self._clock():.3f}",
-                new_owner,
-                "1" if waiting_only else "",
-            ]
-        )
+        args = [conversation_id, actor or "", f"{self._clock():.3f}", new_owner, "1" if waiting_only else ""]
+        result = await self._run("RELEASE", args)
         if result[0] == "answered":
             raise RoutingError("answered", f"conversation '{conversation_id}' is already with an agent")
         if result[0] == "not_routed":
@@ -337,7 +335,7 @@ class RoutingEngine:
 
     async def transfer_to_agent(self, conversation_id: str, actor: str | None, target: str) -> Offer:
         now = self._clock()
-        result = await self._s["TRANSFER_TO_AGENT"](args=[conversation_id, actor or "", target, f"{now:.3f}"])
+        result = await self._run("TRANSFER_TO_AGENT", [conversation_id, actor or "", target, f"{now:.3f}"])
         code = str(result[0])
         if code == "unknown_agent":
             raise NotFound(code, f"no agent '{target}'")
@@ -351,8 +349,8 @@ class RoutingEngine:
     async def transfer_to_skill(self, conversation_id: str, actor: str | None, skill: str) -> HandoffStatus:
         if skill not in self.config.skills():
             raise RoutingError("unknown_skill", f"no skill '{skill}'")
-        result = await self._s["TRANSFER_TO_SKILL"](
-            args=[conversation_id, actor or "", skill, f"{self._clock():.3f}"]
+        result = await self._run(
+            "TRANSFER_TO_SKILL", [conversation_id, actor or "", skill, f"{self._clock():.3f}"]
         )
         if result[0] != "ok":
             raise RoutingError("not_assigned", f"conversation '{conversation_id}' is not assigned to you")
@@ -364,7 +362,7 @@ class RoutingEngine:
 
     async def status(self, conversation_id: str) -> HandoffStatus:
         # One script reads the hash, the queue rank and the wait inputs: one round trip, one snapshot.
-        return self._status(conversation_id, await self._s["STATUS"](args=[conversation_id]))
+        return self._status(conversation_id, await self._run("STATUS", [conversation_id]))
 
     def _status(self, conversation_id: str, raw: list[Any]) -> HandoffStatus:
         """A HandoffStatus from the STATUS_OF reply (see scripts.STATUS_OF for the layout)."""
@@ -399,8 +397,8 @@ class RoutingEngine:
         """
         skill = queue.split(":", 1)[0]
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget("hub:slots", queue)
-            pipe.lrange(f"hub:handle:{skill}", 0, 49)
+            pipe.hget(keys.slots(), queue)
+            pipe.lrange(keys.handle_times(skill), 0, 49)
             slots_raw, handles = await pipe.execute()
         return self._wait(position, slots_raw, handles)
 
@@ -414,15 +412,15 @@ class RoutingEngine:
         return int(math.ceil(position * handle / slots / 5.0) * 5)
 
     async def decisions(self, conversation_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        key = f"hub:conv:{conversation_id}:decisions" if conversation_id else "hub:decisions"
+        key = keys.conversation_decisions(conversation_id) if conversation_id else keys.decisions()
         ids = await self._redis.lrange(key, 0, limit - 1)
         if not ids:
             return []
-        raws = await self._redis.mget([f"hub:decision:{i}" for i in ids])
+        raws = await self._redis.mget([keys.decision(i) for i in ids])
         return [_decision(json.loads(r)) for r in raws if r]
 
     async def decision(self, decision_id: str) -> dict[str, Any]:
-        raw = await self._redis.get(f"hub:decision:{decision_id}")
+        raw = await self._redis.get(keys.decision(decision_id))
         if not raw:
             raise NotFound("unknown_decision", f"no decision '{decision_id}'")
         return _decision(json.loads(raw))
@@ -431,13 +429,13 @@ class RoutingEngine:
         """Every queue with waiting conversations: length, oldest real wait, estimated wait of the last."""
         now = self._clock()
         out = []
-        for name in sorted(await self._redis.smembers("hub:queues")):
-            members = await self._redis.zrange(f"hub:queue:{name}", 0, -1)
+        for name in sorted(await self._redis.smembers(keys.queues())):
+            members = await self._redis.zrange(keys.queue(name), 0, -1)
             if not members:
                 continue
             async with self._redis.pipeline(transaction=False) as pipe:
                 for cid in members:
-                    pipe.hget(f"hub:conv:{cid}", "queued_at")
+                    pipe.hget(keys.conversation(cid), "queued_at")
                 arrivals = [float(a) for a in await pipe.execute() if a]
             skill, language = name.split(":", 1)
             out.append(
@@ -460,21 +458,21 @@ class RoutingEngine:
         tickets: list[str] = []
         now = self._clock()
         for cid in await self._redis.zrangebyscore(
-            "hub:waiting", "-inf", now - self.config.widen_after, start=0, num=100
+            keys.waiting(), "-inf", now - self.config.widen_after, start=0, num=100
         ):
-            qname = await self._s["WIDEN"](args=[cid])
+            qname = await self._run("WIDEN", [cid])
             if qname:
                 await self._publish({"type": "widened", "conversation_id": cid, "queue": qname})
                 offers += await self.route(str(qname))
         for cid in await self._redis.zrangebyscore(
-            "hub:waiting:widened", "-inf", now - self.config.ticket_after, start=0, num=100
+            keys.waiting_widened(), "-inf", now - self.config.ticket_after, start=0, num=100
         ):
             # ZREM decides which worker announces it, so the customer is told once.
             if (
-                await self._redis.zrem("hub:waiting:widened", cid)
-                and await self._redis.hget(f"hub:conv:{cid}", "owner") == "queued"
+                await self._redis.zrem(keys.waiting_widened(), cid)
+                and await self._redis.hget(keys.conversation(cid), "owner") == "queued"
             ):
-                await self._redis.hset(f"hub:conv:{cid}", "ticket_offered", "1")
+                await self._redis.hset(keys.conversation(cid), "ticket_offered", "1")
                 await self._publish({"type": "ticket_offer", "conversation_id": cid})
                 tickets.append(cid)
         return SweepResult(offers, tickets)

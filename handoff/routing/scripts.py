@@ -1,36 +1,98 @@
 """Lua scripts that change routing state. Each runs atomically in Redis, so any number of service workers
 can route at once without double-assigning a conversation or pushing an agent past capacity.
 
-Keys (all under `hub:`; the scripts derive them from ids, so they need a single Redis node, not a cluster):
-  hub:routing:params            hash  ws wl wr (weights), pm pw (rating prior), timeout, max_missed, sticky
-  hub:agents / hub:agents:online set  every agent / the online ones
-  hub:skill:<skill>, hub:lang:<l> set  agents with a skill / a language
-  hub:agent:<id>                hash  name presence capacity active rating_sum rating_count missed
-                                      skills (JSON) languages (comma list)
-  hub:agent:<id>:chats          set   conversations offered to or held by the agent
-  hub:pool:<skill>:<lang>       zset  agents free to take a chat now, by −score (best first; ties by id)
-  hub:pool:*:<lang>             zset  the same for widened routing (skill does not count)
-  hub:queue:<skill|*>:<lang>    zset  waiting conversations by virtual arrival (arrival − priority seconds)
-  hub:queues                    set   names ("skill:lang") of non-empty queues
-  hub:waiting / hub:waiting:widened  zset  waiting conversations by real arrival, before / after widening
-  hub:offers                    zset  offered conversations by offer expiry
-  hub:conv:<id>                 hash  owner skill language queue qscore queued_at customer_id offer_agent
-                                      offer_expires agent assigned_at decision widened ticket_offered;
-                                      channel address (read only: the conversation store writes them)
-  hub:conv:<id>:declined        set   agents who declined or missed this conversation
-  hub:conv:<id>:decisions       list  decision ids, newest first
-  hub:decision:<n> / hub:decisions / hub:decision:seq   decision JSON / recent ids / id counter
-  hub:sticky:<customer_id>      string the customer's last agent, expiring after the sticky window
-  hub:handle:<skill>            list  recent handle times in seconds
-  hub:online:<skill>, hub:online:<skill|*>:<lang>  set  online agents with a skill (and language)
-  hub:slots                     hash  "skill:lang" → summed capacity of those online agents
-  hub:events                    pub/sub channel for offers and queue changes
+Key names come from handoff/keys.py ("routing", which also lists the agent and conversation hashes'
+fields) only: every script starts with KEY_NAMES, Lua constants generated from keys.py when this module
+loads (KEY_LAYOUT): a fixed key as it is, a family of keys named by an id as the part before the id
+(AGENT .. aid) or after another family's key (AGENT .. aid .. AGENT_CHATS). They are written into the
+script rather than sent as KEYS on every call: sending 25 names per call cost 5-8% of the engine's
+throughput (docs/benchmarks.md), and the scripts build names from ids anyway, so they need a single
+Redis node (or one hash slot for every routing key), not a cluster.
 """
 
 from __future__ import annotations
 
-PRELUDE = r"""
-local prm = redis.call('HMGET', 'hub:routing:params',
+from collections.abc import Callable
+from typing import NamedTuple
+
+from handoff import keys
+
+_ID = "\x00"  # stands for an id while a family's key names are checked
+
+
+class Key(NamedTuple):
+    """One key name (or family of names) and the Lua constant every script binds it to."""
+
+    name: str  # the keys.py function's name in capitals
+    key: str  # the fixed key, or the family's name for the empty id (every entry is then a hub key name)
+    after: str = ""  # the family whose key these names continue (AGENT for AGENT_CHATS)
+
+
+def _fixed(build: Callable[[], str]) -> Key:
+    return Key(build.__name__.upper(), build())
+
+
+def _family(build: Callable[[str], str], after: Callable[[str], str] | None = None) -> Key:
+    empty = build("")
+    if after is None:
+        fits = build(_ID) == empty + _ID
+    else:
+        fits = empty.startswith(after("")) and build(_ID) == after(_ID) + empty[len(after("")) :]
+    if not fits:
+        raise ValueError(f"keys.{build.__name__}: the id must end the name, or follow `after`'s key")
+    return Key(build.__name__.upper(), empty, after.__name__.upper() if after else "")
+
+
+# The Lua constants of every script, in this order.
+KEY_LAYOUT: tuple[Key, ...] = (
+    _fixed(keys.routing_params),
+    _fixed(keys.routing_events),
+    _fixed(keys.agents),
+    _fixed(keys.agents_online),
+    _fixed(keys.slots),
+    _fixed(keys.queues),
+    _fixed(keys.waiting),
+    _fixed(keys.waiting_widened),
+    _fixed(keys.offers),
+    _fixed(keys.decisions),
+    _fixed(keys.decision_sequence),
+    _family(keys.agent),
+    _family(keys.agent_chats, after=keys.agent),
+    _family(keys.agents_with_skill),
+    _family(keys.agents_with_language),
+    _family(keys.agents_online_in),
+    _family(keys.pool),
+    _family(keys.queue),
+    _family(keys.conversation),
+    _family(keys.declined_agents, after=keys.conversation),
+    _family(keys.conversation_decisions, after=keys.conversation),
+    _family(keys.handoff_packet),
+    _family(keys.decision),
+    _family(keys.sticky_agent),
+    _family(keys.handle_times),
+)
+
+
+def _lua_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _bind(layout: tuple[Key, ...]) -> str:
+    """The Lua constants every script starts with, one per entry of the layout."""
+    keys_by_name = {k.name: k.key for k in layout}
+    lines = [
+        f"local {k.name} = {_lua_string(k.key[len(keys_by_name[k.after]) :] if k.after else k.key)}"
+        for k in layout
+    ]
+    return "\n".join(lines) + "\n"
+
+
+KEY_NAMES = _bind(KEY_LAYOUT)
+
+# The start of every script but STATUS: parameters, and the helpers that keep pools, queues and decisions.
+PRELUDE = (
+    KEY_NAMES
+    + r"""local prm = redis.call('HMGET', ROUTING_PARAMS,
   'ws', 'wl', 'wr', 'pm', 'pw', 'timeout', 'max_missed', 'sticky')
 local WS, WL, WR = tonumber(prm[1]) or 0.4, tonumber(prm[2]) or 0.3, tonumber(prm[3]) or 0.3
 local PM, PW = tonumber(prm[4]) or 4.0, tonumber(prm[5]) or 5.0
@@ -44,7 +106,7 @@ local function split(s)
 end
 
 local function agent(aid)
-  local a = redis.call('HMGET', 'hub:agent:' .. aid, 'presence', 'capacity', 'active', 'rating_sum',
+  local a = redis.call('HMGET', AGENT .. aid, 'presence', 'capacity', 'active', 'rating_sum',
     'rating_count', 'skills', 'languages')
   if not a[2] then return nil end
   return {id = aid, presence = a[1], capacity = tonumber(a[2]), active = tonumber(a[3]) or 0,
@@ -71,7 +133,7 @@ end
 -- Per-(skill, language) sets of online agents and their summed capacity ("slots"), so that decisions
 -- explain the filters with O(1) counts and wait estimates need no scan. Updated only on a change.
 local function index_online(aid, a, online)
-  local key = 'hub:agent:' .. aid
+  local key = AGENT .. aid
   local state = redis.call('HMGET', key, 'indexed', 'counted')
   local counted = tonumber(state[2]) or 0
   local want = online and a.capacity or 0
@@ -82,10 +144,10 @@ local function index_online(aid, a, online)
     for skill, _ in pairs(a.skills) do names[#names + 1] = skill .. ':' .. lang end
   end
   local op = online and 'SADD' or 'SREM'
-  for skill, _ in pairs(a.skills) do redis.call(op, 'hub:online:' .. skill, aid) end
+  for skill, _ in pairs(a.skills) do redis.call(op, AGENTS_ONLINE_IN .. skill, aid) end
   for _, name in ipairs(names) do
-    redis.call(op, 'hub:online:' .. name, aid)
-    if want ~= counted then redis.call('HINCRBY', 'hub:slots', name, want - counted) end
+    redis.call(op, AGENTS_ONLINE_IN .. name, aid)
+    if want ~= counted then redis.call('HINCRBY', SLOTS, name, want - counted) end
   end
   redis.call('HSET', key, 'indexed', online and '1' or '0', 'counted', want)
 end
@@ -97,15 +159,15 @@ local function rescore(aid)
   local available = a.presence == 'online' and a.active < a.capacity
   for _, lang in ipairs(a.langs) do
     if available then
-      redis.call('ZADD', 'hub:pool:*:' .. lang, -total(a, nil), aid)
+      redis.call('ZADD', POOL .. '*:' .. lang, -total(a, nil), aid)
     else
-      redis.call('ZREM', 'hub:pool:*:' .. lang, aid)
+      redis.call('ZREM', POOL .. '*:' .. lang, aid)
     end
     for skill, prof in pairs(a.skills) do
       if available then
-        redis.call('ZADD', 'hub:pool:' .. skill .. ':' .. lang, -total(a, prof), aid)
+        redis.call('ZADD', POOL .. skill .. ':' .. lang, -total(a, prof), aid)
       else
-        redis.call('ZREM', 'hub:pool:' .. skill .. ':' .. lang, aid)
+        redis.call('ZREM', POOL .. skill .. ':' .. lang, aid)
       end
     end
   end
@@ -116,19 +178,19 @@ local function unpool(aid)
   if not a then return end
   index_online(aid, a, false)
   for _, lang in ipairs(a.langs) do
-    redis.call('ZREM', 'hub:pool:*:' .. lang, aid)
-    redis.call('SREM', 'hub:lang:' .. lang, aid)
+    redis.call('ZREM', POOL .. '*:' .. lang, aid)
+    redis.call('SREM', AGENTS_WITH_LANGUAGE .. lang, aid)
     for skill, _ in pairs(a.skills) do
-      redis.call('ZREM', 'hub:pool:' .. skill .. ':' .. lang, aid)
-      redis.call('SREM', 'hub:skill:' .. skill, aid)
+      redis.call('ZREM', POOL .. skill .. ':' .. lang, aid)
+      redis.call('SREM', AGENTS_WITH_SKILL .. skill, aid)
     end
   end
 end
 
 local function index_agent(aid)
   local a = agent(aid)
-  for _, lang in ipairs(a.langs) do redis.call('SADD', 'hub:lang:' .. lang, aid) end
-  for skill, _ in pairs(a.skills) do redis.call('SADD', 'hub:skill:' .. skill, aid) end
+  for _, lang in ipairs(a.langs) do redis.call('SADD', AGENTS_WITH_LANGUAGE .. lang, aid) end
+  for skill, _ in pairs(a.skills) do redis.call('SADD', AGENTS_WITH_SKILL .. skill, aid) end
 end
 
 local function split_queue(qname)
@@ -137,9 +199,9 @@ local function split_queue(qname)
 end
 
 local function free_agent(aid, cid)
-  if redis.call('SREM', 'hub:agent:' .. aid .. ':chats', cid) == 1 then
-    if tonumber(redis.call('HINCRBY', 'hub:agent:' .. aid, 'active', -1)) < 0 then
-      redis.call('HSET', 'hub:agent:' .. aid, 'active', 0)
+  if redis.call('SREM', AGENT .. aid .. AGENT_CHATS, cid) == 1 then
+    if tonumber(redis.call('HINCRBY', AGENT .. aid, 'active', -1)) < 0 then
+      redis.call('HSET', AGENT .. aid, 'active', 0)
     end
   end
   rescore(aid)
@@ -147,28 +209,28 @@ end
 
 -- Back into its queue at its original place (virtual arrival kept).
 local function requeue(cid)
-  local c = redis.call('HMGET', 'hub:conv:' .. cid, 'queue', 'qscore', 'queued_at', 'widened')
-  redis.call('HSET', 'hub:conv:' .. cid, 'owner', 'queued')
-  redis.call('HDEL', 'hub:conv:' .. cid, 'offer_agent', 'offer_expires', 'agent', 'assigned_at')
-  redis.call('ZREM', 'hub:offers', cid)
-  redis.call('ZADD', 'hub:queue:' .. c[1], c[2], cid)
-  redis.call('SADD', 'hub:queues', c[1])
+  local c = redis.call('HMGET', CONVERSATION .. cid, 'queue', 'qscore', 'queued_at', 'widened')
+  redis.call('HSET', CONVERSATION .. cid, 'owner', 'queued')
+  redis.call('HDEL', CONVERSATION .. cid, 'offer_agent', 'offer_expires', 'agent', 'assigned_at')
+  redis.call('ZREM', OFFERS, cid)
+  redis.call('ZADD', QUEUE .. c[1], c[2], cid)
+  redis.call('SADD', QUEUES, c[1])
   if c[4] == '1' then
-    redis.call('ZADD', 'hub:waiting:widened', c[3], cid)
+    redis.call('ZADD', WAITING_WIDENED, c[3], cid)
   else
-    redis.call('ZADD', 'hub:waiting', c[3], cid)
+    redis.call('ZADD', WAITING, c[3], cid)
   end
   return c[1]
 end
 
 local function unqueue(cid)
-  local q = redis.call('HGET', 'hub:conv:' .. cid, 'queue')
+  local q = redis.call('HGET', CONVERSATION .. cid, 'queue')
   if q then
-    redis.call('ZREM', 'hub:queue:' .. q, cid)
-    if redis.call('ZCARD', 'hub:queue:' .. q) == 0 then redis.call('SREM', 'hub:queues', q) end
+    redis.call('ZREM', QUEUE .. q, cid)
+    if redis.call('ZCARD', QUEUE .. q) == 0 then redis.call('SREM', QUEUES, q) end
   end
-  redis.call('ZREM', 'hub:waiting', cid)
-  redis.call('ZREM', 'hub:waiting:widened', cid)
+  redis.call('ZREM', WAITING, cid)
+  redis.call('ZREM', WAITING_WIDENED, cid)
 end
 
 local function candidate(aid, skill)
@@ -182,14 +244,14 @@ end
 
 -- Who each filter removed: exact counts from the online index in O(1); names too for small teams.
 local function filters(skill, lang, declined_key)
-  local pool = 'hub:pool:' .. skill .. ':' .. lang
+  local pool = POOL .. skill .. ':' .. lang
   local removed = {}
-  local everyone = redis.call('SCARD', 'hub:agents')
-  local skilled_key, online_key = 'hub:agents', 'hub:agents:online'
-  if skill ~= '*' then skilled_key, online_key = 'hub:skill:' .. skill, 'hub:online:' .. skill end
+  local everyone = redis.call('SCARD', AGENTS)
+  local skilled_key, online_key = AGENTS, AGENTS_ONLINE
+  if skill ~= '*' then skilled_key, online_key = AGENTS_WITH_SKILL .. skill, AGENTS_ONLINE_IN .. skill end
   local skilled = redis.call('SCARD', skilled_key)
   local online = redis.call('SCARD', online_key)
-  local speaking = redis.call('SCARD', 'hub:online:' .. skill .. ':' .. lang)
+  local speaking = redis.call('SCARD', AGENTS_ONLINE_IN .. skill .. ':' .. lang)
   if skill ~= '*' then removed.no_skill = {count = everyone - skilled} end
   removed.not_online = {count = skilled - online}
   removed.no_language = {count = online - speaking}
@@ -203,7 +265,7 @@ local function filters(skill, lang, declined_key)
   if skilled <= SMALL_TEAM then
     local function sorted(list) table.sort(list) return list end
     removed.not_online.sample = sorted(redis.call('SDIFF', skilled_key, online_key))
-    local speaking_key = 'hub:online:' .. skill .. ':' .. lang
+    local speaking_key = AGENTS_ONLINE_IN .. skill .. ':' .. lang
     removed.no_language.sample = sorted(redis.call('SDIFF', online_key, speaking_key))
     local full = {}
     for _, aid in ipairs(redis.call('SMEMBERS', speaking_key)) do
@@ -216,9 +278,9 @@ end
 
 local function record_decision(cid, qname, now, chosen, how, outcome)
   local skill, lang = split_queue(qname)
-  local did = redis.call('INCR', 'hub:decision:seq')
-  local pool = 'hub:pool:' .. qname
-  local declined_key = 'hub:conv:' .. cid .. ':declined'
+  local did = redis.call('INCR', DECISION_SEQUENCE)
+  local pool = POOL .. qname
+  local declined_key = CONVERSATION .. cid .. DECLINED_AGENTS
   local cands = {}
   local offset = 0
   while #cands < 5 do  -- the best five the filters left, declined agents excluded
@@ -240,37 +302,37 @@ local function record_decision(cid, qname, now, chosen, how, outcome)
     skill = (skill ~= '*') and skill or cjson.null, language = lang, how = how, outcome = outcome,
     chosen = chosen or cjson.null, weights = {skill = WS, load = WL, rating = WR},
     pool_size = redis.call('ZCARD', pool), candidates = cands, removed = filters(skill, lang, declined_key)}
-  redis.call('SET', 'hub:decision:' .. did, cjson.encode(record), 'EX', DECISION_TTL)
-  redis.call('LPUSH', 'hub:decisions', did)
-  redis.call('LTRIM', 'hub:decisions', 0, DECISIONS_KEPT - 1)
-  redis.call('LPUSH', 'hub:conv:' .. cid .. ':decisions', did)
-  redis.call('LTRIM', 'hub:conv:' .. cid .. ':decisions', 0, 99)
-  redis.call('EXPIRE', 'hub:conv:' .. cid .. ':decisions', DECISION_TTL)
+  redis.call('SET', DECISION .. did, cjson.encode(record), 'EX', DECISION_TTL)
+  redis.call('LPUSH', DECISIONS, did)
+  redis.call('LTRIM', DECISIONS, 0, DECISIONS_KEPT - 1)
+  redis.call('LPUSH', CONVERSATION .. cid .. CONVERSATION_DECISIONS, did)
+  redis.call('LTRIM', CONVERSATION .. cid .. CONVERSATION_DECISIONS, 0, 99)
+  redis.call('EXPIRE', CONVERSATION .. cid .. CONVERSATION_DECISIONS, DECISION_TTL)
   return tostring(did)
 end
 
 local function offer(cid, aid, qname, now, how)
   local did = record_decision(cid, qname, now, aid, how, 'offered')
-  redis.call('HINCRBY', 'hub:agent:' .. aid, 'active', 1)
-  redis.call('SADD', 'hub:agent:' .. aid .. ':chats', cid)
+  redis.call('HINCRBY', AGENT .. aid, 'active', 1)
+  redis.call('SADD', AGENT .. aid .. AGENT_CHATS, cid)
   rescore(aid)
   local expires = now + TIMEOUT
-  redis.call('HSET', 'hub:conv:' .. cid, 'owner', 'offered', 'offer_agent', aid, 'offer_expires', expires,
+  redis.call('HSET', CONVERSATION .. cid, 'owner', 'offered', 'offer_agent', aid, 'offer_expires', expires,
     'offered_at', now, 'decision', did)
   unqueue(cid)
-  redis.call('ZADD', 'hub:offers', expires, cid)
+  redis.call('ZADD', OFFERS, expires, cid)
   return {cid, aid, did, tostring(expires)}
 end
 
 local function publish(event)
-  redis.call('PUBLISH', 'hub:events', cjson.encode(event))
+  redis.call('PUBLISH', ROUTING_EVENTS, cjson.encode(event))
 end
 
 local function pick(cid, pool)
-  local declined_key = 'hub:conv:' .. cid .. ':declined'
-  local customer = redis.call('HGET', 'hub:conv:' .. cid, 'customer_id')
+  local declined_key = CONVERSATION .. cid .. DECLINED_AGENTS
+  local customer = redis.call('HGET', CONVERSATION .. cid, 'customer_id')
   if customer and customer ~= '' and STICKY > 0 then
-    local previous = redis.call('GET', 'hub:sticky:' .. customer)
+    local previous = redis.call('GET', STICKY_AGENT .. customer)
     if previous and redis.call('ZSCORE', pool, previous)
         and redis.call('SISMEMBER', declined_key, previous) == 0 then
       return previous, 'sticky'
@@ -289,7 +351,7 @@ end
 -- Offer the head of a queue to the best free agents, up to max_offers times. Publishes an 'offer' event
 -- per offer and a 'queue_changed' event, so that customers' positions and agents' consoles update.
 local function route_queue(qname, now, max_offers, scan, watch)
-  local queue, pool = 'hub:queue:' .. qname, 'hub:pool:' .. qname
+  local queue, pool = QUEUE .. qname, POOL .. qname
   local made = {}
   while #made < max_offers and redis.call('ZCARD', pool) > 0 do
     local placed = false
@@ -306,7 +368,7 @@ local function route_queue(qname, now, max_offers, scan, watch)
     end
     if not placed then break end
   end
-  if redis.call('ZCARD', queue) == 0 then redis.call('SREM', 'hub:queues', qname) end
+  if redis.call('ZCARD', queue) == 0 then redis.call('SREM', QUEUES, qname) end
   if watch ~= '' and redis.call('ZSCORE', queue, watch) then
     record_decision(watch, qname, now, nil, 'best', 'queued')
   end
@@ -314,6 +376,7 @@ local function route_queue(qname, now, max_offers, scan, watch)
   return made
 end
 """
+)
 
 # What RoutingEngine.status() reports, read in the same atomic step as the change before it, so a
 # handoff needs no second round trip. Returns {} for an unknown conversation, else {owner, skill, language,
@@ -321,18 +384,18 @@ end
 # slots, {recent handle times}}; fields that are not set (and the last three unless queued) are false/nil.
 STATUS_OF = r"""
 local function status_of(cid)
-  local key = 'hub:conv:' .. cid
+  local key = CONVERSATION .. cid
   if redis.call('EXISTS', key) == 0 then return {} end
   local out = redis.call('HMGET', key, 'owner', 'skill', 'language', 'queue', 'agent', 'offer_agent',
     'offer_expires', 'widened', 'ticket_offered')
   local owner, queue = out[1], out[4]
   if owner == 'queued' and queue then
-    local rank = redis.call('ZRANK', 'hub:queue:' .. queue, cid)
+    local rank = redis.call('ZRANK', QUEUE .. queue, cid)
     if rank then
       local skill = string.sub(queue, 1, string.find(queue, ':', 1, true) - 1)
       out[10] = rank
-      out[11] = redis.call('HGET', 'hub:slots', queue)
-      out[12] = redis.call('LRANGE', 'hub:handle:' .. skill, 0, 49)
+      out[11] = redis.call('HGET', SLOTS, queue)
+      out[12] = redis.call('LRANGE', HANDLE_TIMES .. skill, 0, 49)
     end
   end
   return out
@@ -340,7 +403,7 @@ end
 """
 
 # ARGV: cid. Returns status_of(cid).
-STATUS = STATUS_OF + "return status_of(ARGV[1])\n"
+STATUS = KEY_NAMES + STATUS_OF + "return status_of(ARGV[1])\n"
 
 # ARGV: cid, skill, language, qscore (virtual arrival), now, customer_id, packet JSON
 # Queues the conversation and routes its queue in the same atomic step. Returns {owner, offers, status,
@@ -353,7 +416,7 @@ ENQUEUE = (
     + r"""
 local cid, skill, lang, qscore = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, customer, packet = ARGV[5], ARGV[6], ARGV[7]
-local key = 'hub:conv:' .. cid
+local key = CONVERSATION .. cid
 local owner = redis.call('HGET', key, 'owner')
 local function contact() return redis.call('HMGET', key, 'channel', 'address') end
 if owner == 'queued' or owner == 'offered' or owner == 'agent' then
@@ -364,11 +427,11 @@ redis.call('HDEL', key, 'offer_agent', 'offer_expires', 'agent', 'assigned_at', 
   'decision', 'resolved_at')
 redis.call('HSET', key, 'owner', 'queued', 'skill', skill, 'language', lang, 'queue', qname, 'qscore', qscore,
   'queued_at', now, 'customer_id', customer)
-redis.call('SET', 'hub:handoff:' .. cid, packet)
-redis.call('DEL', key .. ':declined')
-redis.call('ZADD', 'hub:queue:' .. qname, qscore, cid)
-redis.call('SADD', 'hub:queues', qname)
-redis.call('ZADD', 'hub:waiting', now, cid)
+redis.call('SET', HANDOFF_PACKET .. cid, packet)
+redis.call('DEL', key .. DECLINED_AGENTS)
+redis.call('ZADD', QUEUE .. qname, qscore, cid)
+redis.call('SADD', QUEUES, qname)
+redis.call('ZADD', WAITING, now, cid)
 publish({type = 'queued', conversation_id = cid, queue = qname})
 local made = route_queue(qname, tonumber(now), 50, 5, cid)
 return {'queued', made, status_of(cid), contact()}
@@ -390,16 +453,16 @@ ACCEPT = (
     PRELUDE
     + r"""
 local cid, aid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local key = 'hub:conv:' .. cid
+local key = CONVERSATION .. cid
 local c = redis.call('HMGET', key, 'owner', 'offer_agent', 'offer_expires', 'customer_id')
 if c[1] ~= 'offered' or c[2] ~= aid then return 'not_offered' end
 if now > tonumber(c[3]) then return 'expired' end
 redis.call('HSET', key, 'owner', 'agent', 'agent', aid, 'assigned_at', now)
 redis.call('HDEL', key, 'offer_agent', 'offer_expires')
-redis.call('ZREM', 'hub:offers', cid)
-redis.call('HSET', 'hub:agent:' .. aid, 'missed', 0)
+redis.call('ZREM', OFFERS, cid)
+redis.call('HSET', AGENT .. aid, 'missed', 0)
 if c[4] and c[4] ~= '' and STICKY > 0 then
-  redis.call('SET', 'hub:sticky:' .. c[4], aid, 'EX', math.floor(STICKY))
+  redis.call('SET', STICKY_AGENT .. c[4], aid, 'EX', math.floor(STICKY))
 end
 return 'ok'
 """
@@ -411,23 +474,23 @@ RELEASE_OFFER = (
     PRELUDE
     + r"""
 local cid, aid, now, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local c = redis.call('HMGET', 'hub:conv:' .. cid, 'owner', 'offer_agent', 'offer_expires')
+local c = redis.call('HMGET', CONVERSATION .. cid, 'owner', 'offer_agent', 'offer_expires')
 if c[1] ~= 'offered' then return {'not_offered'} end
 if mode == 'decline' and c[2] ~= aid then return {'not_offered'} end
 if mode == 'expire' and now < tonumber(c[3]) then return {'not_expired'} end
 aid = c[2]
-redis.call('SADD', 'hub:conv:' .. cid .. ':declined', aid)
-redis.call('EXPIRE', 'hub:conv:' .. cid .. ':declined', 86400)
+redis.call('SADD', CONVERSATION .. cid .. DECLINED_AGENTS, aid)
+redis.call('EXPIRE', CONVERSATION .. cid .. DECLINED_AGENTS, 86400)
 local away = '0'
 if mode == 'expire' then
-  local missed = redis.call('HINCRBY', 'hub:agent:' .. aid, 'missed', 1)
-  if missed >= MAX_MISSED and redis.call('HGET', 'hub:agent:' .. aid, 'presence') == 'online' then
-    redis.call('HSET', 'hub:agent:' .. aid, 'presence', 'away')
-    redis.call('SREM', 'hub:agents:online', aid)
+  local missed = redis.call('HINCRBY', AGENT .. aid, 'missed', 1)
+  if missed >= MAX_MISSED and redis.call('HGET', AGENT .. aid, 'presence') == 'online' then
+    redis.call('HSET', AGENT .. aid, 'presence', 'away')
+    redis.call('SREM', AGENTS_ONLINE, aid)
     away = '1'
   end
 else
-  redis.call('HSET', 'hub:agent:' .. aid, 'missed', 0)
+  redis.call('HSET', AGENT .. aid, 'missed', 0)
 end
 free_agent(aid, cid)
 return {'ok', requeue(cid), aid, away}
@@ -440,17 +503,17 @@ PRESENCE = (
     PRELUDE
     + r"""
 local aid, presence = ARGV[1], ARGV[2]
-local key = 'hub:agent:' .. aid
+local key = AGENT .. aid
 if redis.call('EXISTS', key) == 0 then return {'unknown_agent'} end
 redis.call('HSET', key, 'presence', presence)
 local out = {'ok'}
 if presence == 'online' then
-  redis.call('SADD', 'hub:agents:online', aid)
+  redis.call('SADD', AGENTS_ONLINE, aid)
   redis.call('HSET', key, 'missed', 0)
 else
-  redis.call('SREM', 'hub:agents:online', aid)
-  for _, cid in ipairs(redis.call('SMEMBERS', key .. ':chats')) do
-    local c = redis.call('HMGET', 'hub:conv:' .. cid, 'owner', 'offer_agent')
+  redis.call('SREM', AGENTS_ONLINE, aid)
+  for _, cid in ipairs(redis.call('SMEMBERS', key .. AGENT_CHATS)) do
+    local c = redis.call('HMGET', CONVERSATION .. cid, 'owner', 'offer_agent')
     if c[1] == 'offered' and c[2] == aid then
       free_agent(aid, cid)
       out[#out + 1] = requeue(cid)
@@ -469,14 +532,14 @@ PUT_AGENT = (
     PRELUDE
     + r"""
 local aid, spec, now, create = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], ARGV[4]
-local key = 'hub:agent:' .. aid
+local key = AGENT .. aid
 local exists = redis.call('EXISTS', key) == 1
 if create == '1' and exists then return 'exists' end
 if create == '0' and not exists then return 'unknown_agent' end
 if exists then unpool(aid) else
   redis.call('HSET', key, 'presence', 'offline', 'active', 0, 'rating_sum', 0, 'rating_count', 0, 'missed', 0,
     'created_at', now)
-  redis.call('SADD', 'hub:agents', aid)
+  redis.call('SADD', AGENTS, aid)
 end
 redis.call('HSET', key, 'name', spec.name, 'languages', table.concat(spec.languages, ','),
   'skills', ARGV[5], 'capacity', spec.capacity, 'updated_at', now)
@@ -490,7 +553,7 @@ return 'ok'
 RATE = (
     PRELUDE
     + r"""
-local key = 'hub:agent:' .. ARGV[1]
+local key = AGENT .. ARGV[1]
 if redis.call('EXISTS', key) == 0 then return 'unknown_agent' end
 redis.call('HINCRBYFLOAT', key, 'rating_sum', ARGV[2])
 redis.call('HINCRBY', key, 'rating_count', 1)
@@ -503,7 +566,7 @@ return 'ok'
 RESCORE_ALL = (
     PRELUDE
     + r"""
-local ids = redis.call('SMEMBERS', 'hub:agents')
+local ids = redis.call('SMEMBERS', AGENTS)
 for _, aid in ipairs(ids) do rescore(aid) end
 return #ids
 """
@@ -517,7 +580,7 @@ RELEASE = (
     PRELUDE
     + r"""
 local cid, actor, now, new_owner, waiting_only = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local key = 'hub:conv:' .. cid
+local key = CONVERSATION .. cid
 local c = redis.call('HMGET', key, 'owner', 'agent', 'offer_agent', 'assigned_at', 'skill')
 local owner = c[1]
 if owner ~= 'queued' and owner ~= 'offered' and owner ~= 'agent' then return {'not_routed'} end
@@ -526,12 +589,12 @@ local holder = c[2] or c[3] or ''
 if actor ~= '' and holder ~= actor then return {'not_assigned'} end
 if owner == 'queued' then unqueue(cid) end
 if owner == 'offered' or owner == 'agent' then
-  redis.call('ZREM', 'hub:offers', cid)
+  redis.call('ZREM', OFFERS, cid)
   free_agent(holder, cid)
 end
 if owner == 'agent' and c[4] then
-  redis.call('LPUSH', 'hub:handle:' .. c[5], tostring(now - tonumber(c[4])))
-  redis.call('LTRIM', 'hub:handle:' .. c[5], 0, 49)
+  redis.call('LPUSH', HANDLE_TIMES .. c[5], tostring(now - tonumber(c[4])))
+  redis.call('LTRIM', HANDLE_TIMES .. c[5], 0, 49)
 end
 redis.call('HSET', key, 'owner', new_owner, 'resolved_at', now)
 redis.call('HDEL', key, 'offer_agent', 'offer_expires')
@@ -546,7 +609,7 @@ TRANSFER_TO_AGENT = (
     PRELUDE
     + r"""
 local cid, actor, target, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local key = 'hub:conv:' .. cid
+local key = CONVERSATION .. cid
 local c = redis.call('HMGET', key, 'owner', 'agent', 'language', 'skill')
 if c[1] ~= 'agent' then return {'not_assigned'} end
 if actor ~= '' and c[2] ~= actor then return {'not_assigned'} end
@@ -572,12 +635,12 @@ TRANSFER_TO_SKILL = (
     PRELUDE
     + r"""
 local cid, actor, skill, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local key = 'hub:conv:' .. cid
+local key = CONVERSATION .. cid
 local c = redis.call('HMGET', key, 'owner', 'agent', 'language')
 if c[1] ~= 'agent' then return {'not_assigned'} end
 if actor ~= '' and c[2] ~= actor then return {'not_assigned'} end
 free_agent(c[2], cid)
-redis.call('SADD', key .. ':declined', c[2])
+redis.call('SADD', key .. DECLINED_AGENTS, c[2])
 redis.call('HSET', key, 'skill', skill, 'queue', skill .. ':' .. c[3], 'widened', '0', 'queued_at', now)
 return {'ok', requeue(cid), c[2]}
 """
@@ -589,16 +652,16 @@ WIDEN = (
     PRELUDE
     + r"""
 local cid = ARGV[1]
-local key = 'hub:conv:' .. cid
+local key = CONVERSATION .. cid
 local c = redis.call('HMGET', key, 'owner', 'queue', 'qscore', 'language', 'widened', 'queued_at')
-redis.call('ZREM', 'hub:waiting', cid)
+redis.call('ZREM', WAITING, cid)
 if c[1] ~= 'queued' or c[5] == '1' then return '' end
 local qname = '*:' .. c[4]
-redis.call('ZREM', 'hub:queue:' .. c[2], cid)
-if redis.call('ZCARD', 'hub:queue:' .. c[2]) == 0 then redis.call('SREM', 'hub:queues', c[2]) end
-redis.call('ZADD', 'hub:queue:' .. qname, c[3], cid)
-redis.call('SADD', 'hub:queues', qname)
-redis.call('ZADD', 'hub:waiting:widened', c[6], cid)
+redis.call('ZREM', QUEUE .. c[2], cid)
+if redis.call('ZCARD', QUEUE .. c[2]) == 0 then redis.call('SREM', QUEUES, c[2]) end
+redis.call('ZADD', QUEUE .. qname, c[3], cid)
+redis.call('SADD', QUEUES, qname)
+redis.call('ZADD', WAITING_WIDENED, c[6], cid)
 redis.call('HSET', key, 'queue', qname, 'widened', '1')
 return qname
 """

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_index.encoders import EncoderError, describe, load_encoder
+from kb_index.encoder_loading import load_encoder
+from kb_index.encoders import EncoderError, describe
 from kb_index.onnx_encoder import model_file
 
 pytestmark = [pytest.mark.model, pytest.mark.integration]
@@ -55,7 +56,7 @@ def test_the_export_is_reused_and_searching_needs_no_torch(model_dir: Path) -> N
     path = model_file(model_dir, describe(SPEC))
     before = path.stat().st_mtime_ns
     code = (
-        "import sys; from pathlib import Path; from kb_index.encoders import load_encoder; "
+        "import sys; from pathlib import Path; from kb_index.encoder_loading import load_encoder; "
         f"e = load_encoder({SPEC!r}, model_dir=Path({str(model_dir)!r})); e.encode(['hi'], query=True); "
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
     )

@@ -1,7 +1,7 @@
 """The routing API over HTTP against a real redis-server: roles, validation, the offer flow, transfers,
 return to the bot, decisions and weights.
 
-One server runs for the whole module (sanic-testing's ReusableClient: starting Sanic per request costs
+One server runs for the whole module (tests/integration/api_helpers.py: starting Sanic per request costs
 ~0.15 s). Tests stay independent by construction: every agent and conversation id carries a uuid suffix,
 and each test routes in its own skill "lane" (a routing config maps intents i<n> to skills s<n>), so
 agents left online by one test never see another test's conversations. The routing keys are global, so
@@ -10,24 +10,28 @@ the module also keeps to its own Redis database rather than sharing database 0 w
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
-from sanic import Sanic
-from sanic_testing.reusable import ReusableClient
 
-from handoff.app import create_app
-from handoff.settings import Settings
-from tests.redis_server import free_port
+from tests.integration.api_helpers import (
+    Agent,
+    ApiClient,
+    Lane,
+    Reply,
+    app_env,
+    database_url,
+    lane_skills,
+    serving,
+    unique,
+    write_routing_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,38 +43,6 @@ CHANNEL = "channel-token-routing-api"
 SERVICE = "service-token-routing-api"
 ADMIN = "admin-token-routing-api"
 RASA_API = "rasa-api-token-routing-api"
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def database_url(redis_url: str) -> str:
-    return redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-
-
-@dataclass(frozen=True)
-class Agent:
-    id: str
-    token: str
-
-
-@dataclass(frozen=True)
-class Lane:
-    """A skill only this test routes in, and the intent that the routing config maps to it."""
-
-    intent: str
-    skill: str
-
-    @property
-    def queue(self) -> str:
-        return f"{self.skill}:en"
 
 
 @dataclass(frozen=True)
@@ -101,30 +73,14 @@ class RasaStandIn:
         return [c for c in self.calls if c.path.startswith(f"/conversations/{conversation_id}/")]
 
 
-class Api:
+class Api(ApiClient):
     def __init__(self, client: Any, rasa: RasaStandIn, prefix: str) -> None:
-        self._client = client
+        super().__init__(client, prefix, LANES)
         self.rasa = rasa
-        self.prefix = prefix
-        self._lanes = itertools.count()
-        self.supervisor = ""
-
-    def call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Reply:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        headers.update(kwargs.pop("headers", {}))
-        _, response = getattr(self._client, method)(path, headers=headers, gather_request=False, **kwargs)
-        assert response is not None
-        return Reply(int(response.status), response.json)
-
-    def lane(self) -> Lane:
-        n = next(self._lanes)
-        assert n < LANES, "raise LANES: the routing config has no skill left"
-        return Lane(f"{self.prefix}_i{n}", f"{self.prefix}_s{n}")
 
     def agent(
         self, *lanes: Lane, proficiency: float = 0.8, capacity: int = 2, online: bool = False, by: str = ""
     ) -> Agent:
-        by = by or self.supervisor
         agent_id = unique("agent")
         body = {
             "id": agent_id,
@@ -133,11 +89,7 @@ class Api:
             "skills": {lane.skill: proficiency for lane in lanes},
             "capacity": capacity,
         }
-        created = self.call("post", "/api/agents", by, json=body)
-        assert created.status == 201, created.body
-        issued = self.call("post", f"/api/agents/{agent_id}/tokens", by)
-        assert issued.status == 201, issued.body
-        agent = Agent(agent_id, issued.body["token"])
+        agent = self.add_agent(body, by or self.supervisor)
         if online:
             self.presence(agent, "online")
         return agent
@@ -183,46 +135,29 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
     prefix = "r" + uuid.uuid4().hex[:8]
     config = {
         "overflow": {"widen_after_seconds": 86400, "ticket_after_seconds": 86400},  # no widening mid-test
-        "skills": {
-            "default": f"{prefix}_general",
-            "by_intent": {f"{prefix}_i{n}": f"{prefix}_s{n}" for n in range(LANES)},
-        },
+        "skills": {"default": f"{prefix}_general", "by_intent": lane_skills(prefix, LANES)},
     }
-    path: Path = tmp_path_factory.mktemp("routing") / "routing.yml"
-    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
-    env = {
-        "RASA_CHANNEL_TOKEN": CHANNEL,
-        "HUB_SERVICE_TOKEN": SERVICE,
-        "HUB_ADMIN_TOKEN": ADMIN,
-        "RASA_AUTH_TOKEN": RASA_API,
-        "HUB_WIDGET_SECRET": "widget-secret-0123456789",
-        "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
-        "REDIS_URL": database_url(redis_url),
-        "HUB_ROUTING_CONFIG": str(path),
-        "HUB_SWEEP_INTERVAL": "60",  # offer expiry and overflow are not under test here
-    }
-    Sanic.test_mode = True
+    path = write_routing_config(tmp_path_factory.mktemp("routing"), config)
+    env = app_env(
+        channel=CHANNEL,
+        service=SERVICE,
+        admin=ADMIN,
+        rasa_api=RASA_API,
+        redis_url=database_url(redis_url, REDIS_DB),
+        routing_config=path,
+    )
     rasa = RasaStandIn()
-    app = create_app(Settings.from_env(env), http_transport=rasa.transport())
-    loop = asyncio.new_event_loop()
-    try:
-        with ReusableClient(app, loop=loop, port=free_port()) as client:
-            hub = Api(client, rasa, prefix)
-            issued = hub.call(
-                "post", "/api/tokens", ADMIN, json={"role": "supervisor", "user_id": unique("sup")}
-            )
-            assert issued.status == 201, issued.body
-            hub.supervisor = issued.body["token"]
-            yield hub
-    finally:
-        loop.close()
+    with serving(env, rasa.transport()) as client:
+        hub = Api(client, rasa, prefix)
+        hub.supervisor = hub.issue_token(ADMIN, "supervisor", unique("sup"))
+        yield hub
 
 
 @pytest.fixture
 def restore_weights(api: Api, redis_url: str) -> Iterator[None]:
     """Put the weights back afterwards (they are global to every worker)."""
     before = api.call("get", "/api/routing/weights", ADMIN).body["weights"]
-    client = redis.Redis.from_url(database_url(redis_url), decode_responses=True)
+    client = redis.Redis.from_url(database_url(redis_url, REDIS_DB), decode_responses=True)
     saved = client.exists("hub:routing:weights")
     try:
         yield

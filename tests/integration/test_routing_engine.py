@@ -168,14 +168,14 @@ async def test_offer_timeout_moves_on_and_repeated_misses_set_the_agent_away(
 
 
 async def test_the_sweeper_loop_re_offers_in_real_time(make_engine: Any) -> None:
-    from handoff.app import _sweep_forever
+    from handoff.lifecycle import sweep_forever
 
     real = await make_engine(offer_timeout=0.3)
     real._clock = __import__("time").time  # this one runs on wall-clock time
     await add(real, "ann", {"returns": 0.9})
     await add(real, "bob", {"returns": 0.2})
     await real.enqueue("c1", packet("c1"))
-    task = asyncio.create_task(_sweep_forever(real, None, 0.05))
+    task = asyncio.create_task(sweep_forever(real.sweep, 0.05))
     try:
         for _ in range(100):
             if (await real.status("c1")).agent_id == "bob":

@@ -20,13 +20,18 @@ from tests.integration.conftest import rasa_stand_in
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+MODULES = ROOT / "handoff/static/console"
+CONSOLE_MODULES = tuple(
+    f"/console/{m.relative_to(MODULES).as_posix()}" for m in sorted(MODULES.rglob("*.js"))
+)
 STOREFRONT = "https://shop.example"
 PAGES = ("/", "/console", "/docs", "/docs/redoc")
 NOT_PAGES = (
     "/docs/openapi.json",
     "/widget.js",
     "/widget.css",
-    "/console/console.js",
+    "/console/main.js",
+    "/console/supervisor/dashboard.js",
     "/health",
     "/api/tickets",  # 401 without credentials
     "/no/such/page",  # 404
@@ -124,9 +129,15 @@ def test_the_console_and_storefront_allow_no_inline_code_and_their_own_websocket
 def test_the_console_page_sends_one_cache_control(app) -> None:
     _, page = app.test_client.get("/console")
     assert page.headers.get_list("cache-control") == ["no-store"]
-    for asset in ("/console/console.js", "/console/console.css"):
+    for asset in (*CONSOLE_MODULES, "/console/console.css"):
         _, response = app.test_client.get(asset)
         assert response.headers.get_list("cache-control") == ["no-cache"], asset
+    assert "/console/main.js" in CONSOLE_MODULES
+    for module in CONSOLE_MODULES:  # browsers run a module script only with a JavaScript type
+        _, response = app.test_client.get(module)
+        assert response.status == 200, module
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8", module
+        assert response.body == (MODULES / module.removeprefix("/console/")).read_bytes(), module
 
 
 def test_the_widget_script_stays_embeddable(app) -> None:

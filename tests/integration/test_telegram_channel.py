@@ -20,25 +20,22 @@ from sanic import Sanic
 from sanic.response import json as sanic_json
 
 from handoff import keys
-from handoff.blueprints.telegram import PATH, SECRET_HEADER, register, update_key
-from handoff.channels.telegram import (
-    CALLBACK_PREFIX,
+from handoff.channels.telegram.channel import VERIFIED_PHONE_TTL_SECONDS, TelegramChannel
+from handoff.channels.telegram.messages import CALLBACK_PREFIX, REMOVE_KEYBOARD, SHARE_CONTACT_PAYLOAD
+from handoff.channels.telegram.notices import (
     EXPIRED_BUTTON_NOTICE,
     PHONE_VERIFIED_NOTICE,
     PHOTO_FAILED_NOTICE,
     PHOTO_TOO_LARGE_NOTICE,
     PHOTO_UNSUPPORTED_NOTICE,
     RATE_LIMITED_NOTICE,
-    REMOVE_KEYBOARD,
-    SHARE_CONTACT_PAYLOAD,
     TEXT_ONLY_NOTICE,
     TOO_LONG_NOTICE,
     UNREADABLE_TEXT_NOTICE,
-    VERIFIED_BY,
-    VERIFIED_PHONE_TTL_SECONDS,
-    TelegramChannel,
-    TelegramSettings,
 )
+from handoff.channels.telegram.routes import PATH, SECRET_HEADER, register, update_key
+from handoff.channels.telegram.settings import TelegramSettings
+from handoff.channels.telegram.updates import VERIFIED_BY
 from handoff.transcript import Message
 from tests.integration.conftest import TOKEN, rasa_stand_in, transcript
 from tests.unit.test_attachments import HTML, png

@@ -1,7 +1,7 @@
 """The ticket API over HTTP against a real redis-server: creation, listing filters, agent visibility,
 assignment and updates with history, transitions, validation, idempotent auto tickets and events.
 
-One server runs for the whole module (as in test_routing_api.py). Each test works in its own skill
+One server runs for the whole module (tests/integration/api_helpers.py). Each test works in its own skill
 "lanes" (the module's routing config maps intents i<n> to skills s<n>), so listings filtered by skill see
 only that test's tickets. Ticket indexes are global, so the module keeps to its own Redis database.
 """
@@ -9,12 +9,10 @@ only that test's tickets. Ticket indexes are global, so the module keeps to its 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,16 +21,25 @@ import httpx
 import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
-from sanic import Sanic
-from sanic_testing.reusable import ReusableClient
 
-from handoff.app import create_app
 from handoff.errors import Forbidden
 from handoff.routing.config import RoutingConfig
 from handoff.routing.engine import EVENTS_CHANNEL
-from handoff.settings import Settings
-from handoff.tickets import TicketChanges, TicketStore, Viewer, check_edit
-from tests.redis_server import free_port
+from handoff.tickets.model import TicketChanges, Viewer
+from handoff.tickets.rules import check_edit
+from handoff.tickets.store import TicketStore
+from tests.integration.api_helpers import (
+    Agent,
+    ApiClient,
+    Lane,
+    Reply,
+    app_env,
+    database_url,
+    lane_skills,
+    serving,
+    unique,
+    write_routing_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,52 +50,12 @@ SERVICE = "service-token-tickets-api"
 ADMIN = "admin-token-tickets-api"
 
 
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def database_url(redis_url: str) -> str:
-    return redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-
-
-@dataclass(frozen=True)
-class Agent:
-    id: str
-    token: str
-
-
-@dataclass(frozen=True)
-class Lane:
-    intent: str
-    skill: str
-
-
-class Api:
+class Api(ApiClient):
     def __init__(self, client: Any, prefix: str, config_path: Path, url: str) -> None:
-        self._client = client
-        self.prefix = prefix
+        super().__init__(client, prefix, LANES)
         self.config = RoutingConfig.load(config_path)
         self.url = url
-        self._lanes = itertools.count()
-        self.supervisor = ""
         self.supervisor_id = ""
-
-    def call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Reply:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        _, response = getattr(self._client, method)(path, headers=headers, gather_request=False, **kwargs)
-        assert response is not None
-        return Reply(int(response.status), response.json)
-
-    def lane(self) -> Lane:
-        n = next(self._lanes)
-        assert n < LANES, "raise LANES: the routing config has no skill left"
-        return Lane(f"{self.prefix}_i{n}", f"{self.prefix}_s{n}")
 
     def agent(self, *lanes: Lane) -> Agent:
         agent_id = unique("agent")
@@ -99,10 +66,7 @@ class Api:
             "skills": {lane.skill: 0.8 for lane in lanes},
             "capacity": 2,
         }
-        assert self.call("post", "/api/agents", self.supervisor, json=body).status == 201
-        issued = self.call("post", f"/api/agents/{agent_id}/tokens", self.supervisor)
-        assert issued.status == 201, issued.body
-        return Agent(agent_id, issued.body["token"])
+        return self.add_agent(body, self.supervisor)
 
     def create(self, token: str, **body: Any) -> dict[str, Any]:
         reply = self.call("post", "/api/tickets", token, json={"subject": "Parcel missing", **body})
@@ -142,37 +106,24 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
         "skills": {
             "default": f"{prefix}_general",
             "by_reason": {"damaged_goods": f"{prefix}_s0"},
-            "by_intent": {f"{prefix}_i{n}": f"{prefix}_s{n}" for n in range(LANES)},
+            "by_intent": lane_skills(prefix, LANES),
         },
     }
-    path: Path = tmp_path_factory.mktemp("tickets") / "routing.yml"
-    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
-    url = database_url(redis_url)
-    env = {
-        "RASA_CHANNEL_TOKEN": CHANNEL,
-        "HUB_SERVICE_TOKEN": SERVICE,
-        "HUB_ADMIN_TOKEN": ADMIN,
-        "RASA_AUTH_TOKEN": "rasa-api-token-tickets-api",
-        "HUB_WIDGET_SECRET": "widget-secret-0123456789",
-        "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
-        "REDIS_URL": url,
-        "HUB_ROUTING_CONFIG": str(path),
-        "HUB_SWEEP_INTERVAL": "60",
-    }
-    Sanic.test_mode = True
-    app = create_app(Settings.from_env(env), http_transport=rasa())
-    loop = asyncio.new_event_loop()
-    try:
-        with ReusableClient(app, loop=loop, port=free_port()) as client:
-            hub = Api(client, prefix, path, url)
-            hub.supervisor_id = unique("sup")
-            body = {"role": "supervisor", "user_id": hub.supervisor_id}
-            issued = hub.call("post", "/api/tokens", ADMIN, json=body)
-            assert issued.status == 201, issued.body
-            hub.supervisor = issued.body["token"]
-            yield hub
-    finally:
-        loop.close()
+    path = write_routing_config(tmp_path_factory.mktemp("tickets"), config)
+    url = database_url(redis_url, REDIS_DB)
+    env = app_env(
+        channel=CHANNEL,
+        service=SERVICE,
+        admin=ADMIN,
+        rasa_api="rasa-api-token-tickets-api",
+        redis_url=url,
+        routing_config=path,
+    )
+    with serving(env, rasa()) as client:
+        hub = Api(client, prefix, path, url)
+        hub.supervisor_id = unique("sup")
+        hub.supervisor = hub.issue_token(ADMIN, "supervisor", hub.supervisor_id)
+        yield hub
 
 
 class EventLog:

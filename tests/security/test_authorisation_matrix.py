@@ -25,6 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -101,7 +102,11 @@ def _packet(cell: Cell) -> dict[str, Any]:
     return packet(cell.fresh("new"))
 
 
-PUBLIC_PAGES = ("/", "/widget.js", "/widget.css", "/console", "/console/console.js", "/console/console.css")
+MODULES = Path(__file__).resolve().parents[2] / "handoff/static/console"  # the console's ES modules
+CONSOLE_MODULES = tuple(
+    f"/console/{m.relative_to(MODULES).as_posix()}" for m in sorted(MODULES.rglob("*.js"))
+)
+PUBLIC_PAGES = ("/", "/widget.js", "/widget.css", "/console", *CONSOLE_MODULES, "/console/console.css")
 PUBLIC_DOCUMENTS = ("/docs", "/docs/openapi.json", "/docs/redoc", "/docs/vendor/redoc.standalone.js")
 
 POLICY: dict[str, Rule] = {

@@ -21,7 +21,7 @@ import pytest
 import redis
 import websockets
 
-from handoff.blueprints.telegram import PATH, SECRET_HEADER
+from handoff.channels.telegram.routes import PATH, SECRET_HEADER
 from handoff.notices import notice
 from handoff.widget_tokens import sign
 from tests.integration.conftest import (

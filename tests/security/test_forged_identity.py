@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from handoff.blueprints.telegram import PATH
+from handoff.channels.telegram.routes import PATH
 from tests.integration.conftest import REST_AUTH, REST_TOKEN, rasa_stand_in, transcript
 from tests.integration.live_app import serving
 from tests.integration.test_telegram_channel import HEADERS, BotApiStandIn, update

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import websockets
 
-from handoff.blueprints.telegram import PATH as TELEGRAM
-from handoff.channels.telegram import TOO_LONG_NOTICE, UNREADABLE_TEXT_NOTICE
+from handoff.channels.telegram.notices import TOO_LONG_NOTICE, UNREADABLE_TEXT_NOTICE
+from handoff.channels.telegram.routes import PATH as TELEGRAM
 from tests.integration.conftest import ADMIN, REST_AUTH, transcript
 from tests.integration.live_app import serving
 from tests.integration.test_telegram_channel import HEADERS, BotApiStandIn, update

@@ -25,7 +25,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from handoff.blueprints.telegram import SECRET_HEADER
+from handoff.channels.telegram.routes import SECRET_HEADER
 from tests.integration.conftest import ADMIN, REST_TOKEN, SERVICE, rasa_stand_in
 from tests.integration.live_app import serving
 from tests.integration.test_telegram_channel import BOT_TOKEN, SECRET

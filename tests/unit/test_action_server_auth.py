@@ -13,7 +13,8 @@ import yaml
 from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic
 
-from actions.server import MAX_BODY_BYTES, build_app, needs_token, normalise_path
+from actions.server import build_app, needs_token, normalise_path
+from actions.settings import MAX_BODY_BYTES
 
 TOKEN = "actions-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

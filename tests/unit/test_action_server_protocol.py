@@ -6,6 +6,7 @@ import pytest
 from sanic import Sanic
 
 from actions.server import build_app
+from actions.settings import action_settings
 
 TOKEN = "actions-token-0123456789"
 
@@ -13,6 +14,7 @@ TOKEN = "actions-token-0123456789"
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sanic:
     monkeypatch.setenv("ORDER_DB", str(tmp_path / "orders.sqlite"))
+    action_settings.cache_clear()  # the providers read the settings of this environment
     Sanic.test_mode = True
     return build_app(TOKEN, warm_up=False)  # no real models in unit tests
 

@@ -443,7 +443,8 @@ async def test_a_photo_with_a_caption_sends_the_caption_and_says_where_the_photo
 async def test_a_handoff_packet_lists_the_photos_sent_before_it() -> None:
     from handoff.bot_client import BotReply
     from handoff.transcript import InMemoryTranscriptStore, Message
-    from tests.unit.test_hub import Conversations, RecordingBot, make_hub
+    from tests.unit.fakes import Conversations
+    from tests.unit.test_hub import RecordingBot, make_hub
 
     store = InMemoryTranscriptStore()
     conversations = Conversations()
@@ -485,7 +486,8 @@ async def test_while_the_team_has_it_messages_update_the_packet_and_rest_is_told
     from handoff.conversations import Owner
     from handoff.notices import notice
     from handoff.transcript import InMemoryTranscriptStore
-    from tests.unit.test_hub import Conversations, RecordingBot, make_hub
+    from tests.unit.fakes import Conversations
+    from tests.unit.test_hub import RecordingBot, make_hub
 
     store = InMemoryTranscriptStore()
     conversations = Conversations()

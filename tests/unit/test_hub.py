@@ -1,4 +1,3 @@
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -7,8 +6,8 @@ from handoff.bot_client import BotReply, BotUnavailable
 from handoff.conversations import Owner
 from handoff.hub import AlreadyStored, Hub, parse_rating
 from handoff.notices import notice
-from handoff.routing.engine import HandoffStatus
 from handoff.transcript import InMemoryTranscriptStore, Message
+from tests.unit.fakes import Conversations
 
 
 class RecordingBot:
@@ -40,56 +39,6 @@ class DownBot:
 
     async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
         raise BotUnavailable("connection refused")
-
-
-class Conversations:
-    """Ownership and a queue in memory: the hub's view of the routing engine, for unit tests."""
-
-    def __init__(self) -> None:
-        self.owners: dict[str, Owner] = {}
-        self.queue: list[str] = []
-        self.fields: dict[str, dict[str, str]] = {}
-        self.ratings: list[tuple[str, int]] = []
-        self.surveys: list[tuple[str, str, int]] = []
-
-    async def info(self, conversation_id: str) -> dict[str, str]:
-        owner = self.owners.get(conversation_id, Owner.BOT).value
-        return {**self.fields.get(conversation_id, {}), "owner": owner}
-
-    async def update(self, conversation_id: str, fields: dict[str, str]) -> None:
-        self.fields.setdefault(conversation_id, {}).update(fields)
-
-    async def remove(self, conversation_id: str, *fields: str) -> None:
-        for name in fields:
-            self.fields.get(conversation_id, {}).pop(name, None)
-
-    async def record_survey(self, conversation_id: str, agent_id: str, stars: int) -> None:
-        self.surveys.append((conversation_id, agent_id, stars))
-
-    async def rate(self, agent_id: str, stars: int) -> None:
-        self.ratings.append((agent_id, stars))
-
-    async def owner(self, conversation_id: str) -> Owner:
-        return self.owners.get(conversation_id, Owner.BOT)
-
-    async def set_owner(self, conversation_id: str, owner: Owner) -> None:
-        self.owners[conversation_id] = owner
-
-    async def packet(self, conversation_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def enqueue(self, conversation_id: str, packet: Mapping[str, Any]) -> HandoffStatus:
-        self.owners[conversation_id] = Owner.QUEUED
-        self.queue.append(conversation_id)
-        return HandoffStatus(
-            conversation_id, "queued", "general", "en", "general:en", len(self.queue), None, None, None,
-            False, False,
-        )  # fmt: skip
-
-    async def release(self, conversation_id: str, actor: str | None, new_owner: str) -> tuple[str, str]:
-        previous = self.owners[conversation_id]
-        self.owners[conversation_id] = Owner(new_owner)
-        return previous.value, actor or ""
 
 
 class Clock:

@@ -7,6 +7,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.order_status import ActionOrderStatus
 from actions.orders.model import Order, OrderItem, OrderStatus
+from tests.unit.fakes import FakeOrderStore
 
 SHIPPED = Order(
     id="SO-11112222",
@@ -20,17 +21,6 @@ SHIPPED = Order(
     tracking_number="1Z999",
     items=(OrderItem("SKU", "Jacket", "夹克", "clothing", 89.0, 1, "new"),),
 )
-
-
-class FakeOrderStore:
-    def __init__(self, *orders: Order) -> None:
-        self.orders = {o.id: o for o in orders}
-
-    async def get(self, order_id: str) -> Order | None:
-        return self.orders.get(order_id)
-
-    async def recent_for_customer(self, customer_id: str, limit: int = 5) -> list[Order]:
-        return [o for o in self.orders.values() if o.customer_id == customer_id][:limit]
 
 
 def tracker(slots: dict[str, Any], metadata: dict[str, Any] | None = None) -> Tracker:

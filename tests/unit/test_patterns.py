@@ -1,7 +1,7 @@
 import pytest
 
-from bot.language import detect_language
-from bot.patterns import find_entities, normalise_order_id
+from common.language import detect_language
+from common.patterns import find_entities, normalise_order_id
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import pytest
 
-from handoff.settings import Settings, SettingsError, token_ttl_days
+from common.env import SettingsError
+from handoff.settings import Settings, token_ttl_days
 
 TOKEN = "x" * 32
 ENV = {

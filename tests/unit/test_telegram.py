@@ -11,41 +11,41 @@ from typing import Any
 import httpx
 import pytest
 
+from common.env import SettingsError
 from handoff import keys
 from handoff.channels.base import DeliveryFailed
-from handoff.channels.telegram import (
+from handoff.channels.telegram.api import BotApi, FileTooLarge
+from handoff.channels.telegram.channel import VERIFIED_PHONE_TTL_SECONDS, TelegramChannel
+from handoff.channels.telegram.messages import (
     BUTTONS_ONLY_TEXT,
     CALLBACK_PREFIX,
-    GREET_PAYLOAD,
     MAX_CALLBACK_BYTES,
     MAX_TEXT_UNITS,
-    PHONE_VERIFIED_NOTICE,
     REMOVE_KEYBOARD,
     SHARE_CONTACT_PAYLOAD,
     SHARE_CONTACT_TITLE,
-    VERIFIED_BY,
-    VERIFIED_PHONE_TTL_SECONDS,
-    BotApi,
-    FileTooLarge,
-    TelegramChannel,
-    TelegramFile,
-    TelegramSettings,
-    UpdateError,
     callback_key,
     contact_keyboard,
     inline_callback_data,
     message_bodies,
-    normalize_phone,
-    parse_update,
-    pick_photo,
-    readable_text,
     short_callback_id,
     split_text,
     utf16_units,
     with_keyboard_removed,
 )
+from handoff.channels.telegram.notices import PHONE_VERIFIED_NOTICE
+from handoff.channels.telegram.settings import TelegramSettings
+from handoff.channels.telegram.updates import (
+    GREET_PAYLOAD,
+    VERIFIED_BY,
+    TelegramFile,
+    UpdateError,
+    normalize_phone,
+    parse_update,
+    pick_photo,
+    readable_text,
+)
 from handoff.inbound import TRUSTED_KEYS
-from handoff.settings import SettingsError
 from handoff.transcript import Message
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
@@ -583,7 +583,7 @@ async def test_errors_carry_telegrams_description_and_never_the_token() -> None:
 
 
 def test_the_bot_token_is_redacted_from_http_client_logs(caplog: pytest.LogCaptureFixture) -> None:
-    from handoff.blueprints.telegram import _redact_token_in_http_logs
+    from handoff.channels.telegram.routes import _redact_token_in_http_logs
 
     _redact_token_in_http_logs(TOKEN)
     with caplog.at_level(logging.INFO, logger="httpx"):

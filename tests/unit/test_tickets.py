@@ -8,11 +8,8 @@ import pytest
 
 from handoff.errors import BadRequest, Conflict, Forbidden
 from handoff.routing.config import RoutingConfig
-from handoff.tickets import (
-    AutoReason,
-    Ticket,
-    TicketChanges,
-    Viewer,
+from handoff.tickets.model import AutoReason, Ticket, TicketChanges, Viewer
+from handoff.tickets.rules import (
     auto_description,
     auto_subject,
     can_see,
