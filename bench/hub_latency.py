@@ -118,7 +118,7 @@ def plans(conversations: int) -> list[list[str]]:
 
 ROLES = {
     "hub": "-m handoff",
-    "rasa": "-m bot.rasa_main run",
+    "rasa": "-m bot.serve",  # Rasa runs inside its launcher process (bot/serve.py)
     "actions": "actions.server",
     "redis": "redis-server",
 }

@@ -373,6 +373,10 @@ class Hub:
         record = remember_payloads(previous, payloads, self._clock())
         await self._conversations.update(conversation_id, {keys.OFFERED_PAYLOADS: record})
 
+    async def already_stored(self, conversation_id: str, client_id: str) -> bool:
+        """Whether the customer message with this client id is stored (a re-send after a reconnect)."""
+        return await self._transcripts.seen_once(keys.client_message(conversation_id, client_id))
+
     async def routing_state(self, conversation_id: str) -> tuple[str | None, str | None]:
         """Who has the conversation (`owner`: bot, queued, offered, agent, closed) and which agent holds
         or is offered it."""

@@ -84,6 +84,11 @@ class HandoffLifecycle:
         }
         await self._publish(keys.live_events(), event)
 
+    async def customer_typing(self, conversation_id: str) -> None:
+        """Shows "typing…" to the agent on the conversation; live only, never stored."""
+        event = {"type": "typing", "conversation_id": conversation_id, "author": "customer"}
+        await self._publish(keys.live_events(), event)
+
     async def _publish(self, channel: str, event: dict[str, Any]) -> None:
         await self._redis.publish(channel, json.dumps(event))
 

@@ -53,6 +53,10 @@ class TranscriptStore(Protocol):
 
     async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None: ...
 
+    async def seen_once(self, once_key: str) -> bool:
+        """Whether a message was stored with `once_key` (append_once) and the key is still kept."""
+        ...
+
     async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]: ...
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]: ...
@@ -105,6 +109,9 @@ class RedisTranscriptStore:
         ids = await self._run(conversation_id, [message], once_key)
         return ids[0] if ids else None
 
+    async def seen_once(self, once_key: str) -> bool:
+        return bool(await self._redis.exists(once_key))
+
     async def _run(
         self, conversation_id: str, messages: Sequence[Message], once_key: str | None
     ) -> list[str] | None:
@@ -153,6 +160,9 @@ class InMemoryTranscriptStore:
 
     async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
         return [await self.append(conversation_id, m) for m in messages]
+
+    async def seen_once(self, once_key: str) -> bool:
+        return once_key in self._once
 
     async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None:
         if once_key in self._once:

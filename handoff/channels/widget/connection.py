@@ -50,7 +50,6 @@ class WidgetConnection:
         self.engine: RoutingEngine = request.app.ctx.routing
         self.lifecycle: HandoffLifecycle = request.app.ctx.lifecycle
         self.limiter: RateLimiter = request.app.ctx.limiter
-        self.redis: Any = request.app.ctx.redis
         self.fanout: Fanout = request.app.ctx.fanout
         self.settings = request.app.ctx.settings
         self.conversation_id = str(claims["cid"])
@@ -155,8 +154,7 @@ class WidgetConnection:
         if kind == "message":
             await self.on_message(frame)
         elif kind == "typing":
-            event = {"type": "typing", "conversation_id": self.conversation_id, "author": "customer"}
-            await self.redis.publish(keys.live_events(), json.dumps(event))
+            await self.lifecycle.customer_typing(self.conversation_id)
         elif kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "leave":
@@ -187,7 +185,7 @@ class WidgetConnection:
         client_id = message.client_id
         # A re-send after a reconnect is answered without touching the rate limit; the store itself
         # decides atomically (two sends racing, or a crash between marking and storing, keep it once).
-        if client_id and await self.redis.exists(keys.client_message(self.conversation_id, client_id)):
+        if client_id and await self.hub.already_stored(self.conversation_id, client_id):
             await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
             return
         try:

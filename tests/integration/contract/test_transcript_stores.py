@@ -90,8 +90,11 @@ async def test_the_last_messages_come_oldest_first(store: TranscriptStore) -> No
 
 async def test_a_re_sent_message_is_stored_once(store: TranscriptStore) -> None:
     once = keys.client_message("c1", "w-1")
+    assert not await store.seen_once(once)
     entry_id = await store.append_once("c1", said("hello", client_id="w-1"), once)
     assert entry_id is not None
+    assert await store.seen_once(once)
+    assert not await store.seen_once(keys.client_message("c2", "w-1"))
     assert await store.append_once("c1", said("hello", client_id="w-1"), once) is None
     assert [m.id for m in await store.read("c1")] == [entry_id]
     # Another client id, and the same client id in another conversation, are other messages.
