@@ -323,3 +323,8 @@ def sticky_agent(customer_id: str) -> str:
 def handle_times(skill: str) -> str:
     """List: the latest 50 handle times of a skill's chats, in seconds, newest first."""
     return f"{PREFIX}:handle:{skill}"
+
+
+def telegram_update(update_id: int) -> str:
+    """String per Telegram update: "processing" while the hub handles it, then "done" (dedupes retries)."""
+    return f"{PREFIX}:telegram:update:{update_id}"

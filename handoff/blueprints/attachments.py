@@ -31,7 +31,6 @@ from sanic.response import HTTPResponse, raw
 from sanic.response import json as json_response
 from sanic_ext.extensions.openapi import openapi
 
-from handoff import keys
 from handoff.attachments import (
     ACCEPTED,
     UPLOAD_WINDOW_SECONDS,
@@ -169,8 +168,8 @@ async def upload(request: Request) -> HTTPResponse:
     content_type = declared_type(request.content_type)
     if content_type not in ACCEPTED:
         return _refused(UnsupportedImage("send a JPEG, PNG or WebP photo as the body, with its Content-Type"))
-    redis: Any = request.app.ctx.redis
-    if client_id and await redis.exists(keys.client_message(conversation_id, client_id)):
+    hub: Hub = request.app.ctx.hub
+    if client_id and await hub.already_stored(conversation_id, client_id):
         return json_response({"duplicate": True, "client_id": client_id})
     settings = request.app.ctx.settings
     limiter: RateLimiter = request.app.ctx.limiter
@@ -184,7 +183,6 @@ async def upload(request: Request) -> HTTPResponse:
         attachment = await store.put(data, content_type, conversation_id)
     except UploadRefused as exc:
         return _refused(exc)
-    hub: Hub = request.app.ctx.hub
     try:
         await hub.customer_message(
             conversation_id,

@@ -33,7 +33,7 @@ from handoff.channels.telegram.notices import (
     TOO_LONG_NOTICE,
     UNREADABLE_TEXT_NOTICE,
 )
-from handoff.channels.telegram.routes import PATH, SECRET_HEADER, register, update_key
+from handoff.channels.telegram.routes import PATH, SECRET_HEADER, register
 from handoff.channels.telegram.settings import TelegramSettings
 from handoff.channels.telegram.updates import VERIFIED_BY
 from handoff.transcript import Message
@@ -324,7 +324,7 @@ def test_an_update_still_in_progress_elsewhere_is_503(
 
     client = sync_redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        client.set(update_key(9303), "processing", ex=60)  # another worker has it
+        client.set(keys.telegram_update(9303), "processing", ex=60)  # another worker has it
     finally:
         client.close()
     app = telegram_app()

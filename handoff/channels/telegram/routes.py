@@ -23,10 +23,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from handoff import keys
 from handoff.attachments import UPLOAD_WINDOW_SECONDS, UPLOADS_PER_CONVERSATION
 from handoff.channels.base import DeliveryFailed
 from handoff.channels.telegram.channel import TelegramChannel
+from handoff.channels.telegram.claims import Claim, UpdateClaims
 from handoff.channels.telegram.inbound import UploadLimit, acknowledge_button, take_update
 from handoff.channels.telegram.settings import TelegramSettings
 from handoff.channels.telegram.updates import UpdateError, parse_update
@@ -39,15 +39,8 @@ bp = Blueprint("telegram_channel")
 PATH = "/webhooks/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_BODY_BYTES = 1_000_000
-DONE_TTL_SECONDS = 24 * 3600  # Telegram stops retrying an update long before this
-PROCESSING_TTL_SECONDS = 120  # a worker that died mid-update frees it for Telegram's next retry
 UPLOADS = UploadLimit(UPLOADS_PER_CONVERSATION, UPLOAD_WINDOW_SECONDS)
 _redacted_tokens: set[str] = set()
-
-
-def update_key(update_id: int) -> str:
-    """Redis string per update: "processing" while the hub handles it, then "done" (dedupes retries)."""
-    return f"{keys.PREFIX}:telegram:update:{update_id}"
 
 
 def register(app: Sanic, settings: TelegramSettings) -> TelegramChannel:  # type: ignore[type-arg]
@@ -83,17 +76,15 @@ async def webhook(request: Request) -> HTTPResponse:
         logger.info("hub.telegram.ignored", extra={"update_id": update.update_id, "reason": update.reason})
         return json_response({"ok": True, "ignored": update.reason})
 
-    redis = request.app.ctx.redis
-    key = update_key(update.update_id)
+    claims = UpdateClaims(request.app.ctx.redis)
     try:
-        claimed = await redis.set(key, "processing", nx=True, ex=PROCESSING_TTL_SECONDS)
-        state = None if claimed else await redis.get(key)
+        claim = await claims.claim(update.update_id)
     except RedisError:
         logger.exception("hub.telegram.dedupe_failed", extra={"update_id": update.update_id})
         return _unavailable()
-    if not claimed:
-        if state == "done":
-            return json_response({"ok": True, "duplicate": True})
+    if claim is Claim.DONE:
+        return json_response({"ok": True, "duplicate": True})
+    if claim is Claim.BUSY:
         return _unavailable()  # another worker is still on it: Telegram retries, and finds it done
 
     try:
@@ -101,10 +92,10 @@ async def webhook(request: Request) -> HTTPResponse:
     except Exception:
         logger.exception("hub.telegram.update_failed", extra={"update_id": update.update_id})
         with contextlib.suppress(RedisError):
-            await redis.delete(key)  # Telegram's retry processes it again
+            await claims.release(update.update_id)
         return _unavailable()
     try:
-        await redis.set(key, "done", ex=DONE_TTL_SECONDS)
+        await claims.done(update.update_id)
     except RedisError:
         logger.warning("hub.telegram.dedupe_not_recorded", extra={"update_id": update.update_id})
 
