@@ -196,7 +196,7 @@ def service_level_seen(conversation_id: str, queued_at: str) -> str:
     return f"{PREFIX}:sl:seen:{conversation_id}:{queued_at}"
 
 
-# -- routing (handoff/routing/engine.py; its Lua scripts get these names through KEYS) -----------------
+# -- routing (handoff/routing/engine.py; written into its Lua scripts as constants, scripts.KEY_NAMES) --
 # The agent hash, agent() above: name presence capacity active rating_sum rating_count missed skills (JSON)
 # languages (comma list) created_at updated_at, and indexed counted (what the online index holds of it).
 # The conversation hash, conversation() above, as routing uses it: owner skill language queue qscore
