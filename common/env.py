@@ -3,8 +3,11 @@ a service refuses to start with a one-line explanation instead of failing later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+N = TypeVar("N", int, float)
 
 
 class SettingsError(ValueError):
@@ -12,22 +15,21 @@ class SettingsError(ValueError):
 
 
 def read_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={value} is outside {low}..{high}")
-    return value
+    return _read_number(env, name, default, low, high, int, "an integer")
 
 
 def read_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    return _read_number(env, name, default, low, high, float, "a number")
+
+
+def _read_number(
+    env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: Callable[[str], N], kind: str
+) -> N:
     raw = env.get(name, str(default))
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
+        raise SettingsError(f"{name}={raw!r} is not {kind}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is outside {low}..{high}")
     return value

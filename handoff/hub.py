@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from common.language import detect_language
 from handoff import keys
 from handoff.bot_client import Bot, BotReply, BotUnavailable
-from handoff.channels.base import DeliveryFailed, PushChannel
+from handoff.channels.base import CustomerMessage, DeliveryFailed, PushChannel
 from handoff.conversations import ConversationStore, Owner
 from handoff.inbound import offered_payloads, remember_payloads, text_for_assistant, trusted_metadata
 from handoff.notices import notice
@@ -184,6 +184,18 @@ class Hub:
         text = notice(name, info.get("language") or "en")
         await self._transcripts.append(conversation_id, Message(author="system", text=text, channel=channel))
         return [Reply(text=text)]
+
+    async def receive(self, message: CustomerMessage) -> list[Reply]:
+        """`customer_message` for a message a channel built (handoff.channels.base)."""
+        return await self.customer_message(
+            message.conversation_id,
+            message.text,
+            message.channel,
+            message.metadata,
+            address=message.address,
+            client_id=message.client_id,
+            attachments=message.attachments,
+        )
 
     async def _update_packet(
         self, conversation_id: str, message: Message, photos: list[dict[str, Any]]
@@ -376,12 +388,6 @@ class Hub:
     async def already_stored(self, conversation_id: str, client_id: str) -> bool:
         """Whether the customer message with this client id is stored (a re-send after a reconnect)."""
         return await self._transcripts.seen_once(keys.client_message(conversation_id, client_id))
-
-    async def routing_state(self, conversation_id: str) -> tuple[str | None, str | None]:
-        """Who has the conversation (`owner`: bot, queued, offered, agent, closed) and which agent holds
-        or is offered it."""
-        info = await self._conversations.info(conversation_id)
-        return info.get("owner"), info.get("agent")
 
     async def info(self, conversation_id: str) -> dict[str, str]:
         """The conversation's stored state (owner, agents, channel, language, ...); empty when unknown."""

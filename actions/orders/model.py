@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 
@@ -100,3 +100,22 @@ class AuditEntry:
     before: dict[str, str] = field(default_factory=dict)
     after: dict[str, str] = field(default_factory=dict)
     at: str = ""  # ISO timestamp, set by the store
+
+    @classmethod
+    def of(
+        cls, order_id: str, event: str, actor: Actor | None, before: dict[str, str], after: dict[str, str]
+    ) -> AuditEntry:
+        """A change made now by `actor` (None: the system)."""
+        return cls(
+            order_id, event, actor.conversation_id if actor else "", actor.channel if actor else "",
+            actor.customer_id if actor else None, actor.verified_by if actor else None, before, after,
+            audit_time(),
+        )  # fmt: skip
+
+    def stamped(self) -> AuditEntry:
+        """This entry with its time, if the caller left it unset."""
+        return self if self.at else replace(self, at=audit_time())
+
+
+def audit_time() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

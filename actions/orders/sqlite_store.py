@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ class SqliteOrderStore:
             )
             after = {name: _audit_value(data.get(name)) for name in fields}
             # The change and its audit line commit together.
-            self._insert_audit(conn, _entry(order_id, event, actor, before, after))
+            self._insert_audit(conn, AuditEntry.of(order_id, event, actor, before, after))
         return _order_from_row(data)
 
     async def cancel(self, order_id: str, actor: Actor | None = None) -> Order:
@@ -264,8 +264,7 @@ class SqliteOrderStore:
 
     async def record(self, entry: AuditEntry) -> None:
         await self._ensure_ready()
-        stamped = entry if entry.at else dataclasses.replace(entry, at=_now())
-        await asyncio.to_thread(self._record, stamped)
+        await asyncio.to_thread(self._record, entry.stamped())
 
     async def audit_trail(self, order_id: str) -> list[AuditEntry]:
         await self._ensure_ready()
@@ -292,7 +291,7 @@ class SqliteOrderStore:
                 (number, order_id, sku, reason, created.isoformat()),
             )
             after = {"sku": sku, "reason": reason, "return_number": number}
-            self._insert_audit(conn, _entry(order_id, "return_authorised", actor, {}, after))
+            self._insert_audit(conn, AuditEntry.of(order_id, "return_authorised", actor, {}, after))
         return ReturnAuthorization(number, order_id, sku, reason, created)
 
     async def create_return(
@@ -307,23 +306,3 @@ def _audit_value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(f"{item['sku']} x{item['quantity']}" for item in value if isinstance(item, dict))
     return str(value or "")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _entry(
-    order_id: str, event: str, actor: Actor | None, before: dict[str, str], after: dict[str, str]
-) -> AuditEntry:
-    return AuditEntry(
-        order_id=order_id,
-        event=event,
-        conversation_id=actor.conversation_id if actor else "",
-        channel=actor.channel if actor else "",
-        customer_id=actor.customer_id if actor else None,
-        verified_by=actor.verified_by if actor else None,
-        before=before,
-        after=after,
-        at=_now(),
-    )

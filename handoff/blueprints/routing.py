@@ -75,7 +75,8 @@ async def _holding(request: Request, conversation_id: str, who: Principal) -> st
     """The acting agent for resolve, transfer and return to bot: an agent must hold the chat (an offer
     is accepted or declined, not resolved). Returns the current holder, for the release event."""
     hub: Hub = request.app.ctx.hub
-    owner, holder = await hub.routing_state(conversation_id)
+    state = await hub.fields(conversation_id, "owner", "agent")
+    owner, holder = state["owner"], state["agent"]
     if not who.is_staff:
         if owner not in ("queued", "offered", "agent"):
             raise RoutingError(

@@ -17,9 +17,8 @@ import pytest
 import redis
 from sanic import Sanic
 
-import handoff.attachments
 from handoff.app import create_app
-from handoff.blueprints import attachments as attachments_blueprint
+from handoff.attachments import UPLOADS_PER_CONVERSATION
 from handoff.notices import notice
 from handoff.settings import Settings
 from handoff.widget_tokens import sign
@@ -56,19 +55,11 @@ def flushed_database(redis_url: str, number: int) -> str:
     return url
 
 
-def use_photo_directory(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where a test's photos go, and its size limit: through the settings once they name them
-    (HUB_ATTACHMENTS_DIR, HUB_ATTACHMENT_MAX_BYTES in build_app), through the store's defaults until then."""
-    monkeypatch.setattr(handoff.attachments, "DEFAULT_DIRECTORY", str(directory))
-    monkeypatch.setattr(handoff.attachments, "DEFAULT_MAX_BYTES", MAX_BYTES)
-    return directory
-
-
 def build_app(
     db_url: str, photo_dir: Path, routing: str, seen: list[dict[str, Any]], **overrides: str
 ) -> Sanic:  # type: ignore[type-arg]
-    """The app with the attachments blueprint (registered here while handoff/app.py does not yet) and a
-    Rasa stand-in that records what the assistant was sent."""
+    """The app with its photos in `photo_dir` (at most MAX_BYTES each) and a Rasa stand-in that records
+    what the assistant was sent."""
     Sanic.test_mode = True
     env = {
         "RASA_CHANNEL_TOKEN": TOKEN,
@@ -84,10 +75,7 @@ def build_app(
         "HUB_ATTACHMENT_MAX_BYTES": str(MAX_BYTES),
         **overrides,
     }
-    app = create_app(Settings.from_env(env), http_transport=rasa_stand_in(seen))
-    if attachments_blueprint.bp.name not in app.blueprints:
-        app.blueprint(attachments_blueprint.bp)
-    return app
+    return create_app(Settings.from_env(env), http_transport=rasa_stand_in(seen))
 
 
 @pytest.fixture
@@ -96,8 +84,8 @@ def db_url(redis_url: str) -> str:
 
 
 @pytest.fixture
-def photo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return use_photo_directory(tmp_path / "attachments", monkeypatch)
+def photo_dir(tmp_path: Path) -> Path:
+    return tmp_path / "attachments"
 
 
 @pytest.fixture
@@ -282,7 +270,7 @@ async def test_uploads_are_limited_per_conversation(hub: Served) -> None:
     base, _ = hub
     async with httpx.AsyncClient(base_url=base) as client:
         session = await new_session(client)
-        for n in range(attachments_blueprint.UPLOADS_PER_CONVERSATION):
+        for n in range(UPLOADS_PER_CONVERSATION):
             assert (await upload(client, session["token"], png(), client_id=f"p{n}")).status_code == 201
         limited = await upload(client, session["token"], png(), client_id="one-more")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0

@@ -29,7 +29,6 @@ from tests.integration.test_attachments import (
     make_agent,
     signed_in,
     upload,
-    use_photo_directory,
 )
 from tests.unit.test_attachments import png
 from tests.widget_client import new_session
@@ -46,12 +45,9 @@ def db_url(redis_url: str) -> str:
 
 
 @pytest.fixture
-async def hub(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_overflow_routing: str
-) -> AsyncIterator[Served]:
+async def hub(db_url: str, tmp_path: Path, no_overflow_routing: str) -> AsyncIterator[Served]:
     seen: list[dict[str, Any]] = []
-    photo_dir = use_photo_directory(tmp_path / "attachments", monkeypatch)
-    async with serving(build_app(db_url, photo_dir, no_overflow_routing, seen)) as base:
+    async with serving(build_app(db_url, tmp_path / "attachments", no_overflow_routing, seen)) as base:
         yield base, seen
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -51,7 +51,9 @@ class FakeOrderStore:
         self, before: Order, after: Order, event: str, actor: Actor | None, fields: tuple[str, ...]
     ) -> Order:
         self.orders[after.id] = after
-        self.audit.append(_entry(after.id, event, actor, _audited(before, fields), _audited(after, fields)))
+        self.audit.append(
+            AuditEntry.of(after.id, event, actor, _audited(before, fields), _audited(after, fields))
+        )
         return after
 
     async def cancel(self, order_id: str, actor: Actor | None = None) -> Order:
@@ -81,11 +83,11 @@ class FakeOrderStore:
         authorisation = ReturnAuthorization(number, order_id, sku, reason, date.today())
         self.returns.append(authorisation)
         after = {"sku": sku, "reason": reason, "return_number": number}
-        self.audit.append(_entry(order_id, "return_authorised", actor, {}, after))
+        self.audit.append(AuditEntry.of(order_id, "return_authorised", actor, {}, after))
         return authorisation
 
     async def record(self, entry: AuditEntry) -> None:
-        self.audit.append(entry if entry.at else dataclasses.replace(entry, at=_now()))
+        self.audit.append(entry.stamped())
 
     async def audit_trail(self, order_id: str) -> list[AuditEntry]:
         return [e for e in self.audit if e.order_id == order_id]
@@ -109,19 +111,6 @@ def _audited(order: Order, fields: tuple[str, ...]) -> dict[str, str]:
         else:
             values[name] = value.isoformat() if isinstance(value, date) else str(value or "")
     return values
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _entry(
-    order_id: str, event: str, actor: Actor | None, before: dict[str, str], after: dict[str, str]
-) -> AuditEntry:
-    return AuditEntry(
-        order_id, event, actor.conversation_id if actor else "", actor.channel if actor else "",
-        actor.customer_id if actor else None, actor.verified_by if actor else None, before, after, _now(),
-    )  # fmt: skip
 
 
 class FakeAttemptLimiter:

@@ -122,15 +122,7 @@ async def webhook(request: Request) -> HTTPResponse:
     await limiter.check("rest_address", address, settings.messages_per_minute_per_address, 60)
     await limiter.check("messages", message.conversation_id, settings.messages_per_minute, 60)
     hub: Hub = request.app.ctx.hub
-    replies = await hub.customer_message(
-        message.conversation_id,
-        message.text,
-        message.channel,
-        message.metadata,
-        address=message.address,
-        client_id=message.client_id,
-        attachments=message.attachments,
-    )
+    replies = await hub.receive(message)
     return json([rasa_shape(sender, r) for r in replies])
 
 

@@ -23,7 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from handoff.attachments import ACCEPTED, EXTENSIONS, JPEG, AttachmentStore, ImageTooLarge, UploadRefused
+from handoff.attachments import (
+    ACCEPTED,
+    EXTENSIONS,
+    JPEG,
+    UPLOAD_WINDOW_SECONDS,
+    UPLOADS_PER_CONVERSATION,
+    AttachmentStore,
+    ImageTooLarge,
+    UploadRefused,
+)
 from handoff.channels.base import CustomerMessage, DeliveryFailed
 from handoff.channels.telegram.api import FileTooLarge
 from handoff.channels.telegram.channel import TelegramChannel
@@ -54,14 +63,6 @@ class AppContext(Protocol):
     settings: Settings
     limiter: RateLimiter
     attachment_store: AttachmentStore
-
-
-@dataclass(frozen=True)
-class UploadLimit:
-    """Photos per conversation and window: the widget's upload limits, which Telegram photos share."""
-
-    count: int
-    seconds: int
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,12 @@ def customer_message(
     )
 
 
-async def take_update(
-    ctx: AppContext, channel: TelegramChannel, update: TelegramUpdate, uploads: UploadLimit
-) -> Answer:
+async def take_update(ctx: AppContext, channel: TelegramChannel, update: TelegramUpdate) -> Answer:
     """Hand the update to the hub; what answers it directly comes back."""
     if update.kind == "unsupported":
         return Answer([Reply(text=TEXT_ONLY_NOTICE)])
     if update.kind == "photo":
-        return await _photo(ctx, channel, update, uploads)
+        return await _photo(ctx, channel, update)
     raw = await _customer_text(channel, update)
     # Stops the button's loading spinner (or says the button expired) whatever happens next.
     await acknowledge_button(
@@ -126,13 +125,11 @@ async def take_update(
             {"phone": update.verified_phone}, conversation_id, CHANNEL, update.address
         )
     remembered = update.verified_phone or await channel.remembered_phone(update.address)
-    replies = await _post(hub, customer_message(update, conversation_id, text, remembered))
+    replies = await hub.receive(customer_message(update, conversation_id, text, remembered))
     return Answer(replies, remove_keyboard=update.verified_phone is not None)
 
 
-async def _photo(
-    ctx: AppContext, channel: TelegramChannel, update: TelegramUpdate, uploads: UploadLimit
-) -> Answer:
+async def _photo(ctx: AppContext, channel: TelegramChannel, update: TelegramUpdate) -> Answer:
     """Fetch, check and keep the customer's photo, then post it into the conversation as their message
     (the caption as its text) through the hub, as the widget upload does."""
     store = ctx.attachment_store
@@ -147,7 +144,10 @@ async def _photo(
     refusal = await _over_limit(caption, update.conversation_id, ctx.settings, ctx.limiter)
     if refusal is None:
         try:
-            await ctx.limiter.check("uploads", update.conversation_id, uploads.count, uploads.seconds)
+            # the widget's upload limits: Telegram photos share them
+            await ctx.limiter.check(
+                "uploads", update.conversation_id, UPLOADS_PER_CONVERSATION, UPLOAD_WINDOW_SECONDS
+            )
         except TooManyRequests as exc:
             refusal = Reply(text=RATE_LIMITED_NOTICE.format(seconds=exc.retry_after))
     if refusal is not None:
@@ -174,21 +174,9 @@ async def _photo(
         return unsupported
     remembered = await channel.remembered_phone(update.address)
     message = customer_message(update, conversation_id, caption, remembered, (attachment.ref(),))
-    replies = await _post(hub, message)
+    replies = await hub.receive(message)
     logger.info("hub.telegram.photo", extra={"conversation_id": conversation_id, "size": attachment.size})
     return Answer(replies)
-
-
-async def _post(hub: Hub, message: CustomerMessage) -> list[Reply]:
-    return await hub.customer_message(
-        message.conversation_id,
-        message.text,
-        message.channel,
-        message.metadata,
-        address=message.address,
-        client_id=message.client_id,
-        attachments=message.attachments,
-    )
 
 
 def _photo_type(file_path: str) -> str:

@@ -23,11 +23,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from handoff.attachments import UPLOAD_WINDOW_SECONDS, UPLOADS_PER_CONVERSATION
 from handoff.channels.base import DeliveryFailed
 from handoff.channels.telegram.channel import TelegramChannel
 from handoff.channels.telegram.claims import Claim, UpdateClaims
-from handoff.channels.telegram.inbound import UploadLimit, acknowledge_button, take_update
+from handoff.channels.telegram.inbound import acknowledge_button, take_update
 from handoff.channels.telegram.settings import TelegramSettings
 from handoff.channels.telegram.updates import UpdateError, parse_update
 from handoff.errors import BadRequest, Unauthorized, read_body
@@ -39,7 +38,6 @@ bp = Blueprint("telegram_channel")
 PATH = "/webhooks/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_BODY_BYTES = 1_000_000
-UPLOADS = UploadLimit(UPLOADS_PER_CONVERSATION, UPLOAD_WINDOW_SECONDS)
 _redacted_tokens: set[str] = set()
 
 
@@ -88,7 +86,7 @@ async def webhook(request: Request) -> HTTPResponse:
         return _unavailable()  # another worker is still on it: Telegram retries, and finds it done
 
     try:
-        answer = await take_update(request.app.ctx, channel, update, UPLOADS)
+        answer = await take_update(request.app.ctx, channel, update)
     except Exception:
         logger.exception("hub.telegram.update_failed", extra={"update_id": update.update_id})
         with contextlib.suppress(RedisError):

@@ -20,7 +20,6 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.exceptions import ConnectionClosed
 
 from handoff import keys
-from handoff.channels.base import CustomerMessage
 from handoff.channels.widget.frames import (
     FrameRefused,
     customer_message,
@@ -199,23 +198,11 @@ class WidgetConnection:
         if self.status.get("owner", "bot") == "bot":
             await self.send({"type": "typing", "author": "bot"})
         try:
-            await self._post(message)
+            await self.hub.receive(message)  # the answer comes back through the transcript
         except AlreadyStored:
             await self.send({"type": "ack", "client_id": client_id, "duplicate": True})
             return
         await self.send({"type": "ack", "client_id": client_id})
-
-    async def _post(self, message: CustomerMessage) -> None:
-        # The answer comes back through the transcript, like every later message.
-        await self.hub.customer_message(
-            message.conversation_id,
-            message.text,
-            message.channel,
-            message.metadata,
-            address=message.address,
-            client_id=message.client_id,
-            attachments=message.attachments,
-        )
 
 
 def _closed(exc: BaseException | None) -> bool:
