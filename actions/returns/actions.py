@@ -119,6 +119,10 @@ class ValidateReturnForm(OrderIdValidation):
         logger.info(
             "actions.returns.reason", extra={"category": category, "conversation_id": tracker.sender_id}
         )
+        if category == OTHER and not asked:
+            # An entity the understanding tagged before the question ("退货" in "我要退货"): unless it means
+            # a known reason, ask; a stray tag must not decide the policy check without the customer.
+            return {"return_reason": None}
         return {"return_reason": category, "return_reason_text": text}
 
     async def validate_confirm_return(

@@ -58,18 +58,30 @@ def test_read_back_answers(said: str, expected: str | None) -> None:
 
 async def test_free_text_reasons_map_to_the_policys_categories_and_keep_the_words() -> None:
     form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
-    tracker = make_tracker(PROVEN)
+
+    async def answer(said: str) -> dict:
+        tracker = make_tracker({**PROVEN, "requested_slot": "return_reason"}, text=said)
+        return await form.validate_return_reason(said, CollectingDispatcher(), tracker, {})
+
     said = "they're way too tight"
-    result = await form.validate_return_reason(said, CollectingDispatcher(), tracker, {})
-    assert result == {"return_reason": "wrong_size", "return_reason_text": said}
-    other = await form.validate_return_reason("the parcel smelled odd", CollectingDispatcher(), tracker, {})
-    assert other["return_reason"] == "other"
-    cued = await form.validate_return_reason(
-        "it came broken, I don't want it", CollectingDispatcher(), tracker, {}
-    )
+    assert await answer(said) == {"return_reason": "wrong_size", "return_reason_text": said}
+    other = await answer("the parcel smelled odd")
+    assert other == {"return_reason": "other", "return_reason_text": "the parcel smelled odd"}
+    cued = await answer("it came broken, I don't want it")
     assert cued["return_reason"] == "damaged"  # damage outranks "don't want it"
-    button = await form.validate_return_reason("changed_mind", CollectingDispatcher(), tracker, {})
+    button = await answer("changed_mind")
     assert button == {"return_reason": "changed_mind"}
+
+
+async def test_a_reason_tagged_before_the_question_counts_only_when_it_means_a_known_reason() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = "I want to return order SO-10000001, it's too small"
+    tracker = make_tracker({**PROVEN, "requested_slot": "order_id"}, text=said)
+    known = await form.validate_return_reason("too small", CollectingDispatcher(), tracker, {})
+    assert known == {"return_reason": "wrong_size", "return_reason_text": "too small"}
+    # A stray tag ("return" itself) must not skip the question and decide the policy check alone.
+    stray = await form.validate_return_reason("return", CollectingDispatcher(), tracker, {})
+    assert stray == {"return_reason": None}
 
 
 async def test_an_eligible_return_is_read_back_before_it_is_created() -> None:
