@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
@@ -16,6 +16,7 @@ from actions.orders.model import Order
 from actions.orders.store import OrderStore
 from actions.orders.verification import channel_identity
 from actions.providers import handoff_cues, hub_client, order_store
+from common.affect import FRUSTRATION_LEVELS, frustration, most_serious, risk_flags
 from common.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,9 @@ REASON_BY_INTENT = {
     "request_exception": "policy_exception",
 }
 TRANSCRIPT_LIMIT = 50
-PHOTO_REASONS = frozenset({"damaged_goods", "wrong_item", "injury"})
+PHOTO_REASONS = frozenset({"damaged_goods", "wrong_item", "injury", "counterfeit"})
+#: The reason when a frustrated customer accepts the person the assistant offered (action_offer_person).
+FRUSTRATED = "frustrated"
 #: Reasons about an order: a waiting customer is asked for its number if the assistant does not know it.
 ORDER_REASONS = frozenset(
     {"customer_request", "complaint", "refund_overdue", "outside_window", "policy_exception"}
@@ -49,6 +52,36 @@ def intent_history(tracker: Tracker) -> list[dict[str, Any]]:
                 }
             )
     return history
+
+
+def affect_summary(tracker: Tracker) -> dict[str, Any]:
+    """What the agent's card shows of the customer's mood: every risk flag raised in the conversation, the
+    latest frustration level and the highest one."""
+    affects = [
+        (event.get("parse_data") or {}).get("affect")
+        for event in tracker.events
+        if event.get("event") == "user"
+    ]
+    flags = {flag for affect in affects for flag in risk_flags(affect)}
+    levels = [frustration(affect) for affect in affects if affect]
+    return {
+        "risk": [flag for flag in risk_flags({"risk": list(flags)})],
+        "frustration": levels[-1] if levels else "calm",
+        "peak_frustration": max(levels, key=FRUSTRATION_LEVELS.index) if levels else "calm",
+    }
+
+
+def previous_bot_action(tracker: Tracker) -> str | None:
+    """The last action the assistant ran before the customer's latest message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return str(event.get("name"))
+    return None
 
 
 def transcript(tracker: Tracker) -> list[dict[str, Any]]:
@@ -110,6 +143,7 @@ def build_packet(tracker: Tracker, reason: str, order: Order | None) -> dict[str
         # The agent sees the order the customer named; `verified` says whether they proved it is theirs.
         "order": {**order_summary(order), "verified": proven} if order else {},
         "kb_hits": tracker.get_slot("kb_hits") or [],
+        "affect": affect_summary(tracker),
         "transcript": transcript(tracker),
     }
 
@@ -139,6 +173,11 @@ class ActionHandoff(Action):
     ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name", "")
         reason = tracker.get_slot("handoff_reason") or REASON_BY_INTENT.get(intent, "customer_request")
+        if previous_bot_action(tracker) == OFFER_PERSON:
+            reason = FRUSTRATED
+        flagged = most_serious(risk_flags(tracker.latest_message.get("affect")))
+        if flagged:  # safety, fraud and legal threats outrank whatever the message is about
+            return await self.handoff(dispatcher, tracker, flagged)
         if reason in REFINABLE_REASONS:  # "the kettle gave me a shock": safety, not a generic complaint
             said = " ".join(str(line["text"] or "") for line in intent_history(tracker)[-3:])
             reason = handoff_cues().reason(said, conversation.language(tracker)) or reason
@@ -165,17 +204,37 @@ class ActionHandoff(Action):
         # The hub tells the customer their live queue position and wait; the assistant only confirms, and
         # asks once for what the agent will need, without holding the customer back.
         dispatcher.utter_message(response="utter_handoff_queued")
+        ended = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop else []
         if reason in PHOTO_REASONS:
             dispatcher.utter_message(response="utter_handoff_send_photo")
         elif order is None and reason in ORDER_REASONS:
             dispatcher.utter_message(response="utter_handoff_send_order_number")
         return [
+            *ended,
             SlotSet("handoff_reason", None),
             SlotSet("kb_hits", None),
             SlotSet("stuck_on", None),
             SlotSet("policy_decision", None),
             ConversationPaused(),
         ]
+
+
+OFFER_PERSON = "action_offer_person"
+
+
+class ActionOfferPerson(Action):
+    """Offers a person to a customer whose frustration has stayed high (bot.escalation decides when).
+
+    A form in progress ends: the customer's next "yes" answers this offer, not the form's question."""
+
+    def name(self) -> str:
+        return OFFER_PERSON
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_offer_person_frustrated")
+        return [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop else []
 
 
 class ActionLowConfidence(Action):

@@ -136,12 +136,16 @@ class JsonErrors(ErrorHandler):
 
 async def warm_up_knowledge_base() -> None:
     """Load the encoders and index in the background, so the first customer question is not slow."""
+    from actions.products import product_search
     from actions.providers import knowledge_base
 
     try:
         kb = knowledge_base()
         for language, query in (("en", "shipping cost"), ("zh", "运费")):
             await kb.search(query, language, top_k=1)
+        # The catalogue's vectors are built on first use too (about 2 s).
+        for language, need in (("en", "headphones"), ("zh", "耳机")):
+            await product_search().recommend(need, language)
         logger.info("actions.kb.warm")
     except Exception:
         logger.warning("actions.kb.warmup_failed", exc_info=True)

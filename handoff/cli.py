@@ -31,13 +31,13 @@ from handoff.settings import token_ttl_days
 # The demo team behind `make run`: two agents per language area, a supervisor, an admin, an editor.
 DEMO_AGENTS: dict[str, dict[str, Any]] = {
     "ana": {"name": "Ana Torres", "languages": ["en"], "capacity": 3,
-            "skills": {"general": 0.8, "returns": 0.9, "orders": 0.7, "complaints": 0.6}},
+            "skills": {"general": 0.8, "returns": 0.9, "orders": 0.7, "complaints": 0.6, "presales": 0.8}},
     "ben": {"name": "Ben Walker", "languages": ["en", "zh"], "capacity": 2,
-            "skills": {"general": 0.7, "payments": 0.9, "shipping": 0.8, "orders": 0.6}},
+            "skills": {"general": 0.7, "payments": 0.9, "shipping": 0.8, "orders": 0.6, "presales": 0.6}},
     "li": {"name": "李娜", "languages": ["zh"], "capacity": 3,
-           "skills": {"general": 0.8, "returns": 0.8, "orders": 0.8, "complaints": 0.7}},
+           "skills": {"general": 0.8, "returns": 0.8, "orders": 0.8, "complaints": 0.7, "presales": 0.8}},
     "wang": {"name": "王强", "languages": ["zh", "en"], "capacity": 2,
-             "skills": {"general": 0.6, "payments": 0.7, "shipping": 0.9, "returns": 0.5}},
+             "skills": {"general": 0.6, "payments": 0.7, "shipping": 0.9, "returns": 0.5, "presales": 0.7}},
 }  # fmt: skip
 DEMO_STAFF = {
     "sam": (Role.SUPERVISOR, "Sam Lee", "en"),

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from common.affect import FRUSTRATION_LEVELS, RISK_FLAGS
 from common.patterns import ORDER_ID, normalise_order_id
 from handoff import keys
 from handoff.errors import BadRequest
@@ -50,7 +51,14 @@ REASONS = frozenset(
         "bot_unavailable",
         "repeated_failure",  # two unclear answers to the same question
         "refund_overdue",  # a refund later than the policy promised
+        # Risk flags on a customer's message (common/affect.py): handed off at once, whatever the topic.
         "injury",  # harm from a product: safety first
+        "fraud",  # orders or charges the customer did not make, a taken-over account
+        "legal",  # chargeback, lawyer, consumer protection
+        "counterfeit",
+        "repeat_contact",  # the customer has asked about this before
+        "frustrated",  # accepted the person offered after turns of high frustration
+        "presales_question",  # a product question the catalogue cannot answer surely
     }
 )
 LANGUAGES = frozenset({"en", "zh"})
@@ -93,10 +101,27 @@ def validate_packet(body: Any) -> dict[str, Any]:
         if name in body:
             raise BadRequest(f"'{name}' is set by the hub, not by the packet's sender", field=name)
     _check_identity(body.get("identity"))
+    _check_affect(body.get("affect"))
     tier = body.get("customer_tier")
     if tier is not None and tier not in TIERS:
         raise BadRequest(f"'customer_tier' must be one of {', '.join(TIERS)}", field="customer_tier")
     return body
+
+
+def _check_affect(affect: Any) -> None:
+    """`affect`: {risk: [flags], frustration, peak_frustration}, as the agent's card and routing read it."""
+    if affect is None:
+        return
+    if not isinstance(affect, dict):
+        raise BadRequest("'affect' must be an object", field="affect")
+    risk = affect.get("risk", [])
+    if not isinstance(risk, list) or not set(risk) <= set(RISK_FLAGS):
+        raise BadRequest(f"'affect.risk' must be a list of {', '.join(RISK_FLAGS)}", field="affect")
+    for name in ("frustration", "peak_frustration"):
+        if affect.get(name, "calm") not in FRUSTRATION_LEVELS:
+            raise BadRequest(
+                f"'affect.{name}' must be one of {', '.join(FRUSTRATION_LEVELS)}", field="affect"
+            )
 
 
 def _check_identity(identity: Any) -> None:

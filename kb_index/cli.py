@@ -144,9 +144,12 @@ def _search(args: argparse.Namespace, index_dir: Path) -> int:
     if args.json:
         print(json.dumps({"query": args.query, **result.to_json()}, ensure_ascii=False, indent=2))
         return 0
-    print(f"{result.version} · {language} · {result.mode} · miss threshold {result.threshold:.2f}")
+    print(
+        f"{result.version} · {language} · {result.mode} · confidence {result.confidence:.3f} "
+        f"(margin {result.margin:.3f}), miss below {result.threshold:.3f}"
+    )
     if result.miss:
-        best = f"best score {result.hits[0].score:.3f}" if result.hits else "no hits"
+        best = f"confidence {result.confidence:.3f}" if result.hits else "no hits"
         print(f"MISS: {best} is below the threshold; the bot hands this over to a person")
     for rank, hit in enumerate(result.hits, start=1):
         print(f"{rank:>2}. {hit.score:.3f}  {hit.article_id}  {hit.title}  [{hit.category}]")

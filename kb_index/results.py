@@ -28,9 +28,10 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Hits best first. `miss` is true when there is no hit or the best score is below `threshold`:
-    the caller should hand over to a person rather than answer with hits[0]. Hits are kept on a miss so a
-    handoff can show what was tried."""
+    """Hits best first. `miss` is true when there is no hit or the `confidence` (the best score plus the
+    language's margin weight times `margin`, kb_index/settings.py) is below `threshold`: the caller should
+    hand over to a person rather than answer with hits[0]. Hits are kept on a miss so a handoff can show
+    what was tried."""
 
     hits: list[Hit]
     miss: bool
@@ -38,6 +39,8 @@ class SearchResult:
     version: str
     language: str = ""
     mode: str = ""
+    margin: float = 0.0  # the best article's support over the runner-up's
+    confidence: float = 0.0  # what `threshold` is compared with
 
     @property
     def best(self) -> Hit | None:
@@ -49,6 +52,8 @@ class SearchResult:
             "language": self.language,
             "mode": self.mode,
             "threshold": self.threshold,
+            "confidence": self.confidence,
+            "margin": self.margin,
             "miss": self.miss,
             "hits": [h.to_json() for h in self.hits],
         }

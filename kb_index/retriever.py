@@ -3,20 +3,25 @@
 Every call re-reads the small CURRENT file, so a `build` or `rollback` in another process takes effect on the
 next query without a restart. A version that fails its checks is refused and the previous one stays in
 service; with none loaded yet, the error reaches the caller.
+
+Whether the best article is answered is decided on its score and on its margin over the runner-up. The
+margin compares *support*, the mean of an article's two best passage scores: an article that really answers
+a question usually matches it on several of its customer questions, while a neighbouring article (the best
+one left when the right article does not exist) tends to match on one, with other articles about as close.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from kb_index import storage
 from kb_index.encoder_loading import load_encoder
-from kb_index.encoders import Encoder, EncoderError, describe
+from kb_index.encoders import Encoder, EncoderError, Matrix, describe
 from kb_index.loaded import LanguageIndex, LoadedVersion, Scored, load_version
 from kb_index.manifest import IndexLoadError
 from kb_index.results import Hit, SearchResult
@@ -25,6 +30,8 @@ from kb_index.vectors import set_single_thread
 
 logger = logging.getLogger(__name__)
 EncoderFactory = Callable[[str], Encoder]
+# An article's support is the mean of this many of its best passage scores (fewer if it has fewer).
+SUPPORT_PASSAGES = 2
 
 
 class KnowledgeBaseUnavailable(Exception):
@@ -135,13 +142,26 @@ class Retriever:
             tokens,
             mode=mode,
             lexical_weight=settings.lexical_weight,
-            limit=max(top_k, 1),
+            limit=max(top_k, 2),  # the runner-up is needed for the margin
             allowed=allowed,
             selector=selector,
         )
-        hits = [self._hit(version, index, s) for s in ranked]
-        miss = not hits or hits[0].score < settings.threshold
-        return SearchResult(hits, miss, settings.threshold, version.version, language, mode)
+        hits = [self._hit(version, index, s) for s in ranked[: max(top_k, 1)]]
+        if not ranked:
+            return SearchResult(hits, True, settings.threshold, version.version, language, mode)
+        margin = support_margin(
+            index, ranked, vector, tokens, mode=mode, lexical_weight=settings.lexical_weight
+        )
+        return SearchResult(
+            hits,
+            not settings.accepts(ranked[0].score, margin),
+            settings.threshold,
+            version.version,
+            language,
+            mode,
+            margin=round(margin, 4),
+            confidence=round(settings.confidence(ranked[0].score, margin), 4),
+        )
 
     def related(self, article_id: str, language: str, limit: int = 2) -> list[Hit]:
         """Curated `related` articles first, then the nearest articles by meaning (no encoder needed)."""
@@ -184,3 +204,51 @@ class Retriever:
             tags=article.tags,
             excerpt=passage.text,
         )
+
+
+def article_support(
+    index: LanguageIndex,
+    article_ids: Sequence[str],
+    vector: Matrix | None,
+    tokens: list[str] | None,
+    *,
+    mode: str,
+    lexical_weight: float,
+) -> list[float]:
+    """Each article's support: the mean of its SUPPORT_PASSAGES best passage scores, scored as `rank` does."""
+    lexical = index.bm25.scores(tokens) if mode != "dense" and tokens else None
+    supports = []
+    for article_id in article_ids:
+        rows = index.passages_of(article_id)
+        if not rows:
+            supports.append(0.0)
+            continue
+        zeros = np.zeros(len(rows), dtype=np.float32)
+        dense = index.vectors[rows] @ vector if mode != "lexical" and vector is not None else zeros
+        lex = lexical[rows] if lexical is not None else zeros
+        if mode == "dense":
+            scores = dense
+        elif mode == "lexical":
+            scores = lex
+        else:
+            scores = (1.0 - lexical_weight) * dense + lexical_weight * lex
+        supports.append(float(np.sort(scores)[-SUPPORT_PASSAGES:].mean()))
+    return supports
+
+
+def support_margin(
+    index: LanguageIndex,
+    ranked: Sequence[Scored],
+    vector: Matrix | None,
+    tokens: list[str] | None,
+    *,
+    mode: str,
+    lexical_weight: float,
+) -> float:
+    """The first article's support minus the second's; a lone article stands above a support of 0."""
+    if not ranked:
+        return 0.0
+    supports = article_support(
+        index, [s.article_id for s in ranked[:2]], vector, tokens, mode=mode, lexical_weight=lexical_weight
+    )
+    return supports[0] - (supports[1] if len(supports) > 1 else 0.0)

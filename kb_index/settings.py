@@ -37,12 +37,24 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class LanguageRetrieval:
-    """How one language is searched: the mode, the lexical share of a hybrid score, and the miss threshold."""
+    """How one language is searched and when its best article is answered rather than handed over.
+
+    The answer is accepted when `score + margin_weight * margin` reaches `threshold` (the confidence); the
+    margin is how far the best article's support stands above the runner-up's (kb_index/retriever.py). A
+    weight of 0 is a plain score threshold, which is also what versions built before the margin existed do.
+    """
 
     mode: str
     lexical_weight: float
     threshold: float
     calibrated_for: str  # the encoder spec the threshold was chosen with
+    margin_weight: float = 0.0
+
+    def confidence(self, score: float, margin: float) -> float:
+        return score + self.margin_weight * margin
+
+    def accepts(self, score: float, margin: float) -> bool:
+        return self.confidence(score, margin) >= self.threshold
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +66,7 @@ class LanguageRetrieval:
             float(data["lexical_weight"]),
             float(data["threshold"]),
             str(data["calibrated_for"]),
+            float(data.get("margin_weight", 0.0)),
         )
 
 
@@ -94,5 +107,7 @@ def load_retrieval(path: Path = RETRIEVAL_FILE) -> dict[str, LanguageRetrieval]:
             )
         if not 0.0 <= settings.lexical_weight <= 1.0:
             raise SettingsError(f"{path}: {language}.lexical_weight must be between 0 and 1")
+        if settings.margin_weight < 0.0:
+            raise SettingsError(f"{path}: {language}.margin_weight must not be negative")
         out[language] = settings
     return out

@@ -126,6 +126,7 @@ class RoutingConfig:
     order_value_seconds_per_100: float = 10.0
     order_value_seconds_max: float = 60.0
     reason_seconds: Mapping[str, float] = field(default_factory=dict)
+    frustration_seconds: Mapping[str, float] = field(default_factory=dict)
     default_handle_seconds: float = 300.0
     widen_after: float = 120.0
     ticket_after: float = 300.0
@@ -168,6 +169,9 @@ class RoutingConfig:
             order_value_seconds_per_100=_number(queue, "queue.order_value_seconds_per_100", 10.0, 0, 3600),
             order_value_seconds_max=_number(queue, "queue.order_value_seconds_max", 60.0, 0, 86400),
             reason_seconds=_seconds_map(queue, "queue.reason_seconds"),
+            frustration_seconds=_seconds_map(
+                queue, "queue.frustration_seconds", allowed=("calm", "annoyed", "angry")
+            ),
             default_handle_seconds=_number(queue, "queue.default_handle_seconds", 300.0, 1, 86400),
             widen_after=_number(overflow, "overflow.widen_after_seconds", 120.0, 0, 86400),
             ticket_after=_number(overflow, "overflow.ticket_after_seconds", 300.0, 0, 86400),
@@ -191,13 +195,20 @@ class RoutingConfig:
             or self.default_skill
         )
 
-    def priority_seconds(self, tier: str | None, order_value: float | None, reason: str | None) -> float:
+    def priority_seconds(
+        self,
+        tier: str | None,
+        order_value: float | None,
+        reason: str | None,
+        frustration: str | None = None,
+    ) -> float:
         """How many seconds earlier than its arrival a conversation is treated as having queued."""
         value = max(0.0, order_value or 0.0) / 100.0 * self.order_value_seconds_per_100
         return (
             self.tier_seconds.get(tier or "standard", 0.0)
             + min(value, self.order_value_seconds_max)
             + self.reason_seconds.get(reason or "", 0.0)
+            + self.frustration_seconds.get(frustration or "calm", 0.0)
         )
 
     def skills(self) -> set[str]:

@@ -235,7 +235,11 @@ class RoutingEngine:
         order = packet.get("order") or {}
         value = order.get("total") if isinstance(order.get("total"), int | float) else None
         now = self._clock()
-        qscore = now - self.config.priority_seconds(packet.get("customer_tier"), value, reason)
+        affect = packet.get("affect")
+        mood = affect.get("peak_frustration") if isinstance(affect, Mapping) else None
+        qscore = now - self.config.priority_seconds(
+            packet.get("customer_tier"), value, reason, mood if isinstance(mood, str) else None
+        )
         args = [
             conversation_id, skill, language, f"{qscore:.3f}", f"{now:.3f}",
             packet.get("customer_id") or "", json.dumps(packet, ensure_ascii=False),

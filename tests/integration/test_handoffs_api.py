@@ -52,6 +52,9 @@ def test_the_service_token_is_required(make_app) -> None:
         ({"identity": "cust-1"}, "identity"),
         ({"identity": {"customer_id": "cust-1", "verified_by": "self"}}, "identity"),
         ({"identity": {"customer_id": 7}}, "identity"),
+        ({"affect": "angry"}, "affect"),
+        ({"affect": {"risk": ["bored"]}}, "affect"),
+        ({"affect": {"risk": [], "frustration": "furious"}}, "affect"),
     ],
 )
 def test_a_bad_packet_is_a_400_naming_the_field(make_app, overrides: dict, field: str) -> None:

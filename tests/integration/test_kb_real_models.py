@@ -37,6 +37,9 @@ async def test_real_models_find_the_right_articles(index_dir: Path) -> None:
         assert result.version == "v1"
         assert result.hits[0].article_id in expected, (query, [h.article_id for h in result.hits])
         assert result.hits[0].language == language
+        # Plainly asked questions clear the miss decision, and the margin counts towards it.
+        assert not result.miss and result.confidence >= result.threshold, (query, result.confidence)
+        assert result.margin > 0.0, (query, result.margin)
 
 
 async def test_out_of_scope_question_is_a_miss(index_dir: Path) -> None:

@@ -202,6 +202,19 @@ async def test_priority_ages_with_waiting_time_and_rises_with_tier_and_order_val
     assert positions == {"gold": 1, "early": 2, "big-order": 3, "late-vip": 4}
 
 
+async def test_risk_and_frustration_move_a_conversation_up_the_queue(make_engine: Any, clock: Clock) -> None:
+    engine = await make_engine()
+    await add(engine, "ann", online=False)
+    await engine.enqueue("calm", packet("calm", reason="complaint"))
+    clock.now += 20
+    angry = {"risk": [], "frustration": "annoyed", "peak_frustration": "angry"}
+    await engine.enqueue("angry", packet("angry", reason="complaint", affect=angry))  # 60 + 45 s: t0 - 85
+    clock.now += 10
+    await engine.enqueue("hurt", packet("hurt", reason="injury", affect={"risk": ["injury"]}))  # t0 - 90
+    positions = {c: (await engine.status(c)).position for c in ("calm", "angry", "hurt")}
+    assert positions == {"hurt": 1, "angry": 2, "calm": 3}
+
+
 async def test_presence_online_routes_at_once_and_offline_withdraws_pending_offers(make_engine: Any) -> None:
     engine = await make_engine()
     await add(engine, "ann", online=False)

@@ -393,12 +393,15 @@ def make_tracker(
     intent: str = "inform",
     text: str = "x",
     events: list[dict[str, Any]] | None = None,
+    affect: dict[str, Any] | None = None,
+    active_loop: str | None = None,
 ) -> Tracker:
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.9},
         "entities": [],
         "metadata": metadata or {},
+        **({"affect": affect} if affect is not None else {}),
     }
     return Tracker(
         sender_id="conv-1",
@@ -407,6 +410,6 @@ def make_tracker(
         events=events or [{"event": "user", "text": text, "parse_data": latest, "timestamp": 1.0}],
         paused=False,
         followup_action=None,
-        active_loop={},
+        active_loop={"name": active_loop} if active_loop else {},
         latest_action_name=None,
     )

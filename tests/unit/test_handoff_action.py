@@ -1,7 +1,13 @@
-from rasa_sdk.events import ConversationPaused
+from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import ActionHandoff, ActionLowConfidence, build_packet, consecutive_fallbacks
+from actions.handoff import (
+    ActionHandoff,
+    ActionLowConfidence,
+    ActionOfferPerson,
+    build_packet,
+    consecutive_fallbacks,
+)
 from tests.unit.fakes import FakeHub, FakeOrderStore, make_tracker
 
 
@@ -122,3 +128,57 @@ async def test_a_waiting_customer_is_asked_once_for_the_order_number_if_it_is_un
         "utter_handoff_queued",
         "utter_handoff_send_order_number",
     ]
+
+
+def user_feeling(text: str, intent: str, frustration: str = "calm", risk: list[str] | None = None) -> dict:
+    event = user(text, intent)
+    event["parse_data"]["affect"] = {"frustration": frustration, "risk": risk or []}
+    return event
+
+
+async def test_a_risk_flag_decides_the_reason_ends_the_form_and_reaches_the_card() -> None:
+    hub = FakeHub()
+    said = [
+        user_feeling("where is my order", "order_status", "annoyed"),
+        user_feeling("someone placed orders on my account, I'll dispute it with my bank", "inform", "angry",
+                     ["legal", "fraud"]),
+    ]  # fmt: skip
+    tracker = make_tracker(
+        {"handoff_reason": "outside_window"},
+        intent="inform",
+        events=said,
+        affect=said[-1]["parse_data"]["affect"],
+        active_loop="return_form",
+    )
+    events = await ActionHandoff(hub, FakeOrderStore()).run(CollectingDispatcher(), tracker, {})
+    packet = hub.packets[0]
+    assert packet["reason"] == "fraud"  # the most serious flag, over the slot and the intent
+    assert packet["affect"] == {
+        "risk": ["fraud", "legal"],
+        "frustration": "angry",
+        "peak_frustration": "angry",
+    }
+    assert ActiveLoop(None) in events and SlotSet("requested_slot", None) in events
+
+
+async def test_a_frustrated_customer_who_accepts_the_offer_is_handed_off_as_frustrated() -> None:
+    hub = FakeHub()
+    history = [
+        user_feeling("this is ridiculous", "complain", "angry"),
+        {"event": "action", "name": "action_offer_person", "timestamp": 2.0},
+        {"event": "action", "name": "action_listen", "timestamp": 2.1},
+        user("/affirm", "affirm"),
+    ]
+    tracker = make_tracker(intent="affirm", events=history)
+    await ActionHandoff(hub, FakeOrderStore()).run(CollectingDispatcher(), tracker, {})
+    assert hub.packets[0]["reason"] == "frustrated"
+    assert hub.packets[0]["affect"]["peak_frustration"] == "angry"
+
+
+async def test_offering_a_person_ends_a_form_so_yes_answers_the_offer() -> None:
+    dispatcher = CollectingDispatcher()
+    in_form = make_tracker(active_loop="return_form")
+    events = await ActionOfferPerson().run(dispatcher, in_form, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_offer_person_frustrated"]
+    assert ActiveLoop(None) in events
+    assert await ActionOfferPerson().run(CollectingDispatcher(), make_tracker(), {}) == []

@@ -1,4 +1,4 @@
-"""Lexical scores, hybrid ranking, thresholds and misses."""
+"""Lexical scores, hybrid ranking, thresholds and misses, and the evaluation report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kb_index.build import build
-from kb_index.evaluation import evaluate, suggest_threshold
+from kb_index.evaluation import evaluate, format_report
 from kb_index.lexical import Bm25
 from kb_index.retriever import Retriever
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
@@ -95,12 +95,6 @@ def test_below_threshold_is_a_miss_that_keeps_the_hits(retriever: Retriever) -> 
     assert retriever.search("refund", "fr").miss
 
 
-def test_suggested_threshold_separates_right_from_wrong() -> None:
-    assert suggest_threshold([0.8, 0.7, 0.65], [0.3, 0.4, 0.5]) == 0.65
-    assert suggest_threshold([], [0.3]) == 1.0
-    assert suggest_threshold([0.5, 0.9], [0.6, 0.2]) == 0.5
-
-
 def test_eval_reports_every_mode(retriever: Retriever, tmp_path: Path) -> None:
     (tmp_path / "kb_queries_en.yml").write_text(
         "queries:\n"
@@ -112,3 +106,10 @@ def test_eval_reports_every_mode(retriever: Retriever, tmp_path: Path) -> None:
     assert set(report.modes) == {"dense", "lexical", "hybrid"}
     assert report.modes["hybrid"].recall_at_1 == 1.0
     assert np.isclose(report.modes["hybrid"].mrr, 1.0)
+    # The configured decision (threshold 0.2, no margin weight) answers both, rightly.
+    assert (report.answered, report.answered_wrong, report.answered_correct) == (1.0, 0.0, 1.0)
+    assert len(report.points) == 2 and 0.0 <= report.absent_accepted <= 1.0
+    assert "points" not in report.to_json()
+    suggested = report.modes["hybrid"]
+    assert suggested.suggested.answered == 1.0 and suggested.suggested.wrong == 0.0
+    assert "absent" in format_report([report])

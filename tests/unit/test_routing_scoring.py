@@ -98,6 +98,13 @@ def test_the_shipped_configuration_loads_and_maps_intents_to_skills() -> None:
     assert config.skill_for("kb_miss", "ask_policy") == "general"
     assert config.priority_seconds("gold", 250.0, "complaint") == 60 + 25 + 60
     assert config.priority_seconds(None, 10_000.0, None) == config.order_value_seconds_max
+    # Risk reasons and the customer's frustration move a conversation up the queue.
+    assert config.priority_seconds(None, None, "injury") > config.priority_seconds(None, None, "complaint")
+    assert config.skill_for("fraud", "order_status") == "complaints"
+    calm = config.priority_seconds(None, None, "complaint", "calm")
+    assert config.priority_seconds(None, None, "complaint", "angry") - calm == 45
+    with pytest.raises(ConfigError, match=r"frustration_seconds\.furious"):
+        RoutingConfig.parse({"queue": {"frustration_seconds": {"furious": 10}}})
 
 
 @pytest.mark.parametrize(

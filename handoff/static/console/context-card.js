@@ -12,7 +12,9 @@ const HIDDEN_SLOTS = { session_started_metadata: 1, language: 1, handoff_reason:
 const ORDER_FIELDS = { id: 1, status: 1, placed_on: 1, delivered_on: 1, total: 1, currency: 1, items: 1 };
 // Packet fields with a place of their own on the card; the rest are listed under "Other".
 const SHOWN = { reason: 1, intent: 1, language: 1, channel: 1, customer_id: 1, identity: 1, customer_tier: 1, intent_history: 1,
-  entities: 1, slots: 1, order: 1, kb_hits: 1, transcript: 1, conversation_id: 1, photos: 1, updates: 1, order_hint: 1 };
+  entities: 1, slots: 1, order: 1, kb_hits: 1, transcript: 1, conversation_id: 1, photos: 1, updates: 1, order_hint: 1,
+  affect: 1 };
+const FRUSTRATION = { calm: 1, annoyed: 1, angry: 1 };
 
 // Who the customer is and how that was proven (packet.identity); packets without it are unverified,
 // and a customer id named anywhere else in the packet is only a claim.
@@ -53,6 +55,7 @@ export function renderContext(info) {
 function summary(info, packet) {
   var fields = el("dl", "fields");
   field(fields, t("reason"), reasonLabel(packet.reason), "context-reason");
+  affectFields(fields, isObject(packet.affect) ? packet.affect : {});
   field(fields, t("intent"), packet.intent, "context-intent");
   field(fields, t("skill"), info.skill);
   field(fields, t("language"), info.language || packet.language);
@@ -68,6 +71,21 @@ function summary(info, packet) {
     field(fields, t("order"), t("order_hint", { order: fmt(packet.order_hint) }), "context-order-hint");
   }
   return fields;
+}
+
+// Risk flags first and loud (they are why the chat jumped the queue); the mood as the assistant judged it.
+function affectFields(fields, affect) {
+  var risk = Array.isArray(affect.risk) ? affect.risk.filter(function (f) { return typeof f === "string"; }) : [];
+  if (risk.length) {
+    var flags = field(fields, t("risk"), risk.map(reasonLabel).join(" · "), "context-risk");
+    flags.className = "risk";
+  }
+  var now = FRUSTRATION[affect.frustration] ? affect.frustration : null;
+  var peak = FRUSTRATION[affect.peak_frustration] ? affect.peak_frustration : now;
+  if (!now || (now === "calm" && peak === "calm")) return;
+  var text = peak && peak !== now ? t("mood_peak", { now: t("f_" + now), peak: t("f_" + peak) }) : t("f_" + now);
+  var mood = field(fields, t("mood"), text, "context-mood");
+  mood.className = "mood mood-" + (peak || now);
 }
 
 // Each section below returns its heading and content, or nothing when the packet has nothing for it.

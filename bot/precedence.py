@@ -1,0 +1,88 @@
+"""Which ask wins when a message holds several: documented rules over the classifier's intent, Rasa-free.
+
+The sentence classifier weighs a message's topic; two things customers say must outrank the topic:
+- a request for a person ("is this a bot? get me a real person", "客服电话多少"): it wins over every other
+  intent except a complaint, which hands off anyway with its own reason;
+- another marketplace's name on an order, refund or parcel question ("my temu package is stuck"): the
+  assistant cannot see those orders, so the answer is the scope answer, never a request for our number;
+- and the other way round: `other_shop` needs a named shop, platform or carrier in the message, because
+  parcels, couriers and customs are our own orders' words too.
+The cue words are configuration (data/policy/precedence.yml) and deliberately narrow: precision first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common.phrases import normalised, phrase_pattern
+
+PERSON = "request_human"
+OTHER_SHOP = "other_shop"
+
+
+class PrecedenceError(ValueError):
+    """The precedence file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Precedence:
+    person: re.Pattern[str] | None
+    person_unless: frozenset[str]
+    other_shop: re.Pattern[str] | None
+    other_shop_when: frozenset[str]
+    other_shop_mentions: re.Pattern[str] | None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], source: str = "precedence") -> Precedence:
+        try:
+            person, shops = raw["person_request"], raw["other_shop"]
+            return cls(
+                phrase_pattern([*person.get("en", []), *person.get("zh", [])]),
+                frozenset(person.get("unless_intents", [])),
+                phrase_pattern([*shops.get("en", []), *shops.get("zh", [])]),
+                frozenset(shops.get("when_intents", [])),
+                phrase_pattern(
+                    [
+                        *shops.get("en", []),
+                        *shops.get("zh", []),
+                        *shops.get("mentions", {}).get("en", []),
+                        *shops.get("mentions", {}).get("zh", []),
+                    ]
+                ),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise PrecedenceError(
+                f"{source}: expected person_request and other_shop sections ({exc})"
+            ) from None
+
+    @classmethod
+    def from_file(cls, path: Path) -> Precedence:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PrecedenceError(f"{path}: {exc}") from None
+        if not isinstance(raw, Mapping):
+            raise PrecedenceError(f"{path}: expected a mapping")
+        return cls.from_dict(raw, str(path))
+
+    def decide(self, text: str, intent: str, runner_up: str | None = None) -> tuple[str, str] | None:
+        """(intent, rule) when a rule overrides the classifier's intent, else None. `runner_up` is the
+        classifier's second intent, which replaces an `other_shop` that names no other shop."""
+        lowered = normalised(text)
+        if intent not in self.person_unless and self.person is not None and self.person.search(lowered):
+            return PERSON, "person_request"
+        if intent in self.other_shop_when and self.other_shop is not None and self.other_shop.search(lowered):
+            return OTHER_SHOP, "other_shop"
+        if (
+            intent == OTHER_SHOP
+            and runner_up
+            and not (self.other_shop_mentions and self.other_shop_mentions.search(lowered))
+        ):
+            return runner_up, "other_shop_unnamed"
+        return None

@@ -1,0 +1,59 @@
+"""Several asks in one message: the documented precedence over the classifier's intent (data/policy)."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.precedence import Precedence, PrecedenceError
+
+RULES = Precedence.from_file(Path(__file__).resolve().parents[2] / "data" / "policy" / "precedence.yml")
+
+
+@pytest.mark.parametrize(
+    ("text", "classified", "expected"),
+    [
+        ("is this a bot? get me a real person", "bot_challenge", ("request_human", "person_request")),
+        ("你是机器人吗？给我转人工", "bot_challenge", ("request_human", "person_request")),
+        ("what's your customer service number, I want to call", "greet", ("request_human", "person_request")),
+        ("where is SO-10001021? let me talk to someone", "order_status", ("request_human", "person_request")),
+        ("is there a real person I can talk to?", "bot_challenge", ("request_human", "person_request")),
+        ("my temu package is stuck in customs", "order_status", ("other_shop", "other_shop")),
+        ("我在拼多多买的鞋子怎么退", "request_return", ("other_shop", "other_shop")),
+    ],
+)
+def test_a_rule_overrides_the_topic(text: str, classified: str, expected: tuple[str, str]) -> None:
+    assert RULES.decide(text, classified) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("the kettle burned me, I want a real person NOW", "complain"),  # a complaint keeps its reason
+        ("will you price-match amazon?", "promo_discount"),  # about our store
+        ("my order from you is late", "order_status"),
+        ("I bought a targeted serum", "inform"),  # no marketplace name as a whole word
+        ("I have a question about humanity", "out_of_scope"),
+        ("are you a real person or an AI?", "bot_challenge"),  # what the assistant is (a button offers one)
+    ],
+)
+def test_no_rule_applies(text: str, classified: str) -> None:
+    assert RULES.decide(text, classified) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("my parcel is stuck in customs, SO-10000001", False),  # our own order's words
+        ("the courier couldn't deliver, how do I rearrange it", False),
+        ("I sent a parcel with DHL myself, where is it", True),  # a carrier is named
+        ("bought it from another seller on a marketplace", True),
+    ],
+)
+def test_other_shop_needs_a_named_shop_platform_or_carrier(text: str, kept: bool) -> None:
+    decided = RULES.decide(text, "other_shop", runner_up="order_status")
+    assert decided == (None if kept else ("order_status", "other_shop_unnamed"))
+
+
+def test_a_malformed_file_is_named() -> None:
+    with pytest.raises(PrecedenceError, match=r"rules\.yml"):
+        Precedence.from_dict({"person_request": {}}, "rules.yml")
