@@ -70,23 +70,23 @@ BITEXT_TO_OURS = {
     "change_shipping_address": "change_address",
     "track_order": "order_status",
     "track_refund": "refund_status",
-    "get_refund": "request_return",  # "I want a refund / my money back" for something bought
+    "get_refund": "request_refund",  # "I want a refund / my money back" for something bought
     "payment_issue": "payment_problem",
     "complaint": "complain",
     "contact_human_agent": "request_human",
     "contact_customer_service": "request_human",  # "talk to customer service", "how can I call support"
     "delivery_options": "ask_shipping",  # methods, regions ("do you deliver to Liverpool")
-    "check_refund_policy": "ask_policy",  # returns policy in general
-    "check_cancellation_fee": "ask_policy",
-    "check_payment_methods": "ask_policy",  # data/nlu labels "what payment methods do you accept" so
-    "check_invoice": "ask_policy",  # invoices
-    "get_invoice": "ask_policy",
-    "create_account": "ask_policy",  # account questions
-    "edit_account": "ask_policy",
-    "delete_account": "ask_policy",
-    "switch_account": "ask_policy",
-    "recover_password": "ask_policy",
-    "registration_problems": "ask_policy",
+    "check_refund_policy": "ask_policy",  # refund policy: knowledge-base articles
+    "check_cancellation_fee": "ask_policy",  # fees
+    "check_payment_methods": "ask_policy",  # payment methods
+    "check_invoice": "request_invoice",
+    "get_invoice": "request_invoice",
+    "create_account": "account_help",
+    "edit_account": "account_help",
+    "delete_account": "account_help",
+    "switch_account": "account_help",
+    "recover_password": "account_help",
+    "registration_problems": "account_help",
 }
 # Skipped: change_order and place_order (no intent of ours), review, newsletter_subscription,
 # set_up_shipping_address (account address book, not an order's address) and delivery_period (its
@@ -109,7 +109,7 @@ TARGETS = {
     "false escalation <= 3% of routine messages",
     "banking77": "accuracy >= 93.5%",
     "clinc150": "in-scope accuracy >= 95% and out-of-scope recall >= 65%",
-    "bitext": "none set (transfer check)",
+    "bitext": "accuracy >= 85% (dev half; the other half is kept outside the project)",
 }
 
 
@@ -531,6 +531,8 @@ def meets_target(dataset: str, s: dict[str, Any]) -> bool | None:
         return s["accuracy"] >= 0.935
     if dataset == "clinc150":
         return s["in_scope_accuracy"] >= 0.95 and s["oos_recall"] >= 0.65
+    if dataset == "bitext":
+        return s["accuracy"] >= 0.85
     if dataset == "wild":
         return (
             s["accuracy"] >= 0.93

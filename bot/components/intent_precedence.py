@@ -9,6 +9,8 @@ benchmarks can see why the intent differs from the classifier's.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +28,22 @@ from rasa.shared.nlu.constants import (
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.precedence import Precedence, PrecedenceError
 
+logger = logging.getLogger(__name__)
 PRECEDENCE = "precedence"
+INTENTS_FILE = "intents.json"
 
 
-@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
 class IntentPrecedence(GraphComponent, IntentClassifier):
     @classmethod
     def required_components(cls) -> list[type]:
-        return [IntentClassifier]
+        # Not [IntentClassifier]: Rasa checks that against the training graph, where classifiers pass no
+        # output on; config.yml puts this component after the classifier, where it reads the intent.
+        return []
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -47,9 +54,26 @@ class IntentPrecedence(GraphComponent, IntentClassifier):
         path = Path(config.get("rules", "data/policy/precedence.yml"))
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
-    def __init__(self, config: dict[str, Any], rules: Precedence) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        rules: Precedence,
+        model_storage: ModelStorage,
+        resource: Resource,
+        intents: frozenset[str] | None = frozenset(),
+    ) -> None:
         self._config = config
         self._rules = rules
+        self._model_storage = model_storage
+        self._resource = resource
+        self._intents = intents  # a rule applies only when the assistant has the intent it picks (None: any)
+
+    @staticmethod
+    def _rules_of(config: dict[str, Any]) -> Precedence:
+        try:
+            return Precedence.from_file(Path(config["rules"]))
+        except PrecedenceError as exc:
+            raise InvalidConfigException(f"IntentPrecedence: {exc}") from exc
 
     @classmethod
     def create(
@@ -59,10 +83,35 @@ class IntentPrecedence(GraphComponent, IntentClassifier):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> IntentPrecedence:
+        return cls(config, cls._rules_of(config), model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Remembers the intents the assistant was trained with: on another intent set (a public benchmark's)
+        the rules would pick intents the assistant does not have."""
+        self._intents = frozenset(str(i) for i in training_data.intents)
+        with self._model_storage.write_to(self._resource) as directory:
+            (directory / INTENTS_FILE).write_text(json.dumps(sorted(self._intents)), encoding="utf-8")
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> IntentPrecedence:
         try:
-            return cls(config, Precedence.from_file(Path(config["rules"])))
-        except PrecedenceError as exc:
-            raise InvalidConfigException(f"IntentPrecedence: {exc}") from exc
+            with model_storage.read_from(resource) as directory:
+                intents: frozenset[str] | None = frozenset(
+                    json.loads((directory / INTENTS_FILE).read_text(encoding="utf-8"))
+                )
+        except (ValueError, OSError):
+            # A model trained before the list was kept: the rules apply to any intent, as they did then.
+            logger.warning("bot.precedence.no_intent_list", extra={"resource": resource.name})
+            intents = None
+        return cls(config, cls._rules_of(config), model_storage, resource, intents)
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
@@ -76,6 +125,8 @@ class IntentPrecedence(GraphComponent, IntentClassifier):
             if decided is None:
                 continue
             name, rule = decided
+            if self._intents is not None and name not in self._intents:
+                continue
             confidence = max(
                 float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0), self._config["min_confidence"]
             )
