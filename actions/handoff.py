@@ -32,6 +32,7 @@ TRANSCRIPT_LIMIT = 50
 PHOTO_REASONS = frozenset({"damaged_goods", "wrong_item", "injury", "counterfeit"})
 #: The reason when a frustrated customer accepts the person the assistant offered (action_offer_person).
 FRUSTRATED = "frustrated"
+OFFER_PERSON = "action_offer_person"
 #: Reasons about an order: a waiting customer is asked for its number if the assistant does not know it.
 ORDER_REASONS = frozenset(
     {"customer_request", "complaint", "refund_overdue", "outside_window", "policy_exception"}
@@ -65,7 +66,7 @@ def affect_summary(tracker: Tracker) -> dict[str, Any]:
     flags = {flag for affect in affects for flag in risk_flags(affect)}
     levels = [frustration(affect) for affect in affects if affect]
     return {
-        "risk": [flag for flag in risk_flags({"risk": list(flags)})],
+        "risk": risk_flags({"risk": list(flags)}),
         "frustration": levels[-1] if levels else "calm",
         "peak_frustration": max(levels, key=FRUSTRATION_LEVELS.index) if levels else "calm",
     }
@@ -217,9 +218,6 @@ class ActionHandoff(Action):
             SlotSet("policy_decision", None),
             ConversationPaused(),
         ]
-
-
-OFFER_PERSON = "action_offer_person"
 
 
 class ActionOfferPerson(Action):

@@ -383,6 +383,30 @@ def test_customer_html_and_script_show_as_text(stack: Stack, browser: Browser, p
         set_presence(stack, str(ana.agent_id), "offline")
 
 
+def test_the_card_shows_the_risk_and_the_mood_first(
+    stack: Stack, browser: Browser, pages: list[Page]
+) -> None:
+    ana = make_user(stack, "agent", "Ana", agent=True)
+    try:
+        console = new_page(browser, pages, stack)
+        sign_in(console, ana)
+        go_online(console)
+        customer = new_page(browser, pages, stack)
+        cid = open_storefront_chat(customer)
+        affect = {"risk": ["injury", "legal"], "frustration": "annoyed", "peak_frustration": "angry"}
+        service_handoff(stack, cid, reason="injury", intent="complain", affect=affect)
+        accept_offer(console, cid)
+        context = console.get_by_test_id("context-card")
+        risk = context.get_by_test_id("context-risk")
+        expect(risk).to_contain_text("Injury from a product", timeout=BOT_MS)
+        expect(risk).to_contain_text("Legal or regulatory threat")
+        expect(risk).to_have_class(re.compile(r"\brisk\b"))
+        expect(context.get_by_test_id("context-mood")).to_have_text("annoyed (peak: angry)")
+        assert problems(console) == []
+    finally:
+        set_presence(stack, str(ana.agent_id), "offline")
+
+
 def test_an_agent_files_a_ticket_from_a_chat_and_works_it(
     stack: Stack, browser: Browser, pages: list[Page]
 ) -> None:
