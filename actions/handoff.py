@@ -16,7 +16,13 @@ from actions.orders.model import Order
 from actions.orders.store import OrderStore
 from actions.orders.verification import channel_identity
 from actions.providers import handoff_cues, hub_client, order_store
-from common.affect import FRUSTRATION_LEVELS, frustration, most_serious, risk_flags
+from common.affect import (
+    FRUSTRATION_LEVELS,
+    OFFER_PERSON_ACTION,
+    frustration,
+    ordered_flags,
+    risk_flags,
+)
 from common.patterns import normalise_order_id
 
 logger = logging.getLogger(__name__)
@@ -32,7 +38,6 @@ TRANSCRIPT_LIMIT = 50
 PHOTO_REASONS = frozenset({"damaged_goods", "wrong_item", "injury", "counterfeit"})
 #: The reason when a frustrated customer accepts the person the assistant offered (action_offer_person).
 FRUSTRATED = "frustrated"
-OFFER_PERSON = "action_offer_person"
 #: Reasons about an order: a waiting customer is asked for its number if the assistant does not know it.
 ORDER_REASONS = frozenset(
     {"customer_request", "complaint", "refund_overdue", "outside_window", "policy_exception"}
@@ -66,7 +71,7 @@ def affect_summary(tracker: Tracker) -> dict[str, Any]:
     flags = {flag for affect in affects for flag in risk_flags(affect)}
     levels = [frustration(affect) for affect in affects if affect]
     return {
-        "risk": risk_flags({"risk": list(flags)}),
+        "risk": ordered_flags(flags),
         "frustration": levels[-1] if levels else "calm",
         "peak_frustration": max(levels, key=FRUSTRATION_LEVELS.index) if levels else "calm",
     }
@@ -174,11 +179,11 @@ class ActionHandoff(Action):
     ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name", "")
         reason = tracker.get_slot("handoff_reason") or REASON_BY_INTENT.get(intent, "customer_request")
-        if previous_bot_action(tracker) == OFFER_PERSON:
+        if previous_bot_action(tracker) == OFFER_PERSON_ACTION:
             reason = FRUSTRATED
-        flagged = most_serious(risk_flags(tracker.latest_message.get("affect")))
+        flagged = risk_flags(tracker.latest_message.get("affect"))
         if flagged:  # safety, fraud and legal threats outrank whatever the message is about
-            return await self.handoff(dispatcher, tracker, flagged)
+            return await self.handoff(dispatcher, tracker, flagged[0])
         if reason in REFINABLE_REASONS:  # "the kettle gave me a shock": safety, not a generic complaint
             said = " ".join(str(line["text"] or "") for line in intent_history(tracker)[-3:])
             reason = handoff_cues().reason(said, conversation.language(tracker)) or reason
@@ -226,7 +231,7 @@ class ActionOfferPerson(Action):
     A form in progress ends: the customer's next "yes" answers this offer, not the form's question."""
 
     def name(self) -> str:
-        return OFFER_PERSON
+        return OFFER_PERSON_ACTION
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

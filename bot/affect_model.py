@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from common.affect import FRUSTRATION_LEVELS, RISK_FLAGS
+from common.data_files import read_mapping
 from common.phrases import normalised, phrase_pattern
 
 Matrix = npt.NDArray[np.float32]
@@ -61,11 +61,7 @@ class Affect:
 
 def read_examples(path: Path) -> list[AffectExample]:
     """Labelled messages of one language file; errors name the file and the message's position."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise AffectDataError(f"{path}: {exc}") from None
-    messages = raw.get("messages") if isinstance(raw, dict) else None
+    messages = read_mapping(path, AffectDataError, "a mapping with a `messages` list").get("messages")
     if not isinstance(messages, list):
         raise AffectDataError(f"{path}: expected a mapping with a `messages` list")
     examples = []
@@ -113,12 +109,7 @@ class CueLexicon:
 
     @classmethod
     def from_file(cls, path: Path) -> CueLexicon:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise AffectDataError(f"{path}: {exc}") from None
-        if not isinstance(raw, Mapping):
-            raise AffectDataError(f"{path}: expected a mapping with `risk` and `frustration`")
+        raw = read_mapping(path, AffectDataError, "a mapping with `risk` and `frustration`")
         return cls.from_dict(raw, str(path))
 
     def matches(self, text: str) -> dict[str, str]:

@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.affect import FRUSTRATION_LEVELS, RISK_FLAGS, frustration, risk_flags
+from common.affect import FRUSTRATION_LEVELS, OFFER_PERSON_ACTION, RISK_FLAGS, frustration, risk_flags
 
 HANDOFF_ACTION = "action_handoff"
-OFFER_ACTION = "action_offer_person"
+OFFER_ACTION = OFFER_PERSON_ACTION
 LISTEN = "action_listen"
 
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from common.data_files import read_mapping
 from common.phrases import normalised, phrase_pattern
 
 PERSON = "request_human"
@@ -63,13 +62,7 @@ class Precedence:
 
     @classmethod
     def from_file(cls, path: Path) -> Precedence:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise PrecedenceError(f"{path}: {exc}") from None
-        if not isinstance(raw, Mapping):
-            raise PrecedenceError(f"{path}: expected a mapping")
-        return cls.from_dict(raw, str(path))
+        return cls.from_dict(read_mapping(path, PrecedenceError), str(path))
 
     def decide(self, text: str, intent: str, runner_up: str | None = None) -> tuple[str, str] | None:
         """(intent, rule) when a rule overrides the classifier's intent, else None. `runner_up` is the

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from common.affect import FRUSTRATION_LEVELS
+
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "routing.yml"
 SKILL = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 TIERS = ("standard", "silver", "gold", "vip")
@@ -169,9 +171,7 @@ class RoutingConfig:
             order_value_seconds_per_100=_number(queue, "queue.order_value_seconds_per_100", 10.0, 0, 3600),
             order_value_seconds_max=_number(queue, "queue.order_value_seconds_max", 60.0, 0, 86400),
             reason_seconds=_seconds_map(queue, "queue.reason_seconds"),
-            frustration_seconds=_seconds_map(
-                queue, "queue.frustration_seconds", allowed=("calm", "annoyed", "angry")
-            ),
+            frustration_seconds=_seconds_map(queue, "queue.frustration_seconds", allowed=FRUSTRATION_LEVELS),
             default_handle_seconds=_number(queue, "queue.default_handle_seconds", 300.0, 1, 86400),
             widen_after=_number(overflow, "overflow.widen_after_seconds", 120.0, 0, 86400),
             ticket_after=_number(overflow, "overflow.ticket_after_seconds", 300.0, 0, 86400),

@@ -14,7 +14,7 @@ from bot.escalation import (
     Step,
     next_action,
 )
-from common.affect import most_serious, risk_flags
+from common.affect import ordered_flags, risk_flags
 
 CUES = CueLexicon.from_dict(
     {
@@ -132,6 +132,6 @@ def test_bad_settings_are_refused_by_name(config: dict) -> None:
 
 
 def test_the_most_serious_flag_decides_the_reason() -> None:
-    assert most_serious(["repeat_contact", "legal", "injury"]) == "injury"
+    assert ordered_flags(["repeat_contact", "legal", "injury"])[0] == "injury"
     assert risk_flags({"risk": ["counterfeit", "bogus", "fraud"]}) == ["fraud", "counterfeit"]
     assert risk_flags({"risk": "injury"}) == [] and risk_flags(None) == []
