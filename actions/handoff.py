@@ -213,7 +213,7 @@ class ActionHandoff(Action):
         ended = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop else []
         if reason in PHOTO_REASONS:
             dispatcher.utter_message(response="utter_handoff_send_photo")
-        elif order is None and reason in ORDER_REASONS:
+        elif order is None and reason in ORDER_REASONS and tracker.get_slot("stuck_on") != "order_id":
             dispatcher.utter_message(response="utter_handoff_send_order_number")
         return [
             *ended,

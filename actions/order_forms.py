@@ -13,7 +13,7 @@ from abc import abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -81,6 +81,23 @@ class ActionAskOrderCheck(Action):
         order_id = str(tracker.get_slot("order_id") or "")
         dispatcher.utter_message(response="utter_ask_order_check", order_id=order_id, buttons=buttons)
         return []
+
+
+class ActionNoOrderNumber(Action):
+    """The customer cannot give the order number: where to find it, and a person who can look it up.
+
+    Asking again would loop, and the assistant may not search orders for an unproven customer, so the form
+    ends; a yes to the offer hands off with `stuck_on: order_id` so the agent knows what is missing."""
+
+    def name(self) -> str:
+        return "action_no_order_number"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_no_order_number")
+        ended = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop else []
+        return [*ended, SlotSet("handoff_reason", "customer_request"), SlotSet("stuck_on", "order_id")]
 
 
 def _order_button_title(order: Order, language: str) -> str:
@@ -254,8 +271,8 @@ def previous_value(tracker: Tracker, slot: str) -> Any:
 def is_correction(tracker: Tracker) -> bool:
     """The customer named an order while answering another question: the order number was corrected, so
     the text is not an answer to the current question (order_id's own validation takes it)."""
-    if tracker.get_slot("requested_slot") == "order_id":
-        return False
+    if tracker.get_slot("requested_slot") in (None, "order_id"):
+        return False  # no question asked yet: an order number in the opening message is not a correction
     entities = tracker.latest_message.get("entities") or [] if tracker.latest_message else []
     return any(isinstance(e, dict) and e.get("entity") == "order_id" for e in entities)
 
@@ -269,9 +286,14 @@ def stuck_events(tracker: Tracker, events: list[EventType]) -> list[EventType]:
     rejected = any(
         e.get("event") == "slot" and e.get("name") == asked and e.get("value") is None for e in events
     )
+    answered = any(
+        e.get("event") == "slot" and e.get("name") == asked and e.get("value") is not None for e in events
+    )
     failures = int(tracker.get_slot(FAILURES_SLOT) or 0)
     if not rejected:
-        return [SlotSet(FAILURES_SLOT, None)] if failures else []
+        # Reset only on an answer: a reset alone would count as a validated slot, and Rasa would keep the
+        # form asking instead of letting a rule take a message that fills nothing ("get me a person").
+        return [SlotSet(FAILURES_SLOT, None)] if failures and answered else []
     if failures + 1 < MAX_UNCLEAR_ANSWERS:
         return [SlotSet(FAILURES_SLOT, failures + 1)]
     logger.info("actions.form.stuck", extra={"conversation_id": tracker.sender_id, "slot": asked})

@@ -132,11 +132,13 @@ class AffectModel:
         risk: dict[str, tuple[Matrix, float]],
         thresholds: dict[str, float],
         cues: CueLexicon,
+        angry_threshold: float = 0.0,
     ) -> None:
         self.frustration_weights, self.frustration_bias = frustration
         self.risk = risk  # flag -> (weights, bias)
         self.thresholds = thresholds
         self.cues = cues
+        self.angry_threshold = angry_threshold  # 0: the likeliest level, whatever its probability
 
     @property
     def dimension(self) -> int:
@@ -150,6 +152,8 @@ class AffectModel:
         cues: CueLexicon,
         c: float = 2.0,
         threshold: float = 0.5,
+        flag_thresholds: Mapping[str, float] | None = None,
+        angry_threshold: float = 0.0,
     ) -> AffectModel:
         from sklearn.linear_model import LogisticRegression  # heavy: only when training
 
@@ -169,7 +173,8 @@ class AffectModel:
             binary = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=0)
             binary.fit(features, y)
             risk[flag] = (np.asarray(binary.coef_[0], np.float32), float(binary.intercept_[0]))
-        return cls(frustration, risk, {flag: threshold for flag in RISK_FLAGS}, cues)
+        thresholds = {flag: float((flag_thresholds or {}).get(flag, threshold)) for flag in RISK_FLAGS}
+        return cls(frustration, risk, thresholds, cues, angry_threshold)
 
     def predict(self, features: Matrix, texts: Sequence[str]) -> list[Affect]:
         if features.ndim != 2 or features.shape[1] != self.dimension or len(features) != len(texts):
@@ -189,6 +194,10 @@ class AffectModel:
             scores.update({flag: float(s[row]) for flag, s in risk_scores.items()})
             risk = tuple(f for f in RISK_FLAGS if f in cues or scores[f] >= self.thresholds[f])
             level = FRUSTRATION_LEVELS[int(np.argmax(levels[row]))]
+            if level == "angry" and scores["angry"] < self.angry_threshold:
+                # A plurality of 0.4 is not anger: a terse "bought two by mistake" must not count
+                # towards offering a person. The likelier of calm and annoyed stands instead.
+                level = "calm" if scores["calm"] >= scores["annoyed"] else "annoyed"
             if "angry" in cues:
                 level = "angry"
             results.append(Affect(level, risk, scores, tuple(cues.values())))
@@ -203,6 +212,7 @@ class AffectModel:
         meta = {
             "risk_bias": {flag: bias for flag, (_, bias) in self.risk.items()},
             "thresholds": self.thresholds,
+            "angry_threshold": self.angry_threshold,
             "cues": {
                 flag: {lang: list(ws) for lang, ws in by.items()} for flag, by in self.cues.words.items()
             },
@@ -221,6 +231,7 @@ class AffectModel:
             angry = {"angry": cue_words["angry"]} if "angry" in cue_words else {}
             cues = CueLexicon.from_dict({"risk": risk_cues, "frustration": angry}, str(directory))
             thresholds = {flag: float(meta["thresholds"][flag]) for flag in RISK_FLAGS}
+            angry_threshold = float(meta.get("angry_threshold", 0.0))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AffectDataError(f"{directory}: unreadable affect model ({exc})") from None
-        return cls(frustration, risk, thresholds, cues)
+        return cls(frustration, risk, thresholds, cues, angry_threshold)

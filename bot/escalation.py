@@ -14,6 +14,8 @@ from typing import Any
 from common.affect import FRUSTRATION_LEVELS, OFFER_PERSON_ACTION, RISK_FLAGS, frustration, risk_flags
 
 HANDOFF_ACTION = "action_handoff"
+#: Intents whose rules hand off by themselves: offering a person to someone who asked for one is a loop.
+HANDS_OFF_ITSELF = frozenset({"request_human", "complain", "request_exception"})
 OFFER_ACTION = OFFER_PERSON_ACTION
 LISTEN = "action_listen"
 
@@ -48,6 +50,7 @@ class Step:
 
     affect: Mapping[str, Any] | None = None  # set for customer messages (None for button payloads)
     action: str | None = None
+    intent: str | None = None  # the customer message's intent
 
     @property
     def is_user(self) -> bool:
@@ -64,6 +67,8 @@ def next_action(history: Sequence[Step], settings: EscalationSettings) -> str | 
         return None
     if set(risk_flags(history[-1].affect)) & settings.risk_flags:
         return HANDOFF_ACTION
+    if history[-1].intent in HANDS_OFF_ITSELF:
+        return None
     frustrated = 0
     for step in reversed(history):
         if step.action == OFFER_ACTION:

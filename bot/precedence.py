@@ -7,13 +7,16 @@ The sentence classifier weighs a message's topic; two things customers say must 
   assistant cannot see those orders, so the answer is the scope answer, never a request for our number;
 - and the other way round: `other_shop` needs a named shop, platform or carrier in the message, because
   parcels, couriers and customs are our own orders' words too.
+- harm, fraud, legal threats and counterfeits (the affect model's risk flags, so the component runs after
+  it) make a message a complaint whatever it mentions: the flag, not the topic, is what to act on first.
+  Repeated contact is not among them: "third time asking where my parcel is" is still about the parcel.
 The cue words are configuration (data/policy/precedence.yml) and deliberately narrow: precision first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,9 @@ from common.phrases import normalised, phrase_pattern
 
 PERSON = "request_human"
 OTHER_SHOP = "other_shop"
+COMPLAINT = "complain"
+#: Risk flags that make any message a complaint (common.affect.RISK_FLAGS less repeat_contact).
+COMPLAINT_FLAGS = frozenset({"injury", "fraud", "legal", "counterfeit"})
 
 
 class PrecedenceError(ValueError):
@@ -64,9 +70,18 @@ class Precedence:
     def from_file(cls, path: Path) -> Precedence:
         return cls.from_dict(read_mapping(path, PrecedenceError), str(path))
 
-    def decide(self, text: str, intent: str, runner_up: str | None = None) -> tuple[str, str] | None:
+    def decide(
+        self,
+        text: str,
+        intent: str,
+        runner_up: str | None = None,
+        risk: Iterable[str] = (),
+    ) -> tuple[str, str] | None:
         """(intent, rule) when a rule overrides the classifier's intent, else None. `runner_up` is the
-        classifier's second intent, which replaces an `other_shop` that names no other shop."""
+        classifier's second intent, which replaces an `other_shop` that names no other shop; `risk` is the
+        message's risk flags."""
+        if intent not in (COMPLAINT, PERSON) and COMPLAINT_FLAGS.intersection(risk):
+            return COMPLAINT, "risk_flag"
         lowered = normalised(text)
         if intent not in self.person_unless and self.person is not None and self.person.search(lowered):
             return PERSON, "person_request"

@@ -278,6 +278,11 @@ class SqliteOrderStore:
     ) -> ReturnAuthorization:
         created = self._today()
         with self._connect() as conn:
+            row = conn.execute("SELECT data FROM orders WHERE id = ?", (order_id,)).fetchone()
+            if row is None:
+                raise KeyError(order_id)
+            if sku not in {item["sku"] for item in json.loads(row[0])["items"]}:
+                raise OrderStateError(f"order {order_id} has no item {sku}")
             existing = conn.execute(
                 "SELECT number, reason, created_on FROM returns WHERE order_id = ? AND sku = ?",
                 (order_id, sku),

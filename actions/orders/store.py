@@ -37,7 +37,9 @@ class OrderStore(Protocol):
     async def create_return(
         self, order_id: str, sku: str, reason: str, actor: Actor | None = None
     ) -> ReturnAuthorization:
-        """Record an authorised return of one item and give it a return authorisation number."""
+        """Record an authorised return of one item and give it a return authorisation number.
+
+        KeyError for an unknown order, OrderStateError for an item the order does not hold."""
         ...
 
     async def record(self, entry: AuditEntry) -> None:

@@ -82,7 +82,12 @@ class ValidateReturnForm(OrderIdValidation):
         if order is None:
             return {"item": value}  # matched once the order is proven (on_verified)
         candidates = matching_items(order, str(value or ""))
-        if tracker.get_slot("requested_slot") != "item" and len(candidates) != 1:
+        asked = tracker.get_slot("requested_slot") == "item"
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if asked and len(candidates) != 1 and text and text != value:
+            # The entity is a fragment ("L" of "the black one in size L"); the whole answer may be clearer.
+            candidates = matching_items(order, text) or candidates
+        if not asked and len(candidates) != 1:
             # Something item-like in an answer to another question ("it leaks" as a reason): keep the item.
             return {"item": previous_value(tracker, "item")}
         if len(candidates) == 1:

@@ -27,6 +27,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.affect_model import AffectDataError, AffectModel, CueLexicon, read_examples
 from bot.components.use_featurizer import _encoder
+from common.affect import RISK_FLAGS
 
 AFFECT = "affect"
 LANGUAGE_FILES = ("en.yml", "zh.yml")
@@ -45,6 +46,8 @@ class AffectClassifier(GraphComponent):
             "featurizer": "use",  # alias of the USE featurizer in config.yml
             "C": 2.0,
             "threshold": 0.5,  # per risk flag, on the balanced binary head's probability
+            "flag_thresholds": {},  # flag -> threshold, where one flag needs another than `threshold`
+            "angry_threshold": 0.0,  # "angry" needs this probability, else the likelier of calm/annoyed
             "threads": 1,
         }
 
@@ -79,6 +82,15 @@ class AffectClassifier(GraphComponent):
     ) -> AffectClassifier:
         if not float(config.get("C", 2.0)) > 0 or not 0 < float(config.get("threshold", 0.5)) < 1:
             raise InvalidConfigException("AffectClassifier: C must be positive and threshold in (0, 1).")
+        flags = config.get("flag_thresholds") or {}
+        if not isinstance(flags, dict) or not all(
+            flag in RISK_FLAGS and isinstance(t, int | float) and 0 < t < 1 for flag, t in flags.items()
+        ):
+            raise InvalidConfigException(
+                f"AffectClassifier: flag_thresholds maps flags of {RISK_FLAGS} to a number in (0, 1)."
+            )
+        if not 0 <= float(config.get("angry_threshold", 0.0)) < 1:
+            raise InvalidConfigException("AffectClassifier: angry_threshold must be in [0, 1).")
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -90,7 +102,13 @@ class AffectClassifier(GraphComponent):
                 _encoder(int(self._config["threads"])).encode([e.text for e in examples]), np.float32
             )
             model = AffectModel.fit(
-                features, examples, cues, float(self._config["C"]), float(self._config["threshold"])
+                features,
+                examples,
+                cues,
+                float(self._config["C"]),
+                float(self._config["threshold"]),
+                self._config["flag_thresholds"] or {},
+                float(self._config["angry_threshold"]),
             )
         except AffectDataError as exc:
             raise InvalidConfigException(f"AffectClassifier cannot train: {exc}") from exc

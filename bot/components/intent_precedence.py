@@ -1,6 +1,7 @@
 """NLU component: the documented precedence between several asks in one message (bot/precedence.py).
 
-Runs after the intent classifier and before the FallbackClassifier. When a rule applies, the winning intent
+Runs after the intent and affect classifiers (risk flags are one of the rules) and before the
+FallbackClassifier. When a rule applies, the winning intent
 goes to the top of the ranking with the classifier's top confidence (at least the fallback threshold does
 not undo a deliberate rule), and `precedence` in the parse data names the rule, so the agent and the
 benchmarks can see why the intent differs from the classifier's.
@@ -30,7 +31,9 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.components.affect_classifier import AFFECT
 from bot.precedence import Precedence, PrecedenceError
+from common.affect import risk_flags
 
 logger = logging.getLogger(__name__)
 PRECEDENCE = "precedence"
@@ -121,7 +124,8 @@ class IntentPrecedence(GraphComponent, IntentClassifier):
                 continue
             ranking = message.get(INTENT_RANKING_KEY) or []
             runner_up = ranking[1].get(INTENT_NAME_KEY) if len(ranking) > 1 else None
-            decided = self._rules.decide(str(text), str(intent[INTENT_NAME_KEY]), runner_up)
+            risk = risk_flags(message.get(AFFECT))  # set by the affect classifier, which runs first
+            decided = self._rules.decide(str(text), str(intent[INTENT_NAME_KEY]), runner_up, risk)
             if decided is None:
                 continue
             name, rule = decided

@@ -72,7 +72,9 @@ def _history(tracker: DialogueStateTracker) -> list[Step]:
     events = list(tracker.events)[-HISTORY_EVENTS:]
     for event in events:
         if isinstance(event, UserUttered):
-            steps.append(Step(affect=(event.parse_data or {}).get("affect")))  # type: ignore[union-attr]
+            parsed = event.parse_data or {}
+            intent = (parsed.get("intent") or {}).get("name")  # type: ignore[union-attr]
+            steps.append(Step(affect=parsed.get("affect"), intent=intent))  # type: ignore[union-attr]
         elif isinstance(event, ActionExecuted) and event.action_name not in (None, "action_listen"):
             steps.append(Step(action=event.action_name))
     return steps

@@ -76,6 +76,9 @@ class FakeOrderStore:
     async def create_return(
         self, order_id: str, sku: str, reason: str, actor: Actor | None = None
     ) -> ReturnAuthorization:
+        order = self.orders[order_id]  # KeyError for an unknown order, as the real store
+        if sku not in {item.sku for item in order.items}:
+            raise OrderStateError(f"order {order_id} has no item {sku}")
         for existing in self.returns:  # asking twice gives the same authorisation
             if (existing.order_id, existing.sku) == (order_id, sku):
                 return existing

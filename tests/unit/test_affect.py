@@ -59,6 +59,26 @@ def test_heads_learn_frustration_and_flags_and_survive_a_save(tmp_path: Path) ->
     assert [a.as_dict() for a in after] == [b.as_dict() for b in before]
 
 
+def test_per_flag_and_anger_thresholds_raise_the_bar_and_survive_a_save(tmp_path: Path) -> None:
+    features, examples = _examples()
+    plain = AffectModel.fit(features, examples, CUES)
+    strict = AffectModel.fit(
+        features, examples, CUES, flag_thresholds={"repeat_contact": 0.999}, angry_threshold=0.99
+    )
+    chasing = np.zeros((1, 8), np.float32)
+    chasing[0, 6] = 1.0  # a repeat-contact signal that passes 0.5, not 0.999
+    assert plain.predict(chasing, ["x"])[0].risk == ("repeat_contact",)
+    assert strict.predict(chasing, ["x"])[0].risk == ()
+    hot = np.zeros((1, 8), np.float32)
+    hot[0, 0] = 0.7  # angry is the likeliest level, short of 0.99
+    assert plain.predict(hot, ["x"])[0].frustration == "angry"
+    assert strict.predict(hot, ["x"])[0].frustration in ("calm", "annoyed")
+    assert strict.predict(hot, ["this is unacceptable"])[0].frustration == "angry"  # a cue still counts
+    strict.save(tmp_path)
+    loaded = AffectModel.load(tmp_path)
+    assert (loaded.thresholds["repeat_contact"], loaded.angry_threshold) == (0.999, 0.99)
+
+
 def test_a_cue_sets_its_flag_whatever_the_heads_say() -> None:
     features, examples = _examples()
     model = AffectModel.fit(features, examples, CUES)
@@ -115,6 +135,9 @@ def test_lasting_anger_is_offered_a_person_once_per_run() -> None:
     assert next_action(offered, settings) is None
     annoyed_counts = EscalationSettings.from_config({"high_frustration": ["annoyed", "angry"]})
     assert next_action([_user("annoyed"), angry], annoyed_counts) == OFFER_ACTION
+    # An angry "get me a person" is handed off by its rule, not offered what it asked for.
+    asks = Step(affect={"frustration": "angry", "risk": []}, intent="request_human")
+    assert next_action([angry, Step(action="utter_x"), asks], settings) is None
 
 
 @pytest.mark.parametrize(

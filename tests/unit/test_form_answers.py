@@ -111,6 +111,33 @@ def test_a_new_order_number_is_a_correction_not_an_answer() -> None:
     asking_for_it = make_tracker({"requested_slot": "order_id"})
     asking_for_it.latest_message["entities"] = entities
     assert not is_correction(asking_for_it)
+    opening = make_tracker({"requested_slot": None})  # "return the power bank from SO-…": nothing asked yet
+    opening.latest_message["entities"] = entities
+    assert not is_correction(opening)
+
+
+async def test_the_item_named_with_the_order_number_in_the_opening_message_is_kept() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = f"I'd like to return the rain jacket from {ORDER.id}"
+    tracker = make_tracker({**PROVEN, "requested_slot": None, "item": "rain jacket"}, text=said)
+    tracker.latest_message["entities"] = [{"entity": "order_id", "value": ORDER.id}]
+    assert await form.validate_item("rain jacket", CollectingDispatcher(), tracker, {}) == {
+        "item": JACKET.sku
+    }
+
+
+async def test_an_item_entity_that_is_a_fragment_is_read_with_the_whole_answer() -> None:
+    black_l = OrderItem(
+        "JKT-K-L", "Rain jacket (black, L)", "防雨夹克（黑色，L）", "clothing", 89.0, 1, "unopened"
+    )
+    black_m = OrderItem(
+        "JKT-K-M", "Rain jacket (black, M)", "防雨夹克（黑色，M）", "clothing", 89.0, 1, "unopened"
+    )
+    order = Order(**{**ORDER.__dict__, "items": (JACKET, black_m, black_l)})
+    form = ValidateReturnForm(FakeOrderStore(order), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = "the black one in size L"
+    tracker = make_tracker({**PROVEN, "requested_slot": "item"}, text=said)
+    assert await form.validate_item("L", CollectingDispatcher(), tracker, {}) == {"item": black_l.sku}
 
 
 def test_two_unclear_answers_to_one_question_end_the_form() -> None:
@@ -123,6 +150,8 @@ def test_two_unclear_answers_to_one_question_end_the_form() -> None:
         make_tracker({"requested_slot": "item", "form_failures": 1}), [SlotSet("item", "X")]
     )
     assert answered == [SlotSet("form_failures", None)]
+    # Nothing extracted at all ("get me a person"): no event, so that the form rejects and a rule answers.
+    assert stuck_events(make_tracker({"requested_slot": "item", "form_failures": 1}), []) == []
     # The order check has its own limit (attempts per conversation and address).
     assert stuck_events(make_tracker({"requested_slot": "order_check"}), [SlotSet("order_check", None)]) == []
 
@@ -186,3 +215,20 @@ async def test_the_second_unclear_answer_in_a_row_offers_a_person() -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionDefaultFallback().run(dispatcher, make_tracker({"language": "zh"}, events=later), {})
     assert events == [UserUtteranceReverted(), SlotSet("language", "zh")]  # the revert must not undo it
+
+
+async def test_no_order_number_ends_the_form_and_offers_a_person_who_knows_what_is_missing() -> None:
+    from rasa_sdk.events import ActiveLoop
+
+    from actions.order_forms import ActionNoOrderNumber
+
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"requested_slot": "order_id"}, intent="no_order_number", active_loop="return_form"
+    )
+    events = await ActionNoOrderNumber().run(dispatcher, tracker, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_no_order_number"]
+    assert ActiveLoop(None) in events and SlotSet("stuck_on", "order_id") in events
+    assert SlotSet("handoff_reason", "customer_request") in events
+    outside = await ActionNoOrderNumber().run(CollectingDispatcher(), make_tracker(), {})
+    assert ActiveLoop(None) not in outside

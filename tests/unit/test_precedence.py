@@ -57,3 +57,19 @@ def test_other_shop_needs_a_named_shop_platform_or_carrier(text: str, kept: bool
 def test_a_malformed_file_is_named() -> None:
     with pytest.raises(PrecedenceError, match=r"rules\.yml"):
         Precedence.from_dict({"person_request": {}}, "rules.yml")
+
+
+@pytest.mark.parametrize(
+    ("classified", "risk", "expected"),
+    [
+        ("account_help", ["fraud"], ("complain", "risk_flag")),  # "someone changed my password and email"
+        ("refund_status", ["legal", "repeat_contact"], ("complain", "risk_flag")),
+        ("order_status", ["repeat_contact"], None),  # asked again about a parcel: still about the parcel
+        ("complain", ["injury"], None),
+        ("request_human", ["counterfeit"], None),  # a person is what both lead to
+    ],
+)
+def test_harm_fraud_legal_and_counterfeit_flags_make_a_complaint(
+    classified: str, risk: list[str], expected: tuple[str, str] | None
+) -> None:
+    assert RULES.decide("some message", classified, None, risk) == expected

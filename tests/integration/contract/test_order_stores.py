@@ -221,6 +221,17 @@ async def test_a_return_is_authorised_once_per_item(store: OrderStore, seed: dic
     assert_stamped(trail)
 
 
+async def test_a_return_needs_an_existing_order_and_one_of_its_items(
+    store: OrderStore, seed: dict[str, Any]
+) -> None:
+    raw = seeded(seed, "delivered")
+    with pytest.raises(KeyError):
+        await store.create_return("SO-00000000", raw["items"][0]["sku"], "damaged", ACTOR)
+    with pytest.raises(OrderStateError):
+        await store.create_return(raw["id"], "NOT-IN-THIS-ORDER", "damaged", ACTOR)
+    assert await store.audit_trail(raw["id"]) == []
+
+
 async def test_recorded_entries_join_the_trail_in_order_and_are_stamped(
     store: OrderStore, seed: dict[str, Any]
 ) -> None:
