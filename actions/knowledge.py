@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
+from actions.account.actions import OFFERS_BY_INTENT
 from actions.handoff import ActionHandoff
 from actions.providers import knowledge_base
 
@@ -62,6 +63,9 @@ class ActionAnswerFromKB(Action):
             ]
         best = result.hits[0]
         dispatcher.utter_message(response="utter_kb_answer", answer=best.answer)
+        offer = OFFERS_BY_INTENT.get(intent)
+        if offer and not tracker.active_loop:  # the answer, and the thing the store can do about it
+            dispatcher.utter_message(response=offer)
         related = await kb.related(best.article_id, language, limit=2)
         if related:
             buttons = [{"title": r.title, "payload": r.title} for r in related]

@@ -10,6 +10,8 @@ The sentence classifier weighs a message's topic; two things customers say must 
 - harm, fraud, legal threats and counterfeits (the affect model's risk flags, so the component runs after
   it) make a message a complaint whatever it mentions: the flag, not the topic, is what to act on first.
   Repeated contact is not among them: "third time asking where my parcel is" is still about the parcel.
+- a person declined ("不用转人工了", "no need for a person") is `deny`: sentence vectors hear the person
+  words and miss the negation.
 The cue words are configuration (data/policy/precedence.yml) and deliberately narrow: precision first.
 """
 
@@ -27,6 +29,8 @@ from common.phrases import normalised, phrase_pattern
 PERSON = "request_human"
 OTHER_SHOP = "other_shop"
 COMPLAINT = "complain"
+DENY = "deny"
+_PUNCTUATION = ",.!?;:，。！？；："
 #: Risk flags that make any message a complaint (common.affect.RISK_FLAGS less repeat_contact).
 COMPLAINT_FLAGS = frozenset({"injury", "fraud", "legal", "counterfeit"})
 
@@ -42,6 +46,7 @@ class Precedence:
     other_shop: re.Pattern[str] | None
     other_shop_when: frozenset[str]
     other_shop_mentions: re.Pattern[str] | None
+    person_declined: re.Pattern[str] | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "precedence") -> Precedence:
@@ -60,6 +65,7 @@ class Precedence:
                         *shops.get("mentions", {}).get("zh", []),
                     ]
                 ),
+                _declined_pattern(raw.get("person_declined") or {}),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise PrecedenceError(
@@ -83,6 +89,9 @@ class Precedence:
         if intent not in (COMPLAINT, PERSON) and COMPLAINT_FLAGS.intersection(risk):
             return COMPLAINT, "risk_flag"
         lowered = normalised(text)
+        if intent in (PERSON, DENY) or (self.person is not None and self.person.search(lowered)):
+            if self.person_declined is not None and self.person_declined.search(lowered):
+                return (DENY, "person_declined") if intent != DENY else None
         if intent not in self.person_unless and self.person is not None and self.person.search(lowered):
             return PERSON, "person_request"
         if intent in self.other_shop_when and self.other_shop is not None and self.other_shop.search(lowered):
@@ -94,3 +103,16 @@ class Precedence:
         ):
             return runner_up, "other_shop_unnamed"
         return None
+
+
+def _declined_pattern(raw: Mapping[str, Any]) -> re.Pattern[str] | None:
+    """Per language: a negation, a short gap without punctuation, a person word."""
+    alternatives = []
+    for language in ("en", "zh"):
+        negations = phrase_pattern(raw.get("negations", {}).get(language, []))
+        words = phrase_pattern(raw.get("person_words", {}).get(language, []))
+        gap = int(raw.get("gap", {}).get(language, 0))
+        if negations is not None and words is not None:
+            between = f"[^{re.escape(_PUNCTUATION)}]{{0,{gap}}}?"
+            alternatives.append(f"(?:{negations.pattern}){between}(?:{words.pattern})")
+    return re.compile("|".join(alternatives)) if alternatives else None

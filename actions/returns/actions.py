@@ -19,7 +19,7 @@ from actions.orders.access import actor_for, order_access
 from actions.orders.action import offer_person_when_stuck
 from actions.orders.attempts import AttemptLimiter
 from actions.orders.lookup import find_customer_order, lookup_order
-from actions.orders.model import Order, OrderItem
+from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store, reason_classifier, return_policy
 from actions.returns.items import match_item, matching_items
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 REASONS = {"damaged", "wrong_size", "wrong_item", "not_as_described", "changed_mind", OTHER}
 DEFAULT_CARRIER = {"en": "UPS", "zh": "顺丰"}
+CANCEL_INSTEAD = {"en": "Cancel order {order_id}", "zh": "取消订单 {order_id}"}
 
 
 def item_name(item: OrderItem, language: str) -> str:
@@ -56,6 +57,9 @@ class ValidateReturnForm(OrderIdValidation):
 
     def slots_for_order(self, slots: list[str], order: Order, tracker: Tracker) -> list[str]:
         # The read-back is for a return the policy lets the assistant authorise; anything else is explained.
+        if order.status is not OrderStatus.DELIVERED:
+            # Not delivered, cancelled or returned: the answer is the same for every item and reason.
+            return [slot for slot in slots if slot not in ("item", "return_reason", "confirm_return")]
         item = order.item(str(tracker.get_slot("item") or ""))
         reason = tracker.get_slot("return_reason")
         if item is None or reason is None:
@@ -207,6 +211,8 @@ class ActionCheckReturn(Action):
         try:
             order_id, order = await find_customer_order(store, tracker)
             item = order.item(str(tracker.get_slot("item"))) if order else None
+            if order is not None and item is None and order.status is not OrderStatus.DELIVERED:
+                item = order.items[0]  # the order's state decides, whichever item (slots_for_order)
             if order is None or item is None:
                 locked = tracker.get_slot("order_check") == "locked"
                 if locked:
@@ -287,9 +293,15 @@ class ActionCheckReturn(Action):
                 SlotSet("handoff_reason", decision.handoff_reason),
                 decided,
             ]
+        buttons = []
+        if decision.outcome is Outcome.NOT_DELIVERED and order.cancellable:
+            # "Don't need it anymore" before it ships is a cancellation: one tap, then the usual read-back.
+            title = CANCEL_INSTEAD[language].format(order_id=order.id)
+            buttons = [{"title": title, "payload": f'/cancel_order{{"order_id":"{order.id}"}}'}]
         dispatcher.utter_message(
             response=f"utter_return_{decision.outcome.value}",
             **names,
             return_number=order.return_number or "",
+            buttons=buttons,
         )
         return [SlotSet("return_outcome", "not_returnable_yet")]

@@ -232,3 +232,41 @@ async def test_no_order_number_ends_the_form_and_offers_a_person_who_knows_what_
     assert SlotSet("handoff_reason", "customer_request") in events
     outside = await ActionNoOrderNumber().run(CollectingDispatcher(), make_tracker(), {})
     assert ActiveLoop(None) not in outside
+
+
+@pytest.mark.parametrize(
+    ("said", "language", "expected"),
+    [
+        ("my fault, I ordered the wrong one", "en", "changed_mind"),  # the customer's mistake
+        ("you sent me a navy one, I ordered grey", "en", "wrong_item"),  # the store's
+        ("the left earbud has no sound", "en", "damaged"),
+        ("I ordered the wrong size", "en", None),  # no cue: left to similarity (wrong_size)
+        ("左边耳机没声音", "zh", "damaged"),
+        ("买重复了，家里已经有一个了", "zh", "changed_mind"),
+        ("收到的是黑色，我买的是白色", "zh", "wrong_item"),
+    ],
+)
+def test_the_reason_files_cues_tell_whose_mistake_it_was(said: str, language: str, expected: str) -> None:
+    from pathlib import Path
+
+    catalogue = ReasonCatalogue.from_file(
+        Path(__file__).resolve().parents[2] / "data" / "policy" / "return_reasons.yml"
+    )
+    assert catalogue.cue(said, language) == expected
+
+
+async def test_an_undelivered_order_skips_the_item_and_reason_and_offers_a_cancellation() -> None:
+    paid = Order(**{**ORDER.__dict__, "status": OrderStatus.PAID, "delivered_on": None})
+    store = FakeOrderStore(paid)
+    form = ValidateReturnForm(store, FakeAttemptLimiter(), reasons(), today=TODAY)
+    slots = ["order_id", "order_check", "item", "return_reason", "confirm_return"]
+    tracker = make_tracker(PROVEN)
+    assert await form.required_slots(slots, CollectingDispatcher(), tracker, {}) == ["order_id"]
+    dispatcher = CollectingDispatcher()
+    events = await ActionCheckReturn(store, today=TODAY).run(dispatcher, tracker, {})
+    (answer,) = dispatcher.messages
+    assert answer["response"] == "utter_return_not_delivered"
+    assert answer["buttons"] == [
+        {"title": f"Cancel order {ORDER.id}", "payload": f'/cancel_order{{"order_id":"{ORDER.id}"}}'}
+    ]
+    assert SlotSet("return_outcome", "not_returnable_yet") in events

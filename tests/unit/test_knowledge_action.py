@@ -94,3 +94,15 @@ async def test_a_failing_index_hands_off_as_a_backend_error() -> None:
         CollectingDispatcher(), make_tracker(intent="ask_policy"), {}
     )
     assert hub.packets[0]["reason"] == "backend_error"
+
+
+async def test_an_invoice_answer_offers_to_send_the_invoice_outside_a_form_only() -> None:
+    hit = FakeHit("en-invoices-download", "Where do I find my invoice?", "Under Orders.", 0.8)
+    for active_loop, offered in ((None, True), ("return_form", False)):
+        dispatcher = CollectingDispatcher()
+        tracker = make_tracker(intent="request_invoice", text="where's my invoice", active_loop=active_loop)
+        await ActionAnswerFromKB(FakeKB(FakeResult([hit], miss=False), []), ActionHandoff(FakeHub())).run(
+            dispatcher, tracker, {}
+        )
+        responses = [m["response"] for m in dispatcher.messages]
+        assert ("utter_offer_resend_invoice" in responses) is offered

@@ -73,3 +73,18 @@ def test_harm_fraud_legal_and_counterfeit_flags_make_a_complaint(
     classified: str, risk: list[str], expected: tuple[str, str] | None
 ) -> None:
     assert RULES.decide("some message", classified, None, risk) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "classified", "expected"),
+    [
+        ("那算了，不用转人工了", "request_human", ("deny", "person_declined")),
+        ("no need for a person, thanks", "request_human", ("deny", "person_declined")),
+        ("不用帮我转人工了", "affirm", ("deny", "person_declined")),  # a person cue in the words
+        ("不要等了转人工", "request_human", None),  # impatience, not a refusal
+        ("I don't want a bot, I want a person", "request_human", None),
+        ("I do not want to wait for an agent", "request_human", None),
+    ],
+)
+def test_a_declined_person_is_a_no(text: str, classified: str, expected: tuple[str, str] | None) -> None:
+    assert RULES.decide(text, classified) == expected
