@@ -89,9 +89,9 @@ class Precedence:
         if intent not in (COMPLAINT, PERSON) and COMPLAINT_FLAGS.intersection(risk):
             return COMPLAINT, "risk_flag"
         lowered = normalised(text)
-        if intent in (PERSON, DENY) or (self.person is not None and self.person.search(lowered)):
-            if self.person_declined is not None and self.person_declined.search(lowered):
-                return (DENY, "person_declined") if intent != DENY else None
+        about_a_person = intent in (PERSON, DENY) or bool(self.person and self.person.search(lowered))
+        if about_a_person and self.person_declined is not None and self.person_declined.search(lowered):
+            return (DENY, "person_declined") if intent != DENY else None
         if intent not in self.person_unless and self.person is not None and self.person.search(lowered):
             return PERSON, "person_request"
         if intent in self.other_shop_when and self.other_shop is not None and self.other_shop.search(lowered):
