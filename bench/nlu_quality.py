@@ -7,8 +7,9 @@ answers it with a clarification rather than the right flow. Results go to bench/
 and to a marked section of bench/results/nlu.md, replaced on each run, so the page always shows the
 configs of one run side by side.
 
-Models are cached under var/bench/nlu by a hash of (config, training data): re-running after adding a
-variant only trains the new one, and `--dataset bitext` reuses the models trained for `--dataset own`.
+Models are cached under var/bench/nlu by a hash of (config, training data, affect data, precedence
+rules): re-running after adding a variant only trains the new one, and `--dataset bitext` reuses the
+models trained for `--dataset own`.
 
 Run with .venv-rasa/bin/python from the repository root, e.g.
     nice -n 15 .venv-rasa/bin/python bench/nlu_quality.py --dataset own
@@ -336,9 +337,11 @@ def _fingerprint(path: Path) -> str:
 
 
 def train(config_path: Path, name: str, dataset: Dataset, retrain: bool) -> tuple[Path, dict[str, Any]]:
-    key = hashlib.sha256(config_path.read_bytes() + _fingerprint(dataset.train_path).encode()).hexdigest()[
-        :12
-    ]
+    # The affect data and the precedence rules are read by the pipeline too (config.yml's components).
+    read_too = "".join(_fingerprint(ROOT / "data" / p) for p in ("affect", "policy/precedence.yml"))
+    key = hashlib.sha256(
+        config_path.read_bytes() + _fingerprint(dataset.train_path).encode() + read_too.encode()
+    ).hexdigest()[:12]
     model_name = f"{dataset.train_name}-{name}-{key}"
     out_dir = WORK / "nlu"
     model = out_dir / f"{model_name}.tar.gz"

@@ -20,3 +20,11 @@ def test_every_label_has_enough_examples_and_no_cue_misfires() -> None:
             for flag, cue in cues.matches(e.text).items():
                 carried = e.frustration == "angry" if flag == "angry" else flag in e.risk
                 assert carried, f"{language}: cue {cue!r} ({flag}) in {e.text!r}"
+
+
+def test_repeat_contact_is_told_by_the_customer_not_by_lateness() -> None:
+    cues = CueLexicon.from_file(DATA / "cues.yml")
+    for said in ("third time asking where my order is", "第四次问了！退款呢", "联系了好几次都没人管"):
+        assert "repeat_contact" in cues.matches(said), said
+    for said in ("my lamp was meant to arrive a few days ago, any news?", "说好周一到的，今天都周四了"):
+        assert "repeat_contact" not in cues.matches(said), said
