@@ -97,7 +97,9 @@ class ActionNoOrderNumber(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_no_order_number")
         ended = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop else []
-        return [*ended, SlotSet("handoff_reason", "customer_request"), SlotSet("stuck_on", "order_id")]
+        # No handoff_reason: a "no" to the offer must not leave one for a later, unrelated handoff (a "yes"
+        # hands off as the customer's request, the default).
+        return [*ended, SlotSet("stuck_on", "order_id")]
 
 
 def _order_button_title(order: Order, language: str) -> str:

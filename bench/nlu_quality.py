@@ -61,8 +61,8 @@ CITATIONS = {
     "code-switching, emotion, several asks, other shops, product questions), written by a writer who never "
     "saw data/nlu; never trained on. Labelled with category, route, risk flags and frustration.",
     "blind": "Blind wild set `data/eval/wild/blind_{en,zh}.yml`: written like the wild set, by another "
-    "writer, after the understanding work it measures; only its scores are recorded (errors as text "
-    "hashes), so it stays blind for later work.",
+    "writer from docs/intents.md alone, never read while building; only its scores are recorded (errors "
+    "as text hashes), so it stays blind for later work.",
     "bitext": "Bitext Customer Service Tagged Training Dataset (4,514-utterance release, dev half of "
     "2,174 rows), (c) Bitext Innovations 2023, CDLA-Sharing-1.0. Used for evaluation only.",
 }

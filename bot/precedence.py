@@ -67,7 +67,7 @@ class Precedence:
                 ),
                 _declined_pattern(raw.get("person_declined") or {}),
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PrecedenceError(
                 f"{source}: expected person_request and other_shop sections ({exc})"
             ) from None

@@ -131,9 +131,7 @@ async def test_a_waiting_customer_is_asked_once_for_the_order_number_if_it_is_un
     # Not when the customer has just said they cannot find it (action_no_order_number).
     dispatcher = CollectingDispatcher()
     said = [user("yes", "affirm", 0.9)]
-    tracker = make_tracker(
-        {"stuck_on": "order_id", "handoff_reason": "customer_request"}, "affirm", events=said
-    )
+    tracker = make_tracker({"stuck_on": "order_id"}, "affirm", events=said)
     hub = FakeHub()
     await ActionHandoff(hub, FakeOrderStore()).run(dispatcher, tracker, {})
     assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_queued"]

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.precedence import Precedence, PrecedenceError
 
@@ -88,3 +89,10 @@ def test_harm_fraud_legal_and_counterfeit_flags_make_a_complaint(
 )
 def test_a_declined_person_is_a_no(text: str, classified: str, expected: tuple[str, str] | None) -> None:
     assert RULES.decide(text, classified) == expected
+
+
+def test_a_malformed_declined_section_is_named() -> None:
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "data/policy/precedence.yml").read_text())
+    raw["person_declined"]["gap"] = {"en": "wide"}
+    with pytest.raises(PrecedenceError, match=r"rules\.yml"):
+        Precedence.from_dict(raw, "rules.yml")
