@@ -50,6 +50,16 @@ OFFERS_BY_INTENT = {
 }
 
 
+class _UsesCustomerService:
+    """The service given to the action (tests), else the process-wide one, created on first use."""
+
+    _service: CustomerService | None = None
+
+    @property
+    def service(self) -> CustomerService:
+        return self._service or customer_service()
+
+
 class ValidateInvoiceForm(OrderIdValidation):
     """The order, proven as for its status, then the read-back; a yes is needed only for an order that
     has an invoice to send (the final action explains why others have none)."""
@@ -91,7 +101,7 @@ class ActionAskConfirmInvoice(ReadBack):
         return "utter_confirm_invoice", {"email": mask_email(order.email)}
 
 
-class ActionResendInvoice(OrderAction):
+class ActionResendInvoice(_UsesCustomerService, OrderAction):
     """Queues the invoice to the address on the order, only after a yes to the read-back."""
 
     def __init__(
@@ -101,10 +111,6 @@ class ActionResendInvoice(OrderAction):
     ) -> None:
         super().__init__(store)
         self._service = service
-
-    @property
-    def service(self) -> CustomerService:
-        return self._service or customer_service()
 
     def name(self) -> str:
         return "action_resend_invoice"
@@ -145,15 +151,11 @@ class ActionResendInvoice(OrderAction):
         return []
 
 
-class ValidatePasswordResetForm(FormValidationAction):
+class ValidatePasswordResetForm(_UsesCustomerService, FormValidationAction):
     """The address to send a reset link to; a signed-in customer's account already has one."""
 
     def __init__(self, service: CustomerService | None = None) -> None:
         self._service = service
-
-    @property
-    def service(self) -> CustomerService:
-        return self._service or customer_service()
 
     def name(self) -> str:
         return "validate_password_reset_form"
@@ -188,16 +190,12 @@ class ValidatePasswordResetForm(FormValidationAction):
         return {RESET_SLOT: found.group(0).lower()}
 
 
-class ActionStartPasswordReset(Action):
+class ActionStartPasswordReset(_UsesCustomerService, Action):
     """Asks the service for a reset link and gives the same answer whatever it found: whether an address
     has an account is never said to someone who is not signed in to it."""
 
     def __init__(self, service: CustomerService | None = None) -> None:
         self._service = service
-
-    @property
-    def service(self) -> CustomerService:
-        return self._service or customer_service()
 
     def name(self) -> str:
         return "action_start_password_reset"

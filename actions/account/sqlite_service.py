@@ -34,6 +34,7 @@ from actions.account.service import (
     mask_email,
 )
 from actions.orders.model import Actor, AuditEntry, Order, OrderItem
+from actions.orders.sqlite_store import insert_audit
 from actions.orders.store import OrderStore
 
 logger = logging.getLogger(__name__)
@@ -178,15 +179,7 @@ class SqliteCustomerService:
                 order.id, INVOICE_RESENT, actor.conversation_id, actor.channel, actor.customer_id,
                 actor.verified_by, {}, {"to": masked, "reference": reference}, _stamp(now),
             )  # fmt: skip
-            conn.execute(
-                "INSERT INTO audit (order_id, event, at, data) VALUES (?, ?, ?, ?)",
-                (
-                    entry.order_id,
-                    entry.event,
-                    entry.at,
-                    json.dumps(dataclasses.asdict(entry), ensure_ascii=False),
-                ),
-            )
+            insert_audit(conn, entry)  # in the same transaction as the outbox row
         return InvoiceSent(order.id, masked, reference)
 
     # Password resets

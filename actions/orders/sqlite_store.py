@@ -194,7 +194,7 @@ class SqliteOrderStore:
             )
             after = {name: _audit_value(data.get(name)) for name in fields}
             # The change and its audit line commit together.
-            self._insert_audit(conn, AuditEntry.of(order_id, event, actor, before, after))
+            insert_audit(conn, AuditEntry.of(order_id, event, actor, before, after))
         return _order_from_row(data)
 
     async def cancel(self, order_id: str, actor: Actor | None = None) -> Order:
@@ -250,17 +250,9 @@ class SqliteOrderStore:
             self._update, order_id, change, actor, "address_changed", ("shipping_address",)
         )
 
-    @staticmethod
-    def _insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
-        data = dataclasses.asdict(entry)
-        conn.execute(
-            "INSERT INTO audit (order_id, event, at, data) VALUES (?, ?, ?, ?)",
-            (entry.order_id, entry.event, entry.at, json.dumps(data, ensure_ascii=False)),
-        )
-
     def _record(self, entry: AuditEntry) -> None:
         with self._connect() as conn:
-            self._insert_audit(conn, entry)
+            insert_audit(conn, entry)
 
     async def record(self, entry: AuditEntry) -> None:
         await self._ensure_ready()
@@ -296,7 +288,7 @@ class SqliteOrderStore:
                 (number, order_id, sku, reason, created.isoformat()),
             )
             after = {"sku": sku, "reason": reason, "return_number": number}
-            self._insert_audit(conn, AuditEntry.of(order_id, "return_authorised", actor, {}, after))
+            insert_audit(conn, AuditEntry.of(order_id, "return_authorised", actor, {}, after))
         return ReturnAuthorization(number, order_id, sku, reason, created)
 
     async def create_return(
@@ -311,3 +303,12 @@ def _audit_value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(f"{item['sku']} x{item['quantity']}" for item in value if isinstance(item, dict))
     return str(value or "")
+
+
+def insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+    """One line of an order's audit trail, inside the caller's transaction (the change it records)."""
+    data = dataclasses.asdict(entry)
+    conn.execute(
+        "INSERT INTO audit (order_id, event, at, data) VALUES (?, ?, ?, ?)",
+        (entry.order_id, entry.event, entry.at, json.dumps(data, ensure_ascii=False)),
+    )
