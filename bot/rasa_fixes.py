@@ -12,6 +12,16 @@ Endpoint sessions: `EndpointConfig.request` opens a new aiohttp session, and so 
 every call to the action server. Each endpoint here keeps one session per event loop instead, its
 connections kept alive for less time (KEEPALIVE_SECONDS) than the action server keeps them (Sanic: 120 s),
 so the client always closes an idle connection first and never writes into one the server is closing.
+
+The domain in action calls: Rasa 3.6 sends the whole domain (about 50 KB of JSON here) with every call
+to the action server, to be serialised, sent and parsed each time. rasa-sdk 3.8+ keeps the last domain it
+was sent with its digest and answers 449 when a call names a digest it does not have; Rasa 3.8+ speaks that
+protocol. It is back-ported here: a call carries the domain's digest only, and a 449 is answered by the
+same call with the domain (once per action-server process and model).
+
+Event classes: `Event.resolve_by_type` walks every Event subclass for each event it reads, so reading a
+stored conversation cost a subclass walk per event. The classes are looked up by name in a table instead,
+built on first use (and again for a name it does not know, in case a subclass was defined since).
 """
 
 from __future__ import annotations
@@ -90,14 +100,102 @@ def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
     raise error
 
 
+_EVENT_CLASSES: dict[str, Any] = {}
+
+
+def _event_class_table() -> dict[str, Any]:
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    table: dict[str, Any] = {}
+    for cls in all_subclasses(Event):
+        table.setdefault(cls.type_name, cls)  # the first match, as Rasa's walk returns
+    return table
+
+
+def resolve_event_type(type_name: str, default: Any = None) -> Any:
+    """Drop-in for `Event.resolve_by_type`: the same answers, from a table."""
+    cls = _EVENT_CLASSES.get(type_name)
+    if cls is None:
+        _EVENT_CLASSES.update(_event_class_table())
+        cls = _EVENT_CLASSES.get(type_name)
+    if cls is not None:
+        return cls
+    if type_name == "topic":
+        return None  # Rasa reads old TopicSet events as nothing
+    if default is not None:
+        return default
+    raise ValueError(f"Unknown event name '{type_name}'.")
+
+
+DOMAIN_MISSING = 449  # rasa-sdk's answer to a call whose domain digest it does not know
+
+
+def domain_digest(domain: Any) -> str:
+    """A digest of the domain as the action server receives it; computed once per Domain object."""
+    import hashlib
+    import json
+
+    cached = domain.__dict__.get("_action_call_digest")
+    if cached is None:
+        encoded = json.dumps(domain.as_dict(), sort_keys=True, ensure_ascii=False).encode()
+        cached = hashlib.sha256(encoded).hexdigest()
+        domain.__dict__["_action_call_digest"] = cached
+    return str(cached)
+
+
+def action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
+    """Drop-in for `RemoteAction._action_call_format`: the domain's digest, and the domain itself only
+    when the action server asked for it."""
+    import rasa
+    from rasa.shared.core.trackers import EventVerbosity
+
+    call = {
+        "next_action": self._name,
+        "sender_id": tracker.sender_id,
+        "tracker": tracker.current_state(EventVerbosity.ALL),
+        "version": rasa.__version__,
+        "domain_digest": domain_digest(domain),
+    }
+    if self.__dict__.get("_send_domain"):
+        call["domain"] = domain.as_dict()
+    return call
+
+
+_ORIGINAL_RUN: Any = None
+
+
+async def run_remote_action(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> Any:
+    """Drop-in for `RemoteAction.run`: once more, with the domain, when the action server lacks it."""
+    from rasa.shared.exceptions import RasaException
+    from rasa.utils.endpoints import ClientResponseError
+
+    try:
+        return await _ORIGINAL_RUN(self, output_channel, nlg, tracker, domain)
+    except RasaException as exc:
+        cause = exc.__cause__
+        if not (isinstance(cause, ClientResponseError) and cause.status == DOMAIN_MISSING):
+            raise
+    self.__dict__["_send_domain"] = True
+    try:
+        return await _ORIGINAL_RUN(self, output_channel, nlg, tracker, domain)
+    finally:
+        self.__dict__["_send_domain"] = False
+
+
 def install() -> None:
     """Apply the fixes (idempotent)."""
-    global _INSTALLED
+    global _INSTALLED, _ORIGINAL_RUN
     if _INSTALLED:
         return
     from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import Event
     from rasa.utils.endpoints import EndpointConfig
 
+    _ORIGINAL_RUN = RemoteAction.run
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    RemoteAction._action_call_format = action_call_format  # type: ignore[method-assign]
+    RemoteAction.run = run_remote_action  # type: ignore[method-assign]
+    Event.resolve_by_type = staticmethod(resolve_event_type)  # type: ignore[method-assign,assignment]
     EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
     _INSTALLED = True

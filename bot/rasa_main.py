@@ -5,10 +5,32 @@ bot/serve.py starts the Rasa server through this module, so that the fixes live 
 
 from __future__ import annotations
 
+import sys
+
 from bot.rasa_fixes import install
 
 
+def check_tracker_store(endpoints_file: str) -> None:
+    """Rasa quietly falls back to an in-memory store (every conversation lost on restart) when a custom
+    store's class cannot be imported: stop here instead, with the reason."""
+    import importlib
+
+    import yaml
+
+    with open(endpoints_file, encoding="utf-8") as handle:
+        store_type = str((yaml.safe_load(handle).get("tracker_store") or {}).get("type") or "")
+    if "." not in store_type:
+        return
+    module, _, name = store_type.rpartition(".")
+    try:
+        getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"rasa: the tracker store {store_type} cannot be loaded: {exc}") from None
+
+
 def main() -> None:
+    if "--endpoints" in sys.argv:
+        check_tracker_store(sys.argv[sys.argv.index("--endpoints") + 1])
     install()
     from rasa.__main__ import main as rasa_main
 

@@ -67,6 +67,21 @@ def retention_seconds(env: Mapping[str, str]) -> int:
     return int(raw) * 86400
 
 
+TRACKER_STORES = {"windowed": "bot.tracker_store.WindowedRedisTrackerStore", "rasa": "redis"}
+
+
+def tracker_store_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """RASA_TRACKER_STORE (windowed, the default, or rasa: Rasa's own Redis store, the baseline of
+    bench/turn_cost.py) and RASA_TRACKER_WINDOW_TURNS (10: how many recent customer turns a turn loads)."""
+    kind = env.get("RASA_TRACKER_STORE", "windowed")
+    if kind not in TRACKER_STORES:
+        raise ConfigError(f"RASA_TRACKER_STORE={kind!r} must be one of: {', '.join(TRACKER_STORES)}")
+    window = env.get("RASA_TRACKER_WINDOW_TURNS", "10")
+    if not window.isdigit() or not 4 <= int(window) <= 1000:
+        raise ConfigError(f"RASA_TRACKER_WINDOW_TURNS={window!r} must be a number from 4 to 1000")
+    return {"RASA_TRACKER_STORE_TYPE": TRACKER_STORES[kind], "RASA_TRACKER_WINDOW_TURNS": window}
+
+
 def redact_url(url: str) -> str:
     """A URL fit for a message: the credentials before '@' replaced."""
     if "@" not in url or "://" not in url:
@@ -130,6 +145,7 @@ def rasa_arguments(env: dict[str, str]) -> list[str]:
     env.update(redis_settings(env.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
     env.setdefault("ACTIONS_URL", "http://127.0.0.1:5055")
     env["RASA_TRACKER_RETENTION_SECONDS"] = str(retention_seconds(env))
+    env.update(tracker_store_settings(env))
     env["SANIC_ACCESS_LOG"] = "false"  # it prints every request URL, and API URLs carry ?token=
     host = env.get("RASA_HOST", "127.0.0.1")
     port = env.get("RASA_PORT", "5005")

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.serve import ROOT, ConfigError, RedactTokens, redis_settings, resolve_template, retention_seconds
+from bot.serve import (
+    ROOT,
+    ConfigError,
+    RedactTokens,
+    redis_settings,
+    resolve_template,
+    retention_seconds,
+    tracker_store_settings,
+)
 
 ENDPOINTS = Path("endpoints.yml").read_text(encoding="utf-8")
 LauncherEnv = Callable[[str], dict[str, str]]
@@ -21,6 +29,7 @@ def endpoints_for(redis_url: str) -> dict[str, Any]:
         "ACTIONS_URL": "http://127.0.0.1:5055",
         "ACTIONS_TOKEN": "t" * 20,
         "RASA_TRACKER_RETENTION_SECONDS": str(retention_seconds({})),
+        **tracker_store_settings({}),
     }
     return yaml.safe_load(resolve_template(ENDPOINTS, env))
 
@@ -93,6 +102,19 @@ def test_idle_trackers_expire_after_the_retention() -> None:
     for bad in ("0", "-1", "week", "4000"):
         with pytest.raises(ConfigError, match="RASA_TRACKER_RETENTION_DAYS"):
             retention_seconds({"RASA_TRACKER_RETENTION_DAYS": bad})
+
+
+def test_the_tracker_store_is_the_windowed_one_unless_asked() -> None:
+    store = endpoints_for("redis://127.0.0.1:6379/0")["tracker_store"]
+    assert store["type"] == "bot.tracker_store.WindowedRedisTrackerStore"
+    assert store["window_turns"] == 10
+    assert tracker_store_settings({"RASA_TRACKER_STORE": "rasa"})["RASA_TRACKER_STORE_TYPE"] == "redis"
+    assert tracker_store_settings({"RASA_TRACKER_WINDOW_TURNS": "25"})["RASA_TRACKER_WINDOW_TURNS"] == "25"
+    with pytest.raises(ConfigError, match="RASA_TRACKER_STORE="):
+        tracker_store_settings({"RASA_TRACKER_STORE": "mongo"})
+    for bad in ("0", "3", "ten", "5000"):
+        with pytest.raises(ConfigError, match="RASA_TRACKER_WINDOW_TURNS"):
+            tracker_store_settings({"RASA_TRACKER_WINDOW_TURNS": bad})
 
 
 def test_missing_variable_is_named() -> None:
@@ -182,3 +204,14 @@ def test_sanic_error_lines_lose_the_api_token() -> None:
     assert RedactTokens().filter(record)
     assert "api-secret-0123" not in record.getMessage()
     assert "token=***&x=1" in record.getMessage()
+
+
+def test_a_tracker_store_that_cannot_be_loaded_stops_the_start(tmp_path: Path) -> None:
+    from bot.rasa_main import check_tracker_store
+
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("tracker_store:\n  type: bot.no_such_module.Store\n")
+    with pytest.raises(SystemExit, match="bot.no_such_module.Store cannot be loaded"):
+        check_tracker_store(str(endpoints))
+    endpoints.write_text("tracker_store:\n  type: redis\n")
+    check_tracker_store(str(endpoints))  # Rasa's own stores are Rasa's to check

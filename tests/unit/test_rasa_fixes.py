@@ -67,7 +67,21 @@ def test_action_results_are_validated_as_rasa_does_but_cheaply() -> None:
     assert out["ms_per_call"] < 10  # Rasa's own check of the schema alone costs about 60 ms per call
 
 
-SESSION_SCRIPT = r"""
+# A local action-server stand-in: `runner, port = await serve_webhook(handler)`.
+SERVE_WEBHOOK = r"""
+from aiohttp import web
+
+async def serve_webhook(handler):
+    app = web.Application()
+    app.router.add_post("/webhook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+"""
+
+SESSION_SCRIPT = SERVE_WEBHOOK + r"""
 import asyncio, json
 from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
@@ -82,13 +96,7 @@ async def main():
         auth.append(request.headers.get("Authorization"))
         return web.json_response({"events": [], "n": len(peers)})
 
-    app = web.Application()
-    app.router.add_post("/webhook", webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await serve_webhook(webhook)
     endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"Authorization": "Bearer t"})
     answers = [await endpoint.request(json={"i": i}, method="post") for i in range(5)]
     other = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
@@ -114,3 +122,75 @@ def test_endpoint_calls_keep_one_connection_per_endpoint() -> None:
     assert out["peers"][5] != first  # another endpoint has its own session
     assert out["auth"] == ["Bearer t"] * 5 + [None]  # each endpoint's own headers
     assert out["after"] != "answered"
+
+
+DIGEST_SCRIPT = SERVE_WEBHOOK + r"""
+import asyncio, json
+from aiohttp import web
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+from bot.rasa_fixes import install, domain_digest
+install()
+
+async def main():
+    calls, known = [], {}
+
+    async def webhook(request):
+        # rasa-sdk 3.8+: keep the last domain sent; a digest it does not know gets 449
+        call = await request.json()
+        calls.append({"domain": "domain" in call, "digest": call.get("domain_digest")})
+        if "domain" in call:
+            known["digest"] = call["domain_digest"]
+        elif call.get("domain_digest") != known.get("digest"):
+            return web.json_response({"error": "domain missing"}, status=449)
+        if call["next_action"] == "action_fails":
+            return web.json_response({"error": "boom"}, status=500)
+        events = [{"event": "slot", "name": "mood", "value": "ok"}]
+        return web.json_response({"events": events, "responses": []})
+
+    runner, port = await serve_webhook(webhook)
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    slots = 'version: "3.1"\nslots:\n  mood:\n    type: text\n    mappings: [{type: custom}]\n'
+    domain = Domain.from_yaml(slots + 'actions: [action_a, action_b, action_fails]')
+    tracker = DialogueStateTracker("s", domain.slots)
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    out = CollectingOutputChannel()
+    results = []
+    for name in ("action_a", "action_b", "action_a"):
+        events = await RemoteAction(name, endpoint).run(out, nlg, tracker, domain)
+        results.append([e.as_dict().get("value") for e in events])
+    other = Domain.from_yaml(slots + 'actions: [action_a, action_c]')
+    await RemoteAction("action_a", endpoint).run(out, nlg, tracker, other)
+    try:
+        await RemoteAction("action_fails", endpoint).run(out, nlg, tracker, other)
+        failed = "no"
+    except Exception as exc:
+        failed = type(exc).__name__
+    await runner.cleanup()
+    print(json.dumps({"calls": calls, "results": results, "failed": failed,
+                      "digests": [domain_digest(domain), domain_digest(other)]}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa virtualenv (.venv-rasa)")
+def test_action_calls_send_the_domain_only_when_the_action_server_lacks_it() -> None:
+    out = run_in_rasa(DIGEST_SCRIPT)
+    first, second = out["digests"]
+    assert first != second
+    assert out["results"] == [["ok"], ["ok"], ["ok"]]
+    assert out["calls"] == [
+        {"domain": False, "digest": first},  # unknown: 449
+        {"domain": True, "digest": first},  # the same call again, with the domain
+        {"domain": False, "digest": first},
+        {"domain": False, "digest": first},
+        {"domain": False, "digest": second},  # a new model's domain: asked for once
+        {"domain": True, "digest": second},
+        {"domain": False, "digest": second},  # a failing action fails once, it is not retried
+    ]
+    assert out["failed"] == "RasaException"
