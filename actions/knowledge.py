@@ -62,7 +62,9 @@ class ActionAnswerFromKB(Action):
                 *await self._handoff.handoff(dispatcher, tracker, reason, tried),
             ]
         best = result.hits[0]
-        dispatcher.utter_message(response="utter_kb_answer", answer=best.answer)
+        # The answer's text, and the article by reference: a response template would also copy the
+        # whole text into the bot event's metadata, stored with the conversation on every answer.
+        dispatcher.utter_message(text=best.answer, kb_article=best.article_id)
         offer = OFFERS_BY_INTENT.get(intent)
         if offer and not tracker.active_loop:  # the answer, and the thing the store can do about it
             dispatcher.utter_message(response=offer)

@@ -211,7 +211,7 @@ def test_a_tracker_store_that_cannot_be_loaded_stops_the_start(tmp_path: Path) -
 
     endpoints = tmp_path / "endpoints.yml"
     endpoints.write_text("tracker_store:\n  type: bot.no_such_module.Store\n")
-    with pytest.raises(SystemExit, match="bot.no_such_module.Store cannot be loaded"):
+    with pytest.raises(SystemExit, match=r"bot\.no_such_module\.Store cannot be loaded"):
         check_tracker_store(str(endpoints))
     endpoints.write_text("tracker_store:\n  type: redis\n")
     check_tracker_store(str(endpoints))  # Rasa's own stores are Rasa's to check

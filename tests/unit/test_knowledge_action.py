@@ -52,8 +52,9 @@ async def test_a_hit_is_answered_and_records_article_and_version() -> None:
         dispatcher, tracker, {}
     )
     assert kb.calls == [("how much is delivery", "en", "shipping")]
-    assert dispatcher.messages[0] == {**dispatcher.messages[0], "response": "utter_kb_answer",
-                                      "answer": "Standard shipping is $5.99."}  # fmt: skip
+    assert dispatcher.messages[0]["text"] == "Standard shipping is $5.99."
+    assert dispatcher.messages[0]["kb_article"] == "en-shipping-fees"  # the article, by reference
+    assert not dispatcher.messages[0].get("response")
     assert dispatcher.messages[1]["buttons"][0]["title"] == "How do I get free shipping?"
     answer = next(e for e in events if e.get("name") == "kb_answer")["value"]
     assert answer == {"article_id": "en-shipping-fees", "title": hit.title, "score": 0.83, "version": "v3"}
@@ -71,7 +72,7 @@ async def test_a_miss_hands_off_with_the_hits_it_tried() -> None:
     assert hub.packets[0]["kb_hits"] == [
         {"article_id": "en-privacy-data-export", "title": weak.title, "score": 0.21, "version": "v3"}
     ]
-    assert all(m.get("response") != "utter_kb_answer" for m in dispatcher.messages)
+    assert all(not m.get("kb_article") and not m.get("text") for m in dispatcher.messages)
     assert SlotSet("kb_hits", hub.packets[0]["kb_hits"]) in events
 
 
