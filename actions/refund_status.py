@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -46,30 +47,39 @@ class ActionRefundStatus(OrderAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, actor: Actor
     ) -> list[EventType]:
-        language = conversation.language(tracker)
-        policy = self.policy
-        due = refund_due(order, policy)
-        values = {
-            "order_id": order.id,
-            "amount": format_money(order.total, order.currency),
-            "payment_method": label(PAYMENT_METHODS, order.payment_method, language),
-            "arrival_days": policy.refund_arrival_days.get(order.payment_method, "3-7"),
-            "processing_days": policy.refund_processing_days,
-            "refund_issued_on": format_date(order.refund_issued_on, language),
-            "return_received_on": format_date(order.return_received_on, language),
-            "refund_due_on": format_date(due, language),
-        }
-        if order.refund_issued_on is not None:
-            response = "utter_refund_issued"
-        elif due is not None and (self._today or date.today()) > due:
-            # A promise already broken is not repeated: acknowledged and taken to a person at once.
-            dispatcher.utter_message(response="utter_refund_overdue", **values)
-            return [SlotSet("handoff_reason", "refund_overdue"), FollowupAction("action_handoff")]
-        elif order.status is OrderStatus.RETURNED and order.return_received_on is not None:
-            response = "utter_refund_processing"
-        elif order.status is OrderStatus.RETURNED:
-            response = "utter_refund_awaiting_return"
-        else:
-            response = "utter_refund_none"
+        response, values = refund_report(order, self.policy, conversation.language(tracker), self._today)
         dispatcher.utter_message(response=response, **values)
+        if response == OVERDUE:
+            # A promise already broken is not repeated: acknowledged and taken to a person at once.
+            return [SlotSet("handoff_reason", "refund_overdue"), FollowupAction("action_handoff")]
         return []
+
+
+OVERDUE = "utter_refund_overdue"
+
+
+def refund_report(
+    order: Order, policy: ReturnPolicy, language: str, today: date | None = None
+) -> tuple[str, dict[str, Any]]:
+    """What to tell the customer about the order's refund: the response and its values. OVERDUE means
+    the policy's date has passed; the caller hands the case to a person."""
+    due = refund_due(order, policy)
+    values = {
+        "order_id": order.id,
+        "amount": format_money(order.total, order.currency),
+        "payment_method": label(PAYMENT_METHODS, order.payment_method, language),
+        "arrival_days": policy.refund_arrival_days.get(order.payment_method, "3-7"),
+        "processing_days": policy.refund_processing_days,
+        "refund_issued_on": format_date(order.refund_issued_on, language),
+        "return_received_on": format_date(order.return_received_on, language),
+        "refund_due_on": format_date(due, language),
+    }
+    if order.refund_issued_on is not None:
+        return "utter_refund_issued", values
+    if due is not None and (today or date.today()) > due:
+        return OVERDUE, values
+    if order.status is OrderStatus.RETURNED and order.return_received_on is not None:
+        return "utter_refund_processing", values
+    if order.status is OrderStatus.RETURNED:
+        return "utter_refund_awaiting_return", values
+    return "utter_refund_none", values

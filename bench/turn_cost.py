@@ -67,9 +67,11 @@ class StoreRun:
 
 
 def rasa_process(stack: Stack) -> psutil.Process:
+    """The Python process serving Rasa (not the shell honcho starts it with)."""
     root = psutil.Process(stack.proc.pid)
     for proc in root.children(recursive=True):
-        if "bot.serve" in " ".join(proc.cmdline()):
+        cmdline = proc.cmdline()
+        if cmdline and "python" in Path(cmdline[0]).name and "bot.serve" in cmdline:
             return proc
     raise RuntimeError("the Rasa server process of the stack was not found")
 

@@ -22,6 +22,7 @@ from actions.orders.lookup import find_customer_order, lookup_order
 from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store, reason_classifier, return_policy
+from actions.refund_status import OVERDUE, refund_report
 from actions.returns.items import match_item, matching_items
 from actions.returns.policy import Outcome, ReturnPolicy, decide
 from actions.returns.reasons import OTHER, ReasonClassifier
@@ -293,6 +294,16 @@ class ActionCheckReturn(Action):
                 SlotSet("handoff_reason", decision.handoff_reason),
                 decided,
             ]
+        if decision.outcome is Outcome.ALREADY_RETURNED:
+            # The customer who says "return" about a returned order wants to know about the money.
+            dispatcher.utter_message(
+                response="utter_return_already_returned", **names, return_number=order.return_number or ""
+            )
+            response, values = refund_report(order, policy, language, self._today)
+            dispatcher.utter_message(response=response, **values)
+            if response == OVERDUE:
+                return [SlotSet("return_outcome", "needs_agent"), SlotSet("handoff_reason", "refund_overdue")]
+            return [SlotSet("return_outcome", "not_returnable_yet")]
         buttons = []
         if decision.outcome is Outcome.NOT_DELIVERED and order.cancellable:
             # "Don't need it anymore" before it ships is a cancellation: one tap, then the usual read-back.

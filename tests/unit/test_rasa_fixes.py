@@ -81,7 +81,9 @@ async def serve_webhook(handler):
     return runner, site._server.sockets[0].getsockname()[1]
 """
 
-SESSION_SCRIPT = SERVE_WEBHOOK + r"""
+SESSION_SCRIPT = (
+    SERVE_WEBHOOK
+    + r"""
 import asyncio, json
 from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
@@ -111,6 +113,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa virtualenv (.venv-rasa)")
@@ -124,7 +127,9 @@ def test_endpoint_calls_keep_one_connection_per_endpoint() -> None:
     assert out["after"] != "answered"
 
 
-DIGEST_SCRIPT = SERVE_WEBHOOK + r"""
+DIGEST_SCRIPT = (
+    SERVE_WEBHOOK
+    + r"""
 import asyncio, json
 from aiohttp import web
 from rasa.core.actions.action import RemoteAction
@@ -176,6 +181,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa virtualenv (.venv-rasa)")

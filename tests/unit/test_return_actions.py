@@ -175,3 +175,35 @@ async def test_an_item_like_word_in_another_answer_keeps_the_item() -> None:
     dispatcher = CollectingDispatcher()
     assert await form.validate_item("leaks", dispatcher, tracker, {}) == {"item": JACKET.sku}
     assert dispatcher.messages == []
+
+
+def returned(received_days_ago: int | None, refunded: bool = False) -> Order:
+    from dataclasses import replace
+
+    received = TODAY - timedelta(days=received_days_ago) if received_days_ago is not None else None
+    return replace(
+        delivered(20, JACKET),
+        status=OrderStatus.RETURNED,
+        return_number="RA-100001",
+        return_received_on=received,
+        refund_issued_on=TODAY - timedelta(days=1) if refunded else None,
+    )
+
+
+async def test_a_return_of_a_returned_order_answers_where_the_refund_is() -> None:
+    messages, events, store, hub = await check(returned(received_days_ago=1), "")
+    assert [m["response"] for m in messages] == ["utter_return_already_returned", "utter_refund_processing"]
+    assert messages[0]["return_number"] == "RA-100001"
+    assert SlotSet("return_outcome", "not_returnable_yet") in events
+    assert store.returns == [] and hub.packets == []
+    messages, _, _, _ = await check(returned(received_days_ago=None), "")
+    assert messages[1]["response"] == "utter_refund_awaiting_return"
+    messages, _, _, _ = await check(returned(received_days_ago=20, refunded=True), "")
+    assert messages[1]["response"] == "utter_refund_issued"
+
+
+async def test_an_overdue_refund_asked_as_a_return_goes_to_a_person() -> None:
+    messages, events, _, _ = await check(returned(received_days_ago=30), "", language="zh")
+    assert messages[1]["response"] == "utter_refund_overdue"
+    assert SlotSet("return_outcome", "needs_agent") in events  # the next rule runs action_handoff
+    assert SlotSet("handoff_reason", "refund_overdue") in events
