@@ -57,3 +57,15 @@ def test_the_wild_set_is_labelled_and_never_trained_on(language: str) -> None:
         m["text"] for m in messages if len(squash(m["text"])) >= long_enough and squash(m["text"]) in trained
     ]
     assert copied == []
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_knowledge_base_labels_name_wild_messages_and_real_articles(language: str) -> None:
+    labels = yaml.safe_load((WILD / "kb" / f"kb_queries_{language}.yml").read_text(encoding="utf-8"))
+    wild = yaml.safe_load((WILD / f"wild_{language}.yml").read_text(encoding="utf-8"))
+    texts = {m["text"] for m in wild["messages"]}
+    articles = {path.stem for path in (ROOT / "data" / "kb" / language).glob("*.md")}
+    assert labels["language"] == language and len(labels["queries"]) >= 50
+    for query in labels["queries"]:
+        assert query["query"] in texts, query
+        assert query["relevant"] and set(query["relevant"]) <= articles, query
