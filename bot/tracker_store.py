@@ -55,6 +55,10 @@ HEAD_PREFIX = "rasa_head:"
 LEGACY_PREFIX = "tracker:"
 DEFAULT_WINDOW_TURNS = 10
 DEFAULT_WINDOW_SLACK = 5
+#: A form active for longer than this many windows does not hold the window back any more.
+LOOP_CAP = 4
+#: Events pushed per Redis call when a whole history is written (Lua's unpack has a limit).
+CHUNK = 500
 
 # KEYS: events, head. Returns {start, snapshot or false, events from start}.
 _LOAD = """
@@ -63,7 +67,7 @@ local snapshot = redis.call('HGET', KEYS[2], 'snapshot')
 return {start, snapshot, redis.call('LRANGE', KEYS[1], start, -1)}
 """
 
-# KEYS: events, head. ARGV: expected length (-1: do not check), ttl seconds (0: none), start, snapshot
+# KEYS: events, head. ARGV: expected length (-1: do not check), ttl seconds (0: none), start and snapshot
 # ('' keeps the stored one), then the new events. Returns the new length, or -1 when the list had changed.
 _APPEND = """
 local expected = tonumber(ARGV[1])
@@ -73,7 +77,9 @@ end
 if #ARGV > 4 then
   redis.call('RPUSH', KEYS[1], unpack(ARGV, 5))
 end
-redis.call('HSET', KEYS[2], 'start', ARGV[3])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'start', ARGV[3])
+end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[2], 'snapshot', ARGV[4])
 end
@@ -255,7 +261,8 @@ class WindowedRedisTrackerStore(TrackerStore):
         ]
 
     async def exists(self, conversation_id: str) -> bool:
-        return bool(await self.red.exists(EVENTS_PREFIX + conversation_id))
+        keys = (EVENTS_PREFIX, HEAD_PREFIX, LEGACY_PREFIX)
+        return bool(await self.red.exists(*(prefix + conversation_id for prefix in keys)))
 
     # ---- writing -------------------------------------------------------------------------------
 
@@ -269,19 +276,21 @@ class WindowedRedisTrackerStore(TrackerStore):
             if length < 0:
                 logger.warning(
                     "Conversation %s was saved by another process meanwhile; appending this turn's "
-                    "events and keeping the window where it was.",
+                    "events and leaving the window as the other process wrote it.",
                     tracker.sender_id,
                 )
-                length = await self._write(tracker, events, part, new, expected=-1, move=False)
+                await self._write(tracker, events, part, new, expected=-1, move=False)
+                # Where this tracker's events now sit in the list is not known: the next save of this
+                # tracker object merges as for a tracker Rasa built itself.
+                tracker._stored_part = None  # type: ignore[attr-defined]
+                return
             mapped_from = part.prefix
         elif legacy is not None:
             # The first save of a conversation from Rasa's own store writes its whole history once.
             known = {id(event) for event in legacy}  # events compare equal without their timestamps
             history = legacy + [event for event in events if id(event) not in known]
             part = StoredPart(base=0, prefix=0, stored=0, start=0)
-            await self.red.delete(EVENTS_PREFIX + tracker.sender_id)
-            length = await self._write(tracker, history, part, history, expected=0)
-            await self.red.delete(LEGACY_PREFIX + tracker.sender_id)
+            length = await self._move_legacy(tracker, history, part)
             del tracker._legacy_events  # type: ignore[attr-defined]
             mapped_from = len(events)
         else:
@@ -297,6 +306,27 @@ class WindowedRedisTrackerStore(TrackerStore):
             start=part.start,
             loop_trigger=part.loop_trigger if mapped_from == part.prefix else _trigger(tracker),
         )
+
+    async def _move_legacy(
+        self, tracker: DialogueStateTracker, history: list[Event], part: StoredPart
+    ) -> int:
+        """Writes a whole history (in chunks) with its head and removes the old key, in one transaction."""
+        sender = tracker.sender_id
+        start, snapshot = self._next_window(tracker, history, part)
+        part.start = start
+        pipe = self.red.pipeline(transaction=True)
+        pipe.delete(EVENTS_PREFIX + sender, HEAD_PREFIX + sender)
+        for i in range(0, len(history), CHUNK):
+            pipe.rpush(EVENTS_PREFIX + sender, *(_dumps(event) for event in history[i : i + CHUNK]))
+        pipe.hset(
+            HEAD_PREFIX + sender, mapping={"start": start, **({"snapshot": snapshot} if snapshot else {})}
+        )
+        if self.record_exp:
+            pipe.expire(EVENTS_PREFIX + sender, self.record_exp)
+            pipe.expire(HEAD_PREFIX + sender, self.record_exp)
+        pipe.delete(LEGACY_PREFIX + sender)
+        await pipe.execute()
+        return len(history)
 
     async def _unmarked(self, sender_id: str, events: list[Event]) -> tuple[StoredPart, list[Event], int]:
         """What of an unmarked tracker is new: everything, for a conversation not stored yet; else, as
@@ -318,12 +348,12 @@ class WindowedRedisTrackerStore(TrackerStore):
         expected: int,
         move: bool = True,
     ) -> int:
-        start, snapshot = self._next_window(tracker, events, part) if move else (part.start, "")
+        start, snapshot = self._next_window(tracker, events, part) if move else ("", "")
         args: list[Any] = [expected, self.record_exp, start, snapshot]
         args.extend(_dumps(event) for event in new)
         length = int(await self._append(keys=self._keys(tracker.sender_id), args=args))
-        if length >= 0:
-            part.start = start
+        if length >= 0 and start != "":
+            part.start = int(start)
             if new and self.event_broker is not None:
                 await self._stream_new_events(self.event_broker, new, tracker.sender_id)
         return length
@@ -333,19 +363,38 @@ class WindowedRedisTrackerStore(TrackerStore):
     ) -> tuple[int, str]:
         """Where the window starts after this save, and the snapshot for it ('' when unchanged).
 
-        The window moves only when it has grown `window_slack` turns past `window_turns`, so the state
-        is replayed every few turns, not on every save."""
+        Rasa folds a form's happy-path runs into one when it builds the policies' states, so turns
+        answered inside a form add almost nothing to what the policies look back on. The window therefore
+        counts only turns that begin outside a form, keeps `window_turns` of them, and starts where no
+        form is active. It moves only when `window_slack` more have gathered, so the state is replayed
+        every few turns, not on every save. A form that lasts longer than `LOOP_CAP` windows is cut all
+        the same."""
         turns = [i for i in range(part.prefix, len(events)) if isinstance(events[i], UserUttered)]
         if len(turns) <= self.window_turns + self.window_slack:
             return part.start, ""
-        cut = turns[-self.window_turns]
-        # Begin the window at the listen that preceded the customer's message.
-        if cut > part.prefix and _is_listen(events[cut - 1]):
-            cut -= 1
+        # Each candidate begins at the listen that preceded the customer's message.
+        candidates = [i - 1 if i > part.prefix and _is_listen(events[i - 1]) else i for i in turns]
+        state = self._build(tracker.sender_id, events[: part.prefix], part.prefix, part.loop_trigger)
+        free: list[bool] = []  # no form active where the candidate begins
+        position = part.prefix
+        for candidate in candidates:
+            for event in events[position:candidate]:
+                state.update(event)
+            position = candidate
+            free.append(state.active_loop is None or not state.active_loop.name)
+        counted = [k for k, is_free in enumerate(free) if is_free]
+        cut: int | None = None
+        if len(counted) > self.window_turns + self.window_slack:
+            # the latest loop-free start that keeps `window_turns` loop-free turns in the window
+            cut = candidates[counted[-self.window_turns]]
+        elif len(turns) > LOOP_CAP * self.window_turns:
+            cut = candidates[-self.window_turns]
+        if cut is None or cut <= part.prefix:
+            return part.start, ""
         state = self._build(tracker.sender_id, events[:cut], part.prefix, part.loop_trigger)
         snapshot = {
             "events": [event.as_dict() for event in snapshot_events(state, events[cut].timestamp)],
-            "loop_trigger": state.active_loop.trigger_message if state.active_loop else None,
+            "loop_trigger": _trigger(state),
         }
         # The list index of events[cut]: events from the prefix on start at `part.base`.
         return part.base + (cut - part.prefix), json.dumps(snapshot, ensure_ascii=False)

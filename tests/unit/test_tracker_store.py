@@ -40,7 +40,8 @@ pytestmark = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa
 
 
 def test_every_turn_sees_the_state_the_whole_history_gives(observed: dict[str, Any]) -> None:
-    # slots (one set in the first turn), the form and its trigger, the pause, the last 8 policy states
+    # slots (one set in the first turn), a form answered on its happy path while the window would move
+    # (Rasa folds those runs), its trigger, the pause, the last 8 policy states
     assert observed["mismatched_turns"] == []
     assert observed["full_history_kept"]
 
@@ -48,9 +49,10 @@ def test_every_turn_sees_the_state_the_whole_history_gives(observed: dict[str, A
 def test_a_turn_loads_and_writes_a_bounded_amount(observed: dict[str, Any]) -> None:
     loaded, written = observed["loaded_events"], observed["bytes_written"]
     assert len(loaded) == 40
-    # window 6 turns + 3 of slack, about 4-5 events a turn: the load stops growing after ~10 turns
-    assert max(loaded[-20:]) <= max(loaded[:13]) + 6
-    assert max(loaded) < 50
+    # window 6 turns + 3 of slack, about 4-5 events a turn: the load stops growing after ~10 turns,
+    # except while a form runs (the window waits for it to end, turns 3-20), and shrinks again after it
+    assert max(loaded[-10:]) <= max(loaded[:13])
+    assert max(loaded) < 120
     # only the turn's own events are written: no turn writes much more than an early one
     assert max(written[-10:]) <= 1.5 * max(written[1:10])
 
@@ -75,6 +77,7 @@ def test_conversations_saved_by_rasas_own_store_move_over(observed: dict[str, An
 
 def test_no_events_are_lost(observed: dict[str, Any]) -> None:
     assert observed["both_kept"]  # two processes saving the same conversation
+    assert observed["late_writer_state_kept"]
     assert observed["posted_merged"]  # a tracker Rasa rebuilt, as the HTTP API's event replacement does
 
 

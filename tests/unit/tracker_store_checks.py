@@ -65,8 +65,8 @@ def at() -> float:
 
 
 def turn_events(i: int) -> list[Event]:
-    """One customer turn; the form is active from turn 3 to 24 (across the window's moves), the chat is
-    paused at 30 and resumed at 33."""
+    """One customer turn; the form is active from turn 3 to 20 (answered on its happy path but for an
+    interruption at 12, while the window would move), the chat is paused at 30 and resumed at 33."""
     events: list[Event] = [
         ActionExecuted("action_listen", timestamp=at()),
         UserUttered(f"message {i}", {"name": "inform", "confidence": 1.0}, timestamp=at()),
@@ -83,7 +83,7 @@ def turn_events(i: int) -> list[Event]:
     elif i == 12:
         events += [LoopInterrupted(True, timestamp=at()), ActionExecuted("action_answer", timestamp=at())]
         events += [SlotSet("mood", "tired", timestamp=at()), ActionExecuted("return_form", timestamp=at())]
-    elif i == 24:
+    elif i == 20:
         events += [
             ActionExecuted("return_form", timestamp=at()),
             SlotSet("order_id", "SO-12345678", timestamp=at()),
@@ -94,6 +94,10 @@ def turn_events(i: int) -> list[Event]:
         events += [ActionExecuted("action_answer", timestamp=at()), ConversationPaused(timestamp=at())]
     elif i == 33:
         events += [ConversationResumed(timestamp=at())]
+    elif 3 < i < 20:
+        # the form's happy path: Rasa folds these runs into the first when it builds the policies' states
+        events += [ActionExecuted("return_form", timestamp=at())]
+        events += [SlotSet("requested_slot", "order_id", timestamp=at())]
     else:
         events += [ActionExecuted("action_answer", timestamp=at())]
         events += [BotUttered(f"answer {i}", timestamp=at())]
@@ -217,6 +221,21 @@ async def two_writers(store: WindowedRedisTrackerStore, out: dict[str, Any]) -> 
     full = await store.retrieve_full_tracker(sender)
     stored = [e.as_dict() for e in full.events]
     out["both_kept"] = stored == [e.as_dict() for e in list(base.events) + a + b]
+    # A writer that moved the window meanwhile keeps its window; the late one only appends.
+    sender = "two-writers-long"
+    await conversation(store, sender, 20, {})
+    first, late = await store.retrieve(sender), await store.retrieve(sender)
+    for i in range(20, 30):
+        for event in turn_events(i):
+            first.update(event)
+        await store.save(first)
+    for event in turn_events(30):
+        late.update(event)
+    await store.save(late)
+    full = await store.retrieve_full_tracker(sender)
+    out["late_writer_state_kept"] = state_of(await store.retrieve(sender)) == state_of(
+        reference(list(full.events))
+    )
 
 
 async def posted_events(store: WindowedRedisTrackerStore, out: dict[str, Any]) -> None:
