@@ -45,11 +45,15 @@ def knowledge_base() -> KnowledgeBase:
 
 @cache
 def attempt_limiter() -> AttemptLimiter:
-    from redis.asyncio import Redis
+    from common.redis_connect import async_client
 
     settings = action_settings()
-    redis = Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+    redis = async_client(
+        settings.redis_url,
+        settings.redis_sentinel,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
     )
     return RedisAttemptLimiter(redis, settings.attempts)
 

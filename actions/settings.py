@@ -10,7 +10,8 @@ from functools import cache
 from pathlib import Path
 
 from actions.orders.attempts import AttemptLimits
-from common.env import read_int, read_secret, read_url
+from common.env import processes_per_core_pair, read_int, read_secret, read_url
+from common.redis_connect import SentinelConfig, read_sentinel
 
 ROOT = Path(__file__).resolve().parents[1]
 # Rasa 3.6 posts the whole tracker of the current session plus the domain. Measured with Rasa's own
@@ -36,6 +37,7 @@ class ActionSettings:
     return_policy: Path
     return_reasons: Path
     handoff_reasons: Path
+    redis_sentinel: SentinelConfig | None = None  # REDIS_SENTINELS; redis_url's host and port then unused
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionSettings:
@@ -46,11 +48,15 @@ class ActionSettings:
             token=read_secret(env, "ACTIONS_TOKEN"),
             host=env.get("ACTIONS_HOST", "127.0.0.1"),
             port=read_int(env, "ACTIONS_PORT", 5055, 1, 65535),
-            workers=read_int(env, "ACTIONS_WORKERS", 1, 1, 64),
+            # ACTIONS_WORKERS is the setting's earlier name.
+            workers=read_int(
+                env, "ACTION_PROCESSES", int(env.get("ACTIONS_WORKERS") or processes_per_core_pair()), 1, 64
+            ),
             max_body_bytes=read_int(env, "ACTIONS_MAX_BODY_BYTES", MAX_BODY_BYTES, MIN_BODY_BYTES, 2**31 - 1),
             hub_url=read_url(env, "HUB_URL", "http://127.0.0.1:8000", ("http", "https")),
             hub_service_token=read_secret(env, "HUB_SERVICE_TOKEN"),
             redis_url=read_url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+            redis_sentinel=read_sentinel(env),
             attempts=AttemptLimits(
                 per_conversation=read_int(env, "ORDER_CHECK_MAX_PER_CONVERSATION", 3, 1, 100),
                 per_address=read_int(env, "ORDER_CHECK_MAX_PER_ADDRESS", 10, 1, 10_000_000),

@@ -43,7 +43,7 @@ CODE_PATHS = (
 )
 # Settings an interactive shell may carry for another stack (scripts/stack_env.sh exports REDIS_URL);
 # run.sh derives them from the ports when they are unset.
-INHERITED_BUT_DROPPED = ("REDIS_URL", "RASA_MODEL", "RASA_URL", "ACTIONS_URL", "HUB_URL")
+INHERITED_BUT_DROPPED = ("REDIS_URL", "RASA_MODEL", "RASA_URL", "RASA_URLS", "ACTIONS_URL", "HUB_URL")
 
 
 class StackError(RuntimeError):
@@ -54,6 +54,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def consecutive_free_ports(count: int) -> int:
+    """A first port of `count` free consecutive ports (several Rasa processes listen on RASA_PORT + i)."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + count > 65536:
+            continue
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} free consecutive ports")
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 - binds to loopback (RASA_HOST) and protects the HTTP API with RASA_AUTH_TOKEN;
 - points the tracker and lock stores at the same Redis as the rest of the stack (REDIS_URL, with its
-  password);
+  password), or at the master the sentinels name (REDIS_SENTINELS, asked once before the start);
 - resolves ${VARS} in endpoints.yml with typed values (Rasa's own substitution yields strings, so
   `use_ssl: false` would read as true); a value inside a double-quoted scalar is escaped, so a password
   with quotes or `#` stays one string;
@@ -27,6 +27,9 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from common.env import SettingsError
+from common.redis_connect import SentinelConfig, find_master, read_sentinel
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR_PATTERN = re.compile(r"\$\{([A-Z0-9_]+)\}")
 # The same rule as handoff.bot_client.redact_tokens: this environment cannot import the hub's modules.
@@ -38,7 +41,7 @@ class ConfigError(Exception):
     pass
 
 
-def redis_settings(url: str) -> dict[str, str]:
+def redis_settings(url: str, sentinel: SentinelConfig | None = None) -> dict[str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ConfigError(f"REDIS_URL={redact_url(url)!r} is not a redis:// or rediss:// URL")
@@ -52,7 +55,26 @@ def redis_settings(url: str) -> dict[str, str]:
         "RASA_REDIS_USERNAME": unquote(parts.username or ""),
         "RASA_REDIS_PASSWORD": unquote(parts.password or ""),
         "RASA_REDIS_SSL": "true" if parts.scheme == "rediss" else "false",
+        # Empty: no sentinels, the stores connect to host and port above; else those are not used.
+        "RASA_REDIS_SENTINELS": sentinel.addresses_text() if sentinel else "",
+        "RASA_REDIS_SENTINEL_MASTER": sentinel.master if sentinel else "",
+        "RASA_REDIS_SENTINEL_PASSWORD": (sentinel.password or "") if sentinel else "",
     }
+
+
+def sentinel_settings(env: Mapping[str, str]) -> SentinelConfig | None:
+    """REDIS_SENTINELS and the rest, checked against the sentinels themselves: they must know the master."""
+    try:
+        sentinel = read_sentinel(env)
+        if sentinel is not None and env.get("RASA_TRACKER_STORE") == "rasa":
+            raise ConfigError(
+                "RASA_TRACKER_STORE=rasa cannot follow a failover: unset it with REDIS_SENTINELS"
+            )
+        if sentinel is not None:
+            find_master(sentinel)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    return sentinel
 
 
 DEFAULT_RETENTION_DAYS = 30
@@ -142,7 +164,7 @@ def rasa_arguments(env: dict[str, str]) -> list[str]:
         raise ConfigError("RASA_AUTH_TOKEN must be set to a secret of at least 16 characters")
     if len(env.get("RASA_CHANNEL_TOKEN", "")) < 16:
         raise ConfigError("RASA_CHANNEL_TOKEN must be set to a secret of at least 16 characters")
-    env.update(redis_settings(env.get("REDIS_URL", "redis://127.0.0.1:6379/0")))
+    env.update(redis_settings(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), sentinel_settings(env)))
     env.setdefault("ACTIONS_URL", "http://127.0.0.1:5055")
     env["RASA_TRACKER_RETENTION_SECONDS"] = str(retention_seconds(env))
     env.update(tracker_store_settings(env))

@@ -159,8 +159,13 @@ class WindowedRedisTrackerStore(TrackerStore):
         window_slack: int = DEFAULT_WINDOW_SLACK,
         event_broker: Any = None,
         client: Any = None,
+        sentinels: str | None = None,
+        sentinel_master: str | None = None,
+        sentinel_password: str | None = None,
         **kwargs: Any,
     ) -> None:
+        """`sentinels` (`host:port,...`, empty for none): the store talks to the master they name for
+        `sentinel_master`, following a failover, and `host` and `port` are not used."""
         super().__init__(domain, event_broker, **kwargs)
         if int(window_turns) < 1 or int(window_slack) < 1:
             raise ValueError("tracker_store: window_turns and window_slack must be at least 1")
@@ -170,14 +175,19 @@ class WindowedRedisTrackerStore(TrackerStore):
         if client is None:
             import redis.asyncio
 
-            client = redis.asyncio.Redis(
-                host=host,
-                port=int(port),
-                db=int(db),
-                username=username or None,
-                password=password or None,
-                ssl=bool(use_ssl),
-            )
+            from common.redis_connect import async_master, sentinel_config
+
+            options: dict[str, Any] = {
+                "db": int(db),
+                "username": username or None,
+                "password": password or None,
+                "ssl": bool(use_ssl),
+            }
+            if sentinels:
+                config = sentinel_config(sentinels, sentinel_master or "", sentinel_password)
+                client = async_master(config, **options)
+            else:
+                client = redis.asyncio.Redis(host=host, port=int(port), **options)
         self.red = client
         self._load = self.red.register_script(_LOAD)
         self._append = self.red.register_script(_APPEND)

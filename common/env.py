@@ -3,6 +3,7 @@ a service refuses to start with a one-line explanation instead of failing later.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -12,6 +13,12 @@ N = TypeVar("N", int, float)
 
 class SettingsError(ValueError):
     """A setting has a value the service cannot run with; the message names the variable."""
+
+
+def processes_per_core_pair() -> int:
+    """The default number of worker processes of a service (HUB_WORKERS, ACTION_PROCESSES, RASA_PROCESSES):
+    one per two cores, since each is busy about one core under load and the other services need the rest."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def read_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

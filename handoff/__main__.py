@@ -26,7 +26,7 @@ def main() -> int:
     try:
         settings = Settings.from_env()
         check_port_free(settings.host, settings.port, "HUB_PORT")
-        check_redis(settings.redis_url)
+        check_redis(settings.redis_url, sentinel=settings.redis_sentinel)
     except (SettingsError, PreflightError) as exc:
         print(f"handoff: {exc}", file=sys.stderr)
         return 2

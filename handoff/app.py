@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 from sanic import Sanic
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse, file
 
+from common.redis_connect import async_client
 from handoff.accounts import Accounts
 from handoff.blueprints import (
     assist,
@@ -40,6 +40,7 @@ from handoff.hub import Hub
 from handoff.identity import TokenStore
 from handoff.lifecycle import HandoffLifecycle
 from handoff.quick_replies.loader import DEFAULT_DIRECTORY, load_templates
+from handoff.rasa_pool import RasaPool
 from handoff.ratelimit import RateLimiter
 from handoff.redis_memory import watch_redis_memory
 from handoff.routing.config import DEFAULT_PATH, RoutingConfig
@@ -96,8 +97,9 @@ def create_app(
     @app.before_server_start
     async def open_clients(app: Sanic) -> None:  # type: ignore[type-arg]
         # One Redis pool and one HTTP client per worker process.
-        app.ctx.redis = Redis.from_url(
+        app.ctx.redis = async_client(
             settings.redis_url,
+            settings.redis_sentinel,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=2,
@@ -106,7 +108,7 @@ def create_app(
         app.ctx.http = httpx.AsyncClient(timeout=settings.rasa_timeout, transport=http_transport)
         bot = RasaBot(
             app.ctx.http,
-            settings.rasa_url,
+            RasaPool(settings.rasa_urls or (settings.rasa_url,)),
             settings.rasa_channel_token,
             settings.rasa_timeout,
             settings.rasa_api_token,
@@ -121,7 +123,10 @@ def create_app(
         )
         app.ctx.accounts = Accounts(app.ctx.redis)
         app.ctx.hub = Hub(
-            RedisTranscriptStore(app.ctx.redis), RedisConversationStore(app.ctx.redis), bot, app.ctx.routing
+            RedisTranscriptStore(app.ctx.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+            RedisConversationStore(app.ctx.redis),
+            bot,
+            app.ctx.routing,
         )
         app.ctx.limiter = RateLimiter(app.ctx.redis)
         app.ctx.fanout = Fanout(app.ctx.redis)

@@ -17,9 +17,15 @@ from urllib.parse import quote
 
 import httpx
 
+from handoff.rasa_pool import RasaPool
+
 logger = logging.getLogger(__name__)
 TOKEN_VALUE = re.compile(r"(?i)(token=)[^&#\s'\"]+")
 REDACTED_LOGGERS = ("httpx", __name__)
+CHANNEL_PATH = "/webhooks/hub/webhook"
+# The process is gone or not there: nothing reached Rasa, or it died before answering. A timeout is not
+# among them: a slow process may still be working on the message.
+UNREACHABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def redact_tokens(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -81,40 +87,69 @@ class Bot(Protocol):
 
 
 class RasaBot:
-    """Talks to bot.channels.hub.HubInput on the Rasa server."""
+    """Talks to bot.channels.hub.HubInput on the Rasa server, or on one of several (handoff.rasa_pool)."""
 
     def __init__(
-        self, client: httpx.AsyncClient, base_url: str, token: str, timeout: float, api_token: str
+        self,
+        client: httpx.AsyncClient,
+        base_url: str | RasaPool,
+        token: str,
+        timeout: float,
+        api_token: str,
     ) -> None:
         self._client = client
-        self._base = base_url
-        self._url = f"{base_url}/webhooks/hub/webhook"
+        self.pool = base_url if isinstance(base_url, RasaPool) else RasaPool([base_url])
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
         self._api_token = api_token  # Rasa's HTTP API (--auth-token), for resuming paused conversations
         install_log_redaction()
 
+    async def _post(
+        self, sender: str, path: str, *, secrets: tuple[str, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """POST to the conversation's process; on to its next choice when a process is unreachable or drops
+        the connection before answering (it died: the message was not stored there, and the ticket lock it
+        may hold expires after Rasa's TICKET_LOCK_LIFETIME)."""
+        last: httpx.HTTPError | None = None
+        for base in self.pool.order(sender):
+            try:
+                response = await self._client.post(f"{base}{path}", timeout=self._timeout, **kwargs)
+            except UNREACHABLE as exc:
+                self.pool.mark_down(base)
+                logger.warning(
+                    "hub.bot.process_down",
+                    extra={"sender": sender, "rasa_process": base, "error": describe_failure(exc, secrets)},
+                )
+                last = exc
+                continue
+            self.pool.mark_up(base)
+            return response
+        assert last is not None
+        raise last
+
     async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
         """Un-pause the Rasa conversation after a human; optionally start a flow by triggering an intent."""
         params = {"token": self._api_token}
-        base = f"{self._base}/conversations/{quote(sender, safe='')}"
+        path = f"/conversations/{quote(sender, safe='')}"
+        secrets = (self._api_token,)
         try:
-            response = await self._client.post(
-                f"{base}/tracker/events", params=params, json=[{"event": "resume"}], timeout=self._timeout
+            response = await self._post(
+                sender, f"{path}/tracker/events", secrets=secrets, params=params, json=[{"event": "resume"}]
             )
             response.raise_for_status()
             if intent is None:
                 return []
-            response = await self._client.post(
-                f"{base}/trigger_intent",
+            response = await self._post(
+                sender,
+                f"{path}/trigger_intent",
+                secrets=secrets,
                 params=params,  # no output_channel: Rasa returns the messages in the body
                 json={"name": intent},
-                timeout=self._timeout,
             )
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            reason = describe_failure(exc, (self._api_token,))
+            reason = describe_failure(exc, secrets)
             logger.warning("hub.bot.resume_failed", extra={"sender": sender, "error": reason})
             raise BotUnavailable(reason) from None  # the httpx error holds the URL with the token
         messages = body.get("messages", []) if isinstance(body, dict) else []
@@ -127,9 +162,7 @@ class RasaBot:
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         payload = {"sender": sender, "message": text, "metadata": metadata}
         try:
-            response = await self._client.post(
-                self._url, json=payload, headers=self._headers, timeout=self._timeout
-            )
+            response = await self._post(sender, CHANNEL_PATH, json=payload, headers=self._headers)
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -1,7 +1,8 @@
 """`python -m handoff user ...`, `python -m handoff token ...` and `python -m handoff demo-team`: console
 users and API tokens from the command line.
 
-Talks to Redis directly (REDIS_URL), so the first admin can be created before anyone can sign in.
+Talks to Redis directly (REDIS_URL, or the master REDIS_SENTINELS name), so the first admin can be created
+before anyone can sign in.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from common.env import SettingsError, read_url
+from common.redis_connect import async_client, read_sentinel
 from handoff.accounts import Accounts
 from handoff.errors import BadRequest, Conflict, NotFoundError, Unauthorized
 from handoff.identity import ROTATION_GRACE_SECONDS, Role, TokenStore
@@ -48,7 +50,7 @@ DEMO_STAFF = {
 
 def _redis() -> Redis:
     url = read_url(os.environ, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
-    return Redis.from_url(url, decode_responses=True)
+    return async_client(url, read_sentinel(os.environ), decode_responses=True)
 
 
 def _password(prompt: str) -> str:

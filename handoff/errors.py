@@ -6,6 +6,9 @@ import json as jsonlib
 import logging
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.request import Request
@@ -162,6 +165,16 @@ def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
     async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
         status = exc.status_code or 500
         return json({"error": type(exc).__name__, "message": str(exc)}, status=status)
+
+    @app.exception(RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+    async def storage_unavailable(request: Request, exc: Exception) -> HTTPResponse:
+        # Redis unreachable or failing over (a replica being promoted): a few seconds, worth a retry.
+        logger.warning("hub.redis.unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        return json(
+            {"error": "unavailable", "message": "storage is briefly unavailable, please retry"},
+            status=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception(Exception)
     async def unexpected(request: Request, exc: Exception) -> HTTPResponse:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from common.env import (
     SettingsError,
+    processes_per_core_pair,
     read_bool,
     read_float,
     read_int,
@@ -16,6 +17,7 @@ from common.env import (
     read_secret,
     read_url,
 )
+from common.redis_connect import SentinelConfig, read_replica_wait, read_sentinel
 from handoff.channels.telegram.settings import TelegramSettings
 
 MIB = 1024 * 1024
@@ -43,13 +45,26 @@ def _max_body_bytes(env: Mapping[str, str], max_message_chars: int) -> int:
     return value
 
 
+def _rasa_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    """RASA_URLS (comma-separated, one per Rasa process) or else RASA_URL."""
+    raw = env.get("RASA_URLS", "").strip()
+    if not raw:
+        return (read_url(env, "RASA_URL", "http://127.0.0.1:5005", ("http", "https")),)
+    urls = tuple(
+        read_url({"RASA_URLS": u.strip()}, "RASA_URLS", "", ("http", "https")) for u in raw.split(",")
+    )
+    if len(set(urls)) != len(urls):
+        raise SettingsError(f"RASA_URLS names a process twice: {raw!r}")
+    return urls
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
     port: int
     workers: int
     redis_url: str
-    rasa_url: str
+    rasa_url: str  # the first of rasa_urls
     rasa_channel_token: str
     rasa_timeout: float
     actions_url: str
@@ -73,17 +88,28 @@ class Settings:
     attachment_max_bytes: int = 5 * MIB
     attachment_retention_days: int = 90
     telegram: TelegramSettings | None = None
+    redis_sentinel: SentinelConfig | None = None  # REDIS_SENTINELS; redis_url's host and port then unused
+    redis_wait_replicas: int = 0  # replicas that must have a message people wrote before it is acknowledged
+    redis_wait_timeout_ms: int = 200
+    rasa_urls: tuple[str, ...] = ()  # every Rasa process (RASA_URLS), conversations spread among them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         max_message_chars = read_int(env, "HUB_MAX_MESSAGE_CHARS", 4000, 1, 100_000)
+        redis_sentinel = read_sentinel(env)
+        redis_wait = read_replica_wait(env, redis_sentinel)
+        rasa_urls = _rasa_urls(env)
         return cls(
             host=env.get("HUB_HOST", "127.0.0.1"),
             port=read_int(env, "HUB_PORT", 8000, 1, 65535),
-            workers=read_int(env, "HUB_WORKERS", 1, 1, 64),
+            workers=read_int(env, "HUB_WORKERS", processes_per_core_pair(), 1, 64),
             redis_url=read_url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
-            rasa_url=read_url(env, "RASA_URL", "http://127.0.0.1:5005", ("http", "https")),
+            redis_sentinel=redis_sentinel,
+            redis_wait_replicas=redis_wait.replicas,
+            redis_wait_timeout_ms=redis_wait.timeout_ms,
+            rasa_url=rasa_urls[0],
+            rasa_urls=rasa_urls,
             rasa_channel_token=read_secret(env, "RASA_CHANNEL_TOKEN"),
             rasa_timeout=read_float(env, "RASA_TIMEOUT", 10.0, 0.1, 300.0),
             actions_url=read_url(env, "ACTIONS_URL", "http://127.0.0.1:5055", ("http", "https")),

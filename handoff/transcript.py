@@ -6,6 +6,7 @@ handoff.attachments.Attachment.ref); the files themselves live in the attachment
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -17,7 +18,12 @@ from redis.asyncio import Redis
 from handoff import keys
 from handoff.errors import BadRequest
 
+logger = logging.getLogger(__name__)
+
 Author = Literal["customer", "bot", "agent", "system"]
+# What people wrote cannot be produced again, unlike the assistant's and the hub's own messages: only
+# appends holding such a message wait for a replica.
+WRITTEN_BY_PEOPLE = frozenset({"customer", "agent"})
 
 ONCE_TTL_SECONDS = 86400  # how long a re-sent message (same client id) is still recognised
 
@@ -91,11 +97,19 @@ return ids
 
 
 class RedisTranscriptStore:
-    """Transcripts as Redis streams: ordered, append-only, with ids usable as resume cursors."""
+    """Transcripts as Redis streams: ordered, append-only, with ids usable as resume cursors.
 
-    def __init__(self, redis: Redis) -> None:
+    With `wait_replicas` (REDIS_WAIT_REPLICAS), a message people wrote is acknowledged only after that many
+    replicas have it or `wait_timeout_ms` passed: replication is asynchronous, so a primary that dies right
+    after an append could take the message with it. Past the timeout the message is acknowledged all the
+    same (a bounded loss window rather than a hub that stops while a replica is away), and
+    `hub.redis.unreplicated_write` is logged."""
+
+    def __init__(self, redis: Redis, wait_replicas: int = 0, wait_timeout_ms: int = 200) -> None:
         self._redis = redis
         self._append = redis.register_script(APPEND)
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
 
     async def append(self, conversation_id: str, message: Message) -> str:
         return (await self.append_many(conversation_id, [message]))[0]
@@ -126,8 +140,30 @@ class RedisTranscriptStore:
         keys_ = [keys.transcript(conversation_id), keys.conversations_index(), keys.transcript_events()]
         if once_key:
             keys_.append(once_key)
-        ids = await self._append(keys=keys_, args=args)
+        if self._wait_replicas and any(m.author in WRITTEN_BY_PEOPLE for m in messages):
+            ids = await self._append_replicated(conversation_id, keys_, args)
+        else:
+            ids = await self._append(keys=keys_, args=args)
         return None if ids is None else [str(i) for i in ids]
+
+    async def _append_replicated(self, conversation_id: str, keys_: list[str], args: list[str | int]) -> Any:
+        # WAIT counts the replicas that have this connection's writes, so it must follow the append on the
+        # same connection: one pipeline. EVAL rather than EVALSHA: nothing to reload after a failover.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.eval(APPEND, len(keys_), *keys_, *args)
+            pipe.wait(self._wait_replicas, self._wait_timeout_ms)
+            ids, replicated = await pipe.execute()
+        if int(replicated) < self._wait_replicas:
+            logger.warning(
+                "hub.redis.unreplicated_write",
+                extra={
+                    "conversation_id": conversation_id,
+                    "replicas": int(replicated),
+                    "wanted": self._wait_replicas,
+                    "timeout_ms": self._wait_timeout_ms,
+                },
+            )
+        return ids
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         start = "-" if after == "-" else f"({after}"

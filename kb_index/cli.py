@@ -1,4 +1,4 @@
-"""`python -m kb_index build | search | versions | diff | rollback | eval | export-encoder`.
+"""`python -m kb_index build | search | versions | diff | rollback | eval | calibrate | export-encoder`.
 
 Expected failures (an invalid article, a damaged index, a bad setting) print one line per problem and exit 1;
 heavy imports happen inside the commands that need them.
@@ -17,7 +17,13 @@ from kb_index.articles import CATEGORIES, ArticleError
 from kb_index.encoders import DEFAULT_EN, EncoderError
 from kb_index.manifest import IndexLoadError
 from kb_index.retriever import KnowledgeBaseUnavailable, Retriever
-from kb_index.settings import DEFAULT_EVAL_DIR, DEFAULT_KB_DIR, SettingsError, index_dir_from_env
+from kb_index.settings import (
+    DEFAULT_CALIBRATION_DIR,
+    DEFAULT_EVAL_DIR,
+    DEFAULT_KB_DIR,
+    SettingsError,
+    index_dir_from_env,
+)
 from kb_index.storage import StorageError
 
 
@@ -62,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR)
     evaluate.add_argument("--json", action="store_true")
+    calibrate = sub.add_parser(
+        "calibrate",
+        parents=[common],
+        help="choose the miss decision on the calibration questions (data/kb_calibration)",
+    )
+    calibrate.add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
     export = sub.add_parser(
         "export-encoder", help="export an encoder to ONNX int8 at a path (for the assistant's NLU)"
     )
@@ -86,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rollback(args, index_dir)
         if args.command == "export-encoder":
             return _export_encoder(args.path, args.encoder)
+        if args.command == "calibrate":
+            return _calibrate(args, index_dir)
         return _eval(args, index_dir)
     except ArticleError as exc:
         print(exc, file=sys.stderr)
@@ -212,6 +226,17 @@ def _rollback(args: argparse.Namespace, index_dir: Path) -> int:
     print(
         f"serving {args.version} (was {previous or 'nothing'}); running services switch on their next query"
     )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, index_dir: Path) -> int:
+    from kb_index.calibration import calibrate, format_calibration
+
+    reports = calibrate(Retriever(index_dir), args.calibration_dir)
+    if not reports:
+        print(f"kb_index: error: no queries_<lang>.yml in {args.calibration_dir}", file=sys.stderr)
+        return 1
+    print(format_calibration(reports))
     return 0
 
 

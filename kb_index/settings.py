@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KB_DIR = ROOT / "data" / "kb"
 DEFAULT_INDEX_DIR = ROOT / "var" / "kb_index"
 DEFAULT_EVAL_DIR = ROOT / "data" / "eval"
+DEFAULT_CALIBRATION_DIR = ROOT / "data" / "kb_calibration"
 RETRIEVAL_FILE = Path(__file__).with_name("retrieval.yml")
 MODES = ("dense", "lexical", "hybrid")
 ENCODER_ENV = {"en": "KB_EN_MODEL", "zh": "KB_ZH_MODEL"}

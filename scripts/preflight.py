@@ -11,7 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.env import SettingsError
 from common.preflight import PreflightError, check_port_free, check_redis
+from common.redis_connect import SentinelConfig, read_sentinel
 
 
 def main() -> int:
@@ -32,9 +34,19 @@ def main() -> int:
             check_port_free(host, int(port), name)
         except PreflightError as exc:
             problems.append(str(exc))
+    sentinel: SentinelConfig | None = None
+    try:
+        sentinel = read_sentinel(env)
+    except SettingsError as exc:
+        problems.append(str(exc))
+    if sentinel is not None and env.get("EMBEDDED_REDIS") == "1":
+        problems.append(
+            "REDIS_SENTINELS is set but REDIS_URL is not: set it too (the data nodes' password and database; "
+            "its host and port are ignored), the embedded Redis has no replicas to fail over to"
+        )
     if env.get("EMBEDDED_REDIS") != "1" and not problems:
         try:
-            check_redis(env["REDIS_URL"], wait_seconds=3)
+            check_redis(env["REDIS_URL"], wait_seconds=3, sentinel=sentinel)
         except PreflightError as exc:
             problems.append(str(exc))
     for problem in problems:

@@ -15,6 +15,16 @@ export RASA_TELEMETRY_ENABLED=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TF_C
 export ACTIONS_URL="${ACTIONS_URL:-http://127.0.0.1:${ACTIONS_PORT:-5055}}"
 export HUB_URL="${HUB_URL:-http://127.0.0.1:${HUB_PORT:-8000}}"
 export RASA_URL="${RASA_URL:-http://127.0.0.1:${RASA_PORT:-5005}}"
+# RASA_PROCESSES Rasa servers on RASA_PORT, RASA_PORT+1, ... (bot/processes.py); the hub and the model
+# watcher reach each of them (RASA_URLS). Settings are checked here, before anything starts.
+if [ -z "${RASA_URLS:-}" ]; then
+  RASA_URLS="$(.venv/bin/python -c 'import os, sys; from bot.processes import ConfigError, process_urls
+try:
+    print(",".join(process_urls(os.environ)))
+except ConfigError as exc:
+    sys.exit(f"rasa: {exc}")')"
+  export RASA_URLS
+fi
 procs="actions rasa hub models ready"
 # The demo order store, if an earlier version created it before the umask above.
 for file in "${ORDER_DB:-var/orders.sqlite}" "${ORDER_DB:-var/orders.sqlite}"-wal "${ORDER_DB:-var/orders.sqlite}"-shm; do

@@ -15,11 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.stack import stop_process_group
+from bench.stack import consecutive_free_ports, stop_process_group
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 300
+# Two Rasa processes, as a store with four cores runs: every test's conversations are spread over them
+# (handoff.rasa_pool), and test_rasa_processes.py kills one.
+RASA_PROCESSES = 2
 _stack_logs: list[Path] = []
 # Lines of the stack's log worth reading when a test failed (CI keeps only the end of the output).
 _NOTABLE = re.compile(r"ERROR|Error:|Exception|Traceback|hub\.handoff|hub\.bot|rasa\.core\.processor")
@@ -46,6 +49,12 @@ class Stack:
     env: dict[str, str]
 
     @property
+    def rasa_urls(self) -> str:
+        """Every Rasa process, as the hub's RASA_URLS lists them."""
+        base = int(self.env["RASA_PORT"])
+        return ",".join(f"http://127.0.0.1:{base + i}" for i in range(RASA_PROCESSES))
+
+    @property
     def redis_url(self) -> str:
         """The stack's embedded Redis, with its password (REDIS_PASSWORD from var/secrets.env)."""
         return f"redis://:{self.env['REDIS_PASSWORD']}@127.0.0.1:{self.env['REDIS_PORT']}/0"
@@ -61,6 +70,20 @@ def rest_conversation(sender: str) -> str:
     return f"rest-{sender}"
 
 
+def all_rasa_processes_up(hub_url: str) -> bool:
+    """The hub is healthy and every Rasa process answers (the hub's /health lists them)."""
+    try:
+        response = httpx.get(f"{hub_url}/health", timeout=5)
+        processes = response.json().get("rasa_processes", [])
+    except (httpx.HTTPError, ValueError):
+        return False
+    return (
+        response.status_code == 200
+        and len(processes) == RASA_PROCESSES
+        and all(p["state"] == "up" for p in processes)
+    )
+
+
 def _secrets() -> dict[str, str]:
     values = {}
     for line in (ROOT / "var" / "secrets.env").read_text().splitlines():
@@ -73,7 +96,8 @@ def _secrets() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("stack")
-    ports = {name: str(free_port()) for name in ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")}
+    ports = {name: str(free_port()) for name in ("HUB_PORT", "ACTIONS_PORT", "REDIS_PORT")}
+    ports["RASA_PORT"] = str(consecutive_free_ports(RASA_PROCESSES))
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(ports)
     models = work / "models"  # a copy, so tests can add models without touching the project's
@@ -86,6 +110,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ORDER_DB": str(work / "orders.sqlite"),
             "RASA_MODELS_DIR": str(models),
             "MODEL_WATCH_INTERVAL": "1",
+            "RASA_PROCESSES": str(RASA_PROCESSES),
         }
     )
     log = (work / "stack.log").open("w")
@@ -101,7 +126,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if proc.poll() is not None:
                 raise RuntimeError(f"stack exited early:\n{(work / 'stack.log').read_text()[-4000:]}")
             try:
-                if httpx.get(f"{hub_url}/health", timeout=2).status_code == 200:
+                if all_rasa_processes_up(hub_url):
                     break
             except httpx.HTTPError:
                 pass

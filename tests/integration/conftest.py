@@ -60,24 +60,31 @@ def no_overflow_routing(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+def hub_secrets() -> dict[str, str]:
+    """The hub's tokens and secrets, as var/secrets.env provides them."""
+    return {
+        "RASA_CHANNEL_TOKEN": TOKEN,
+        "HUB_SERVICE_TOKEN": SERVICE,
+        "HUB_ADMIN_TOKEN": ADMIN,
+        "RASA_AUTH_TOKEN": RASA_API,
+        "HUB_WIDGET_SECRET": WIDGET_SECRET,
+        "HUB_IDENTITY_SECRET": IDENTITY_SECRET,
+        "HUB_REST_TOKEN": REST_TOKEN,
+    }
+
+
 @pytest.fixture
 def make_app(redis_url: str, no_overflow_routing: str) -> Callable[..., Sanic]:
     Sanic.test_mode = True
 
     def build(transport: httpx.MockTransport, **overrides: str) -> Sanic:
         env = {
-            "RASA_CHANNEL_TOKEN": TOKEN,
-            "HUB_SERVICE_TOKEN": SERVICE,
-            "HUB_ADMIN_TOKEN": ADMIN,
-            "RASA_AUTH_TOKEN": RASA_API,
-            "HUB_WIDGET_SECRET": WIDGET_SECRET,
-            "HUB_IDENTITY_SECRET": IDENTITY_SECRET,
-            "HUB_REST_TOKEN": REST_TOKEN,  # as var/secrets.env provides it
+            **hub_secrets(),
             "REDIS_URL": redis_url,
             "HUB_ROUTING_CONFIG": no_overflow_routing,
             **overrides,
         }
-        app = create_app(Settings.from_env(env), http_transport=transport)
+        app = create_app(Settings.from_env({**env, **overrides}), http_transport=transport)
         return app
 
     return build

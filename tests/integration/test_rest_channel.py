@@ -256,7 +256,7 @@ def test_health_is_200_when_everything_is_up(make_app) -> None:
 
 def _assert_memory_flag(body: dict) -> None:
     """/health also says whether Redis is filling up: a bool, or None when Redis could not be asked."""
-    assert set(body) == {"status", "redis", "rasa", "actions", "redis_memory_high"}
+    assert set(body) == {"status", "redis", "rasa", "actions", "redis_memory_high", "rasa_processes"}
     assert body["redis_memory_high"] is None or isinstance(body["redis_memory_high"], bool)
 
 

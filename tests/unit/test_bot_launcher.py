@@ -66,6 +66,9 @@ def test_redis_url_becomes_typed_tracker_store_settings() -> None:
         "RASA_REDIS_USERNAME": "svc",
         "RASA_REDIS_PASSWORD": "s@cret",
         "RASA_REDIS_SSL": "true",
+        "RASA_REDIS_SENTINELS": "",
+        "RASA_REDIS_SENTINEL_MASTER": "",
+        "RASA_REDIS_SENTINEL_PASSWORD": "",
     }
 
 

@@ -1,0 +1,32 @@
+"""The miss decision chosen on calibration questions (kb_index/calibration.py), on made-up decision points."""
+
+from __future__ import annotations
+
+from kb_index.calibration import choose, score
+from kb_index.evaluation import DecisionPoint, Outcome
+
+
+def point(score_: float, right: bool, absent: float = 0.3) -> DecisionPoint:
+    return DecisionPoint(Outcome(score_, 0.0, right), Outcome(absent, 0.0, False))
+
+
+def test_the_choice_answers_the_target_share_and_keeps_no_article_questions_for_a_person() -> None:
+    # 95 answerable questions scored 0.70-0.89 and right, 5 scored 0.40 and wrong; no-article ones at 0.5.
+    answerable = [point(0.70 + 0.002 * i, True) for i in range(95)] + [point(0.40, False) for _ in range(5)]
+    no_article = [point(0.50, False) for _ in range(20)]
+    weight, threshold = choose(answerable, no_article)
+    assert 0.50 < threshold <= 0.70
+    result = score(answerable, no_article, weight, threshold)
+    assert result.answered == 0.95 and result.wrong == 0.0
+    assert result.no_article_accepted == 0.0 and result.person_accepted == 0.0
+
+
+def test_score_counts_wrong_answers_and_no_article_questions_answered() -> None:
+    answerable = [point(0.8, True), point(0.8, False), point(0.5, True), point(0.9, True, absent=0.9)]
+    no_article = [point(0.85, False), point(0.2, False)]
+    result = score(answerable, no_article, 0.0, 0.6)
+    assert result.answered == 0.75  # three of four at or above 0.6
+    assert result.wrong == 0.25  # one of four answered with a wrong article
+    assert result.no_article_accepted == 0.5
+    # Should reach a person: four answerable with their article left out (one still answered), two without.
+    assert result.person_accepted == 2 / 6
