@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bench.hub_latency import machine, pct, plans, stack_settings
+from bench.hub_latency import cpu_seconds, machine, pct, plans, stack_processes, stack_settings
 from bench.stack import Stack, consecutive_free_ports, git_state, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ class Run:
     started_in: float = 0.0
     load: float = 0.0
     redis_commands: int = 0  # Redis commands processed during the load phase (every client)
+    redis_cpu: float = 0.0  # CPU seconds of redis-server during the load phase
 
     @property
     def rate(self) -> float:
@@ -110,6 +111,8 @@ async def drive(stack: Stack, args: argparse.Namespace, run: Run, store: redis.R
             until = time.monotonic() + seconds
             began = time.perf_counter()
             commands = commands_processed(store)
+            redis_pids = stack_processes(stack.proc.pid)["redis"]
+            redis_cpu = cpu_seconds(redis_pids)
             label = f"scale-{run.processes}-{phase}-{os.getpid()}-{time.time_ns() % 10**6}"
             await asyncio.gather(
                 *(
@@ -122,6 +125,7 @@ async def drive(stack: Stack, args: argparse.Namespace, run: Run, store: redis.R
             if phase == "load":
                 run.seconds = time.perf_counter() - began
                 run.redis_commands = commands_processed(store) - commands
+                run.redis_cpu = cpu_seconds(redis_pids) - redis_cpu
 
 
 def measure(count: int, args: argparse.Namespace) -> Run:
@@ -185,9 +189,13 @@ def report(runs: list[Run], args: argparse.Namespace, began: str) -> str:
         )
     answered = sum(len(r.latencies) for r in runs)
     per_message = sum(r.redis_commands for r in runs) / answered if answered else 0.0
+    redis_cpu = sum(r.redis_cpu for r in runs)
+    ceiling = answered / redis_cpu if redis_cpu else float("inf")
     lines += [
         "",
-        f"Redis commands per answered message (every client: hub, Rasa, actions): {per_message:.0f}.",
+        f"Redis commands per answered message (every client: hub, Rasa, actions): {per_message:.0f}; "
+        f"redis-server CPU per message {1000 * redis_cpu / max(answered, 1):.2f} ms, so one Redis core "
+        f"would serve about {ceiling:,.0f} messages/s of this mix.",
     ]
     failures = [f for r in runs for f in r.failures][:10]
     if failures:
