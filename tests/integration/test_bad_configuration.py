@@ -81,3 +81,25 @@ def test_a_wrong_python310_override_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert f"PYTHON310={sys.executable} is not a working Python 3.10 interpreter" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("RASA_PROCESSES", "0", "rasa: RASA_PROCESSES='0' must be a number from 1 to 32"),
+        ("RASA_START_TIMEOUT", "soon", "rasa: RASA_START_TIMEOUT='soon' must be a number of seconds"),
+    ],
+)
+def test_make_run_stops_at_once_naming_a_bad_process_setting(setting: str, value: str, message: str) -> None:
+    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "EMBEDDED_REDIS", "RASA_URLS")}
+    ports = {name: str(free_port()) for name in ("HUB_PORT", "RASA_PORT", "ACTIONS_PORT", "REDIS_PORT")}
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "run.sh")],
+        env={**base, **ports, setting: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
