@@ -17,12 +17,13 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios security
+.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios security soak
 
 help:
 	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
 	@echo "make test   lint, types, unit, integration, Rasa validation and stories, end-to-end"
 	@echo "make train | validate | test-bot | lint | types | unit | integration | security | e2e | scenarios"
+	@echo "make soak   chaos soak: kills and restarts each process under load (ARGS=\"--minutes 15 --json PATH\")"
 
 venvs: $(VENV)/.requirements.sha256 $(RASA_VENV)/.requirements.sha256
 
@@ -84,6 +85,10 @@ e2e: setup
 # The conversation scenario suite (bench/scenarios/) on its own stack: ARGS="--only ID --json PATH ..."
 scenarios: setup
 	$(PY) -m bench.scenarios $(ARGS)
+
+# The chaos soak (bench/soak.py) on its own stack: ARGS="--minutes 15 --json PATH"
+soak: setup
+	$(PY) -m bench.soak $(ARGS)
 
 test: venvs $(SPACY_MODEL)/meta.json
 	@$(MAKE) --no-print-directory lint types unit integration security validate test-bot e2e

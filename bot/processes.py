@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def answers(url: str) -> bool:
 SERVE = (sys.executable, "-m", "bot.serve")
 
 
-@dataclass
+@dataclass(eq=False)  # a child is itself, not its fields
 class Child:
     port: int
     env: dict[str, str]
@@ -105,7 +105,11 @@ class Supervisor:
         print(f"rasa-processes: {message}", file=sys.stderr, flush=True)
 
     def start_all(self) -> None:
-        """Start every process and wait until each answers; ConfigError if one exits or never answers."""
+        """Start every process and wait until each answers; ConfigError if one fails or never answers.
+
+        A process that exits with an error of its own (a bad setting or model, a port in use) stops the
+        start-up. One killed by a signal was stopped from outside, possibly after it answered others
+        already (the hub polls too): it is started again, within the same deadline."""
         for child in self.children:
             child.start()
         deadline = time.monotonic() + self.start_timeout
@@ -113,6 +117,11 @@ class Supervisor:
         while waiting and not self.stopping:
             for child in list(waiting):
                 code = child.exit_code()
+                if code is not None and code < 0:
+                    child.history.append(code)
+                    self.log(f"process on port {child.port} was killed (signal {-code}) while starting")
+                    child.start()
+                    continue
                 if code is not None:
                     raise ConfigError(
                         f"the Rasa process on port {child.port} exited with code {code} while starting "
@@ -121,6 +130,7 @@ class Supervisor:
                 if answers(f"http://{self.host}:{child.port}"):
                     self.log(f"process on port {child.port} is up")
                     waiting.remove(child)
+            self.watch_once(skip=waiting)  # one that was up and died meanwhile is started again
             if waiting and time.monotonic() > deadline:
                 ports = ", ".join(str(c.port) for c in waiting)
                 raise ConfigError(
@@ -130,10 +140,12 @@ class Supervisor:
             if waiting:
                 time.sleep(0.5)
 
-    def watch_once(self) -> None:
-        """Start again, after a back-off, any process that has exited."""
+    def watch_once(self, skip: Sequence[Child] = ()) -> None:
+        """Start again, after a back-off, any process that has exited (but those in `skip`)."""
         now = time.monotonic()
         for child in self.children:
+            if child in skip:
+                continue
             code = child.exit_code()
             if code is None or self.stopping:
                 continue

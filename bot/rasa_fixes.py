@@ -163,24 +163,39 @@ def action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
 
 
 _ORIGINAL_RUN: Any = None
+# The output channel's attribute that collects the custom actions that failed during a message.
+FAILED_ACTIONS = "failed_actions"
 
 
 async def run_remote_action(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> Any:
-    """Drop-in for `RemoteAction.run`: once more, with the domain, when the action server lacks it."""
+    """Drop-in for `RemoteAction.run`: once more, with the domain, when the action server lacks it.
+
+    A call that fails (the action server down, an error from it) is also noted on the output channel when
+    it keeps a `failed_actions` list (bot.channels.hub): Rasa itself logs the failure and carries on
+    without the action's events, so a customer asking for a person would get no answer and no person."""
+    from rasa.core.actions.action import ActionExecutionRejection
     from rasa.shared.exceptions import RasaException
     from rasa.utils.endpoints import ClientResponseError
 
     try:
-        return await _ORIGINAL_RUN(self, output_channel, nlg, tracker, domain)
-    except RasaException as exc:
-        cause = exc.__cause__
-        if not (isinstance(cause, ClientResponseError) and cause.status == DOMAIN_MISSING):
-            raise
-    self.__dict__["_send_domain"] = True
-    try:
-        return await _ORIGINAL_RUN(self, output_channel, nlg, tracker, domain)
-    finally:
-        self.__dict__["_send_domain"] = False
+        try:
+            return await _ORIGINAL_RUN(self, output_channel, nlg, tracker, domain)
+        except RasaException as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, ClientResponseError) and cause.status == DOMAIN_MISSING):
+                raise
+        self.__dict__["_send_domain"] = True
+        try:
+            return await _ORIGINAL_RUN(self, output_channel, nlg, tracker, domain)
+        finally:
+            self.__dict__["_send_domain"] = False
+    except ActionExecutionRejection:  # a form rejecting the input: the dialogue handles it
+        raise
+    except Exception:
+        failed = getattr(output_channel, FAILED_ACTIONS, None)
+        if isinstance(failed, list):
+            failed.append(self.name())
+        raise
 
 
 def install() -> None:

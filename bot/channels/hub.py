@@ -16,6 +16,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.rasa_fixes import FAILED_ACTIONS
+
 
 class HubInput(InputChannel):
     """POST /webhooks/hub/webhook with {"sender", "message", "metadata"} and `Authorization: Bearer`."""
@@ -60,9 +62,16 @@ class HubInput(InputChannel):
             if not isinstance(sender, str) or not isinstance(text, str) or not isinstance(metadata, dict):
                 return response.json({"error": "sender and message must be strings"}, status=400)
             collector = CollectingOutputChannel()
+            failed: list[str] = []
+            setattr(collector, FAILED_ACTIONS, failed)
             await on_new_message(
                 UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
             )
+            if failed:
+                # An action the answer needed did not run (the action server down or failing): the hub
+                # treats this as the assistant being unavailable and hands the customer to a person.
+                body = {"error": "action_failed", "actions": failed, "messages": collector.messages}
+                return response.json(body, status=503)
             return response.json(collector.messages)
 
         return hub_webhook

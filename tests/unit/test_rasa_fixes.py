@@ -164,6 +164,7 @@ async def main():
     tracker = DialogueStateTracker("s", domain.slots)
     nlg = TemplatedNaturalLanguageGenerator(domain.responses)
     out = CollectingOutputChannel()
+    out.failed_actions = []  # as bot.channels.hub's collector keeps them
     results = []
     for name in ("action_a", "action_b", "action_a"):
         events = await RemoteAction(name, endpoint).run(out, nlg, tracker, domain)
@@ -176,7 +177,13 @@ async def main():
     except Exception as exc:
         failed = type(exc).__name__
     await runner.cleanup()
-    print(json.dumps({"calls": calls, "results": results, "failed": failed,
+    try:  # the action server gone: nothing listens on its port any more
+        await RemoteAction("action_a", endpoint).run(out, nlg, tracker, other)
+        down = "no"
+    except Exception as exc:
+        down = type(exc).__name__
+    print(json.dumps({"calls": calls, "results": results, "failed": failed, "down": down,
+                      "noted": out.failed_actions,
                       "digests": [domain_digest(domain), domain_digest(other)]}))
 
 asyncio.run(main())
@@ -199,4 +206,50 @@ def test_action_calls_send_the_domain_only_when_the_action_server_lacks_it() -> 
         {"domain": True, "digest": second},
         {"domain": False, "digest": second},  # a failing action fails once, it is not retried
     ]
-    assert out["failed"] == "RasaException"
+    assert out["failed"] == "RasaException" and out["down"] == "RasaException"
+    # Failed calls are noted on the output channel, so the hub channel can answer 503 (a person takes over).
+    assert out["noted"] == ["action_fails", "action_a"]
+
+
+HUB_CHANNEL_SCRIPT = r"""
+import asyncio, json, socket
+import aiohttp
+from sanic import Sanic
+from bot.channels.hub import HubInput
+
+TOKEN = "t" * 20
+
+async def on_new_message(message):
+    message.output_channel.messages.append({"recipient_id": message.sender_id, "text": "one moment"})
+    if message.text == "fails":  # what bot.rasa_fixes does when a custom action call fails
+        message.output_channel.failed_actions.append("action_handoff")
+
+async def main():
+    app = Sanic("hub_channel_check")
+    app.blueprint(HubInput(TOKEN).blueprint(on_new_message), url_prefix="/webhooks/hub")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
+    await server.startup()
+    out = {}
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer " + TOKEN}) as session:
+        for text in ("works", "fails"):
+            url = f"http://127.0.0.1:{port}/webhooks/hub/webhook"
+            async with session.post(url, json={"sender": "s", "message": text}) as resp:
+                out[text] = [resp.status, await resp.json()]
+    server.close()
+    await server.wait_closed()
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa virtualenv (.venv-rasa)")
+def test_the_hub_channel_answers_503_when_a_custom_action_failed() -> None:
+    out = run_in_rasa(HUB_CHANNEL_SCRIPT)
+    assert out["works"] == [200, [{"recipient_id": "s", "text": "one moment"}]]
+    status, body = out["fails"]
+    assert status == 503
+    assert body["error"] == "action_failed" and body["actions"] == ["action_handoff"]

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,33 @@ def test_start_waits_for_every_process_and_a_dead_one_is_started_again() -> None
     finally:
         supervisor.stop_all(grace=5)
     assert all(c.process is not None and c.process.poll() is not None for c in supervisor.children)
+
+
+def test_a_process_that_dies_after_it_was_up_while_others_still_start_is_started_again() -> None:
+    env = env_for(2)
+    env["STAND_IN_SLOW_PORT"] = str(int(env["RASA_PORT"]) + 1)
+    urls = process_urls(env)
+    supervisor = Supervisor(env, STAND_IN)
+    starting = threading.Thread(target=supervisor.start_all)
+    try:
+        starting.start()
+        deadline = time.monotonic() + 10
+        while not answers(urls[0]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        first = supervisor.children[0]
+        assert first.process is not None
+        first.process.send_signal(signal.SIGKILL)  # while the second is still starting
+        starting.join(timeout=30)
+        assert not starting.is_alive()  # start-up finished without an error
+        deadline = time.monotonic() + 20
+        while not answers(urls[0]) and time.monotonic() < deadline:
+            supervisor.watch_once()
+            time.sleep(0.2)
+        assert answers(urls[0]) and answers(urls[1])
+        assert first.history == [-signal.SIGKILL]
+    finally:
+        supervisor.stop_all(grace=5)
 
 
 def test_a_process_that_exits_while_starting_stops_start_up() -> None:
