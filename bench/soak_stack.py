@@ -361,7 +361,10 @@ def wait_for_redis(stack: SoakStack, timeout: float) -> None:
 def supervisor_ready(stack: SoakStack) -> bool:
     """bot/processes.py has seen every Rasa process answer. Until then a child that dies counts as a failed
     start-up and the supervisor stops them all, while the hub's /health may already show them up."""
-    return f"rasa-processes: {len(stack.rasa_ports)} processes up" in stack.services["rasa"].log_tail(20000)
+    log = stack.services["rasa"].log  # the whole log: the line is written once, at the start
+    return log.exists() and f"rasa-processes: {len(stack.rasa_ports)} processes up" in log.read_text(
+        errors="replace"
+    )
 
 
 def wait_healthy(stack: SoakStack, timeout: float) -> None:
