@@ -29,6 +29,7 @@ import httpx
 import redis
 
 from bench.hub_latency import cpu_seconds, machine, pct, plans, stack_processes, stack_settings
+from bench.soak_stack import health
 from bench.stack import Stack, consecutive_free_ports, git_state, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,13 +55,8 @@ class Run:
 def wait_for_every_process(stack: Stack, count: int, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            body = httpx.get(f"{stack.hub_url}/health", timeout=5).json()
-            states = [p["state"] for p in body.get("rasa_processes", [])]
-            if len(states) == count and all(s == "up" for s in states):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
+        if health(stack.hub_url, count)[0]:
+            return
         time.sleep(2)
     raise RuntimeError(f"not every one of {count} Rasa processes came up:\n{stack.log_tail()}")
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from kb_index.evaluation import (
-    DEPTH,
     MARGIN_WEIGHTS,
     THRESHOLDS,
     DecisionPoint,
@@ -213,6 +212,3 @@ def format_calibration(reports: Sequence[CalibrationReport]) -> str:
         "should reach a person (no article, or the right one left out); no article: share answered of those"
     )
     return "\n".join(lines)
-
-
-__all__ = ["DEPTH", "calibrate", "choose", "format_calibration", "score"]
