@@ -62,11 +62,13 @@ class Unavailable(Exception):
 
 
 class Conflict(Exception):
-    """The request is valid but the current state does not allow it; `code` is stable for clients."""
+    """The request is valid but the current state does not allow it; `code` is stable for clients.
+    `current` is what the client should see instead (an edit based on an old version gets the new one)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, current: Any = None) -> None:
         super().__init__(message)
         self.code = code
+        self.current = current
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -159,7 +161,10 @@ def register_error_handlers(app: Sanic) -> None:  # type: ignore[type-arg]
 
     @app.exception(Conflict)
     async def conflict(request: Request, exc: Conflict) -> HTTPResponse:
-        return json({"error": exc.code, "message": str(exc)}, status=409)
+        body: dict[str, Any] = {"error": exc.code, "message": str(exc)}
+        if exc.current is not None:
+            body["current"] = exc.current
+        return json(body, status=409)
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:

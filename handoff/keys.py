@@ -328,3 +328,8 @@ def handle_times(skill: str) -> str:
 def telegram_update(update_id: int) -> str:
     """String per Telegram update: "processing" while the hub handles it, then "done" (dedupes retries)."""
     return f"{PREFIX}:telegram:update:{update_id}"
+
+
+def studio_audit() -> str:
+    """List of JSON audit entries for studio changes (training data, models, articles, templates)."""
+    return f"{PREFIX}:studio:audit"
