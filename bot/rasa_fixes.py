@@ -22,6 +22,10 @@ same call with the domain (once per action-server process and model).
 Event classes: `Event.resolve_by_type` walks every Event subclass for each event it reads, so reading a
 stored conversation cost a subclass walk per event. The classes are looked up by name in a table instead,
 built on first use (and again for a name it does not know, in case a subclass was defined since).
+
+What the assistant understood: the hub's studio inbox wants each message's intent ranking, and the hub channel
+returns it with the replies. `parse_message` is wrapped to note a summary on the output channel when the
+channel keeps an `understood` dict, so no second parse and no tracker read is needed.
 """
 
 from __future__ import annotations
@@ -198,12 +202,54 @@ async def run_remote_action(self: Any, output_channel: Any, nlg: Any, tracker: A
         raise
 
 
+# The output channel's attribute that receives a summary of the message's parse (bot.channels.hub).
+UNDERSTOOD = "understood"
+RANKED = 5  # intents kept from the ranking: enough for an editor to see the close calls
+
+_ORIGINAL_PARSE: Any = None
+
+
+def understanding(parse_data: dict[str, Any]) -> dict[str, Any]:
+    """What the studio shows of a parse: intent, confidence, the top of the ranking, entities, affect."""
+    intent = parse_data.get("intent") or {}
+    ranking = [
+        {"name": str(r.get("name")), "confidence": round(float(r.get("confidence") or 0.0), 4)}
+        for r in (parse_data.get("intent_ranking") or [])[:RANKED]
+        if isinstance(r, dict)
+    ]
+    entities = [
+        {"entity": str(e.get("entity")), "value": e.get("value")}
+        for e in parse_data.get("entities") or []
+        if isinstance(e, dict)
+    ]
+    summary: dict[str, Any] = {
+        "intent": intent.get("name"),
+        "confidence": round(float(intent.get("confidence") or 0.0), 4),
+        "ranking": ranking,
+        "entities": entities,
+    }
+    if isinstance(parse_data.get("affect"), dict):
+        summary["affect"] = parse_data["affect"]
+    return summary
+
+
+async def parse_message_noted(self: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
+    """Drop-in for `MessageProcessor.parse_message` that also notes the parse on a channel that asks."""
+    parse_data = await _ORIGINAL_PARSE(self, message, *args, **kwargs)
+    noted = getattr(getattr(message, "output_channel", None), UNDERSTOOD, None)
+    if isinstance(noted, dict):
+        noted.clear()
+        noted.update(understanding(parse_data))
+    return parse_data
+
+
 def install() -> None:
     """Apply the fixes (idempotent)."""
-    global _INSTALLED, _ORIGINAL_RUN
+    global _INSTALLED, _ORIGINAL_RUN, _ORIGINAL_PARSE
     if _INSTALLED:
         return
     from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
     from rasa.shared.core.events import Event
     from rasa.utils.endpoints import EndpointConfig
 
@@ -213,4 +259,6 @@ def install() -> None:
     RemoteAction.run = run_remote_action  # type: ignore[method-assign]
     Event.resolve_by_type = staticmethod(resolve_event_type)  # type: ignore[method-assign,assignment]
     EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
+    _ORIGINAL_PARSE = MessageProcessor.parse_message
+    MessageProcessor.parse_message = parse_message_noted  # type: ignore[method-assign]
     _INSTALLED = True

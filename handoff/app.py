@@ -25,6 +25,9 @@ from handoff.blueprints import (
     inbox,
     routing,
     sessions,
+    studio_inbox,
+    studio_kb,
+    studio_nlu,
     supervisor,
     tickets,
     users,
@@ -47,6 +50,7 @@ from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
 from handoff.security_headers import inline_style_hashes, security_headers
 from handoff.settings import Settings
+from handoff.studio.inbox import StudioInbox
 from handoff.tickets.store import TicketStore
 from handoff.transcript import RedisTranscriptStore
 
@@ -91,6 +95,9 @@ def create_app(
     app.blueprint(supervisor.bp)
     app.blueprint(console_events.bp)
     app.blueprint(attachments.bp)  # photos; also turns on packet updates in the hub
+    app.blueprint(studio_inbox.bp)
+    app.blueprint(studio_kb.bp)
+    app.blueprint(studio_nlu.bp)
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
 
@@ -113,6 +120,7 @@ def create_app(
             settings.rasa_timeout,
             settings.rasa_api_token,
         )
+        app.ctx.bot = bot
         app.ctx.routing = RoutingEngine(app.ctx.redis, routing_config)
         await app.ctx.routing.start()
         app.ctx.tokens = TokenStore(
@@ -128,6 +136,8 @@ def create_app(
             bot,
             app.ctx.routing,
         )
+        app.ctx.studio_inbox = StudioInbox(app.ctx.redis, settings.studio_low_confidence)
+        app.ctx.hub.use_studio_inbox(app.ctx.studio_inbox)
         app.ctx.limiter = RateLimiter(app.ctx.redis)
         app.ctx.fanout = Fanout(app.ctx.redis)
         app.ctx.tickets = TicketStore(app.ctx.redis, routing_config)

@@ -8,6 +8,7 @@ httpx exception text that is not redacted, goes into a log line or an exception 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import traceback
@@ -80,6 +81,28 @@ class BotReply:
     custom: dict[str, Any] | None = None
 
 
+class BotReplies(list[BotReply]):
+    """The assistant's replies to one message, with what it understood of the message (the hub channel's
+    X-Understood header: intent, confidence, ranking, entities, affect) when it said."""
+
+    understood: dict[str, Any] | None = None
+
+
+UNDERSTOOD_HEADER = "x-understood"
+UNDERSTOOD_MAX_BYTES = 8192  # a summary is a few hundred bytes; anything larger is not one
+
+
+def _understood(response: httpx.Response) -> dict[str, Any] | None:
+    raw = response.headers.get(UNDERSTOOD_HEADER)
+    if not raw or len(raw) > UNDERSTOOD_MAX_BYTES:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 class Bot(Protocol):
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]: ...
 
@@ -127,6 +150,28 @@ class RasaBot:
         assert last is not None
         raise last
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """What the live model makes of `text` (Rasa's POST /model/parse): the studio's "try it" and the
+        prediction shown beside a flagged message. Nothing is stored in any conversation."""
+        secrets = (self._api_token,)
+        try:
+            response = await self._post(
+                f"parse:{text}",
+                "/model/parse",
+                secrets=secrets,
+                params={"token": self._api_token},
+                json={"text": text},
+            )
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            reason = describe_failure(exc, secrets)
+            logger.warning("hub.bot.parse_failed", extra={"error": reason})
+            raise BotUnavailable(reason) from None  # the httpx error holds the URL with the token
+        if not isinstance(body, dict):
+            raise BotUnavailable("unexpected parse shape from Rasa")
+        return body
+
     async def resume(self, sender: str, intent: str | None) -> list[BotReply]:
         """Un-pause the Rasa conversation after a human; optionally start a flow by triggering an intent."""
         params = {"token": self._api_token}
@@ -171,8 +216,10 @@ class RasaBot:
             raise BotUnavailable(reason) from exc
         if not isinstance(body, list):
             raise BotUnavailable("unexpected reply shape from Rasa")
-        return [
+        replies = BotReplies(
             BotReply(text=item.get("text"), buttons=item.get("buttons"), custom=item.get("custom"))
             for item in body
             if isinstance(item, dict)
-        ]
+        )
+        replies.understood = _understood(response)
+        return replies

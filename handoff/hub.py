@@ -32,6 +32,7 @@ from handoff.inbound import offered_payloads, remember_payloads, text_for_assist
 from handoff.notices import notice
 from handoff.packet import PacketUpdates, customer_updates
 from handoff.routing.engine import HandoffStatus
+from handoff.studio.inbox import StudioInbox
 from handoff.transcript import Message, TranscriptStore
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,14 @@ class Hub:
         self._push = dict(channels or {})
         self._clock = clock
         self._packet_updates = packet_updates
+        self._studio_inbox: StudioInbox | None = None
 
     def add_channel(self, channel: PushChannel) -> None:
         self._push[channel.name] = channel
+
+    def use_studio_inbox(self, inbox: StudioInbox) -> None:
+        """Where messages the assistant was unsure of, or handed off for, go for the studio's editors."""
+        self._studio_inbox = inbox
 
     def use_packet_updates(self, updates: PacketUpdates) -> None:
         """Where what a waiting customer adds goes (without it, the packet stays as handed off)."""
@@ -134,10 +140,11 @@ class Hub:
         )
         if client_id:
             once_key = keys.client_message(conversation_id, client_id)
-            if await self._transcripts.append_once(conversation_id, message, once_key) is None:
+            message_id = await self._transcripts.append_once(conversation_id, message, once_key)
+            if message_id is None:
                 raise AlreadyStored(client_id)
         else:
-            await self._transcripts.append(conversation_id, message)
+            message_id = await self._transcripts.append(conversation_id, message)
         language = detect_language(text) if text.strip() else None
         await self._conversations.update(
             conversation_id,
@@ -174,6 +181,9 @@ class Hub:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
         await self._store_bot_replies(conversation_id, replies, channel)
+        if self._studio_inbox is not None:
+            understood = getattr(bot_replies, "understood", None)
+            await self._studio_inbox.capture_parse(conversation_id, message_id, text, language, understood)
         if photos:  # the assistant answered the caption; the customer still learns where the photo went
             replies += await self._acknowledge_photo(conversation_id, channel, info, "photo_saved")
         return replies
@@ -257,6 +267,8 @@ class Hub:
         if photos:
             packet = {**packet, "photos": photos}
         status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
+        if self._studio_inbox is not None:
+            await self._studio_inbox.capture_handoff(conversation_id, packet)
         info: Mapping[str, str] = {}
         if announce:
             # The notice needs the channel and address; the routing engine returns them with the status.

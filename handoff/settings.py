@@ -92,6 +92,8 @@ class Settings:
     redis_wait_replicas: int = 0  # replicas that must have a message people wrote before it is acknowledged
     redis_wait_timeout_ms: int = 200
     rasa_urls: tuple[str, ...] = ()  # every Rasa process (RASA_URLS), conversations spread among them
+    studio_low_confidence: float = 0.4  # a message whose best intent scores below this goes to the studio
+    studio_root: str = ""  # the project whose data/ and models/ the studio edits (default: this checkout)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +112,8 @@ class Settings:
             redis_wait_timeout_ms=redis_wait.timeout_ms,
             rasa_url=rasa_urls[0],
             rasa_urls=rasa_urls,
+            studio_low_confidence=read_float(env, "STUDIO_LOW_CONFIDENCE", 0.4, 0.0, 1.0),
+            studio_root=env.get("STUDIO_ROOT", ""),
             rasa_channel_token=read_secret(env, "RASA_CHANNEL_TOKEN"),
             rasa_timeout=read_float(env, "RASA_TIMEOUT", 10.0, 0.1, 300.0),
             actions_url=read_url(env, "ACTIONS_URL", "http://127.0.0.1:5055", ("http", "https")),

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from kb_index import storage
-from kb_index.articles import LANGUAGES, Article, load_articles
+from kb_index.articles import (
+    LANGUAGES,
+    Article,
+    ArticleError,
+    Problem,
+    content_hash,
+    display_path,
+    load_articles,
+)
 from kb_index.cache import EmbeddingCache, passage_key
 from kb_index.chunking import MAX_CHARS, MIN_CHARS, Chunk, lexical_text, passage_text, passages
 from kb_index.encoder_loading import load_encoder
@@ -50,6 +58,8 @@ from kb_index.vectors import build_index, choose_index_type, hnsw_parameters, wr
 EncoderFactory = Callable[[str], Encoder]
 BATCH = 256
 PARALLEL_MIN_PASSAGES = 1_000  # below this, starting worker processes costs more than it saves
+SOURCES_FORMAT = 1
+SOURCE_READS = 3  # an article saved between parsing and reading its text: both are read again
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def build(
     # Only encoders made from their spec can be made again in worker processes.
     workers = build_workers() if encoder_factory is None else 1
     encoder_factory = encoder_factory or _build_encoder(index_dir)
-    articles = load_articles(kb_dir)
+    articles, sources = _articles_with_sources(kb_dir)
     retrieval = retrieval or load_retrieval()
     specs = {lang: describe(spec) for lang, spec in encoder_specs(encoders).items()}
     print_ = progress
@@ -226,6 +236,7 @@ def build(
                 print_,
                 workers,
             )
+            storage.atomic_write_json(staging / storage.SOURCES, sources)
             manifest = replace(manifest, fingerprint=fp, changes=changes)
             storage.atomic_write_json(staging / "manifest.json", manifest.to_json())
             storage.publish(staging, index_dir, version)
@@ -239,6 +250,31 @@ def build(
         f"serving {version}"
     )
     return BuildResult(version, True, changes, embedded, reused, seconds, embedding)
+
+
+def article_sources(kb_dir: Path, articles: list[Article]) -> dict[str, Any] | None:
+    """The text of each article's file as parsed, kept with the version so that versions can be compared
+    as text and their files restored; None when a file changed after it was parsed."""
+    texts: dict[str, dict[str, str]] = {}
+    for article in articles:
+        try:
+            raw = (kb_dir / article.language / f"{article.id}.md").read_bytes()
+        except FileNotFoundError:
+            return None
+        if content_hash(raw) != article.content_hash:
+            return None
+        texts[article.id] = {"language": article.language, "text": raw.decode("utf-8")}
+    return {"format": SOURCES_FORMAT, "articles": texts}
+
+
+def _articles_with_sources(kb_dir: Path) -> tuple[list[Article], dict[str, Any]]:
+    for _ in range(SOURCE_READS):
+        articles = load_articles(kb_dir)
+        sources = article_sources(kb_dir, articles)
+        if sources is not None:
+            return articles, sources
+    message = "the articles kept changing while the build read them: build again"
+    raise ArticleError([Problem(display_path(kb_dir), 1, message)])
 
 
 def _changes(

@@ -1,7 +1,8 @@
 """On-disk layout of the index directory, atomic writes and the "current version" pointer.
 
     <index_dir>/CURRENT            the version being served, e.g. "v3" (switched by an atomic rename)
-    <index_dir>/versions/v3/       manifest.json, articles.json, <lang>.faiss, <lang>.passages.json
+    <index_dir>/versions/v3/       manifest.json, articles.json, <lang>.faiss, <lang>.passages.json,
+                                   sources.json (the article files' text, for text diffs and restoring them)
     <index_dir>/cache/             passage embeddings by model and text hash, reused by later builds
 
 A version directory is written under a temporary name and renamed into place when complete, so a reader
@@ -27,6 +28,9 @@ VERSIONS = "versions"
 MODELS = "models"  # encoders exported for this index (ONNX), shared by all its versions
 CACHE = "cache"
 LOCK = ".build.lock"
+# The text of every article file a version was built from, checked against the manifest's article hashes
+# when read (not listed in the manifest's files: versions from before it existed stay intact).
+SOURCES = "sources.json"
 _VERSION = re.compile(r"^v([1-9][0-9]*)$")
 
 

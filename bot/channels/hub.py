@@ -2,12 +2,16 @@
 
 Rasa's own REST channel accepts anyone who can reach the port. The hub is the only client that should
 talk to the assistant, so this channel refuses requests without the shared token.
+
+The reply also carries what the assistant understood (intent ranking, entities, affect) in the
+`X-Understood` header, as ASCII JSON: the body stays Rasa's REST shape for any other client.
 """
 
 from __future__ import annotations
 
 import hmac
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +20,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.rasa_fixes import FAILED_ACTIONS
+from bot.rasa_fixes import FAILED_ACTIONS, UNDERSTOOD
+
+UNDERSTOOD_HEADER = "X-Understood"
 
 
 class HubInput(InputChannel):
@@ -64,6 +70,8 @@ class HubInput(InputChannel):
             collector = CollectingOutputChannel()
             failed: list[str] = []
             setattr(collector, FAILED_ACTIONS, failed)
+            understood: dict[str, Any] = {}
+            setattr(collector, UNDERSTOOD, understood)
             await on_new_message(
                 UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
             )
@@ -72,6 +80,7 @@ class HubInput(InputChannel):
                 # treats this as the assistant being unavailable and hands the customer to a person.
                 body = {"error": "action_failed", "actions": failed, "messages": collector.messages}
                 return response.json(body, status=503)
-            return response.json(collector.messages)
+            headers = {UNDERSTOOD_HEADER: json.dumps(understood)} if understood else None
+            return response.json(collector.messages, headers=headers)
 
         return hub_webhook

@@ -6,6 +6,7 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from handoff.blueprints import studio_kb
 from handoff.blueprints.conversations import holds
 from handoff.errors import BadRequest, Forbidden, PayloadTooLarge
 from handoff.hub import Hub
@@ -70,6 +71,7 @@ async def create_handoff(request: Request) -> HTTPResponse:
     packet = validate_packet(body)
     hub: Hub = request.app.ctx.hub
     status = await hub.handoff(packet["conversation_id"], packet)
+    await studio_kb.record_kb_miss_from_packet(request.app.ctx.redis, packet)  # the studio's miss inbox
     return json(status.as_dict(), status=201)
 
 

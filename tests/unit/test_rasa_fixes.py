@@ -223,6 +223,8 @@ async def on_new_message(message):
     message.output_channel.messages.append({"recipient_id": message.sender_id, "text": "one moment"})
     if message.text == "fails":  # what bot.rasa_fixes does when a custom action call fails
         message.output_channel.failed_actions.append("action_handoff")
+    if message.text == "works":  # what bot.rasa_fixes notes when the message is parsed
+        message.output_channel.understood.update({"intent": "greet", "confidence": 0.9, "text": "你好"})
 
 async def main():
     app = Sanic("hub_channel_check")
@@ -237,7 +239,7 @@ async def main():
         for text in ("works", "fails"):
             url = f"http://127.0.0.1:{port}/webhooks/hub/webhook"
             async with session.post(url, json={"sender": "s", "message": text}) as resp:
-                out[text] = [resp.status, await resp.json()]
+                out[text] = [resp.status, await resp.json(), resp.headers.get("X-Understood")]
     server.close()
     await server.wait_closed()
     print(json.dumps(out))
@@ -249,7 +251,49 @@ asyncio.run(main())
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa virtualenv (.venv-rasa)")
 def test_the_hub_channel_answers_503_when_a_custom_action_failed() -> None:
     out = run_in_rasa(HUB_CHANNEL_SCRIPT)
-    assert out["works"] == [200, [{"recipient_id": "s", "text": "one moment"}]]
-    status, body = out["fails"]
+    status, body, understood = out["works"]
+    assert (status, body) == (200, [{"recipient_id": "s", "text": "one moment"}])
+    assert understood.isascii() and json.loads(understood) == {"intent": "greet", "confidence": 0.9, "text": "你好"}
+    status, body, understood = out["fails"]
+    assert understood is None
     assert status == 503
     assert body["error"] == "action_failed" and body["actions"] == ["action_handoff"]
+
+
+def test_the_parse_is_noted_on_a_channel_that_asks_for_it() -> None:
+    import asyncio
+
+    from bot import rasa_fixes
+
+    parse = {
+        "text": "where is my order",
+        "intent": {"name": "order_status", "confidence": 0.61234},
+        "intent_ranking": [{"name": f"i{n}", "confidence": 0.1} for n in range(8)],
+        "entities": [{"entity": "order_id", "value": "A1", "start": 0, "end": 2}],
+        "affect": {"frustration": "calm", "flags": []},
+    }
+
+    async def original(self: Any, message: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return parse
+
+    class Channel:
+        understood: dict[str, Any] = {"stale": True}
+
+    class Message:
+        output_channel = Channel()
+
+    class Plain:
+        output_channel = object()  # another channel: nothing is noted and nothing breaks
+
+    saved = rasa_fixes._ORIGINAL_PARSE
+    rasa_fixes._ORIGINAL_PARSE = original
+    try:
+        assert asyncio.run(rasa_fixes.parse_message_noted(None, Message())) is parse
+        assert asyncio.run(rasa_fixes.parse_message_noted(None, Plain())) is parse
+    finally:
+        rasa_fixes._ORIGINAL_PARSE = saved
+    noted = Channel.understood
+    assert noted["intent"] == "order_status" and noted["confidence"] == 0.6123
+    assert [r["name"] for r in noted["ranking"]] == ["i0", "i1", "i2", "i3", "i4"]
+    assert noted["entities"] == [{"entity": "order_id", "value": "A1"}]
+    assert noted["affect"] == {"frustration": "calm", "flags": []} and "stale" not in noted

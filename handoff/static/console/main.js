@@ -9,6 +9,7 @@ import { renderChats, renderPresence } from "./chat-list.js";
 import { renderConversation } from "./conversation.js";
 import { wireDialogs } from "./dialogs.js";
 import { handleEvent, resync } from "./events.js";
+import { wireFlags } from "./flag-message.js";
 import { renderOffers, wireInbox } from "./inbox.js";
 import { wireKeyboard } from "./keyboard.js";
 import { applyLanguage, toggleLanguage } from "./language.js";
@@ -59,6 +60,7 @@ startDashboardRefresh();
 wireWeights();
 wireKeyboard();
 wireQuickReplies();
+wireFlags();
 
 applyLanguage();
 setConnection(false);

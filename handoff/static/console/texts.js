@@ -4,6 +4,9 @@
 
 export const TEXTS = {
   en: {
+    flag_misunderstood: "Misunderstood?", flagged: "Flagged", flag_title: "The assistant misunderstood this",
+    flag_intent: "What the customer meant (if you know)", flag_intent_unknown: "I don't know",
+    flag_note: "Note for the editors", flag_send: "Send to the studio", flag_sent: "Sent to the studio's inbox.",
     console: "Agent console", skip: "Skip to content", user_id: "User id", password: "Password",
     sign_in: "Sign in", sign_out: "Sign out", wrong_login: "Wrong user id or password.",
     too_many_logins: "Too many attempts. Wait a few minutes and try again.",
@@ -72,6 +75,9 @@ export const TEXTS = {
     switch_language: "中文", unread_count: "{n} unread"
   },
   zh: {
+    flag_misunderstood: "理解错了？", flagged: "已标记", flag_title: "机器人理解错了这句话",
+    flag_intent: "顾客的意思（如果知道）", flag_intent_unknown: "不确定", flag_note: "给编辑的备注",
+    flag_send: "发送到训练工作室", flag_sent: "已发送到训练工作室的收件箱。",
     console: "客服工作台", skip: "跳到内容", user_id: "用户名", password: "密码", sign_in: "登录", sign_out: "退出",
     wrong_login: "用户名或密码错误。", too_many_logins: "尝试次数过多，请几分钟后再试。",
     session_ended: "登录已过期，请重新登录。", fill_login: "请输入用户名和密码。",

@@ -5,6 +5,7 @@
 import { api, enc } from "./api.js";
 import { renderChats } from "./chat-list.js";
 import { $, el, isObject, testid } from "./dom.js";
+import { flagButton } from "./flag-message.js";
 import { clockTime } from "./format.js";
 import { loadSuggestionsSoon } from "./kb-suggestions.js";
 import { hasText, t } from "./language.js";
@@ -72,6 +73,7 @@ export function messageItem(m) {
   meta.appendChild(el("span", "author", authorLabel(m)));
   if (m.internal) meta.appendChild(testid(el("span", "tag", t("internal_note")), "internal-note"));
   meta.appendChild(el("time", "time", clockTime(m.ts)));
+  if (author === "customer" && m.text && !m.internal) meta.appendChild(flagButton());
   item.appendChild(meta);
   var photos = messagePhotos(m);
   if (photos.length) {
