@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from handoff.blueprints import (
     studio_inbox,
     studio_kb,
     studio_nlu,
+    studio_quick_replies,
     supervisor,
     tickets,
     users,
@@ -42,7 +44,8 @@ from handoff.fanout import Fanout
 from handoff.hub import Hub
 from handoff.identity import TokenStore
 from handoff.lifecycle import HandoffLifecycle
-from handoff.quick_replies.loader import DEFAULT_DIRECTORY, load_templates
+from handoff.quick_replies.live import LiveQuickReplies
+from handoff.quick_replies.loader import DEFAULT_DIRECTORY
 from handoff.rasa_pool import RasaPool
 from handoff.ratelimit import RateLimiter
 from handoff.redis_memory import watch_redis_memory
@@ -53,6 +56,7 @@ from handoff.settings import Settings
 from handoff.studio.inbox import StudioInbox
 from handoff.tickets.store import TicketStore
 from handoff.transcript import RedisTranscriptStore
+from kb_index.editing import KbWorkspace
 
 APP_NAME = "handoff"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -76,7 +80,15 @@ def create_app(
     # Largest body: a Telegram update (1 MB); the public routes stream theirs, a JSON 413 past max_body_bytes
     app.config.REQUEST_MAX_SIZE = 1024 * 1024
     app.ctx.settings = settings
-    app.ctx.quick_replies = load_templates(DEFAULT_DIRECTORY)
+    studio_root = Path(settings.studio_root) if settings.studio_root else None
+    # Every worker serves the templates the studio last saved (handoff/quick_replies/live.py); bad files
+    # still stop the start.
+    app.ctx.quick_replies = LiveQuickReplies(
+        studio_root / "data" / "quick_replies" if studio_root else DEFAULT_DIRECTORY
+    )
+    if studio_root is not None:
+        index_dir = os.environ.get("KB_INDEX_DIR") or str(studio_root / "var" / "kb_index")
+        app.ctx.studio_kb_workspace = KbWorkspace(studio_root / "data" / "kb", Path(index_dir))
     app.ctx.knowledge = _lazy(knowledge_factory or _knowledge_from_env)
     register_error_handlers(app)
     _add_security_headers(app)
@@ -98,6 +110,7 @@ def create_app(
     app.blueprint(studio_inbox.bp)
     app.blueprint(studio_kb.bp)
     app.blueprint(studio_nlu.bp)
+    app.blueprint(studio_quick_replies.bp)
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
 
@@ -136,6 +149,7 @@ def create_app(
             bot,
             app.ctx.routing,
         )
+        await app.ctx.quick_replies.start(app.ctx.redis)
         app.ctx.studio_inbox = StudioInbox(app.ctx.redis, settings.studio_low_confidence)
         app.ctx.hub.use_studio_inbox(app.ctx.studio_inbox)
         app.ctx.limiter = RateLimiter(app.ctx.redis)
@@ -158,6 +172,7 @@ def create_app(
         app.ctx.stopping.set()
         app.ctx.sweeper.cancel()
         app.ctx.memory_watch.cancel()
+        await app.ctx.quick_replies.stop()
         await asyncio.wait({app.ctx.sweeper, app.ctx.memory_watch}, timeout=2.0)
         await app.ctx.fanout.stop()
 

@@ -56,7 +56,7 @@ async def quick_replies(request: Request) -> HTTPResponse:
     query = request.args.get("q", "")
     if len(query) > MAX_QUERY:
         raise BadRequest(f"'q' is longer than {MAX_QUERY} characters", field="q")
-    found = request.app.ctx.quick_replies.search(
+    found = (await request.app.ctx.quick_replies.current()).search(
         query, _language(request.args.get("lang")), _limit(request, 20, 100)
     )
     return json(

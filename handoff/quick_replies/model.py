@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LANGUAGES = ("en", "zh")
 CATEGORIES = (
@@ -58,22 +58,40 @@ class Template:
     category: str
     text: str
     variables: tuple[str, ...]
+    # The file it was read from (en.yml, ...): where the studio writes it back. Not part of equality.
+    file: str = field(default="", compare=False)
 
 
 def template_variables(text: str) -> tuple[str, ...]:
     """Variables in order of first use; ValueError describes the first problem found."""
-    names: list[str] = []
+    problems = text_problems(text)
+    if problems:
+        raise ValueError(problems[0])
+    return known_variables(text)
+
+
+def known_variables(text: str) -> tuple[str, ...]:
+    """The vocabulary's variables a text uses, in order of first use, whatever else is wrong with it."""
+    names = (match.group(1) for match in _BRACED.finditer(text))
+    return tuple(dict.fromkeys(name for name in names if name in VARIABLES))
+
+
+def text_problems(text: str) -> list[str]:
+    """Every problem with a text's {variables}, in order; empty when the text is fine."""
+    problems: list[str] = []
     for match in _BRACED.finditer(text):
         name = match.group(1)
         if not _NAME.fullmatch(name):
-            raise ValueError(f"malformed variable {{{name}}}: variables are {{snake_case}} names")
-        if name not in VARIABLES:
+            problem = f"malformed variable {{{name}}}: variables are {{snake_case}} names"
+        elif name not in VARIABLES:
             close = difflib.get_close_matches(name, VARIABLES, n=1)
             hint = f" (did you mean {{{close[0]}}}?)" if close else ""
-            raise ValueError(f"unknown variable {{{name}}}{hint}")
-        if name not in names:
-            names.append(name)
+            problem = f"unknown variable {{{name}}}{hint}"
+        else:
+            continue
+        if problem not in problems:
+            problems.append(problem)
     leftover = _BRACED.sub("", text)
     if "{" in leftover or "}" in leftover:
-        raise ValueError("unbalanced brace: '{' and '}' may only surround a variable name")
-    return tuple(names)
+        problems.append("unbalanced brace: '{' and '}' may only surround a variable name")
+    return problems

@@ -49,6 +49,12 @@ Expect = int | str  # a status code, or OK for any 2xx
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STAFF = ("supervisor", "admin")
 AGENTS = ("agent_a", "agent_b")
+STUDIO_READ = ("editor", *STAFF)
+STUDIO_WRITE = ("editor", "admin")
+QUICK_REPLY = {"shortcut": "hello", "title": "Hello", "category": "greeting", "text": "Hello {customer_name}"}
+STALE = {"editor": 409, "admin": 409}  # a write based on a version that is not the current one
+MISSING_FOR_READERS = {"editor": 404, "supervisor": 404, "admin": 404, "cookie": 404}
+MISSING_FOR_WRITERS = {"editor": 404, "admin": 404}
 PASSWORD = "matrix password 0123"
 CANARY = "my card number is 4111 1111 1111 1111"  # what agent A's customer said: no refusal may quote it
 EVIL_ORIGIN = "https://evil.example"
@@ -208,6 +214,85 @@ POLICY: dict[str, Rule] = {
     ),
     "GET /api/tickets/<ticket_id>": Rule(allowed("GET", "agent_a", *STAFF)),
     "PATCH /api/tickets/<ticket_id>": Rule(allowed("PATCH", "agent_a", *STAFF), body=lambda c: {"note": "n"}),
+    # The studio: editors and admins change content, supervisors read it; agents only flag messages of
+    # their own chats and read the intent names for it. Writes here carry stale versions or unknown ids,
+    # so an allowed caller is told why (409, 404, 400) and nothing changes between callers.
+    "GET /api/studio/intent-names": Rule(allowed("GET", *AGENTS, *STUDIO_READ)),
+    "POST /api/studio/flags": Rule(
+        allowed("POST", "agent_a", *STAFF, agent_a=404, supervisor=404, admin=404),
+        with_conversation=True,
+        body=lambda cell: {"conversation_id": cell.conversation(), "message_id": "1-0"},
+    ),
+    "GET /api/studio/inbox": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/inbox/<item_id>": Rule(allowed("GET", *STUDIO_READ, **MISSING_FOR_READERS)),
+    "POST /api/studio/inbox/accept": Rule(
+        allowed("POST", *STUDIO_WRITE), body=lambda cell: {"ids": ["no-such-item"], "intent": "greet"}
+    ),
+    "POST /api/studio/inbox/dismiss": Rule(
+        allowed("POST", *STUDIO_WRITE), body=lambda c: {"ids": ["no-such"]}
+    ),
+    "POST /api/studio/try": Rule(
+        allowed("POST", *STUDIO_READ), body=lambda cell: {"text": "where is my parcel"}
+    ),
+    "GET /api/studio/audit": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/intents": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/intents/<intent>/<language>": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/examples": Rule(allowed("GET", *STUDIO_READ), query=lambda cell: {"q": "order"}),
+    "POST /api/studio/warnings": Rule(
+        allowed("POST", *STUDIO_READ),
+        body=lambda cell: {"intent": "greet", "language": "en", "texts": ["hi"]},
+    ),
+    "POST /api/studio/intents/<intent>/<language>/examples": Rule(
+        allowed("POST", *STUDIO_WRITE, **STALE),
+        body=lambda cell: {"texts": ["hello matrix"], "base_version": "x"},
+    ),
+    "PUT /api/studio/intents/<intent>/<language>/examples": Rule(
+        allowed("PUT", *STUDIO_WRITE, **STALE),
+        body=lambda c: {"old": "hi", "new": "hey", "base_version": "x"},
+    ),
+    "DELETE /api/studio/intents/<intent>/<language>/examples": Rule(
+        allowed("DELETE", *STUDIO_WRITE, **STALE), body=lambda cell: {"text": "hi", "base_version": "x"}
+    ),
+    "POST /api/studio/intents/<intent>/<language>/examples/move": Rule(
+        allowed("POST", *STUDIO_WRITE, **STALE),
+        body=lambda cell: {"text": "hi", "to_intent": "goodbye", "base_version": "x", "to_base_version": "x"},
+    ),
+    "GET /api/studio/kb/articles": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/kb/articles/<language>/<slug>": Rule(allowed("GET", *STUDIO_READ)),
+    "PUT /api/studio/kb/articles/<language>/<slug>": Rule(
+        allowed("PUT", *STUDIO_WRITE, editor=400, admin=400), body=lambda cell: {"base_version": None}
+    ),
+    "DELETE /api/studio/kb/articles/<language>/<slug>": Rule(
+        allowed("DELETE", *STUDIO_WRITE, editor=400, admin=400)  # no base_version
+    ),
+    "POST /api/studio/kb/preview": Rule(allowed("POST", *STUDIO_WRITE), body=lambda cell: {"body": "**x**"}),
+    "GET /api/studio/kb/publish": Rule(allowed("GET", *STUDIO_READ)),
+    "POST /api/studio/kb/publish": Rule(allowed("POST", *STUDIO_WRITE, editor=409, admin=409)),  # nothing new
+    "GET /api/studio/kb/versions": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/kb/diff": Rule(
+        allowed("GET", *STUDIO_READ), query=lambda c: {"from": "v1", "to": "working"}
+    ),
+    "POST /api/studio/kb/rollback": Rule(allowed("POST", *STUDIO_WRITE), body=lambda cell: {"version": "v1"}),
+    "GET /api/studio/kb/misses": Rule(allowed("GET", *STUDIO_READ)),
+    "POST /api/studio/kb/misses/<item_id>/dismiss": Rule(
+        allowed("POST", *STUDIO_WRITE, **MISSING_FOR_WRITERS)
+    ),
+    "POST /api/studio/kb/misses/<item_id>/to-article": Rule(
+        allowed("POST", *STUDIO_WRITE, **MISSING_FOR_WRITERS),
+        body=lambda cell: {"language": "en", "slug": "en-refunds-timeline"},
+    ),
+    "GET /api/studio/quick-replies": Rule(allowed("GET", *STUDIO_READ)),
+    "GET /api/studio/quick-replies/<template_id>": Rule(allowed("GET", *STUDIO_READ)),
+    "POST /api/studio/quick-replies/check": Rule(
+        allowed("POST", *STUDIO_READ), body=lambda cell: {"id": "x.y", "languages": {"en": {"text": "Hi"}}}
+    ),
+    "PUT /api/studio/quick-replies/<template_id>": Rule(
+        allowed("PUT", *STUDIO_WRITE, **STALE),
+        body=lambda cell: {"version": "0" * 16, "languages": {"en": QUICK_REPLY}},
+    ),
+    "DELETE /api/studio/quick-replies/<template_id>": Rule(
+        allowed("DELETE", *STUDIO_WRITE, **STALE), query=lambda cell: {"version": "0" * 16}
+    ),
 }
 
 
@@ -405,6 +490,11 @@ class Cell:
             "ticket_id": self.world.ticket_id,
             "decision_id": self.world.decision_id,
             "attachment_id": self.world.attachment_id,
+            "item_id": "no-such-item",
+            "intent": "greet",
+            "language": "en",
+            "slug": "en-refunds-timeline",
+            "template_id": "greeting.welcome",
         }
         return re.sub(r"<(\w+)>", lambda m: values[m.group(1)], self.endpoint.path)
 
