@@ -29,7 +29,9 @@ from handoff.blueprints import (
     studio_inbox,
     studio_kb,
     studio_nlu,
+    studio_page,
     studio_quick_replies,
+    studio_training,
     supervisor,
     tickets,
     users,
@@ -110,7 +112,9 @@ def create_app(
     app.blueprint(studio_inbox.bp)
     app.blueprint(studio_kb.bp)
     app.blueprint(studio_nlu.bp)
+    app.blueprint(studio_page.bp)
     app.blueprint(studio_quick_replies.bp)
+    app.blueprint(studio_training.bp)
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
 

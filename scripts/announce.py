@@ -39,6 +39,9 @@ def main() -> int:
     print(
         "\n"
         "  Stack is up.\n"
+        f"    Storefront (widget)  : {base}/\n"
+        f"    Agent console        : {base}/console\n"
+        f"    Studio (editors)     : {base}/studio\n"
         f"    API docs             : {base}/docs\n"
         f"    REST channel         : POST {base}/webhooks/rest/webhook\n"
         f"    Health               : {base}/health\n"

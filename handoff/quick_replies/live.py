@@ -2,10 +2,10 @@
 
 A save in the studio (editing.py) writes the files, then `announce` bumps a version in Redis, stores a
 digest of the new files and publishes the version. Each worker reloads the files when the Redis version
-differs from the one it loaded: at once on the published message, on use (`current()`, at most every
-`max_age` seconds), and every `poll_seconds` in case a message was lost while Redis failed over. Files
-changed by hand (a deploy, an editor's text editor) are noticed on that poll by their size, inode and
-modification time.
+differs from the one it loaded, checked on use (`current()`, at most every `max_age` seconds): the agents'
+quick-reply search is the only reader, so nothing runs in the background and a worker that nobody asks
+does no work. Files changed by hand (a deploy, an editor's text editor) are noticed on use too, at most
+every `poll_seconds`, by their size, inode and modification time.
 
 Workers on other machines share the files (a network volume): the digest says whether what a worker read
 is the announced change. If not, its view of the share has not caught up yet and it reads again on the next
@@ -19,7 +19,6 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -32,7 +31,6 @@ from handoff.quick_replies.search import QuickReplies
 logger = logging.getLogger(__name__)
 
 STATE_KEY = f"{keys.PREFIX}:studio:quick_replies"  # hash: version (a counter), digest (of the files)
-CHANNEL = f"{keys.PREFIX}:studio:quick_replies:changed"  # message: the new version
 
 Signature = tuple[tuple[str, int, int, int], ...]
 
@@ -43,7 +41,6 @@ async def announce(redis: Redis, digest: str) -> int:
         pipe.hincrby(STATE_KEY, "version", 1)
         pipe.hset(STATE_KEY, "digest", digest)
         version, _ = await pipe.execute()
-    await redis.publish(CHANNEL, str(version))
     return int(version)
 
 
@@ -77,8 +74,8 @@ class LiveQuickReplies:
         self._seen: str | None = None  # the Redis version the loaded set answers to
         self._mismatch_since: float | None = None
         self._checked_at = float("-inf")
+        self._polled_at = time.monotonic()
         self._redis: Redis | None = None
-        self._task: asyncio.Task[None] | None = None
         self._reloading: asyncio.Lock | None = None
 
     # -- what assist.py uses -------------------------------------------------------------------------
@@ -111,19 +108,11 @@ class LiveQuickReplies:
     # -- keeping it current --------------------------------------------------------------------------
 
     async def start(self, redis: Redis) -> None:
-        """Follow changes announced through `redis` (once per worker, after its Redis client exists).
-        Returns at once: the watcher subscribes, then compares versions, so nothing announced before the
-        subscription is missed, and a Redis that is down delays no start."""
-        if self._task is not None:
-            return
+        """Follow changes announced through `redis` (once per worker, after its Redis client exists)."""
         self._redis = redis
-        self._task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=2.0)
-            self._task = None
+        """Nothing to stop: changes are checked on use."""
 
     async def announce(self, digest: str) -> None:
         """The editor's callback after a save: every worker (this one included) reloads."""
@@ -138,6 +127,9 @@ class LiveQuickReplies:
                 await self.refresh()
             except Exception:  # redis-py raises its own errors and OSError alike while failing over
                 logger.debug("hub.quick_replies.check_failed", exc_info=True)
+        if time.monotonic() - self._polled_at >= self._poll_seconds:
+            self._polled_at = time.monotonic()
+            await self._reread_changed_files()
         return self._replies
 
     async def refresh(self) -> bool:
@@ -202,37 +194,6 @@ class LiveQuickReplies:
         self._signature = signature
         logger.info("hub.quick_replies.reloaded", extra={"templates": len(replies)})
         return self._digest
-
-    async def _subscribe(self) -> Any:
-        assert self._redis is not None
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(CHANNEL)
-        return pubsub
-
-    async def _watch(self) -> None:
-        pubsub: Any = None
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = await self._subscribe()
-                    await self.catch_up()  # anything announced while unsubscribed
-                message = await pubsub.get_message(timeout=self._poll_seconds)
-                if message is not None:
-                    await self.refresh()
-                else:
-                    await self.catch_up()
-            except asyncio.CancelledError:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception, asyncio.CancelledError):
-                        await asyncio.wait_for(pubsub.aclose(), 1.0)
-                raise
-            except Exception:
-                logger.warning("hub.quick_replies.watch_failed", exc_info=True)
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
-                pubsub = None
-                await asyncio.sleep(1.0)
 
 
 def _text(value: str | bytes | None) -> str | None:

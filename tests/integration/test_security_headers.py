@@ -25,13 +25,16 @@ CONSOLE_MODULES = tuple(
     f"/console/{m.relative_to(MODULES).as_posix()}" for m in sorted(MODULES.rglob("*.js"))
 )
 STOREFRONT = "https://shop.example"
-PAGES = ("/", "/console", "/docs", "/docs/redoc")
+STUDIO = ROOT / "handoff/static/studio"
+STUDIO_MODULES = tuple(f"/studio/{m.relative_to(STUDIO).as_posix()}" for m in sorted(STUDIO.rglob("*.js")))
+PAGES = ("/", "/console", "/studio", "/docs", "/docs/redoc")
 NOT_PAGES = (
     "/docs/openapi.json",
     "/widget.js",
     "/widget.css",
     "/console/main.js",
     "/console/supervisor/dashboard.js",
+    "/studio/main.js",
     "/health",
     "/api/tickets",  # 401 without credentials
     "/no/such/page",  # 404
@@ -138,6 +141,21 @@ def test_the_console_page_sends_one_cache_control(app) -> None:
         assert response.status == 200, module
         assert response.headers["content-type"] == "text/javascript; charset=utf-8", module
         assert response.body == (MODULES / module.removeprefix("/console/")).read_bytes(), module
+
+
+def test_the_studio_page_and_its_modules_are_served_like_the_consoles(app) -> None:
+    _, page = app.test_client.get("/studio")
+    assert page.headers.get_list("cache-control") == ["no-store"]
+    assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+    assert "/studio/main.js" in STUDIO_MODULES
+    for module in STUDIO_MODULES:
+        _, response = app.test_client.get(module)
+        assert response.status == 200, module
+        assert response.headers.get_list("cache-control") == ["no-cache"], module
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8", module
+        assert response.body == (STUDIO / module.removeprefix("/studio/")).read_bytes(), module
+    _, missing = app.test_client.get("/studio/missing.js")
+    assert missing.status == 404
 
 
 def test_the_widget_script_stays_embeddable(app) -> None:

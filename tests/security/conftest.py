@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 import redis
 from sanic import Sanic
 
+from handoff.studio.training import TrainingSettings
 from kb_index.build import build as build_index
 from kb_index.editing import KbWorkspace
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
@@ -105,6 +107,9 @@ def hub_app(
         app.ctx.studio_kb_workspace = KbWorkspace(
             studio_root / "kb", studio_root / "kb_index", encoders=ENCODERS
         )
+        # A training started here ends at once (who may start one is under test, not Rasa's training).
+        trained = TrainingSettings.from_env({"STUDIO_ROOT": str(studio_root)})
+        app.ctx.studio_training_settings = replace(trained, trainer=("false",))
         return app
 
     return build

@@ -96,6 +96,7 @@ class Rule:
     query: Callable[[Cell], dict[str, str]] | None = None
     body: Callable[[Cell], Any] | None = None
     photo: bool = False  # the body is a PNG (the widget's upload), not JSON
+    headers: Mapping[str, str] | None = None
     websocket: bool = False
 
 
@@ -112,7 +113,12 @@ MODULES = Path(__file__).resolve().parents[2] / "handoff/static/console"  # the 
 CONSOLE_MODULES = tuple(
     f"/console/{m.relative_to(MODULES).as_posix()}" for m in sorted(MODULES.rglob("*.js"))
 )
-PUBLIC_PAGES = ("/", "/widget.js", "/widget.css", "/console", *CONSOLE_MODULES, "/console/console.css")
+STUDIO = Path(__file__).resolve().parents[2] / "handoff/static/studio"  # the studio's ES modules
+STUDIO_MODULES = tuple(f"/studio/{m.relative_to(STUDIO).as_posix()}" for m in sorted(STUDIO.rglob("*.js")))
+PUBLIC_PAGES = (
+    *("/", "/widget.js", "/widget.css", "/console", *CONSOLE_MODULES, "/console/console.css"),
+    *("/studio", *STUDIO_MODULES, "/studio/studio.css"),
+)
 PUBLIC_DOCUMENTS = ("/docs", "/docs/openapi.json", "/docs/redoc", "/docs/vendor/redoc.standalone.js")
 
 POLICY: dict[str, Rule] = {
@@ -289,6 +295,24 @@ POLICY: dict[str, Rule] = {
     "PUT /api/studio/quick-replies/<template_id>": Rule(
         allowed("PUT", *STUDIO_WRITE, **STALE),
         body=lambda cell: {"version": "0" * 16, "languages": {"en": QUICK_REPLY}},
+    ),
+    "GET /api/studio/training": Rule(allowed("GET", *STUDIO_READ)),
+    "POST /api/studio/training": Rule(
+        allowed("POST", *STUDIO_WRITE, editor=400, admin=400), body=lambda cell: {"mode": "no-such-mode"}
+    ),
+    "DELETE /api/studio/training": Rule(allowed("DELETE", *STUDIO_WRITE, editor=409, admin=409)),  # none runs
+    # The event stream, asked to resume after an event it never sent: a 400 instead of a stream.
+    "GET /api/studio/training/events": Rule(
+        allowed("GET", *STUDIO_READ, **{caller: 400 for caller in (*STUDIO_READ, "cookie")}),
+        headers={"Last-Event-ID": "not-an-event"},
+    ),
+    "GET /api/studio/models": Rule(allowed("GET", *STUDIO_READ)),
+    "POST /api/studio/models/<name>/activate": Rule(
+        allowed("POST", *STUDIO_WRITE, **MISSING_FOR_WRITERS), body=lambda cell: {}
+    ),
+    "POST /api/studio/models/rollback": Rule(
+        allowed("POST", *STUDIO_WRITE, editor=409, admin=409),
+        body=lambda cell: {},  # no previous model
     ),
     "DELETE /api/studio/quick-replies/<template_id>": Rule(
         allowed("DELETE", *STUDIO_WRITE, **STALE), query=lambda cell: {"version": "0" * 16}
@@ -495,6 +519,7 @@ class Cell:
             "language": "en",
             "slug": "en-refunds-timeline",
             "template_id": "greeting.welcome",
+            "name": "no-such-model.tar.gz",
         }
         return re.sub(r"<(\w+)>", lambda m: values[m.group(1)], self.endpoint.path)
 
@@ -504,7 +529,7 @@ class Cell:
         kwargs: dict[str, Any] = {}
         if self.rule.query:
             kwargs["params"] = self.rule.query(self)
-        headers = dict(self.headers)
+        headers = {**self.headers, **(self.rule.headers or {})}
         if self.rule.body is not None and self.endpoint.method not in SAFE_METHODS:
             kwargs["json"] = self.rule.body(self)
         if self.rule.photo:

@@ -4,7 +4,7 @@ on every call. Rasa lives in its own virtualenv (.venv-rasa), so the check runs 
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -253,7 +253,8 @@ def test_the_hub_channel_answers_503_when_a_custom_action_failed() -> None:
     out = run_in_rasa(HUB_CHANNEL_SCRIPT)
     status, body, understood = out["works"]
     assert (status, body) == (200, [{"recipient_id": "s", "text": "one moment"}])
-    assert understood.isascii() and json.loads(understood) == {"intent": "greet", "confidence": 0.9, "text": "你好"}
+    assert understood.isascii()
+    assert json.loads(understood) == {"intent": "greet", "confidence": 0.9, "text": "你好"}
     status, body, understood = out["fails"]
     assert understood is None
     assert status == 503
@@ -277,7 +278,7 @@ def test_the_parse_is_noted_on_a_channel_that_asks_for_it() -> None:
         return parse
 
     class Channel:
-        understood: dict[str, Any] = {"stale": True}
+        understood: ClassVar[dict[str, Any]] = {"stale": True}
 
     class Message:
         output_channel = Channel()
