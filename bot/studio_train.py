@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from common.studio_gates import check_gates
+
 REPORT_VERSION = 1
 FALLBACK = "nlu_fallback"
 # What the pipeline reads while training, relative to the root (scripts/train.sh lists the same).
@@ -53,7 +55,6 @@ DEFAULT_GATES: dict[str, Any] = {
 }
 EVAL_CACHE_VERSION = "2"  # part of the cache key: a change in how predictions are made invalidates it
 EVAL_BATCH = 64  # messages per pass through the NLU graph
-TOLERANCE = 1e-9
 
 logger = logging.getLogger("bot.studio_train")
 
@@ -158,83 +159,6 @@ def compare(
             "intents": intents,
         }
     return out
-
-
-def check_gates(
-    candidate: Mapping[str, Mapping[str, Any]],
-    live: Mapping[str, Mapping[str, Any]] | None,
-    settings: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The activation gates, per language: overall accuracy may drop by at most `max_overall_drop_points`
-    and no intent's accuracy by more than `max_intent_drop_points`, among intents with at least
-    `min_intent_messages` held-out messages (one message of three is 33 points: those count in the overall
-    gate only). Without a live evaluation of a language there is nothing to compare with: its gates are
-    skipped (passed).
-
-    handoff/studio/models.py applies the same rules again at activation (the settings may have changed
-    since, or the live model); tests/unit/test_studio_models.py checks that both agree."""
-    overall_limit = float(settings.get("max_overall_drop_points", 0.0))
-    intent_limit = float(settings.get("max_intent_drop_points", 10.0))
-    min_messages = int(settings.get("min_intent_messages", 0))
-    checks: list[dict[str, Any]] = []
-    for lang in sorted(candidate):
-        cand, base = candidate[lang], (live or {}).get(lang)
-        if base is None:
-            for gate, limit in (("overall_accuracy", overall_limit), ("intent_accuracy", intent_limit)):
-                checks.append(
-                    {
-                        "gate": gate,
-                        "language": lang,
-                        "limit_points": limit,
-                        "passed": True,
-                        "skipped": "no evaluation of the live model to compare with",
-                    }
-                )
-            continue
-        change = 100 * (cand["accuracy"] - base["accuracy"])
-        checks.append(
-            {
-                "gate": "overall_accuracy",
-                "language": lang,
-                "limit_points": overall_limit,
-                "live": base["accuracy"],
-                "candidate": cand["accuracy"],
-                "change_points": round(change, 2),
-                "passed": change >= -overall_limit - TOLERANCE,
-            }
-        )
-        changes = []
-        for intent, c in sorted(cand["intents"].items()):
-            b = base["intents"].get(intent)
-            if b is None:
-                continue  # an intent the live model's evaluation did not have: nothing to lose
-            delta = 100 * (c["accuracy"] - b["accuracy"])
-            changes.append(
-                {
-                    "intent": intent,
-                    "n": c["n"],
-                    "live": b["accuracy"],
-                    "candidate": c["accuracy"],
-                    "change_points": round(delta, 2),
-                    "_delta": delta,
-                }
-            )
-        failing = [c for c in changes if c["_delta"] < -intent_limit - TOLERANCE and c["n"] >= min_messages]
-        worst = min(changes, key=lambda c: (c["_delta"], c["intent"])) if changes else None
-        for c in changes:
-            del c["_delta"]
-        checks.append(
-            {
-                "gate": "intent_accuracy",
-                "language": lang,
-                "limit_points": intent_limit,
-                "min_messages": min_messages,
-                "worst": worst,
-                "failing": failing,
-                "passed": not failing,
-            }
-        )
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
 def read_gates(path: Path | None) -> dict[str, Any]:

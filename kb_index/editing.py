@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import json
 import os
 import re
-import stat
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from common import atomic_files
 from kb_index import storage
 from kb_index.articles import (
     CATEGORIES,
@@ -123,16 +121,9 @@ class KbWorkspace:
         return self.kb_dir / language / f"{slug}.md"
 
 
-@contextlib.contextmanager
-def kb_lock(workspace: KbWorkspace) -> Iterator[None]:
+def kb_lock(workspace: KbWorkspace) -> contextlib.AbstractContextManager[None]:
     """One writer of the article files at a time, across the processes of this machine."""
-    workspace.index_dir.mkdir(parents=True, exist_ok=True)
-    with workspace.lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return atomic_files.exclusive_lock(workspace.lock_path)
 
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -452,34 +443,15 @@ def _parsed_as_intended(path: Path, raw: bytes, fields: Mapping[str, Any]) -> Ar
     return article
 
 
-def _file_mode(path: Path) -> int:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def _write(path: Path, raw: bytes, fields: Mapping[str, Any] | None = None) -> None:
     """Write a temporary file beside `path`, parse it back when `fields` are given, then rename it into
     place: readers (and the build) see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+
+    def check(written: bytes) -> None:
         if fields is not None:
-            _parsed_as_intended(path, Path(tmp).read_bytes(), fields)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            _parsed_as_intended(path, written, fields)
+
+    atomic_files.replace_file(path, raw, atomic_files.file_mode(path), check)
 
 
 def _read(path: Path) -> bytes | None:

@@ -12,16 +12,16 @@ never sees half a version, and a crashed build leaves nothing that looks like on
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from common import atomic_files
 
 CURRENT = "CURRENT"
 VERSIONS = "versions"
@@ -39,18 +39,7 @@ class StorageError(Exception):
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_files.replace_file(path, data)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -134,13 +123,6 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
+def build_lock(index_dir: Path) -> contextlib.AbstractContextManager[None]:
     """One build at a time per index directory; a second waits for the first instead of racing it."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / LOCK).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return atomic_files.exclusive_lock(index_dir / LOCK)

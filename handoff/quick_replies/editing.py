@@ -20,8 +20,6 @@ import io
 import json
 import os
 import re
-import stat
-import tempfile
 import threading
 import time
 import unicodedata
@@ -38,6 +36,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 from yaml.nodes import MappingNode, ScalarNode
 
+from common import atomic_files
 from common.formatting import STATUSES, format_date, format_money, label
 from handoff.quick_replies.filling import fill
 from handoff.quick_replies.loader import TemplateError, check_sources, field_problems, read_sources
@@ -623,7 +622,10 @@ def _write_checked(
     temporary: dict[str, Path] = {}
     try:
         for name, text in rendered.items():
-            temporary[name] = _write_temporary(directory, name, text)
+            target = directory / name
+            temporary[name] = atomic_files.write_temporary(
+                target, text.encode("utf-8"), atomic_files.file_mode(target, 0o644)
+            )
         read_back = [
             (path, temporary[path.name].read_text(encoding="utf-8") if path.name in temporary else text)
             for path, text in candidate
@@ -632,7 +634,7 @@ def _write_checked(
         for name, path in temporary.items():
             os.replace(path, directory / name)
         temporary.clear()
-        _sync_directory(directory)
+        atomic_files.sync_directory(directory)
     except OSError as exc:
         raise FilesUnwritable(f"the quick-reply files cannot be written: {exc}") from exc
     finally:
@@ -655,38 +657,6 @@ def _check_written(read_back: Sequence[tuple[Path, str]], after: EditableTemplat
         raise DraftInvalid(
             [Problem(unwritable, "the change cannot be written so that it reads back the same")]
         )
-
-
-def _write_temporary(directory: Path, name: str, text: str) -> Path:
-    target = directory / name
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    handle, raw_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    path = Path(raw_path)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(path, mode)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-    return path
-
-
-def _sync_directory(directory: Path) -> None:
-    """The renames survive a crash only once the directory itself is on disk."""
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    except OSError:  # some file systems refuse fsync on a directory; the renames are done all the same
-        pass
-    finally:
-        os.close(handle)
 
 
 def _new_file(language: str) -> str:

@@ -58,7 +58,7 @@ def done_key() -> str:
 
 
 def item_id_for(conversation_id: str, message: str) -> str:
-    """Stable id of a customer message: its transcript id when known, else its text."""
+    """Stable id of a customer message in a conversation, from its (masked) words."""
     return hashlib.sha256(f"{conversation_id}\x00{message}".encode()).hexdigest()[:20]
 
 
@@ -214,14 +214,15 @@ class StudioInbox:
         handoff_reason: str | None = None,
     ) -> str:
         masked = mask(text[:MAX_TEXT])
-        item_id = item_id_for(conversation_id, message_id or masked.text)
+        # By the words, not the transcript id: a handoff's history names the message by its text only, and
+        # the same words twice in one conversation teach the same example.
+        item_id = item_id_for(conversation_id, masked.text)
         key = item_key(item_id)
         now = self._clock()
         base = {
             "text": masked.text,
             "language": language or "en",
             "conversation_id": conversation_id,
-            "message_id": message_id or "",
             "ts": repr(now),
             "status": "open",
             "masked": json.dumps(sorted(set(masked.kinds))),
@@ -231,6 +232,8 @@ class StudioInbox:
                 pipe.hsetnx(key, name, value)
             if predicted is not None:
                 pipe.hsetnx(key, "predicted", json.dumps(predicted, ensure_ascii=False))
+            if message_id:
+                pipe.hset(key, "message_id", message_id)
             if handoff_reason:
                 pipe.hset(key, "handoff_reason", handoff_reason)
             pipe.hset(key, f"reason:{reason}", repr(now))

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 from redis.asyncio import Redis
 
+from common.studio_gates import check_gates
 from handoff import keys
 from handoff.errors import BadRequest, Conflict, NotFoundError
 from handoff.studio import audit
@@ -44,7 +45,6 @@ GATES_PATH = Path(__file__).resolve().parent / "gates.yml"
 SUFFIX = ".tar.gz"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}\.tar\.gz$")
 DEFAULT_GATES = {"max_overall_drop_points": 0.0, "max_intent_drop_points": 10.0, "min_intent_messages": 5.0}
-TOLERANCE = 1e-9
 LOCK_MS = 120_000  # longest a copy into models/ may take; the lock goes with its holder after that
 KEEP_CANDIDATES = 5  # candidate archives kept (about 70 MB each); reports are kept for good
 
@@ -114,80 +114,6 @@ def read_gate_settings(path: Path) -> dict[str, float]:
         else:
             logger.warning("studio.gates.bad_setting", extra={"setting": key, "value": repr(value)})
     return settings
-
-
-def check_gates(
-    candidate: Mapping[str, Mapping[str, Any]],
-    live: Mapping[str, Mapping[str, Any]] | None,
-    settings: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The gates of bot/studio_train.py `check_gates`, by the same rules and in the same shape (the two run
-    in different environments; tests/unit/test_studio_models.py checks that they agree): per language,
-    overall accuracy may drop by at most `max_overall_drop_points`, no intent by more than
-    `max_intent_drop_points` (among intents with `min_intent_messages` held-out messages or more); a
-    language the live model was not evaluated on is skipped (passed)."""
-    overall_limit = float(settings.get("max_overall_drop_points", 0.0))
-    intent_limit = float(settings.get("max_intent_drop_points", 10.0))
-    min_messages = int(settings.get("min_intent_messages", 0))
-    checks: list[dict[str, Any]] = []
-    for lang in sorted(candidate):
-        cand, base = candidate[lang], (live or {}).get(lang)
-        if base is None:
-            for gate, limit in (("overall_accuracy", overall_limit), ("intent_accuracy", intent_limit)):
-                checks.append(
-                    {
-                        "gate": gate,
-                        "language": lang,
-                        "limit_points": limit,
-                        "passed": True,
-                        "skipped": "no evaluation of the live model to compare with",
-                    }
-                )
-            continue
-        change = 100 * (cand["accuracy"] - base["accuracy"])
-        checks.append(
-            {
-                "gate": "overall_accuracy",
-                "language": lang,
-                "limit_points": overall_limit,
-                "live": base["accuracy"],
-                "candidate": cand["accuracy"],
-                "change_points": round(change, 2),
-                "passed": change >= -overall_limit - TOLERANCE,
-            }
-        )
-        changes: list[tuple[float, dict[str, Any]]] = []
-        for intent, scores in sorted(cand["intents"].items()):
-            before = base["intents"].get(intent)
-            if before is None:
-                continue
-            delta = 100 * (scores["accuracy"] - before["accuracy"])
-            entry = {
-                "intent": intent,
-                "n": scores["n"],
-                "live": before["accuracy"],
-                "candidate": scores["accuracy"],
-                "change_points": round(delta, 2),
-            }
-            changes.append((delta, entry))
-        failing = [
-            entry
-            for delta, entry in changes
-            if delta < -intent_limit - TOLERANCE and entry["n"] >= min_messages
-        ]
-        worst = min(changes, key=lambda c: (c[0], c[1]["intent"]))[1] if changes else None
-        checks.append(
-            {
-                "gate": "intent_accuracy",
-                "language": lang,
-                "limit_points": intent_limit,
-                "min_messages": min_messages,
-                "worst": worst,
-                "failing": failing,
-                "passed": not failing,
-            }
-        )
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
 def _file_info(path: Path) -> dict[str, Any]:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import io
 import json
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +32,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from common import atomic_files
 from handoff.errors import BadRequest, Conflict, NotFoundError
 from handoff.studio.masking import mask
 
@@ -797,16 +796,9 @@ class NluData:
 
     # -- files --------------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
         """One writer at a time across threads and processes (flock locks each open file description)."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return atomic_files.exclusive_lock(self.lock_path)
 
     def _by_intent(self, language: str) -> dict[str, list[_Block]]:
         found: dict[str, list[_Block]] = {}
@@ -920,15 +912,10 @@ class NluData:
         writer.dump(doc, buffer)
         content = buffer.getvalue()
         self._check_written(path, original, content, wanted)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        temporary = Path(name)
+        temporary = atomic_files.write_temporary(
+            path, content.encode("utf-8"), atomic_files.file_mode(path, 0o644)
+        )
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                out.write(content)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
             self._check_written(path, original, temporary.read_text(encoding="utf-8"), wanted)
         except BaseException:
             temporary.unlink(missing_ok=True)

@@ -93,6 +93,44 @@ def _secrets() -> dict[str, str]:
     return values
 
 
+# What the stack's studio edits and trains on: a copy, so the tests never change the checkout's data.
+STUDIO_COPIES = (
+    "config.yml",
+    "bot/domain",
+    "data/nlu",
+    "data/rules",
+    "data/stories",
+    "data/affect",
+    "data/policy",
+    "data/quick_replies",
+    "data/kb",
+)
+STUDIO_LINKS = ("var/spacy", "var/encoders", "data/eval")  # read only: the pipeline's models, held-out sets
+
+
+def studio_project(work: Path) -> tuple[Path, Path]:
+    """A copy of the project for the studio, and its gates: the shipped ones, except that overall accuracy
+    may move by a point (one held-out message) so a one-example change is never refused by chance."""
+    import yaml
+
+    root = work / "studio"
+    for rel in STUDIO_COPIES:
+        source, target = ROOT / rel, root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+    for rel in STUDIO_LINKS:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).symlink_to((ROOT / rel).resolve(), target_is_directory=True)
+    gates = yaml.safe_load((ROOT / "handoff" / "studio" / "gates.yml").read_text(encoding="utf-8"))
+    gates["gates"]["max_overall_drop_points"] = 1.0
+    path = work / "gates.yml"
+    path.write_text(yaml.safe_dump(gates), encoding="utf-8")
+    return root, path
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("stack")
@@ -104,6 +142,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     models.mkdir()
     newest = max((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     shutil.copy2(newest, models / newest.name)
+    studio_root, gates = studio_project(work)
     env.update(
         {
             "REDIS_DATA_DIR": str(work / "redis"),
@@ -111,6 +150,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "RASA_MODELS_DIR": str(models),
             "MODEL_WATCH_INTERVAL": "1",
             "RASA_PROCESSES": str(RASA_PROCESSES),
+            "STUDIO_ROOT": str(studio_root),
+            "STUDIO_GATES": str(gates),
         }
     )
     log = (work / "stack.log").open("w")

@@ -98,21 +98,29 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def headless_chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
 
 
-@pytest.fixture
-def pages(browser: Browser) -> Iterator[list[Page]]:
+def closing_pages() -> Iterator[list[Page]]:
     """Opened pages, each in its own context (own cookies and storage); the test appends them."""
     opened: list[Page] = []
     yield opened
     for page in opened:
         page.context.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from headless_chromium()
+
+
+@pytest.fixture
+def pages(browser: Browser) -> Iterator[list[Page]]:
+    yield from closing_pages()
 
 
 def new_page(browser: Browser, pages: list[Page], stack: Stack) -> Page:

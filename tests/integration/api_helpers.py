@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from sanic import Sanic
 from sanic_testing.reusable import ReusableClient
 
@@ -34,6 +35,30 @@ def unique(name: str) -> str:
 def database_url(redis_url: str, db: int) -> str:
     """The session's Redis with another database: routing and ticket keys are global to a database."""
     return redis_url.rsplit("/", 1)[0] + f"/{db}"
+
+
+def flushed_database(redis_url: str, db: int) -> str:
+    """database_url(redis_url, db), emptied: for a module whose keys are global to a database (routing, the
+    studio's audit log) and that flushes it before each test."""
+    url = database_url(redis_url, db)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+async def issue_token(http: httpx.AsyncClient, admin: str, role: str, user_id: str) -> dict[str, str]:
+    """The Authorization header of a new token for `user_id` in `role`, issued with the admin token
+    `admin`; an agent is created first (agents get their tokens through their own record)."""
+    admin_auth = {"Authorization": f"Bearer {admin}"}
+    if role == "agent":
+        body = {"id": user_id, "name": "Ana", "languages": ["en"], "skills": {"general": 0.5}, "capacity": 1}
+        assert (await http.post("/api/agents", json=body, headers=admin_auth)).status_code == 201
+        issued = await http.post(f"/api/agents/{user_id}/tokens", headers=admin_auth)
+    else:
+        issued = await http.post("/api/tokens", json={"role": role, "user_id": user_id}, headers=admin_auth)
+    assert issued.status_code == 201, issued.text
+    return {"Authorization": f"Bearer {issued.json()['token']}"}
 
 
 @dataclass(frozen=True)

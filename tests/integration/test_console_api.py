@@ -27,6 +27,7 @@ from handoff.settings import Settings
 from kb_index.build import build
 from kb_index.service import KnowledgeBase
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
+from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import (
     ADMIN,
     RASA_API,
@@ -50,11 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def db_url(redis_url: str) -> str:
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    return url
+    return flushed_database(redis_url, REDIS_DB)
 
 
 @pytest.fixture(scope="module")

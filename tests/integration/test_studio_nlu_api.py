@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from redis.asyncio import Redis as AsyncRedis
 from sanic import Sanic
 
@@ -23,6 +22,7 @@ from handoff.blueprints import studio_nlu
 from handoff.settings import Settings
 from handoff.studio import audit
 from handoff.studio.nlu_data import NluData
+from tests.integration.api_helpers import flushed_database, issue_token
 from tests.integration.conftest import ADMIN, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
 
@@ -38,16 +38,14 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(ROOT / "data" / "nlu", root / "data" / "nlu")
     shutil.copytree(ROOT / "bot" / "domain", root / "bot" / "domain")
+    # the app serves the quick replies of STUDIO_ROOT when it is set
+    shutil.copytree(ROOT / "data" / "quick_replies", root / "data" / "quick_replies")
     return root
 
 
 @pytest.fixture
 def db_url(redis_url: str) -> str:
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    return url
+    return flushed_database(redis_url, REDIS_DB)
 
 
 def build_app(db_url: str, **env: str) -> Sanic:  # type: ignore[type-arg]
@@ -68,14 +66,7 @@ async def client(db_url: str, project: Path) -> AsyncIterator[httpx.AsyncClient]
 
 
 async def token(http: httpx.AsyncClient, role: str, user_id: str) -> dict[str, str]:
-    if role == "agent":
-        body = {"id": user_id, "name": "Ana", "languages": ["en"], "skills": {"general": 0.5}, "capacity": 1}
-        assert (await http.post("/api/agents", json=body, headers=ADMIN_AUTH)).status_code == 201
-        issued = await http.post(f"/api/agents/{user_id}/tokens", headers=ADMIN_AUTH)
-    else:
-        issued = await http.post("/api/tokens", json={"role": role, "user_id": user_id}, headers=ADMIN_AUTH)
-    assert issued.status_code == 201, issued.text
-    return {"Authorization": f"Bearer {issued.json()['token']}"}
+    return await issue_token(http, ADMIN, role, user_id)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

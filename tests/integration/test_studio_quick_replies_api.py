@@ -23,6 +23,7 @@ from handoff.blueprints import studio_quick_replies
 from handoff.identity import Role, TokenStore
 from handoff.quick_replies.live import LiveQuickReplies
 from handoff.quick_replies.loader import load_templates
+from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import ADMIN, SERVICE, rasa_stand_in
 from tests.integration.live_app import serving
 from tests.unit.quick_reply_files import SHIPPED
@@ -36,11 +37,7 @@ API = "/api/studio/quick-replies"
 
 @pytest.fixture
 def db_url(redis_url: str) -> str:
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    return url
+    return flushed_database(redis_url, REDIS_DB)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from handoff.blueprints import studio_training
 from handoff.settings import Settings
 from handoff.studio import audit
 from handoff.studio.training import TrainingSettings, lease_key, run_key
+from tests.integration.api_helpers import flushed_database, issue_token
 from tests.integration.conftest import ADMIN, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
 from tests.unit.test_studio_training import make_project, set_control
@@ -32,18 +33,13 @@ from tests.unit.test_studio_training import make_project, set_control
 pytestmark = pytest.mark.integration
 
 REDIS_DB = 6  # the studio's keys are global: this module flushes its own database before each test
-ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 TRAINING = "/api/studio/training"
 MODELS = "/api/studio/models"
 
 
 @pytest.fixture
 def db_url(redis_url: str) -> str:
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    return url
+    return flushed_database(redis_url, REDIS_DB)
 
 
 @pytest.fixture
@@ -77,14 +73,7 @@ async def workers(db_url: str, project: TrainingSettings) -> AsyncIterator[Calla
 
 
 async def token(http: httpx.AsyncClient, role: str, user_id: str) -> dict[str, str]:
-    if role == "agent":
-        body = {"id": user_id, "name": "Ana", "languages": ["en"], "skills": {"general": 0.5}, "capacity": 1}
-        assert (await http.post("/api/agents", json=body, headers=ADMIN_AUTH)).status_code == 201
-        issued = await http.post(f"/api/agents/{user_id}/tokens", headers=ADMIN_AUTH)
-    else:
-        issued = await http.post("/api/tokens", json={"role": role, "user_id": user_id}, headers=ADMIN_AUTH)
-    assert issued.status_code == 201, issued.text
-    return {"Authorization": f"Bearer {issued.json()['token']}"}
+    return await issue_token(http, ADMIN, role, user_id)
 
 
 async def until_finished(

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from handoff import cli
 from handoff.errors import BadRequest, Unauthorized
 from handoff.identity import EXPIRED_KEPT_SECONDS, IssuedToken, Principal, Role, TokenStore
+from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import ADMIN, SERVICE, rasa_stand_in
 
 pytestmark = pytest.mark.integration
@@ -39,11 +40,7 @@ def record_key(token: str) -> str:
 
 @pytest.fixture
 def db_url(redis_url: str) -> str:
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    return url
+    return flushed_database(redis_url, REDIS_DB)
 
 
 @pytest.fixture
