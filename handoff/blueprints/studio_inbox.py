@@ -174,8 +174,8 @@ async def inbox_item(request: Request, item_id: str) -> HTTPResponse:
 @documented(security=TEAM_WRITE, errors=(400, 401, 403, 404, 409))
 async def accept(request: Request) -> HTTPResponse:
     """Add items to the training data under `intent` (body: ids, intent, and optionally `text`, a corrected
-    wording, for a single item). Each item is masked again; items refused (a duplicate, an unknown intent)
-    are listed with the reason and stay open."""
+    wording for a single item, which may mark entities: `[red jacket](item)`). Each item is masked again;
+    items refused (a duplicate, an unknown intent or entity) are listed with the reason and stay open."""
     who = await require(request, *STUDIO_WRITE)
     body = json_object(request)
     ids = _ids(body)
@@ -195,7 +195,8 @@ async def accept(request: Request) -> HTTPResponse:
             continue
         text = mask(edited).text if edited is not None else item.text
         try:
-            stored = await asyncio.to_thread(accept_example, nlu, intent, item.language, text)
+            annotated = edited is not None  # the editor's wording may mark entities
+            stored = await asyncio.to_thread(accept_example, nlu, intent, item.language, text, annotated)
         except (BadRequest, Conflict, ValueError) as exc:
             refused.append({"id": item_id, "error": "refused", "message": str(exc)})
             continue

@@ -939,16 +939,17 @@ class NluData:
                 raise NluWriteError(f"{relative}: the new content changes more than the examples")
 
 
-def accept_example(nlu: NluData, intent: str, language: str, text: str) -> Accepted:
+def accept_example(nlu: NluData, intent: str, language: str, text: str, annotated: bool = False) -> Accepted:
     """Add one customer message to an intent's examples, without a version: the inbox's "accept".
 
     The message is masked again (masking is idempotent) and its square brackets become parentheses: a
-    customer's words are never entity markup. Duplicates and unknown intents are refused like any add, with
-    `text` or `intent` named as the field."""
+    customer's words are never entity markup. An editor's corrected wording (`annotated`) keeps its markup,
+    checked like any example's (`[red jacket](item)`). Duplicates and unknown intents are refused like any
+    add, with `text` or `intent` named as the field."""
     if not isinstance(text, str):
         raise BadRequest("text must be text", field="text")
     masked = mask(text)
-    words = masked.text.replace("[", "(").replace("]", ")")
+    words = masked.text if annotated else masked.text.replace("[", "(").replace("]", ")")
     saved = nlu._add(intent, language, [words], None, intent_field="intent", text_field="text")
     added = next(e for e in reversed(saved.examples.examples) if e.text == saved.texts[0])
     return Accepted(added, masked.kinds, saved.examples)

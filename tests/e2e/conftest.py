@@ -121,6 +121,10 @@ def studio_project(work: Path) -> tuple[Path, Path]:
             shutil.copytree(source, target)
         else:
             shutil.copyfile(source, target)
+    # The knowledge base's index, copied: the studio publishes new versions into it and rolls back.
+    shutil.copytree(
+        ROOT / "var" / "kb_index", root / "var" / "kb_index", ignore=shutil.ignore_patterns("*.lock")
+    )
     for rel in STUDIO_LINKS:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).symlink_to((ROOT / rel).resolve(), target_is_directory=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,6 +39,7 @@ THANKS = "bless your cotton socks"
 WELCOME = "You're welcome"
 TRAINING_MS = 900_000  # fine-tuning and two evaluations on two cores busy with the rest of the stack
 ACTIVE_S = 300
+PUBLISH_MS = 300_000  # a build with the real encoders (unchanged articles come from the vector cache)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +144,12 @@ def test_flag_accept_train_activate_and_roll_back(stack: Stack, browser: Browser
         expect(studio.get_by_test_id("live-model")).to_contain_text(name)
         wait_until_served(stack, name)
 
-        # The same words are now understood, on every process (new conversations land on either).
+        # The same words, sent again in the widget, are now understood; new conversations land on either
+        # process, and each serves the new model.
+        again = new_page(browser, pages, stack)
+        open_storefront_chat(again)
+        customer_says(again, THANKS)
+        expect(again.locator(".sa-bot").filter(has_text=WELCOME)).to_be_visible(timeout=BOT_MS)
         assert all(WELCOME in reply_to(stack, THANKS) for _ in range(4))
 
         # Rollback: the previous model is live again, and the old answer with it.
@@ -169,3 +176,58 @@ def test_flag_accept_train_activate_and_roll_back(stack: Stack, browser: Browser
             assert action in actions, actions
     finally:
         set_presence(stack, ann.agent_id or ann.user_id, "offline")
+
+
+ARTICLE = "en-returns-how-to"
+
+
+def publish(studio: Page, version: str) -> None:
+    studio.get_by_test_id("kb-publish").click()
+    expect(studio.get_by_test_id("publish-status")).to_have_text("Published", timeout=PUBLISH_MS)
+    expect(studio.get_by_test_id("kb-current")).to_contain_text(version)
+
+
+def edit_body(studio: Page, line: str) -> None:
+    studio.get_by_test_id("kb-item").filter(has_text=ARTICLE).click()
+    body = studio.get_by_test_id("article-body")
+    body.fill(body.input_value() + "\n\n" + line)
+    studio.get_by_test_id("article-save").click()
+    expect(studio.get_by_test_id("article-status")).to_have_text("changed, not published")
+
+
+def test_an_article_is_edited_published_compared_and_rolled_back(
+    stack: Stack, browser: Browser, pages: list[Page]
+) -> None:
+    eve = make_user(stack, "editor", "Eve")
+    studio = new_page(browser, pages, stack)
+    studio_sign_in(studio, eve.user_id)
+    studio.get_by_test_id("tab-kb").click()
+    expect(studio.get_by_test_id("kb-current")).to_contain_text("v")
+    live = studio.get_by_test_id("kb-current").inner_text()
+    number = int(live.rsplit("v", 1)[1].split()[0])
+
+    # Two publishes with the real encoders: each version keeps its articles' text, so the two compare.
+    edit_body(studio, "Returns are free within 30 days.")
+    publish(studio, f"v{number + 1}")
+    edit_body(studio, "Bring the parcel to any post office.")
+    publish(studio, f"v{number + 2}")
+
+    studio.get_by_test_id("kb-tab-versions").click()
+    studio.get_by_test_id("diff-from").select_option(f"v{number + 1}")
+    studio.get_by_test_id("diff-to").select_option(f"v{number + 2}")
+    studio.get_by_test_id("diff-show").click()
+    changed = studio.get_by_test_id("diff-article").filter(has_text=ARTICLE)
+    expect(
+        changed.locator(".diff-add").filter(has_text="Bring the parcel to any post office.")
+    ).to_have_count(1)
+    shot(studio, "studio-kb-diff-real")
+
+    # Rolling back serves the earlier version again and puts its text back in the article's file.
+    row = studio.get_by_test_id("version-row").filter(has_text=f"v{number + 1}").first
+    row.get_by_test_id("version-rollback").click()
+    studio.get_by_test_id("confirm-ok").click()
+    expect(studio.get_by_test_id("kb-current")).to_contain_text(f"v{number + 1}")
+    article = Path(stack.env["STUDIO_ROOT"]) / "data" / "kb" / "en" / f"{ARTICLE}.md"
+    text = article.read_text(encoding="utf-8")
+    assert "Returns are free within 30 days." in text and "post office" not in text
+    assert problems(studio) == []

@@ -183,15 +183,32 @@ async def test_accepting_writes_the_example_and_dismissing_closes_the_item(
     assert refused.status_code == 200 and refused.json()["accepted"] == []
     assert "no_such_intent" in refused.json()["refused"][0]["message"]
 
+    unknown_entity = await client.post(
+        "/api/studio/inbox/accept",
+        json={
+            "ids": [items["low_confidence"]["id"]],
+            "intent": "request_return",
+            "text": "swap the [hue](tint)",
+        },
+        headers=editor,
+    )
+    assert (
+        unknown_entity.json()["accepted"] == [] and "tint" in unknown_entity.json()["refused"][0]["message"]
+    )
     accepted = await client.post(
         "/api/studio/inbox/accept",
-        json={"ids": [items["low_confidence"]["id"]], "intent": "request_return"},
+        json={
+            "ids": [items["low_confidence"]["id"]],
+            "intent": "request_return",
+            "text": "can i swap the colour of my [jacket](item)",  # the editor's wording marks the product
+        },
         headers=editor,
     )
     assert accepted.status_code == 200, accepted.text
-    assert [a["text"] for a in accepted.json()["accepted"]] == ["can i swap the colour"]
+    assert [a["text"] for a in accepted.json()["accepted"]] == ["can i swap the colour of my [jacket](item)"]
     examples = NluData(project).examples("request_return", "en")
-    assert "can i swap the colour" in [e.text for e in examples.examples]
+    added = next(e for e in examples.examples if e.text == "can i swap the colour of my [jacket](item)")
+    assert [(x.entity, x.value) for x in added.entities] == [("item", "jacket")]
 
     dismissed = await client.post(
         "/api/studio/inbox/dismiss", json={"ids": [items["fallback"]["id"], "nope"]}, headers=editor

@@ -7,7 +7,8 @@ Editors work the inbox (masked items, accept under a corrected intent, dismiss a
 live warnings and a 409 that shows the current version, try a message, edit, publish, diff and roll back
 an article, edit a quick reply whose variable error shows at its field, and train, compare and activate a
 candidate; supervisors read without write controls; agents are refused. No page may raise a script error or
-violate the Content-Security-Policy, and customer markup stays text. Screenshots go to docs/images/."""
+violate the Content-Security-Policy, and customer markup stays text. Screenshots go to
+var/artifacts/studio/."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ pytestmark = pytest.mark.integration
 
 REDIS_DB = 15  # this module flushes its own database before each test
 ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ROOT / "docs" / "images"
+IMAGES = ROOT / "var" / "artifacts" / "studio"  # the ones in docs/images are copied from here by hand
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

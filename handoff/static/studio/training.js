@@ -47,6 +47,15 @@ function setRun(run) {
   }
 }
 
+// How long a stage took (or has taken so far): the trainer reports when each stage began.
+function stageSeconds(run, reached, stage) {
+  if (typeof reached[stage] !== "number") return null;
+  var later = Object.keys(reached).map(function (k) { return reached[k]; })
+    .filter(function (at) { return at > reached[stage]; });
+  var end = later.length ? Math.min.apply(null, later) : (run === training.run ? elapsed() : run.elapsed);
+  return typeof end === "number" ? Math.max(0, end - reached[stage]) : null;
+}
+
 function stageList(run) {
   var list = testid(el("ol", "stages"), "training-stages");
   var reached = {};
@@ -62,7 +71,8 @@ function stageList(run) {
     li.setAttribute("data-status", status);
     if (status === "current") li.setAttribute("aria-current", "step");
     li.appendChild(el("span", "stage-name", label("stage_", stage)));
-    if (typeof reached[stage] === "number") li.appendChild(el("span", "muted small", seconds(reached[stage])));
+    var took = stageSeconds(run, reached, stage);
+    if (took !== null) li.appendChild(el("span", "muted small", seconds(took)));
     list.appendChild(li);
   });
   return list;
