@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from redis.exceptions import RedisError
 
 from common.language import detect_language
 from handoff import keys
@@ -105,6 +107,13 @@ class Hub:
         """Where messages the assistant was unsure of, or handed off for, go for the studio's editors."""
         self._studio_inbox = inbox
 
+    async def _for_studio(self, capture: Awaitable[Any]) -> None:
+        """The editors' inbox is a by-product: a Redis hiccup there never fails the customer's message."""
+        try:
+            await capture
+        except (RedisError, OSError):
+            logger.warning("hub.studio.capture_failed", exc_info=True)
+
     def use_packet_updates(self, updates: PacketUpdates) -> None:
         """Where what a waiting customer adds goes (without it, the packet stays as handed off)."""
         self._packet_updates = updates
@@ -183,7 +192,9 @@ class Hub:
         await self._store_bot_replies(conversation_id, replies, channel)
         if self._studio_inbox is not None:
             understood = getattr(bot_replies, "understood", None)
-            await self._studio_inbox.capture_parse(conversation_id, message_id, text, language, understood)
+            await self._for_studio(
+                self._studio_inbox.capture_parse(conversation_id, message_id, text, language, understood)
+            )
         if photos:  # the assistant answered the caption; the customer still learns where the photo went
             replies += await self._acknowledge_photo(conversation_id, channel, info, "photo_saved")
         return replies
@@ -268,7 +279,7 @@ class Hub:
             packet = {**packet, "photos": photos}
         status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
         if self._studio_inbox is not None:
-            await self._studio_inbox.capture_handoff(conversation_id, packet)
+            await self._for_studio(self._studio_inbox.capture_handoff(conversation_id, packet))
         info: Mapping[str, str] = {}
         if announce:
             # The notice needs the channel and address; the routing engine returns them with the status.

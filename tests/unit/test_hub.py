@@ -302,3 +302,28 @@ async def test_buttons_are_recorded_before_the_customer_can_see_them() -> None:
     bot = RecordingBot(store, [BotReply(text="Reason?", buttons=REASON_BUTTONS)])
     await make_hub(store, bot, conversations).customer_message("c17", "return please", "web")
     assert store.recorded_when_visible == [True]
+
+
+async def test_the_studio_inbox_failing_never_fails_the_customers_message() -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from handoff.bot_client import BotReplies
+
+    class BrokenInbox:
+        def __init__(self) -> None:
+            self.captured: list[str] = []
+
+        async def capture_parse(self, conversation_id: str, *args: Any) -> str | None:
+            self.captured.append(conversation_id)
+            raise RedisConnectionError("Redis is failing over")
+
+    store = InMemoryTranscriptStore()
+    replies = BotReplies([BotReply(text="Sorry, I didn't get that.")])
+    replies.understood = {"intent": "nlu_fallback", "confidence": 0.1}
+    hub = make_hub(store, RecordingBot(store, replies))
+    inbox = BrokenInbox()
+    hub.use_studio_inbox(inbox)  # type: ignore[arg-type]
+    answered = await hub.customer_message("c-studio", "zorblat glorp", "rest")
+    assert [r.text for r in answered] == ["Sorry, I didn't get that."]
+    assert inbox.captured == ["c-studio"]
+    assert [m.author for m in await store.read("c-studio")] == ["customer", "bot"]
