@@ -205,6 +205,8 @@ async def run_remote_action(self: Any, output_channel: Any, nlg: Any, tracker: A
 # The output channel's attribute that receives a summary of the message's parse (bot.channels.hub).
 UNDERSTOOD = "understood"
 RANKED = 5  # intents kept from the ranking: enough for an editor to see the close calls
+ENTITIES_NOTED = 10
+ENTITY_VALUE_CHARS = 100
 
 _ORIGINAL_PARSE: Any = None
 
@@ -217,9 +219,10 @@ def understanding(parse_data: dict[str, Any]) -> dict[str, Any]:
         for r in (parse_data.get("intent_ranking") or [])[:RANKED]
         if isinstance(r, dict)
     ]
+    # Bounded, so the header stays far below HTTP clients' header limits whatever the customer wrote.
     entities = [
-        {"entity": str(e.get("entity")), "value": e.get("value")}
-        for e in parse_data.get("entities") or []
+        {"entity": str(e.get("entity"))[:40], "value": str(e.get("value"))[:ENTITY_VALUE_CHARS]}
+        for e in (parse_data.get("entities") or [])[:ENTITIES_NOTED]
         if isinstance(e, dict)
     ]
     summary: dict[str, Any] = {

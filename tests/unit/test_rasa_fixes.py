@@ -297,4 +297,10 @@ def test_the_parse_is_noted_on_a_channel_that_asks_for_it() -> None:
     assert noted["intent"] == "order_status" and noted["confidence"] == 0.6123
     assert [r["name"] for r in noted["ranking"]] == ["i0", "i1", "i2", "i3", "i4"]
     assert noted["entities"] == [{"entity": "order_id", "value": "A1"}]
+    many = {
+        "intent": {"name": "inform", "confidence": 0.5},
+        "entities": [{"entity": "amount", "value": "9" * 500}] * 300,
+    }
+    bounded = rasa_fixes.understanding(many)
+    assert len(bounded["entities"]) == 10 and len(json.dumps(bounded)) < 2000
     assert noted["affect"] == {"frustration": "calm", "flags": []} and "stale" not in noted
