@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from common.language import detect_language
 from handoff import keys
+from handoff.analytics.feed import AnalyticsFeed, fact, short
 from handoff.bot_client import Bot, BotReply, BotUnavailable
 from handoff.channels.base import CustomerMessage, DeliveryFailed, PushChannel
 from handoff.conversations import ConversationStore, Owner
@@ -34,7 +35,8 @@ from handoff.inbound import offered_payloads, remember_payloads, text_for_assist
 from handoff.notices import notice
 from handoff.packet import PacketUpdates, customer_updates
 from handoff.routing.engine import HandoffStatus
-from handoff.studio.inbox import StudioInbox
+from handoff.studio.inbox import FALLBACK_INTENT, StudioInbox
+from handoff.studio.masking import mask
 from handoff.transcript import Message, TranscriptStore
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,12 @@ class Reply:
     text: str | None
     buttons: list[dict[str, Any]] | None = None
     custom: dict[str, Any] | None = None
+
+
+class Experiments(Protocol):
+    """handoff.analytics.experiments.ExperimentStore as the hub uses it."""
+
+    async def params_for(self, conversation_id: str, kind: str) -> tuple[str, str, dict[str, Any]] | None: ...
 
 
 class Router(Protocol):
@@ -99,6 +107,8 @@ class Hub:
         self._clock = clock
         self._packet_updates = packet_updates
         self._studio_inbox: StudioInbox | None = None
+        self._analytics: AnalyticsFeed | None = None
+        self._experiments: Experiments | None = None
 
     def add_channel(self, channel: PushChannel) -> None:
         self._push[channel.name] = channel
@@ -113,6 +123,29 @@ class Hub:
             await capture
         except (RedisError, OSError):
             logger.warning("hub.studio.capture_failed", exc_info=True)
+
+    def use_analytics(self, feed: AnalyticsFeed) -> None:
+        """Leave facts for the analytical store: events ride along with the transcript writes."""
+        self._analytics = feed
+
+    def use_experiments(self, experiments: Experiments) -> None:
+        """Running experiments: a handoff in a routing-weights experiment is routed with its variant's."""
+        self._experiments = experiments
+
+    async def _variant(self, conversation_id: str, kind: str) -> tuple[str, str, dict[str, Any]] | None:
+        """The conversation's variant of the running experiment of `kind`; an experiment store that cannot
+        answer leaves the conversation out of it rather than failing the customer's turn."""
+        if self._experiments is None:
+            return None
+        try:
+            return await self._experiments.params_for(conversation_id, kind)
+        except (RedisError, OSError):
+            logger.warning("hub.experiments.unavailable", exc_info=True)
+            return None
+
+    @property
+    def analytics(self) -> AnalyticsFeed | None:
+        return self._analytics
 
     def use_packet_updates(self, updates: PacketUpdates) -> None:
         """Where what a waiting customer adds goes (without it, the packet stays as handed off)."""
@@ -147,14 +180,19 @@ class Hub:
         message = Message(
             author="customer", text=text, channel=channel, client_id=client_id, attachments=photos or None
         )
+        language = detect_language(text) if text.strip() else None
+        facts = []
+        if self._analytics is not None:
+            facts.append(
+                fact("customer_message", conversation_id, message.ts, channel=channel, language=language)
+            )
         if client_id:
             once_key = keys.client_message(conversation_id, client_id)
-            message_id = await self._transcripts.append_once(conversation_id, message, once_key)
+            message_id = await self._transcripts.append_once(conversation_id, message, once_key, facts)
             if message_id is None:
                 raise AlreadyStored(client_id)
         else:
-            message_id = await self._transcripts.append(conversation_id, message)
-        language = detect_language(text) if text.strip() else None
+            message_id = await self._transcripts.append(conversation_id, message, facts)
         await self._conversations.update(
             conversation_id,
             {
@@ -189,15 +227,44 @@ class Hub:
         except BotUnavailable:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
-        await self._store_bot_replies(conversation_id, replies, channel)
+        understood = getattr(bot_replies, "understood", None)
+        turn = self._bot_turn(conversation_id, text, language or info.get("language"), understood)
+        await self._store_bot_replies(conversation_id, replies, channel, turn)
         if self._studio_inbox is not None:
-            understood = getattr(bot_replies, "understood", None)
             await self._for_studio(
                 self._studio_inbox.capture_parse(conversation_id, message_id, text, language, understood)
             )
         if photos:  # the assistant answered the caption; the customer still learns where the photo went
             replies += await self._acknowledge_photo(conversation_id, channel, info, "photo_saved")
         return replies
+
+    def _bot_turn(
+        self, conversation_id: str, text: str, language: str | None, understood: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """The assistant's turn as a fact: what it understood, and the customer's words (masked) only when it
+        did not understand them, for the dashboard's list of fallback messages."""
+        if self._analytics is None:
+            return []
+        understood = understood or {}
+        intent = understood.get("intent")
+        fallback = intent == FALLBACK_INTENT
+        affect = understood.get("affect")
+        return [
+            fact(
+                "bot_turn",
+                conversation_id,
+                self._clock(),
+                intent=intent if isinstance(intent, str) else None,
+                confidence=understood.get("confidence"),
+                fallback=fallback,
+                kb_article=understood.get("kb_article"),
+                kb_miss=False,
+                affect=affect.get("frustration") if isinstance(affect, dict) else None,
+                text=short(mask(text).text) if fallback else None,
+                language=language,
+                experiments={},
+            )
+        ]
 
     async def _acknowledge_photo(
         self, conversation_id: str, channel: str, info: Mapping[str, str], name: str
@@ -261,8 +328,9 @@ class Hub:
         await self._router.rate(agent_id, stars)
         await self._conversations.record_survey(conversation_id, agent_id, stars)
         thanks = notice("survey_thanks", info.get("language") or "en")
+        facts = self._facts("csat", conversation_id, agent_id=agent_id, stars=stars)
         await self._transcripts.append(
-            conversation_id, Message(author="system", text=thanks, channel=channel)
+            conversation_id, Message(author="system", text=thanks, channel=channel), facts
         )
         logger.info("hub.survey.answered", extra={"conversation_id": conversation_id, "stars": stars})
         return [Reply(text=thanks)]
@@ -277,6 +345,10 @@ class Hub:
         photos = await self._recent_photos(conversation_id)
         if photos:
             packet = {**packet, "photos": photos}
+        variant = await self._variant(conversation_id, "routing_weights")
+        if variant is not None:  # the engine routes with these weights and does not store them
+            experiment_id, name, params = variant
+            packet = {**packet, "experiments": {experiment_id: name}, "routing_weights": params}
         status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
         if self._studio_inbox is not None:
             await self._for_studio(self._studio_inbox.capture_handoff(conversation_id, packet))
@@ -294,13 +366,46 @@ class Hub:
             text = _queue_notice(status, str(packet.get("language") or "en"))
             messages.append(Message(author="system", text=text, channel=info.get("channel", "")))
         # The agents' note, then the customer's notice (as system_notice writes it), in one write.
-        ids = await self._transcripts.append_many(conversation_id, messages)
+        ids = await self._transcripts.append_many(
+            conversation_id, messages, self._handoff_facts(conversation_id, packet, status)
+        )
         if announce:
             await self._deliver(conversation_id, info, [Message(**{**messages[1].__dict__, "id": ids[1]})])
         logger.info(
             "hub.handoff.queued", extra={"conversation_id": conversation_id, "position": status.position}
         )
         return status
+
+    def _facts(self, kind: str, conversation_id: str, **fields: Any) -> list[dict[str, Any]]:
+        return [fact(kind, conversation_id, self._clock(), **fields)] if self._analytics is not None else []
+
+    def _handoff_facts(
+        self, conversation_id: str, packet: Mapping[str, Any], status: HandoffStatus
+    ) -> list[dict[str, Any]]:
+        if self._analytics is None:
+            return []
+        order = packet.get("order")
+        reason = str(packet.get("reason") or "unspecified")
+        facts = self._facts(
+            "handoff",
+            conversation_id,
+            reason=reason,
+            queue=status.skill or status.queue,
+            language=status.language or packet.get("language"),
+            order_id=order.get("id") if isinstance(order, Mapping) else None,
+            intent=packet.get("intent") if isinstance(packet.get("intent"), str) else None,
+            experiments=packet.get("experiments") if isinstance(packet.get("experiments"), dict) else {},
+        )
+        if reason == "kb_miss":  # the question the knowledge base had no article for
+            question = _last_customer_text(packet)
+            if question:
+                facts += self._facts(
+                    "kb_miss",
+                    conversation_id,
+                    text=short(mask(question).text),
+                    language=packet.get("language"),
+                )
+        return facts
 
     async def _recent_photos(self, conversation_id: str) -> list[dict[str, Any]]:
         recent = await self._transcripts.read_last(conversation_id, PHOTO_LOOKBACK)
@@ -321,7 +426,8 @@ class Hub:
     async def agent_message(self, conversation_id: str, agent_id: str, text: str) -> Message:
         info = await self._conversations.info(conversation_id)
         message = Message(author="agent", text=text, channel=info.get("channel", ""), agent_id=agent_id)
-        entry_id = await self._transcripts.append(conversation_id, message)
+        facts = self._facts("agent_message", conversation_id, agent_id=agent_id)
+        entry_id = await self._transcripts.append(conversation_id, message, facts)
         stored = Message(**{**message.__dict__, "id": entry_id})
         await self._deliver(conversation_id, info, [stored])
         return stored
@@ -330,7 +436,9 @@ class Hub:
         """Done: the assistant takes the conversation back and asks the customer to rate the help."""
         _, holder = await self._router.release(conversation_id, actor, Owner.BOT.value)
         await self._transcripts.append(
-            conversation_id, Message(author="system", text="resolved", channel="", internal=True)
+            conversation_id,
+            Message(author="system", text="resolved", channel="", internal=True),
+            self._facts("resolved", conversation_id, agent_id=holder),
         )
         await self._resume_bot(conversation_id, None, "")
         if holder:
@@ -351,7 +459,9 @@ class Hub:
     async def close(self, conversation_id: str, actor: str | None) -> None:
         await self._router.release(conversation_id, actor, Owner.CLOSED.value)
         await self._transcripts.append(
-            conversation_id, Message(author="system", text="closed", channel="", internal=True)
+            conversation_id,
+            Message(author="system", text="closed", channel="", internal=True),
+            self._facts("closed", conversation_id, actor=actor),
         )
 
     async def offer_ticket(self, conversation_id: str, ticket_id: str, out_of_hours: bool = False) -> None:
@@ -391,17 +501,23 @@ class Hub:
         return await self._store_bot_replies(conversation_id, replies, channel)
 
     async def _store_bot_replies(
-        self, conversation_id: str, replies: list[Reply], channel: str
+        self,
+        conversation_id: str,
+        replies: list[Reply],
+        channel: str,
+        facts: Sequence[Mapping[str, Any]] = (),
     ) -> list[Message]:
         payloads = [p for reply in replies for p in offered_payloads(reply.buttons)]
         if payloads:  # before the replies are visible: a quick click must find its payload recorded
             await self._remember_payloads(conversation_id, payloads)
-        stored = []
-        for reply in replies:
-            message = Message(author="bot", text=reply.text or "", channel=channel, buttons=reply.buttons)
-            entry_id = await self._transcripts.append(conversation_id, message)
-            stored.append(Message(**{**message.__dict__, "id": entry_id}))
-        return stored
+        messages = [
+            Message(author="bot", text=reply.text or "", channel=channel, buttons=reply.buttons)
+            for reply in replies
+        ]
+        if not messages and not facts:
+            return []
+        ids = await self._transcripts.append_many(conversation_id, messages, facts)  # one round trip
+        return [Message(**{**m.__dict__, "id": i}) for m, i in zip(messages, ids, strict=True)]
 
     async def _remember_payloads(self, conversation_id: str, payloads: list[str]) -> None:
         previous = (await self._conversations.info(conversation_id)).get(keys.OFFERED_PAYLOADS)
@@ -459,6 +575,14 @@ def _queue_notice(status: HandoffStatus, language: str) -> str:
         return notice("queued_unknown_wait", language, position=status.position)
     minutes = max(1, round(status.estimated_wait_seconds / 60))
     return notice("queued", language, position=status.position, minutes=minutes)
+
+
+def _last_customer_text(packet: Mapping[str, Any]) -> str | None:
+    transcript = packet.get("transcript")
+    for entry in reversed(transcript if isinstance(transcript, list) else []):
+        if isinstance(entry, Mapping) and entry.get("author") == "customer" and entry.get("text"):
+            return str(entry["text"])
+    return None
 
 
 def _shown_text(message: Message) -> str:

@@ -191,6 +191,16 @@ def service_level_events() -> str:
     return f"{PREFIX}:service_level"
 
 
+def analytics_events() -> str:
+    """Stream: facts for the analytical store (handoff/analytics/feed.py), field `e` = JSON event."""
+    return f"{PREFIX}:analytics:events"
+
+
+def analytics_lease(group: str) -> str:
+    """String with expiry: the worker that writes the stream into this machine's analytical store."""
+    return f"{PREFIX}:analytics:lease:{group}"
+
+
 def service_level_seen(conversation_id: str, queued_at: str) -> str:
     """Marker: this handoff (conversation and queue time) was already counted once."""
     return f"{PREFIX}:sl:seen:{conversation_id}:{queued_at}"

@@ -18,6 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from handoff import keys, service_level
+from handoff.analytics.feed import AnalyticsFeed, fact
 from handoff.hub import Hub
 from handoff.notices import notice
 from handoff.routing.engine import RoutingEngine
@@ -44,6 +45,7 @@ class HandoffLifecycle:
         self._tickets = tickets
         self._redis = redis
         self._clock = clock
+        self.analytics: AnalyticsFeed | None = None  # set when the analytical store is on
 
     # -- one conversation ----------------------------------------------------------------------------
 
@@ -56,20 +58,33 @@ class HandoffLifecycle:
         previous, _holder = await self._engine.release(conversation_id, None, "closed", waiting_only)
         if previous not in ("queued", "offered"):
             return previous, None
-        await service_level.record_abandoned(self._redis, conversation_id, "customer_left", queued_at)
+        wait = await service_level.record_abandoned(self._redis, conversation_id, "customer_left", queued_at)
+        if self.analytics is not None and wait is not None:
+            await self.analytics.emit(fact("abandoned", conversation_id, reason="customer_left", wait=wait))
         ticket, created = await self._tickets.create_auto(conversation_id, AutoReason.CUSTOMER_LEFT)
         if created:
             language = await self._hub.language(conversation_id)
             await self._hub.system_notice(conversation_id, notice("left_queue", language, ticket=ticket.id))
         return previous, ticket.id
 
-    async def answered(self, conversation_id: str) -> None:
+    async def answered(self, conversation_id: str, agent_id: str | None = None) -> None:
         """An agent accepted the offer: the wait counts for the service level (once per handoff)."""
-        await service_level.record_answered(self._redis, conversation_id)
+        wait = await service_level.record_answered(self._redis, conversation_id)
+        if self.analytics is not None and wait is not None:
+            await self.analytics.emit(fact("accepted", conversation_id, agent_id=agent_id, wait=wait))
 
-    async def transferred_away(self, conversation_id: str, holder: str | None) -> None:
+    async def transferred_away(
+        self,
+        conversation_id: str,
+        holder: str | None,
+        to_agent: str | None = None,
+        to_queue: str | None = None,
+    ) -> None:
         """Tells the previous holder's consoles a transferred chat has left them (the engine's own release,
         used by resolve and return to bot, announces itself)."""
+        if self.analytics is not None:
+            entry = fact("transfer", conversation_id, from_agent=holder, to_agent=to_agent, to_queue=to_queue)
+            await self.analytics.emit(entry)
         if holder:
             event = {"type": "released", "conversation_id": conversation_id, "agent_id": holder}
             await self._publish(keys.routing_events(), event)

@@ -15,35 +15,40 @@ KEEP = 100_000  # about a busy week; XADD trims approximately, which is O(1)
 THRESHOLDS = (20, 60)
 
 
-async def record_answered(redis: Redis, conversation_id: str) -> None:
+async def record_answered(redis: Redis, conversation_id: str) -> float | None:
     """After an accept: the wait from queueing to acceptance, once per handoff (a handoff is identified by
-    its queued_at, so a re-offer or a second worker does not count it twice)."""
+    its queued_at, so a re-offer or a second worker does not count it twice); the wait when counted."""
     r: Any = redis
     queued_at, assigned_at = await r.hmget(keys.conversation(conversation_id), "queued_at", "assigned_at")
     if not queued_at:
-        return
+        return None
     if not await r.set(keys.service_level_seen(conversation_id, queued_at), "1", nx=True, ex=7 * 86400):
-        return
+        return None
     wait = max(0.0, float(assigned_at or time.time()) - float(queued_at))
     await r.xadd(
         STREAM, {"conversation_id": conversation_id, "outcome": "answered", "wait": f"{wait:.3f}"},
         maxlen=KEEP, approximate=True,
     )  # fmt: skip
+    return wait
 
 
-async def record_abandoned(redis: Redis, conversation_id: str, reason: str, queued_at: str | None) -> None:
-    """A handoff that ended without an agent (customer left, nobody available): a miss for the level."""
+async def record_abandoned(
+    redis: Redis, conversation_id: str, reason: str, queued_at: str | None
+) -> float | None:
+    """A handoff that ended without an agent (customer left, nobody available): a miss for the level;
+    the wait when counted."""
     if not queued_at:
-        return
+        return None
     r: Any = redis
     if not await r.set(keys.service_level_seen(conversation_id, queued_at), "1", nx=True, ex=7 * 86400):
-        return
+        return None
     wait = max(0.0, time.time() - float(queued_at))
     await r.xadd(
         STREAM,
         {"conversation_id": conversation_id, "outcome": "abandoned", "reason": reason, "wait": f"{wait:.3f}"},
         maxlen=KEEP, approximate=True,
     )  # fmt: skip
+    return wait
 
 
 async def summary(redis: Redis, window_seconds: int = 3600, now: float | None = None) -> dict[str, Any]:

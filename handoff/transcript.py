@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
@@ -54,16 +54,25 @@ class Message:
         return cls(id=entry_id, **data)
 
 
-class TranscriptStore(Protocol):
-    async def append(self, conversation_id: str, message: Message) -> str: ...
+# Analytics events (handoff/analytics/feed.py) that ride along with an append: written in the same script,
+# so a message and its facts are stored together, without another round trip, or not at all.
+Events = Sequence[Mapping[str, Any]]
 
-    async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None: ...
+
+class TranscriptStore(Protocol):
+    async def append(self, conversation_id: str, message: Message, events: Events = ()) -> str: ...
+
+    async def append_once(
+        self, conversation_id: str, message: Message, once_key: str, events: Events = ()
+    ) -> str | None: ...
 
     async def seen_once(self, once_key: str) -> bool:
         """Whether a message was stored with `once_key` (append_once) and the key is still kept."""
         ...
 
-    async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]: ...
+    async def append_many(
+        self, conversation_id: str, messages: Sequence[Message], events: Events = ()
+    ) -> list[str]: ...
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]: ...
 
@@ -72,26 +81,32 @@ class TranscriptStore(Protocol):
         ...
 
 
-# KEYS: the transcript stream, the conversations index, the transcript events channel, and with a ttl
-# the once-key. ARGV: conversation id, the once-key's ttl in seconds (0: no once-key), then per message:
-# its fields' JSON, its ts, and the notification around its entry id (before, after). Appends in order,
-# bumps the index, publishes each entry; returns the entry ids, or false when the once-key already exists.
+# KEYS: the transcript stream, the conversations index, the transcript events channel, the analytics
+# stream, and with a ttl the once-key. ARGV: conversation id, the once-key's ttl in seconds (0: no
+# once-key), the analytics stream's approximate length limit, the number n of analytics events, the n
+# events' JSON, then per message: its fields' JSON, its ts, and the notification around its entry id
+# (before, after). Appends in order, bumps the index, publishes each entry, adds the analytics events;
+# returns the entry ids, or false when the once-key already exists (and then adds no event either).
 # One script instead of a MULTI and a PUBLISH: one round trip however many messages. The once-key is set
 # in the same script as the append so that a crash can never leave a message marked stored but missing.
 APPEND = r"""
 local ttl = tonumber(ARGV[2])
-if ttl > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+if ttl > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
   return false
 end
+local n = tonumber(ARGV[4])
 local ids = {}
-for i = 3, #ARGV, 4 do
+for i = 5 + n, #ARGV, 4 do
   local id = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i])
   redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[1])
   redis.call('PUBLISH', KEYS[3], ARGV[i + 2] .. id .. ARGV[i + 3])
   ids[#ids + 1] = id
 end
+for j = 5, 4 + n do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[j])
+end
 -- Last: Redis does not undo a script's writes when a later call fails, so the key follows the message.
-if ttl > 0 then redis.call('SET', KEYS[4], '1', 'EX', ttl) end
+if ttl > 0 then redis.call('SET', KEYS[5], '1', 'EX', ttl) end
 return ids
 """
 
@@ -105,31 +120,43 @@ class RedisTranscriptStore:
     same (a bounded loss window rather than a hub that stops while a replica is away), and
     `hub.redis.unreplicated_write` is logged."""
 
-    def __init__(self, redis: Redis, wait_replicas: int = 0, wait_timeout_ms: int = 200) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 200,
+        events_maxlen: int = 1_000_000,
+    ) -> None:
         self._redis = redis
         self._append = redis.register_script(APPEND)
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = wait_timeout_ms
+        self._events_maxlen = events_maxlen
 
-    async def append(self, conversation_id: str, message: Message) -> str:
-        return (await self.append_many(conversation_id, [message]))[0]
+    async def append(self, conversation_id: str, message: Message, events: Events = ()) -> str:
+        return (await self.append_many(conversation_id, [message], events))[0]
 
-    async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
+    async def append_many(
+        self, conversation_id: str, messages: Sequence[Message], events: Events = ()
+    ) -> list[str]:
         """Store the messages in order; each is stored before its notification is published."""
-        return await self._run(conversation_id, messages, None) or []
+        return await self._run(conversation_id, messages, None, events) or []
 
-    async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None:
+    async def append_once(
+        self, conversation_id: str, message: Message, once_key: str, events: Events = ()
+    ) -> str | None:
         """Store the message unless `once_key` was seen (then None): a re-sent message is kept once."""
-        ids = await self._run(conversation_id, [message], once_key)
+        ids = await self._run(conversation_id, [message], once_key, events)
         return ids[0] if ids else None
 
     async def seen_once(self, once_key: str) -> bool:
         return bool(await self._redis.exists(once_key))
 
     async def _run(
-        self, conversation_id: str, messages: Sequence[Message], once_key: str | None
+        self, conversation_id: str, messages: Sequence[Message], once_key: str | None, events: Events
     ) -> list[str] | None:
         args: list[str | int] = [conversation_id, ONCE_TTL_SECONDS if once_key else 0]
+        args += [self._events_maxlen, len(events), *(json.dumps(e, ensure_ascii=False) for e in events)]
         for message in messages:
             # Tell every worker's live connections (widget, console) to read past their cursor. A lost
             # notification only delays a message: readers always fetch by cursor from the stream. The
@@ -137,7 +164,12 @@ class RedisTranscriptStore:
             before = json.dumps({"conversation_id": conversation_id, "id": ""})[:-2]
             after = json.dumps({"id": "", "author": message.author})[len('{"id": "') :]
             args += [message.to_fields()["data"], repr(message.ts), before, after]
-        keys_ = [keys.transcript(conversation_id), keys.conversations_index(), keys.transcript_events()]
+        keys_ = [
+            keys.transcript(conversation_id),
+            keys.conversations_index(),
+            keys.transcript_events(),
+            keys.analytics_events(),
+        ]
         if once_key:
             keys_.append(once_key)
         if self._wait_replicas and any(m.author in WRITTEN_BY_PEOPLE for m in messages):
@@ -183,8 +215,10 @@ class InMemoryTranscriptStore:
         self._streams: dict[str, list[Message]] = {}
         self._once: set[str] = set()
         self._last = (0, -1)  # the latest entry id, as (milliseconds, sequence)
+        self.events: list[dict[str, Any]] = []  # the analytics events that rode along, in order
 
-    async def append(self, conversation_id: str, message: Message) -> str:
+    async def append(self, conversation_id: str, message: Message, events: Events = ()) -> str:
+        self.events.extend(dict(e) for e in events)
         # Ids rise like a stream's, "<milliseconds>-<sequence>", so that any id is a cursor.
         milliseconds = max(int(message.ts * 1000), self._last[0])
         sequence = self._last[1] + 1 if milliseconds == self._last[0] else 0
@@ -194,17 +228,23 @@ class InMemoryTranscriptStore:
         self._streams.setdefault(conversation_id, []).append(stored)
         return entry_id
 
-    async def append_many(self, conversation_id: str, messages: Sequence[Message]) -> list[str]:
-        return [await self.append(conversation_id, m) for m in messages]
+    async def append_many(
+        self, conversation_id: str, messages: Sequence[Message], events: Events = ()
+    ) -> list[str]:
+        ids = [await self.append(conversation_id, m) for m in messages]
+        self.events.extend(dict(e) for e in events)
+        return ids
 
     async def seen_once(self, once_key: str) -> bool:
         return once_key in self._once
 
-    async def append_once(self, conversation_id: str, message: Message, once_key: str) -> str | None:
+    async def append_once(
+        self, conversation_id: str, message: Message, once_key: str, events: Events = ()
+    ) -> str | None:
         if once_key in self._once:
             return None
         self._once.add(once_key)
-        return await self.append(conversation_id, message)
+        return await self.append(conversation_id, message, events)
 
     async def read(self, conversation_id: str, after: str = "-", limit: int = 500) -> list[Message]:
         messages = self._streams.get(conversation_id, [])

@@ -3,8 +3,9 @@
 Rasa's own REST channel accepts anyone who can reach the port. The hub is the only client that should
 talk to the assistant, so this channel refuses requests without the shared token.
 
-The reply also carries what the assistant understood (intent ranking, entities, affect) in the
-`X-Understood` header, as ASCII JSON: the body stays Rasa's REST shape for any other client.
+The reply also carries what the assistant understood (intent ranking, entities, affect, and the article a
+knowledge-base answer came from) in the `X-Understood` header, as ASCII JSON: the body stays Rasa's REST
+shape for any other client.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ from sanic.response import HTTPResponse
 from bot.rasa_fixes import FAILED_ACTIONS, UNDERSTOOD
 
 UNDERSTOOD_HEADER = "X-Understood"
+ARTICLE_ID_CHARS = 100
+
+
+class HubOutputChannel(CollectingOutputChannel):
+    """Rasa's collecting channel that also notes which knowledge-base article answered (the action sends its
+    id beside the text, `kb_article`), for the hub's facts about the turn."""
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        article = message.get("kb_article")
+        understood = getattr(self, UNDERSTOOD, None)
+        if isinstance(article, str) and isinstance(understood, dict):
+            understood["kb_article"] = article[:ARTICLE_ID_CHARS]
+        await super().send_response(recipient_id, message)
 
 
 class HubInput(InputChannel):
@@ -67,7 +81,7 @@ class HubInput(InputChannel):
             metadata = body.get("metadata") or {}
             if not isinstance(sender, str) or not isinstance(text, str) or not isinstance(metadata, dict):
                 return response.json({"error": "sender and message must be strings"}, status=400)
-            collector = CollectingOutputChannel()
+            collector = HubOutputChannel()
             failed: list[str] = []
             setattr(collector, FAILED_ACTIONS, failed)
             understood: dict[str, Any] = {}

@@ -248,7 +248,7 @@ async def accept_offer(request: Request, conversation_id: str) -> HTTPResponse:
     who = await require(request, Role.AGENT)
     engine = _engine(request)
     status = await engine.accept(_conversation(conversation_id), str(who.agent_id))
-    await _lifecycle(request).answered(conversation_id)
+    await _lifecycle(request).answered(conversation_id, str(who.agent_id))
     hub: Hub = request.app.ctx.hub
     await hub.agent_joined(conversation_id, (await engine.get_agent(str(who.agent_id))).name)
     return json(status.as_dict())
@@ -301,14 +301,14 @@ async def transfer(request: Request, conversation_id: str) -> HTTPResponse:
         target = check_agent_id(body["agent_id"], field="agent_id")
         offer = await engine.transfer_to_agent(cid, _acting_agent(who), target)
         await _save_note(request, cid, note, who)
-        await _lifecycle(request).transferred_away(cid, holder)
+        await _lifecycle(request).transferred_away(cid, holder, to_agent=offer.agent_id)
         return json({"conversation_id": cid, "offered_to": offer.agent_id, "expires_at": offer.expires_at})
     skill = body["skill"]
     if not isinstance(skill, str):
         raise BadRequest("'skill' must be a string", field="skill")
     status = await engine.transfer_to_skill(cid, _acting_agent(who), skill)
     await _save_note(request, cid, note, who)
-    await _lifecycle(request).transferred_away(cid, holder)
+    await _lifecycle(request).transferred_away(cid, holder, to_queue=skill)
     return json(status.as_dict())
 
 

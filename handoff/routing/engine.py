@@ -228,7 +228,9 @@ class RoutingEngine:
     # -- handoffs ------------------------------------------------------------------------------------
 
     async def enqueue(self, conversation_id: str, packet: Mapping[str, Any]) -> HandoffStatus:
-        """Queue a handoff and route it at once if an agent is free. Idempotent while it is in routing."""
+        """Queue a handoff and route it at once if an agent is free. Idempotent while it is in routing.
+        `packet["routing_weights"]` ({skill, load, rating}: an experiment's variant) routes this handoff
+        with those weights instead of the team's; it is not stored with the packet."""
         reason, intent = packet.get("reason"), packet.get("intent")
         skill = self.config.skill_for(reason, intent)
         language = packet.get("language") or "en"
@@ -240,9 +242,11 @@ class RoutingEngine:
         qscore = now - self.config.priority_seconds(
             packet.get("customer_tier"), value, reason, mood if isinstance(mood, str) else None
         )
+        own = _own_weights(packet.get("routing_weights"))
+        stored = {k: v for k, v in packet.items() if k != "routing_weights"}
         args = [
             conversation_id, skill, language, f"{qscore:.3f}", f"{now:.3f}",
-            packet.get("customer_id") or "", json.dumps(packet, ensure_ascii=False),
+            packet.get("customer_id") or "", json.dumps(stored, ensure_ascii=False), own,
         ]  # fmt: skip
         # Queued, routed and its status read in one atomic step: one round trip.
         result = await self._run("ENQUEUE", args)
@@ -542,3 +546,13 @@ def check_agent_id(agent_id: Any, field: str = "id") -> str:
             f"'{field}' must be 1-64 of a-z, 0-9, _ . - (starting with a letter or digit)", field=field
         )
     return agent_id
+
+
+def _own_weights(raw: object) -> str:
+    """An experiment's weights as the ENQUEUE script takes them ("ws,wl,wr"), or "" for the team's."""
+    if not isinstance(raw, Mapping):
+        return ""
+    values = [raw.get(name) for name in ("skill", "load", "rating")]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values):
+        return ""
+    return ",".join(repr(float(v)) for v in values)  # type: ignore[arg-type]

@@ -97,7 +97,7 @@ PRELUDE = (
 local WS, WL, WR = tonumber(prm[1]) or 0.4, tonumber(prm[2]) or 0.3, tonumber(prm[3]) or 0.3
 local PM, PW = tonumber(prm[4]) or 4.0, tonumber(prm[5]) or 5.0
 local TIMEOUT, MAX_MISSED, STICKY = tonumber(prm[6]) or 20, tonumber(prm[7]) or 3, tonumber(prm[8]) or 0
-local DECISIONS_KEPT, DECISION_TTL, SMALL_TEAM = 1000, 30 * 86400, 50
+local DECISIONS_KEPT, DECISION_TTL, SMALL_TEAM, PICK_SCAN = 1000, 30 * 86400, 50, 200
 
 local function split(s)
   local out = {}
@@ -128,6 +128,23 @@ end
 local function total(a, prof)
   if prof == nil then return WL * (1.0 - load_of(a)) + WR * rating_of(a) end
   return WS * prof + WL * (1.0 - load_of(a)) + WR * rating_of(a)
+end
+
+-- The weights a conversation is routed with: its experiment's variant (field 'xweights', "ws,wl,wr"),
+-- else the team's. Returns ws, wl, wr and whether they are the conversation's own.
+local function weights_of(cid)
+  local own = redis.call('HGET', CONVERSATION .. cid, 'xweights')
+  if own then
+    local w = split(own)
+    local ws, wl, wr = tonumber(w[1]), tonumber(w[2]), tonumber(w[3])
+    if ws and wl and wr then return ws, wl, wr, true end
+  end
+  return WS, WL, WR, false
+end
+
+local function total_with(a, prof, ws, wl, wr)
+  if prof == nil then return wl * (1.0 - load_of(a)) + wr * rating_of(a) end
+  return ws * prof + wl * (1.0 - load_of(a)) + wr * rating_of(a)
 end
 
 -- Per-(skill, language) sets of online agents and their summed capacity ("slots"), so that decisions
@@ -233,13 +250,13 @@ local function unqueue(cid)
   redis.call('ZREM', WAITING_WIDENED, cid)
 end
 
-local function candidate(aid, skill)
+local function candidate(aid, skill, ws, wl, wr)
   local a = agent(aid)
   local prof = nil
   if skill ~= '*' then prof = tonumber(a.skills[skill]) or 0 end
-  local parts = {skill = prof and WS * prof or 0, load = WL * (1.0 - load_of(a)), rating = WR * rating_of(a)}
-  return {agent_id = aid, total = total(a, prof), parts = parts, proficiency = prof or cjson.null,
-    load = load_of(a), rating = rating_of(a)}
+  local parts = {skill = prof and ws * prof or 0, load = wl * (1.0 - load_of(a)), rating = wr * rating_of(a)}
+  return {agent_id = aid, total = total_with(a, prof, ws, wl, wr), parts = parts,
+    proficiency = prof or cjson.null, load = load_of(a), rating = rating_of(a)}
 end
 
 -- Who each filter removed: exact counts from the online index in O(1); names too for small teams.
@@ -281,26 +298,37 @@ local function record_decision(cid, qname, now, chosen, how, outcome)
   local did = redis.call('INCR', DECISION_SEQUENCE)
   local pool = POOL .. qname
   local declined_key = CONVERSATION .. cid .. DECLINED_AGENTS
+  local ws, wl, wr, own = weights_of(cid)
   local cands = {}
   local offset = 0
-  while #cands < 5 do  -- the best five the filters left, declined agents excluded
+  -- The best five the filters left, declined agents excluded; with the conversation's own weights the
+  -- pool's order (the team's weights) does not apply, so its first agents are scored and sorted again.
+  local wanted = own and PICK_SCAN or 5
+  while #cands < wanted do
     local ids = redis.call('ZRANGE', pool, offset, offset + 9)
     if #ids == 0 then break end
     for _, aid in ipairs(ids) do
-      if #cands < 5 and redis.call('SISMEMBER', declined_key, aid) == 0 then
-        cands[#cands + 1] = candidate(aid, skill)
+      if #cands < wanted and redis.call('SISMEMBER', declined_key, aid) == 0 then
+        cands[#cands + 1] = candidate(aid, skill, ws, wl, wr)
       end
     end
     offset = offset + 10
   end
+  if own then
+    table.sort(cands, function(x, y)
+      if x.total ~= y.total then return x.total > y.total end
+      return x.agent_id < y.agent_id
+    end)
+    for i = #cands, 6, -1 do cands[i] = nil end
+  end
   if chosen and how ~= 'best' then
     local listed = false
     for _, c in ipairs(cands) do if c.agent_id == chosen then listed = true end end
-    if not listed then table.insert(cands, 1, candidate(chosen, skill)) end
+    if not listed then table.insert(cands, 1, candidate(chosen, skill, ws, wl, wr)) end
   end
   local record = {id = tostring(did), conversation_id = cid, at = now, queue = qname,
     skill = (skill ~= '*') and skill or cjson.null, language = lang, how = how, outcome = outcome,
-    chosen = chosen or cjson.null, weights = {skill = WS, load = WL, rating = WR},
+    chosen = chosen or cjson.null, weights = {skill = ws, load = wl, rating = wr},
     pool_size = redis.call('ZCARD', pool), candidates = cands, removed = filters(skill, lang, declined_key)}
   redis.call('SET', DECISION .. did, cjson.encode(record), 'EX', DECISION_TTL)
   redis.call('LPUSH', DECISIONS, did)
@@ -328,7 +356,7 @@ local function publish(event)
   redis.call('PUBLISH', ROUTING_EVENTS, cjson.encode(event))
 end
 
-local function pick(cid, pool)
+local function pick(cid, pool, skill)
   local declined_key = CONVERSATION .. cid .. DECLINED_AGENTS
   local customer = redis.call('HGET', CONVERSATION .. cid, 'customer_id')
   if customer and customer ~= '' and STICKY > 0 then
@@ -337,6 +365,25 @@ local function pick(cid, pool)
         and redis.call('SISMEMBER', declined_key, previous) == 0 then
       return previous, 'sticky'
     end
+  end
+  local ws, wl, wr, own = weights_of(cid)
+  if own then
+    -- An experiment's weights: score the pool's agents with them (same order of ties as the pool: the
+    -- lower id first). The pool holds only free, qualified agents: a team's size, scanned up to PICK_SCAN.
+    local best, best_total = nil, nil
+    for _, aid in ipairs(redis.call('ZRANGE', pool, 0, PICK_SCAN - 1)) do
+      if redis.call('SISMEMBER', declined_key, aid) == 0 then
+        local a = agent(aid)
+        local prof = nil
+        if skill ~= '*' then prof = tonumber(a.skills[skill]) or 0 end
+        local t = total_with(a, prof, ws, wl, wr)
+        if best == nil or t > best_total or (t == best_total and aid < best) then
+          best, best_total = aid, t
+        end
+      end
+    end
+    if best then return best, 'best' end
+    return nil
   end
   local offset = 0
   while true do
@@ -352,11 +399,12 @@ end
 -- per offer and a 'queue_changed' event, so that customers' positions and agents' consoles update.
 local function route_queue(qname, now, max_offers, scan, watch)
   local queue, pool = QUEUE .. qname, POOL .. qname
+  local skill = split_queue(qname)
   local made = {}
   while #made < max_offers and redis.call('ZCARD', pool) > 0 do
     local placed = false
     for _, cid in ipairs(redis.call('ZRANGE', queue, 0, scan - 1)) do
-      local aid, how = pick(cid, pool)
+      local aid, how = pick(cid, pool, skill)
       if aid then
         local o = offer(cid, aid, qname, now, how)
         made[#made + 1] = o
@@ -405,7 +453,8 @@ end
 # ARGV: cid. Returns status_of(cid).
 STATUS = KEY_NAMES + STATUS_OF + "return status_of(ARGV[1])\n"
 
-# ARGV: cid, skill, language, qscore (virtual arrival), now, customer_id, packet JSON
+# ARGV: cid, skill, language, qscore (virtual arrival), now, customer_id, packet JSON, and the conversation's
+# own weights "ws,wl,wr" (an experiment's variant) or "" for the team's
 # Queues the conversation and routes its queue in the same atomic step. Returns {owner, offers, status,
 # {channel, address}}: 'queued' and the offers made for a new handoff, or the current owner and {} if it
 # was already in the hands of the routing engine (the action server may retry a request); status is
@@ -424,7 +473,8 @@ if owner == 'queued' or owner == 'offered' or owner == 'agent' then
 end
 local qname = skill .. ':' .. lang
 redis.call('HDEL', key, 'offer_agent', 'offer_expires', 'agent', 'assigned_at', 'widened', 'ticket_offered',
-  'decision', 'resolved_at')
+  'decision', 'resolved_at', 'xweights')
+if ARGV[8] and ARGV[8] ~= '' then redis.call('HSET', key, 'xweights', ARGV[8]) end
 redis.call('HSET', key, 'owner', 'queued', 'skill', skill, 'language', lang, 'queue', qname, 'qscore', qscore,
   'queued_at', now, 'customer_id', customer)
 redis.call('SET', HANDOFF_PACKET .. cid, packet)

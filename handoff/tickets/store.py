@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from handoff import keys
+from handoff.analytics.feed import AnalyticsFeed, fact
 from handoff.errors import BadRequest, Conflict, NotFoundError
 from handoff.routing.config import RoutingConfig
 from handoff.routing.engine import EVENTS_CHANNEL, LANGUAGES
@@ -60,6 +61,7 @@ class TicketStore:
         self._clock = clock
         self._create = redis.register_script(CREATE)
         self._list = redis.register_script(LIST)
+        self.analytics: AnalyticsFeed | None = None  # set when the analytical store is on
 
     @property
     def redis(self) -> Any:
@@ -135,6 +137,8 @@ class TicketStore:
             "created_by": SYSTEM_ACTOR,
         }
         ticket_id, created = await self._insert(fields, SYSTEM_ACTOR, dedupe=dedupe)
+        if created and self.analytics is not None:  # the case ended unresolved: the contact ends as a ticket
+            await self.analytics.emit(fact("ticket", conversation_id, ticket_id=ticket_id, reason=why.value))
         return await self.get(ticket_id), created
 
     async def _insert(self, fields: dict[str, str | None], actor: str, dedupe: str) -> tuple[str, bool]:

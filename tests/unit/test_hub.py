@@ -6,7 +6,7 @@ from handoff.bot_client import BotReply, BotUnavailable
 from handoff.conversations import Owner
 from handoff.hub import AlreadyStored, Hub, parse_rating
 from handoff.notices import notice
-from handoff.transcript import InMemoryTranscriptStore, Message
+from handoff.transcript import Events, InMemoryTranscriptStore, Message
 from tests.unit.fakes import Conversations
 
 
@@ -289,11 +289,11 @@ class WatchingStore(InMemoryTranscriptStore):
         self.conversations = conversations
         self.recorded_when_visible: list[bool] = []
 
-    async def append(self, conversation_id: str, message: Message) -> str:
+    async def append(self, conversation_id: str, message: Message, events: Events = ()) -> str:
         if message.author == "bot" and message.buttons:
             fields = self.conversations.fields.get(conversation_id, {})
             self.recorded_when_visible.append("offered_payloads" in fields)
-        return await super().append(conversation_id, message)
+        return await super().append(conversation_id, message, events)
 
 
 async def test_buttons_are_recorded_before_the_customer_can_see_them() -> None:
