@@ -195,12 +195,16 @@ class ActionHandoff(Action):
         tracker: Tracker,
         reason: str,
         kb_hits: list[Any] | None = None,
+        experiments: dict[str, str] | None = None,
     ) -> list[EventType]:
-        """Post the packet to the hub and tell the customer; other actions call this for their triggers."""
+        """Post the packet to the hub and tell the customer; other actions call this for their triggers.
+        `experiments`: the experiment variants that led to this handoff ({experiment id: variant})."""
         order = await _order_if_known(self._store or order_store(), tracker)
         packet = build_packet(tracker, reason, order)
         if kb_hits is not None:
             packet["kb_hits"] = kb_hits
+        if experiments:
+            packet["experiments"] = dict(experiments)
         try:
             await (self._hub or hub_client()).create_handoff(packet)
         except HubError:

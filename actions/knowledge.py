@@ -25,6 +25,18 @@ CATEGORY_BY_INTENT = {"ask_shipping": "shipping", "payment_problem": "payment"}
 MISS_REASON_BY_INTENT = {"payment_problem": "payment_issue"}
 
 
+def threshold_variant(tracker: Tracker) -> tuple[str, str, float] | None:
+    """The knowledge-base threshold this conversation's experiment variant uses, as the hub sent it in the
+    message's metadata (`experiments.kb_threshold`: {id, variant, threshold}); None outside an experiment."""
+    raw = (conversation.metadata(tracker).get("experiments") or {}).get("kb_threshold")
+    if not isinstance(raw, dict):
+        return None
+    threshold = raw.get("threshold")
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
+        return None
+    return str(raw.get("id") or ""), str(raw.get("variant") or ""), float(threshold)
+
+
 def hit_record(hit: Hit) -> dict[str, Any]:
     return {
         "article_id": hit.article_id,
@@ -55,11 +67,16 @@ class ActionAnswerFromKB(Action):
             logger.exception("actions.kb.search_failed", extra={"conversation_id": tracker.sender_id})
             return await self._handoff.handoff(dispatcher, tracker, "backend_error")
         tried = [hit_record(h) for h in result.hits]
-        if result.miss or not result.hits:
+        miss = result.miss
+        variant = threshold_variant(tracker)
+        if variant is not None and result.hits:  # an experiment decides with its variant's threshold
+            miss = result.confidence < variant[2]
+        exposure = {variant[0]: variant[1]} if variant is not None and variant[0] else {}
+        if miss or not result.hits:
             reason = MISS_REASON_BY_INTENT.get(intent, "kb_miss")
             return [
                 SlotSet("kb_hits", tried),
-                *await self._handoff.handoff(dispatcher, tracker, reason, tried),
+                *await self._handoff.handoff(dispatcher, tracker, reason, tried, experiments=exposure),
             ]
         best = result.hits[0]
         # The answer's text, and the article by reference: a response template would also copy the

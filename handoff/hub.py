@@ -221,6 +221,10 @@ class Hub:
             # Nothing the assistant can read: the hub answers, and a form's pending question stays pending.
             return await self._acknowledge_photo(conversation_id, channel, info, "photo_received")
         meta = trusted_metadata(metadata, channel)
+        kb_variant = await self._variant(conversation_id, "kb_threshold")
+        if kb_variant is not None:  # the knowledge-base action decides with the variant's threshold
+            experiment_id, name, params = kb_variant
+            meta["experiments"] = {"kb_threshold": {"id": experiment_id, "variant": name, **params}}
         bot_text = text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock())
         try:
             bot_replies = await self._bot.send(conversation_id, bot_text, meta)
@@ -228,7 +232,7 @@ class Hub:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
         understood = getattr(bot_replies, "understood", None)
-        turn = self._bot_turn(conversation_id, text, language or info.get("language"), understood)
+        turn = self._bot_turn(conversation_id, text, language or info.get("language"), understood, kb_variant)
         await self._store_bot_replies(conversation_id, replies, channel, turn)
         if self._studio_inbox is not None:
             await self._for_studio(
@@ -239,13 +243,20 @@ class Hub:
         return replies
 
     def _bot_turn(
-        self, conversation_id: str, text: str, language: str | None, understood: Mapping[str, Any] | None
+        self,
+        conversation_id: str,
+        text: str,
+        language: str | None,
+        understood: Mapping[str, Any] | None,
+        kb_variant: tuple[str, str, dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """The assistant's turn as a fact: what it understood, and the customer's words (masked) only when it
-        did not understand them, for the dashboard's list of fallback messages."""
+        did not understand them, for the dashboard's list of fallback messages. A knowledge-base answer in
+        a threshold experiment names the variant (a miss does, on its handoff)."""
         if self._analytics is None:
             return []
         understood = understood or {}
+        exposed = kb_variant is not None and bool(understood.get("kb_article"))
         intent = understood.get("intent")
         fallback = intent == FALLBACK_INTENT
         affect = understood.get("affect")
@@ -262,7 +273,7 @@ class Hub:
                 affect=affect.get("frustration") if isinstance(affect, dict) else None,
                 text=short(mask(text).text) if fallback else None,
                 language=language,
-                experiments={},
+                experiments={kb_variant[0]: kb_variant[1]} if kb_variant is not None and exposed else {},
             )
         ]
 
@@ -348,7 +359,8 @@ class Hub:
         variant = await self._variant(conversation_id, "routing_weights")
         if variant is not None:  # the engine routes with these weights and does not store them
             experiment_id, name, params = variant
-            packet = {**packet, "experiments": {experiment_id: name}, "routing_weights": params}
+            exposed = {**(packet.get("experiments") or {}), experiment_id: name}
+            packet = {**packet, "experiments": exposed, "routing_weights": params}
         status = await self._router.enqueue(conversation_id, packet)  # also records the customer id
         if self._studio_inbox is not None:
             await self._for_studio(self._studio_inbox.capture_handoff(conversation_id, packet))

@@ -68,7 +68,9 @@ DICT_FIELDS = ("slots", "order")
 STRING_FIELDS = ("channel", "customer_id", "intent")
 #: How the customer's identity was verified (actions/orders/verification.py); None when it was not.
 VERIFIED_BY = frozenset({"storefront", "rest_token", "telegram_contact", "order_check"})
-HUB_FIELDS = ("photos", "updates", "order_hint")
+HUB_FIELDS = ("photos", "updates", "order_hint", "routing_weights")
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
+EXPERIMENTS_MAX = 8
 UPDATE_KINDS = ("order_id", "photo", "text")
 UPDATES_CAP = 50  # the latest updates kept in a packet
 TEXT_EXCERPT = 280  # characters of a waiting customer's message kept in an update
@@ -102,10 +104,25 @@ def validate_packet(body: Any) -> dict[str, Any]:
             raise BadRequest(f"'{name}' is set by the hub, not by the packet's sender", field=name)
     _check_identity(body.get("identity"))
     _check_affect(body.get("affect"))
+    _check_experiments(body.get("experiments"))
     tier = body.get("customer_tier")
     if tier is not None and tier not in TIERS:
         raise BadRequest(f"'customer_tier' must be one of {', '.join(TIERS)}", field="customer_tier")
     return body
+
+
+def _check_experiments(experiments: Any) -> None:
+    """`experiments`: {experiment id: variant} for the variants that led to the handoff."""
+    if experiments is None:
+        return
+    if not isinstance(experiments, dict) or len(experiments) > EXPERIMENTS_MAX:
+        raise BadRequest(
+            f"'experiments' must be an object of at most {EXPERIMENTS_MAX} experiment ids",
+            field="experiments",
+        )
+    for key, value in experiments.items():
+        if not EXPERIMENT_NAME.match(key) or not isinstance(value, str) or not EXPERIMENT_NAME.match(value):
+            raise BadRequest("'experiments' maps experiment ids to variant names", field="experiments")
 
 
 def _check_affect(affect: Any) -> None:

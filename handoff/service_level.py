@@ -71,3 +71,51 @@ async def summary(redis: Redis, window_seconds: int = 3600, now: float | None = 
         result[f"answered_within_{limit}s"] = within
         result[f"share_within_{limit}s"] = round(within / total, 4) if total else None
     return result
+
+
+ALERT_WINDOW_SECONDS = 900  # the live level is measured over the last 15 minutes of handoffs
+
+
+def level_at(
+    entries: list[tuple[float, str, float]], end: float, window: float, seconds: float
+) -> float | None:
+    """Share of the handoffs that ended their wait in (end - window, end] answered within `seconds`;
+    abandoned ones count as misses. None without handoffs."""
+    waits = [(outcome, wait) for ts, outcome, wait in entries if end - window < ts <= end]
+    if not waits:
+        return None
+    return sum(1 for outcome, wait in waits if outcome == "answered" and wait <= seconds) / len(waits)
+
+
+async def target_status(
+    redis: Redis,
+    seconds: float,
+    share: float,
+    alert_minutes: int,
+    window_seconds: int = ALERT_WINDOW_SECONDS,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The live service level against its target ("80% within 20 s"), and whether it has been missed at
+    every minute of the last `alert_minutes` (each minute judged on its trailing window): a single slow
+    answer does not alert, a level that stays low does. Minutes without any handoff do not count as a miss."""
+    r: Any = redis
+    now = now or time.time()
+    start_ms = int((now - alert_minutes * 60 - window_seconds) * 1000)
+    raw = await r.xrange(STREAM, min=f"{start_ms}", max="+")
+    entries = [
+        (int(str(entry_id).split("-")[0]) / 1000, str(f.get("outcome")), float(f.get("wait") or 0.0))
+        for entry_id, f in raw
+    ]
+    current = level_at(entries, now, window_seconds, seconds)
+    checks = [level_at(entries, now - m * 60, window_seconds, seconds) for m in range(alert_minutes + 1)]
+    missed = [level is not None and level < share for level in checks]
+    missed_minutes = next((m for m, miss in enumerate(missed) if not miss), len(missed))
+    return {
+        "target": {"share": share, "seconds": seconds},
+        "window_seconds": window_seconds,
+        "level": None if current is None else round(current, 4),
+        "missed": current is not None and current < share,
+        "missed_minutes": missed_minutes,  # consecutive minutes, up to now, below the target
+        "alert": all(missed),
+        "alert_minutes": alert_minutes,
+    }

@@ -21,11 +21,21 @@ bp = Blueprint("supervisor")
 @console_operation("get")
 @documented(security=TEAM_READ, errors=(401, 403))
 async def overview(request: Request) -> HTTPResponse:
-    """Queues, agents, the last hour's service level and open tickets, for the dashboard."""
+    """Queues, agents, the last hour's service level, the live level against its target (with an alert
+    when it has been missed for SERVICE_LEVEL_ALERT_MINUTES) and open tickets, for the dashboard."""
     await require(request, *STAFF)
     engine = routing_of(request)
-    queues, agents, level = await asyncio.gather(
-        engine.queues(), engine.agents(), service_level.summary(request.app.ctx.redis)
+    settings = request.app.ctx.settings
+    queues, agents, level, target = await asyncio.gather(
+        engine.queues(),
+        engine.agents(),
+        service_level.summary(request.app.ctx.redis),
+        service_level.target_status(
+            request.app.ctx.redis,
+            settings.service_level_seconds,
+            settings.service_level_target,
+            settings.service_level_alert_minutes,
+        ),
     )
     tickets = getattr(request.app.ctx, "tickets", None)
     open_tickets = await tickets.open_counts() if tickets is not None else {}
@@ -34,6 +44,7 @@ async def overview(request: Request) -> HTTPResponse:
             "queues": queues,
             "agents": [a.as_dict() for a in agents],
             "service_level": level,
+            "service_level_target": target,
             "tickets": open_tickets,
         }
     )

@@ -162,3 +162,18 @@ async def test_an_unreachable_experiment_store_leaves_the_handoff_out_of_the_exp
     assert status.owner == "queued"
     assert "routing_weights" not in conversations.packets[0]
     assert store.events[0]["experiments"] == {}
+
+
+async def test_a_threshold_experiment_reaches_the_assistant_and_its_answers_name_the_variant() -> None:
+    understood = {"intent": "ask_shipping", "confidence": 0.8, "kb_article": "shipping-times"}
+    hub, store, bot = hub_with_facts(understood_replies(["3-5 days"], understood))
+    hub.use_experiments(StubExperiments(("exp-2", "strict", {"threshold": 0.7})))
+    await hub.customer_message("c9", "how long is shipping", "widget", {"experiments": {"forged": 1}})
+    assert bot.metadata["experiments"] == {
+        "kb_threshold": {"id": "exp-2", "variant": "strict", "threshold": 0.7}
+    }
+    assert store.events[-1]["experiments"] == {"exp-2": "strict"}
+    # a turn the knowledge base did not answer is not exposed to the experiment
+    bot.replies = understood_replies(["Hi"], {"intent": "greet", "confidence": 0.9})
+    await hub.customer_message("c9", "hello", "widget")
+    assert store.events[-1]["experiments"] == {}

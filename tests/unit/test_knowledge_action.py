@@ -107,3 +107,44 @@ async def test_an_invoice_answer_offers_to_send_the_invoice_outside_a_form_only(
         )
         responses = [m["response"] for m in dispatcher.messages]
         assert ("utter_offer_resend_invoice" in responses) is offered
+
+
+def experiment_metadata(threshold: object) -> dict:
+    return {
+        "channel": "widget",
+        "experiments": {"kb_threshold": {"id": "exp-1", "variant": "strict", "threshold": threshold}},
+    }
+
+
+async def test_a_threshold_experiment_decides_with_its_variants_threshold() -> None:
+    hit = FakeHit("en-shipping-fees", "How much does shipping cost?", "Standard shipping is $5.99.", 0.6)
+    accepted = FakeResult([hit], miss=False)
+    accepted.confidence = 0.62  # type: ignore[attr-defined]
+    hub = FakeHub()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="ask_shipping", text="delivery cost?", metadata=experiment_metadata(0.7))
+    await ActionAnswerFromKB(FakeKB(accepted), ActionHandoff(hub, FakeOrderStore())).run(
+        dispatcher, tracker, {}
+    )
+    # the index would answer; the strict variant hands over and says which variant did
+    assert hub.packets[0]["reason"] == "kb_miss" and hub.packets[0]["experiments"] == {"exp-1": "strict"}
+    lenient = make_tracker(intent="ask_shipping", text="delivery cost?", metadata=experiment_metadata(0.5))
+    missed = FakeResult([hit], miss=True)
+    missed.confidence = 0.55  # type: ignore[attr-defined]
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerFromKB(FakeKB(missed), ActionHandoff(FakeHub(), FakeOrderStore())).run(
+        dispatcher, lenient, {}
+    )
+    assert dispatcher.messages[0]["kb_article"] == "en-shipping-fees"
+
+
+async def test_a_malformed_threshold_in_the_metadata_is_ignored() -> None:
+    hit = FakeHit("en-shipping-fees", "How much does shipping cost?", "Standard shipping is $5.99.", 0.6)
+    for bad in (1.5, "0.2", True, None):
+        dispatcher = CollectingDispatcher()
+        tracker = make_tracker(intent="ask_shipping", metadata=experiment_metadata(bad))
+        hub = FakeHub()
+        await ActionAnswerFromKB(
+            FakeKB(FakeResult([hit], miss=False)), ActionHandoff(hub, FakeOrderStore())
+        ).run(dispatcher, tracker, {})
+        assert dispatcher.messages[0]["kb_article"] == "en-shipping-fees" and hub.packets == []
