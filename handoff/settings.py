@@ -6,7 +6,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.env import (
     SettingsError,
@@ -19,6 +18,7 @@ from common.env import (
     read_url,
 )
 from common.redis_connect import SentinelConfig, read_replica_wait, read_sentinel
+from handoff.analytics.settings import AnalyticsSettings, ServiceLevelTarget
 from handoff.channels.telegram.settings import TelegramSettings
 
 MIB = 1024 * 1024
@@ -95,12 +95,7 @@ class Settings:
     rasa_urls: tuple[str, ...] = ()  # every Rasa process (RASA_URLS), conversations spread among them
     studio_low_confidence: float = 0.4  # a message whose best intent scores below this goes to the studio
     studio_root: str = ""  # the project whose data/ and models/ the studio edits (default: this checkout)
-    # The analytical store (docs/analytics.md): None is off (ANALYTICS_DB=off); tests built without it.
-    analytics_db: str | None = None
-    analytics_group: str = ""  # this machine's writer group; default the host name
-    analytics_stream_max: int = 1_000_000  # events Redis keeps for a store that is behind
-    analytics_timezone: str = "UTC"  # where a day starts, for the dashboard's days
-    analytics_idle_minutes: int = 30  # a contact without activity this long has ended
+    analytics: AnalyticsSettings | None = None  # None: off (ANALYTICS_DB=off; tests built without it)
     service_level_seconds: float = 20.0  # the service level: this share answered within these seconds
     service_level_target: float = 0.8
     service_level_alert_minutes: int = 10  # missed this long: the supervisors' dashboard alerts
@@ -112,6 +107,7 @@ class Settings:
         redis_sentinel = read_sentinel(env)
         redis_wait = read_replica_wait(env, redis_sentinel)
         rasa_urls = _rasa_urls(env)
+        service = ServiceLevelTarget.from_env(env)
         return cls(
             host=env.get("HUB_HOST", "127.0.0.1"),
             port=read_int(env, "HUB_PORT", 8000, 1, 65535),
@@ -151,29 +147,11 @@ class Settings:
             ),
             attachment_retention_days=read_int(env, "HUB_ATTACHMENT_RETENTION_DAYS", 90, 1, 3650),
             telegram=TelegramSettings.from_env(env),
-            analytics_db=_analytics_db(env),
-            analytics_group=env.get("ANALYTICS_GROUP", "").strip(),
-            analytics_stream_max=read_int(env, "ANALYTICS_STREAM_MAX", 1_000_000, 10_000, 100_000_000),
-            analytics_timezone=_timezone(env, "ANALYTICS_TIMEZONE"),
-            analytics_idle_minutes=read_int(env, "ANALYTICS_IDLE_MINUTES", 30, 1, 1440),
-            service_level_seconds=read_float(env, "SERVICE_LEVEL_SECONDS", 20.0, 1.0, 3600.0),
-            service_level_target=read_float(env, "SERVICE_LEVEL_TARGET", 0.8, 0.01, 1.0),
+            analytics=AnalyticsSettings.from_env(env),
+            service_level_seconds=service.seconds,
+            service_level_target=service.share,
             service_level_alert_minutes=read_int(env, "SERVICE_LEVEL_ALERT_MINUTES", 10, 1, 1440),
         )
-
-
-def _analytics_db(env: Mapping[str, str]) -> str | None:
-    raw = env.get("ANALYTICS_DB", "var/analytics.sqlite").strip()
-    return None if raw.lower() in ("", "off", "0", "false", "no") else raw
-
-
-def _timezone(env: Mapping[str, str], name: str) -> str:
-    raw = env.get(name, "UTC").strip() or "UTC"
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{name}={raw!r} is not a time zone such as UTC or Asia/Shanghai") from None
-    return raw
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -26,6 +26,11 @@ except ConfigError as exc:
   export RASA_URLS
 fi
 procs="actions rasa hub models ready"
+# The analytics writer fills the dashboard's store from the hub's events, unless analytics is off.
+case "${ANALYTICS_DB-var/analytics.sqlite}" in
+  ""|off|OFF|0|false|no) ;;
+  *) procs="$procs analytics" ;;
+esac
 # The demo order store, if an earlier version created it before the umask above.
 for file in "${ORDER_DB:-var/orders.sqlite}" "${ORDER_DB:-var/orders.sqlite}"-wal "${ORDER_DB:-var/orders.sqlite}"-shm; do
   if [ -e "$file" ]; then chmod go-rwx "$file"; fi

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 STREAM_MAX = 1_000_000
 BATCH = 500
 LEASE_SECONDS = 15.0
+LINGER_SECONDS = 0.5  # after a short batch, wait for more: fewer, larger transactions, far less CPU
 IDLE_CLOSE_EVERY_SECONDS = 60.0
 TEXT_MAX = 200
 
@@ -102,6 +103,7 @@ class AnalyticsWriter:
         batch: int = BATCH,
         lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self._redis: Any = redis
         self._store = store
@@ -109,9 +111,11 @@ class AnalyticsWriter:
         self._batch = batch
         self._lease_seconds = lease_seconds
         self._clock = clock
+        self._linger = linger
         self._me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._closed_idle_at = 0.0
         self.applied = 0  # events applied by this writer (for tests and the log)
+        self.last_read = 0  # events in the latest batch read
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Until `stopping`: take the lease when free, then write batches; on any failure wait and retry
@@ -120,6 +124,9 @@ class AnalyticsWriter:
             try:
                 if await self._hold_lease():
                     await self.write_once(block_ms=1000)
+                    if self.last_read < self._batch and self._linger > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stopping.wait(), self._linger)
                     continue
             except (RedisError, OSError):
                 logger.warning("hub.analytics.redis_unavailable", exc_info=True)
@@ -141,6 +148,7 @@ class AnalyticsWriter:
         for _stream, items in reply or []:
             for entry_id, fields in items:
                 entries.append((str(entry_id), _decode(fields)))
+        self.last_read = len(entries)
         applied = await asyncio.to_thread(self._store.ingest, entries) if entries else 0
         self.applied += applied
         now = self._clock()

