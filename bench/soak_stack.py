@@ -283,6 +283,7 @@ def stack_environment(work: Path, settings: Mapping[str, str], rasa_processes: i
             "RASA_URL": f"http://127.0.0.1:{rasa}",
             "RASA_URLS": ",".join(f"http://127.0.0.1:{rasa + i}" for i in range(rasa_processes)),
             "ORDER_DB": str(work / "orders.sqlite"),
+            "ANALYTICS_DB": str(work / "analytics.sqlite"),
             "RASA_MODELS_DIR": str(work / "models"),
             "HUB_ATTACHMENTS_DIR": str(work / "attachments"),
             **SHARED_ADDRESS_LIMITS,

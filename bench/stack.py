@@ -181,6 +181,7 @@ def start_stack(
         **{name: str(free_port()) for name in PORTS},
         "REDIS_DATA_DIR": str(work / "redis"),
         "ORDER_DB": str(work / "orders.sqlite"),
+        "ANALYTICS_DB": str(work / "analytics.sqlite"),
         "RASA_MODELS_DIR": str(models),
         "MODEL_WATCH_INTERVAL": "60",
         **(settings or {}),

@@ -151,6 +151,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         {
             "REDIS_DATA_DIR": str(work / "redis"),
             "ORDER_DB": str(work / "orders.sqlite"),
+            "ANALYTICS_DB": str(work / "analytics.sqlite"),
             "RASA_MODELS_DIR": str(models),
             "MODEL_WATCH_INTERVAL": "1",
             "RASA_PROCESSES": str(RASA_PROCESSES),
