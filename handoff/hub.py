@@ -222,9 +222,16 @@ class Hub:
             return await self._acknowledge_photo(conversation_id, channel, info, "photo_received")
         meta = trusted_metadata(metadata, channel)
         kb_variant = await self._variant(conversation_id, "kb_threshold")
+        reply_variant = await self._variant(conversation_id, "reply_variant")
+        sent: dict[str, Any] = {}
         if kb_variant is not None:  # the knowledge-base action decides with the variant's threshold
             experiment_id, name, params = kb_variant
-            meta["experiments"] = {"kb_threshold": {"id": experiment_id, "variant": name, **params}}
+            sent["kb_threshold"] = {"id": experiment_id, "variant": name, **params}
+        if reply_variant is not None:  # the assistant answers with the variant's response variations
+            experiment_id, name, params = reply_variant
+            sent["reply_variant"] = {"id": experiment_id, "variant": params.get("variant", name)}
+        if sent:
+            meta["experiments"] = sent
         bot_text = text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock())
         try:
             bot_replies = await self._bot.send(conversation_id, bot_text, meta)
@@ -232,7 +239,9 @@ class Hub:
             return await self._bot_unavailable(conversation_id, text, channel, info)
         replies = [_to_reply(r) for r in bot_replies]
         understood = getattr(bot_replies, "understood", None)
-        turn = self._bot_turn(conversation_id, text, language or info.get("language"), understood, kb_variant)
+        turn = self._bot_turn(
+            conversation_id, text, language or info.get("language"), understood, kb_variant, reply_variant
+        )
         await self._store_bot_replies(conversation_id, replies, channel, turn)
         if self._studio_inbox is not None:
             await self._for_studio(
@@ -249,14 +258,20 @@ class Hub:
         language: str | None,
         understood: Mapping[str, Any] | None,
         kb_variant: tuple[str, str, dict[str, Any]] | None = None,
+        reply_variant: tuple[str, str, dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """The assistant's turn as a fact: what it understood, and the customer's words (masked) only when it
         did not understand them, for the dashboard's list of fallback messages. A knowledge-base answer in
-        a threshold experiment names the variant (a miss does, on its handoff)."""
+        a threshold experiment names the variant (a miss does, on its handoff); in a reply-variant
+        experiment every turn does."""
         if self._analytics is None:
             return []
         understood = understood or {}
-        exposed = kb_variant is not None and bool(understood.get("kb_article"))
+        experiments = {}
+        if kb_variant is not None and understood.get("kb_article"):
+            experiments[kb_variant[0]] = kb_variant[1]
+        if reply_variant is not None:  # every turn of the conversation: intention to treat
+            experiments[reply_variant[0]] = reply_variant[1]
         intent = understood.get("intent")
         fallback = intent == FALLBACK_INTENT
         affect = understood.get("affect")
@@ -273,7 +288,7 @@ class Hub:
                 affect=affect.get("frustration") if isinstance(affect, dict) else None,
                 text=short(mask(text).text) if fallback else None,
                 language=language,
-                experiments={kb_variant[0]: kb_variant[1]} if kb_variant is not None and exposed else {},
+                experiments=experiments,
             )
         ]
 

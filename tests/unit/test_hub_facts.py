@@ -23,15 +23,18 @@ class StubFeed(AnalyticsFeed):
 
 
 class StubExperiments:
-    def __init__(self, answer: Any) -> None:
+    """The running experiment of one kind (`kind`; None: every kind) and the variant it gives."""
+
+    def __init__(self, answer: Any, kind: str | None = None) -> None:
         self.answer = answer
+        self.kind = kind
         self.asked: list[tuple[str, str]] = []
 
     async def params_for(self, conversation_id: str, kind: str) -> Any:
         self.asked.append((conversation_id, kind))
         if isinstance(self.answer, Exception):
             raise self.answer
-        return self.answer
+        return self.answer if self.kind in (None, kind) else None
 
 
 class RoutingConversations(Conversations):
@@ -145,7 +148,7 @@ async def test_a_handoff_in_a_routing_experiment_carries_the_variant_and_its_wei
     conversations = RoutingConversations()
     hub, store, _ = hub_with_facts([BotReply(text="ok")], conversations)
     weights = {"skill": 0.1, "load": 0.8, "rating": 0.1}
-    experiments = StubExperiments(("exp-1", "load_first", weights))
+    experiments = StubExperiments(("exp-1", "load_first", weights), "routing_weights")
     hub.use_experiments(experiments)
     await hub.handoff("c7", {"reason": "customer_request", "language": "zh", "channel": "widget"})
     assert experiments.asked == [("c7", "routing_weights")]
@@ -167,7 +170,7 @@ async def test_an_unreachable_experiment_store_leaves_the_handoff_out_of_the_exp
 async def test_a_threshold_experiment_reaches_the_assistant_and_its_answers_name_the_variant() -> None:
     understood = {"intent": "ask_shipping", "confidence": 0.8, "kb_article": "shipping-times"}
     hub, store, bot = hub_with_facts(understood_replies(["3-5 days"], understood))
-    hub.use_experiments(StubExperiments(("exp-2", "strict", {"threshold": 0.7})))
+    hub.use_experiments(StubExperiments(("exp-2", "strict", {"threshold": 0.7}), "kb_threshold"))
     await hub.customer_message("c9", "how long is shipping", "widget", {"experiments": {"forged": 1}})
     assert bot.metadata["experiments"] == {
         "kb_threshold": {"id": "exp-2", "variant": "strict", "threshold": 0.7}
@@ -177,3 +180,11 @@ async def test_a_threshold_experiment_reaches_the_assistant_and_its_answers_name
     bot.replies = understood_replies(["Hi"], {"intent": "greet", "confidence": 0.9})
     await hub.customer_message("c9", "hello", "widget")
     assert store.events[-1]["experiments"] == {}
+
+
+async def test_a_reply_variant_reaches_the_assistant_and_every_turn_names_it() -> None:
+    hub, store, bot = hub_with_facts(understood_replies(["Hi!"], {"intent": "greet", "confidence": 0.9}))
+    hub.use_experiments(StubExperiments(("exp-3", "b", {"variant": "shortcuts"}), "reply_variant"))
+    await hub.customer_message("c10", "hello", "widget")
+    assert bot.metadata["experiments"] == {"reply_variant": {"id": "exp-3", "variant": "shortcuts"}}
+    assert store.events[-1]["experiments"] == {"exp-3": "b"}
