@@ -19,7 +19,17 @@ EXPERIMENTS_MAX = 10
 
 ENDINGS = ("resolved", "closed", "abandoned", "ticket")
 KNOWN_TYPES = frozenset(
-    {"customer_message", "bot_turn", "handoff", "accepted", "agent_message", "transfer", "csat", *ENDINGS}
+    {
+        "customer_message",
+        "bot_turn",
+        "kb_miss",
+        "handoff",
+        "accepted",
+        "agent_message",
+        "transfer",
+        "csat",
+        *ENDINGS,
+    }
 )
 RESOLUTIONS = ("assistant", "person", "abandoned", "ticket", "open")
 AFFECT_RANK = {"calm": 0, "annoyed": 1, "angry": 2}

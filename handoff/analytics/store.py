@@ -399,6 +399,11 @@ class _Batch:
                     text = event.text("text", TEXT_MAX)
                     if text:
                         self.misses.append((contact, miss, event.ts, language, text))
+        elif kind == "kb_miss":  # the hub's own event when the assistant hands off for a missed question
+            contact.kb_misses += 1
+            text = event.text("text", TEXT_MAX)
+            if text:
+                self.misses.append((contact, "kb_miss", event.ts, language, text))
         elif kind == "handoff":
             if contact.first_intent is None:
                 contact.add_intent(event.text("intent"))

@@ -388,6 +388,20 @@ def test_misses_are_grouped_by_text_with_the_latest_conversation(store: Analytic
     assert error.value.field == "kind"
 
 
+def test_the_hubs_kb_miss_event_counts_and_lists_the_question(store: AnalyticsStore, feed: Feed) -> None:
+    """The hub reports a knowledge-base miss with the handoff it causes (a `kb_miss` event)."""
+    feed(
+        ev("customer_message", "m1", 0, channel="widget", language="en"),
+        ev("bot_turn", "m1", 1, intent="ask_policy", kb_miss=False),
+        ev("handoff", "m1", 2, reason="kb_miss", queue="general"),
+        ev("kb_miss", "m1", 2, text="can I pay with goats?", language="en"),
+    )
+    assert store.summary(ALL)["kb_misses"] == 1
+    assert [(m["text"], m["conversation_id"]) for m in store.misses(ALL, "kb_miss")] == [
+        ("can I pay with goats?", "m1")
+    ]
+
+
 def test_variant_outcomes_sum_per_variant(store: AnalyticsStore, feed: Feed) -> None:
     exp = {"experiments": {"welcome-copy": "friendly"}}
     feed(
