@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import date, timedelta
+from typing import Any
+
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from handoff.analytics.store import Filters
 from handoff.auth import bearer
-from handoff.errors import BadRequest, Forbidden, json_object
+from handoff.errors import BadRequest, Forbidden, Unavailable, json_object
 from handoff.hub import Hub
 from handoff.identity import ROTATION_GRACE_SECONDS, STAFF, Principal, Role, TokenStore, principal, require
 from handoff.inbound import BlankText, InboundError, normalise_text
@@ -29,6 +35,7 @@ from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import MAX_WEIGHT, ConfigError, Weights
 from handoff.routing.engine import RoutingEngine, RoutingError, check_agent_id, validate_agent_spec
 from handoff.routing.scoring import Presence
+from handoff.simulator.replay import ReplayError, compare
 
 bp = Blueprint("routing", url_prefix="/api")
 describe_security(bp)
@@ -429,3 +436,57 @@ async def put_weights(request: Request) -> HTTPResponse:
         raise BadRequest(str(exc), field="weights") from None
     entry = await _engine(request).set_weights(weights, who.user_id)
     return json(entry)
+
+
+PREVIEW_DAYS = 7
+PREVIEW_SEEDS = (1, 2, 3)
+
+
+@bp.post("/routing/weights/preview")
+@documented(
+    security=TEAM_READ,
+    body=obj(
+        {
+            "skill": number(minimum=0, maximum=MAX_WEIGHT),
+            "load": number(minimum=0, maximum=MAX_WEIGHT),
+            "rating": number(minimum=0, maximum=MAX_WEIGHT),
+            "days": integer(
+                minimum=1, maximum=31, description=f"recorded days to replay (default {PREVIEW_DAYS})"
+            ),
+        },
+        description="Proposed weights (omitted ones keep their default; not all zero)",
+    ),
+    errors=(400, 401, 403, 503),
+)
+async def preview_weights(request: Request) -> HTTPResponse:
+    """The predicted effect of a weight change before it is saved: the last days' recorded handoffs (from
+    the analytics store) replayed by the routing simulator with today's team under the current and the
+    proposed weights, same customers for both (docs/simulator.md, "What-if replay")."""
+    await require(request, *STAFF)
+    body = json_object(request)
+    days = body.pop("days", PREVIEW_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 31:
+        raise BadRequest("'days' must be a whole number of days from 1 to 31", field="days")
+    try:
+        proposed = Weights.parse(body)
+    except ConfigError as exc:
+        raise BadRequest(str(exc), field="weights") from None
+    store = getattr(request.app.ctx, "analytics", None)
+    if store is None:
+        raise Unavailable("analytics is not enabled on this server: there are no recorded handoffs to replay")
+    engine = _engine(request)
+    current = await engine.current_weights()
+    agents = [a.as_dict() for a in await engine.agents()]
+    today = date.fromisoformat(store.day_of(time.time()))
+    span = Filters(today - timedelta(days=days - 1), today, None, None, None)
+    records = await asyncio.to_thread(store.handoff_records, span)
+    result: dict[str, Any] = {"days": days, "records": len(records), "agents": len(agents)}
+    if not records or not agents:
+        return json({**result, "comparison": None, "message": "no recorded handoffs or no agents to replay"})
+    try:
+        comparison = await asyncio.to_thread(
+            compare, records, agents, current, proposed, config=engine.config, seeds=PREVIEW_SEEDS
+        )
+    except ReplayError as exc:
+        raise BadRequest(f"the recorded handoffs cannot be replayed: {exc}", field="weights") from None
+    return json({**result, "comparison": comparison.as_dict()})
