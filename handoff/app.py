@@ -15,12 +15,17 @@ from sanic.response import BaseHTTPResponse, HTTPResponse, file
 
 from common.redis_connect import async_client
 from handoff.accounts import Accounts
+from handoff.analytics.experiments import ExperimentStore
+from handoff.analytics.feed import STREAM_MAX, AnalyticsFeed
+from handoff.analytics.writer import open_store
 from handoff.blueprints import (
+    analytics,
     assist,
     attachments,
     console_events,
     console_page,
     conversations,
+    experiments,
     handoffs,
     health,
     inbox,
@@ -115,6 +120,8 @@ def create_app(
     app.blueprint(studio_page.bp)
     app.blueprint(studio_quick_replies.bp)
     app.blueprint(studio_training.bp)
+    app.blueprint(analytics.bp)  # GET /api/analytics/*: needs app.ctx.analytics (503 without)
+    app.blueprint(experiments.bp)  # needs app.ctx.experiments (and app.ctx.analytics for results)
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
 
@@ -147,8 +154,14 @@ def create_app(
             ttl_seconds=settings.token_ttl_days * 86400,
         )
         app.ctx.accounts = Accounts(app.ctx.redis)
+        analytics = settings.analytics
         app.ctx.hub = Hub(
-            RedisTranscriptStore(app.ctx.redis, settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+            RedisTranscriptStore(
+                app.ctx.redis,
+                settings.redis_wait_replicas,
+                settings.redis_wait_timeout_ms,
+                events_maxlen=analytics.stream_max if analytics else STREAM_MAX,
+            ),
             RedisConversationStore(app.ctx.redis),
             bot,
             app.ctx.routing,
@@ -160,6 +173,17 @@ def create_app(
         app.ctx.fanout = Fanout(app.ctx.redis)
         app.ctx.tickets = TicketStore(app.ctx.redis, routing_config)
         app.ctx.lifecycle = HandoffLifecycle(app.ctx.routing, app.ctx.hub, app.ctx.tickets, app.ctx.redis)
+        app.ctx.experiments = ExperimentStore(app.ctx.redis)
+        app.ctx.hub.use_experiments(app.ctx.experiments)
+        app.ctx.analytics = None
+        if analytics is not None:
+            # The hub only appends events; the writer process (handoff/analytics/writer.py) fills the store,
+            # which the dashboard reads here.
+            feed = AnalyticsFeed(app.ctx.redis, analytics.stream_max)
+            app.ctx.hub.use_analytics(feed)
+            app.ctx.lifecycle.analytics = feed
+            app.ctx.tickets.analytics = feed
+            app.ctx.analytics = await asyncio.to_thread(open_store, analytics)
 
     @app.after_server_start
     async def start_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -182,6 +206,8 @@ def create_app(
 
     @app.after_server_stop
     async def close_clients(app: Sanic) -> None:  # type: ignore[type-arg]
+        if getattr(app.ctx, "analytics", None) is not None:
+            app.ctx.analytics.close()
         await app.ctx.http.aclose()
         await app.ctx.redis.aclose()
 

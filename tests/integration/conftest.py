@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,9 +62,14 @@ def no_overflow_routing(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+# The analytics store of every app these tests build: a temporary file, never the checkout's var/.
+ANALYTICS_DB = Path(tempfile.mkdtemp(prefix="hub-analytics-")) / "analytics.sqlite"
+
+
 def hub_secrets() -> dict[str, str]:
-    """The hub's tokens and secrets, as var/secrets.env provides them."""
+    """The hub's tokens and secrets, as var/secrets.env provides them, and where its analytics store is."""
     return {
+        "ANALYTICS_DB": str(ANALYTICS_DB),
         "RASA_CHANNEL_TOKEN": TOKEN,
         "HUB_SERVICE_TOKEN": SERVICE,
         "HUB_ADMIN_TOKEN": ADMIN,

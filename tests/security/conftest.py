@@ -84,11 +84,12 @@ def studio_root(studio_template: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def hub_env(db_url: str, tmp_path: Path, studio_root: Path) -> dict[str, str]:
     """This suite's settings on top of the integration suite's: its database, photos in a temporary
-    directory, the studio on a copy."""
+    directory, the studio on a copy, an empty analytics store in a temporary file."""
     return {
         "REDIS_URL": db_url,
         "HUB_ATTACHMENTS_DIR": str(tmp_path / "attachments"),
         "STUDIO_ROOT": str(studio_root),
+        "ANALYTICS_DB": str(tmp_path / "analytics.sqlite"),
     }
 
 

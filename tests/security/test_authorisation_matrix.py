@@ -115,8 +115,9 @@ CONSOLE_MODULES = tuple(
 )
 STUDIO = Path(__file__).resolve().parents[2] / "handoff/static/studio"  # the studio's ES modules
 STUDIO_MODULES = tuple(f"/studio/{m.relative_to(STUDIO).as_posix()}" for m in sorted(STUDIO.rglob("*.js")))
+CHART_LIBRARY = ("/console/vendor/uplot/uPlot.esm.js", "/console/vendor/uplot/uPlot.min.css")
 PUBLIC_PAGES = (
-    *("/", "/widget.js", "/widget.css", "/console", *CONSOLE_MODULES, "/console/console.css"),
+    *("/", "/widget.js", "/widget.css", "/console", *CONSOLE_MODULES, "/console/console.css", *CHART_LIBRARY),
     *("/studio", *STUDIO_MODULES, "/studio/studio.css"),
 )
 PUBLIC_DOCUMENTS = ("/docs", "/docs/openapi.json", "/docs/redoc", "/docs/vendor/redoc.standalone.js")
@@ -210,6 +211,25 @@ POLICY: dict[str, Rule] = {
     "GET /api/routing/weights": Rule(allowed("GET", *STAFF)),
     "PUT /api/routing/weights": Rule(
         allowed("PUT", *STAFF), body=lambda cell: {"skill": 0.4, "load": 0.3, "rating": 0.3}
+    ),
+    # A what-if that saves nothing, but a POST: a console session needs the CSRF header like any other.
+    "POST /api/routing/weights/preview": Rule(
+        allowed("POST", *STAFF), body=lambda cell: {"skill": 0.5, "load": 0.3, "rating": 0.2}
+    ),
+    # Analytics and experiments: staff only. A new experiment here is refused for its kind and the one to stop
+    # or read does not exist, so each allowed caller is told why and nothing changes between callers.
+    **{
+        f"GET /api/analytics/{report}": Rule(allowed("GET", *STAFF))
+        for report in ("summary", "series", "intents", "reasons", "csat", "misses")
+    },
+    "GET /api/experiments": Rule(allowed("GET", *STAFF)),
+    "POST /api/experiments": Rule(
+        allowed("POST", *STAFF, supervisor=400, admin=400),
+        body=lambda cell: {"name": "x", "kind": "no-such-kind"},
+    ),
+    "POST /api/experiments/<experiment_id>/stop": Rule(allowed("POST", *STAFF, supervisor=404, admin=404)),
+    "GET /api/experiments/<experiment_id>/results": Rule(
+        allowed("GET", *STAFF, supervisor=404, admin=404, cookie=404)
     ),
     # Tickets: agents and staff; a ticket filed from a conversation needs that conversation.
     "GET /api/tickets": Rule(allowed("GET", *AGENTS, *STAFF)),
@@ -520,6 +540,7 @@ class Cell:
             "slug": "en-refunds-timeline",
             "template_id": "greeting.welcome",
             "name": "no-such-model.tar.gz",
+            "experiment_id": "exp-0000000000",
         }
         return re.sub(r"<(\w+)>", lambda m: values[m.group(1)], self.endpoint.path)
 

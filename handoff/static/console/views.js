@@ -1,6 +1,7 @@
-/* The views a role has (chats, tickets, supervisor), the tabs that switch them (←/→ move between tabs), and
- * the router for deep links: #chats, #chat/<id>, #tickets, #ticket/<id>, #supervisor. */
+/* The views a role has (chats, tickets, supervisor, analytics), the tabs that switch them (←/→ move between
+ * tabs), and the router for deep links: #chats, #chat/<id>, #tickets, #ticket/<id>, #supervisor, #analytics. */
 
+import { loadAnalytics, wireAnalytics } from "./analytics/dashboard.js";
 import { select } from "./conversation.js";
 import { $ } from "./dom.js";
 import { go, setRouter } from "./nav.js";
@@ -8,13 +9,13 @@ import { session, state } from "./state.js";
 import { loadDashboard } from "./supervisor/dashboard.js";
 import { loadTickets, openTicket } from "./tickets.js";
 
-const VIEWS = ["chats", "tickets", "supervisor", "empty"];
+const VIEWS = ["chats", "tickets", "supervisor", "analytics", "empty"];
 
 // The signed-in user's views, the default first.
 export function allowedViews() {
   var me = session.me;
   if (!me) return [];
-  if (me.role === "supervisor" || me.role === "admin") return ["supervisor", "chats", "tickets"];
+  if (me.role === "supervisor" || me.role === "admin") return ["supervisor", "chats", "tickets", "analytics"];
   if (me.role === "agent") return ["chats", "tickets"];
   return [];
 }
@@ -28,6 +29,7 @@ export function route() {
     hash = "";  // a malformed link opens the default view
   }
   var views = allowedViews();
+  $("tab-analytics").hidden = views.indexOf("analytics") < 0;
   var m = /^chat\/(.+)$/.exec(hash);
   if (m && views.indexOf("chats") >= 0) { showView("chats"); select(m[1]); return; }
   m = /^ticket\/(.+)$/.exec(hash);
@@ -48,9 +50,11 @@ function showView(view) {
   });
   if (view === "tickets") loadTickets();
   if (view === "supervisor") loadDashboard();
+  if (view === "analytics") loadAnalytics();
 }
 
 export function wireViews() {
+  wireAnalytics();
   setRouter(route);
   window.addEventListener("hashchange", route);
   Array.prototype.forEach.call(document.querySelectorAll(".tabs [role=tab]"), function (tab) {

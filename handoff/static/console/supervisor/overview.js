@@ -10,6 +10,24 @@ export function renderOverview(data) {
   renderQueues(Array.isArray(data.queues) ? data.queues : []);
   renderAgents(Array.isArray(data.agents) ? data.agents : []);
   renderServiceLevel(isObject(data.service_level) ? data.service_level : {}, data.tickets);
+  renderTarget(isObject(data.service_level_target) ? data.service_level_target : null);
+}
+
+// The live level (last 15 minutes) against the target, and the alert once it has stayed below it for
+// SERVICE_LEVEL_ALERT_MINUTES.
+function renderTarget(target) {
+  var box = $("sl-target");
+  clear(box);
+  if (!target || !isObject(target.target)) { box.hidden = true; return; }
+  box.hidden = false;
+  var goal = t("sl_target", { share: pct(target.target.share), seconds: fmt(target.target.seconds) });
+  var state = target.level === null || target.level === undefined ? t("sl_no_handoffs")
+    : t("sl_live", { level: pct(target.level) });
+  box.appendChild(el("span", "", state + " · " + goal));
+  box.classList.toggle("missed", Boolean(target.missed));
+  var alert = $("sl-alert");
+  alert.hidden = !target.alert;
+  alert.textContent = target.alert ? t("sl_alert", { minutes: fmt(target.missed_minutes), goal: goal }) : "";
 }
 
 function renderQueues(queues) {
