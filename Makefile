@@ -17,13 +17,14 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios security soak
+.PHONY: help run test setup venvs encoder train index validate lint types unit integration test-bot e2e clean demo-team scenarios security soak bench
 
 help:
 	@echo "make run    set everything up (first time: 15-20 min) and start the stack"
 	@echo "make test   lint, types, unit, integration, Rasa validation and stories, end-to-end"
 	@echo "make train | validate | test-bot | lint | types | unit | integration | security | e2e | scenarios"
 	@echo "make soak   chaos soak: kills and restarts each process under load (ARGS=\"--minutes 15 --json PATH\")"
+	@echo "make bench  routing simulator: policies, weight sweep and Erlang C into docs/benchmarks.md (2 min)"
 
 venvs: $(VENV)/.requirements.sha256 $(RASA_VENV)/.requirements.sha256
 
@@ -89,6 +90,11 @@ scenarios: setup
 # The chaos soak (bench/soak.py) on its own stack: ARGS="--minutes 15 --json PATH"
 soak: setup
 	$(PY) -m bench.soak $(ARGS)
+
+# The routing simulator's comparison, weight sweep (the frontier plot) and Erlang C checks, written into
+# docs/benchmarks.md; the other benchmarks are run one by one (docs/benchmarks.md gives each command).
+bench: venvs
+	nice -n 5 $(PY) bench/routing_sim.py --docs
 
 test: venvs $(SPACY_MODEL)/meta.json
 	@$(MAKE) --no-print-directory lint types unit integration security validate test-bot e2e

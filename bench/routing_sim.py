@@ -35,6 +35,22 @@ from handoff.simulator.sweep import Evaluation, SweepPoint, TargetCheck, evaluat
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "bench" / "results" / "routing_sim.json"
 RESULTS_MD = ROOT / "bench" / "results" / "routing_sim.md"
+BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
+SECTION_TITLE = "## Routing simulator"
+
+
+def replace_section(path: Path, section: str) -> None:
+    """`section` (starting with SECTION_TITLE) in place of the one in `path`, up to the next `## ` heading;
+    appended when there is none."""
+    text = path.read_text(encoding="utf-8")
+    start = text.find(SECTION_TITLE + "\n")
+    if start < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n", encoding="utf-8")
+        return
+    after = text.find("\n## ", start + len(SECTION_TITLE))
+    tail = text[after + 1 :] if after >= 0 else ""
+    body = section.rstrip("\n") + "\n"
+    path.write_text(text[:start] + body + ("\n" + tail if tail else ""), encoding="utf-8")
 PLOT = ROOT / "docs" / "images" / "routing-frontier.svg"
 
 # (agents, occupancy, replications, measured chats per replication). The first three are the unit test's
@@ -318,7 +334,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     text = markdown(data, evaluations, points, checks)
     RESULTS_MD.write_text(text, encoding="utf-8")
     print(text)
-    written = ", ".join(str(p.relative_to(ROOT)) for p in (RESULTS_JSON, RESULTS_MD, PLOT))
+    outputs = [RESULTS_JSON, RESULTS_MD, PLOT]
+    if args.docs:
+        replace_section(BENCHMARKS_MD, text)
+        outputs.append(BENCHMARKS_MD)
+    written = ", ".join(str(p.relative_to(ROOT)) for p in outputs)
     print(f"wrote {written}", file=sys.stderr)
     return data
 
@@ -328,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
     parser.add_argument("--seeds", default="1-20", help="seeds (simulated days): 1-20, 1,4,9 ...")
     parser.add_argument("--quick", action="store_true", help="fewer Erlang C checks (a smoke run)")
+    parser.add_argument(
+        "--docs", action="store_true", help="also replace the section in docs/benchmarks.md (make bench)"
+    )
     run(parser.parse_args(argv))
     return 0
 
