@@ -210,7 +210,7 @@ def markdown(
         "team ([simulator.md](simulator.md)).",
         "",
         "```",
-        data["command"],
+        "make bench   # = " + data["command"] + " --docs (this section)",
         "```",
         "",
         f"Machine: {data['machine']['cpu']}, Python {data['machine']['python']}; run {data['started']} "
