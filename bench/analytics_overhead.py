@@ -126,9 +126,16 @@ async def run(
     await one_round(hubs[False], "warm-off", messages // 4, concurrency, Arm())
     await one_round(hubs[True], "warm-on", messages // 4, concurrency, Arm())
     order = [False, True, True, False]
+    blocks: list[dict[bool, Arm]] = []
     for r in range(rounds):
         on = order[r % 4]
-        await one_round(hubs[on], f"r{r}", messages, concurrency, arms[on])
+        if r % 4 == 0:
+            blocks.append({False: Arm(), True: Arm()})
+        block = blocks[-1][on]
+        await one_round(hubs[on], f"r{r}", messages, concurrency, block)
+        arms[on].latencies += block.latencies
+        arms[on].cpu_seconds += block.cpu_seconds
+        arms[on].messages += block.messages
     if writer is None:  # the hub's cost alone; then the writer catches up
         writer = subprocess.Popen(command, env=env)  # noqa: ASYNC220
     last = _last_id(await redis.xrevrange(keys.analytics_events(), count=1))
@@ -158,6 +165,28 @@ async def run(
         }
     on, off = result["arms"]["on"], result["arms"]["off"]
     result["ratios"] = {k: round(on[k] / off[k], 3) for k in ("p50_ms", "p90_ms", "cpu_ms_per_message")}
+    # Each off/on/on/off block compared within itself, so load that drifts between blocks cancels out:
+    # the median of the blocks' ratios and their range.
+    paired: dict[str, list[float]] = {"p50_ms": [], "cpu_ms_per_message": []}
+    for block in blocks:
+        if block[False].messages and block[True].messages:
+            paired["p50_ms"].append(
+                statistics.median(block[True].latencies) / statistics.median(block[False].latencies)
+            )
+            paired["cpu_ms_per_message"].append(
+                (block[True].cpu_seconds / block[True].messages)
+                / (block[False].cpu_seconds / block[False].messages)
+            )
+    result["block_ratios"] = {
+        k: {
+            "median": round(statistics.median(v), 3),
+            "min": round(min(v), 3),
+            "max": round(max(v), 3),
+            "blocks": len(v),
+        }
+        for k, v in paired.items()
+        if v
+    }
     return result
 
 

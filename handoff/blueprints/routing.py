@@ -415,17 +415,13 @@ async def get_weights(request: Request) -> HTTPResponse:
     return json({"weights": weights.as_dict(), "audit": await engine.weight_audit()})
 
 
+WEIGHT_FIELDS = {name: number(minimum=0, maximum=MAX_WEIGHT) for name in ("skill", "load", "rating")}
+
+
 @bp.put("/routing/weights")
 @documented(
     security=TEAM_WRITE,
-    body=obj(
-        {
-            "skill": number(minimum=0, maximum=MAX_WEIGHT),
-            "load": number(minimum=0, maximum=MAX_WEIGHT),
-            "rating": number(minimum=0, maximum=MAX_WEIGHT),
-        },
-        description="Omitted weights keep their default; not all zero",
-    ),
+    body=obj(WEIGHT_FIELDS, description="Omitted weights keep their default; not all zero"),
 )
 async def put_weights(request: Request) -> HTTPResponse:
     """Change the scoring weights for every worker; audited with who, when, old and new values."""
@@ -447,9 +443,7 @@ PREVIEW_SEEDS = (1, 2, 3)
     security=TEAM_READ,
     body=obj(
         {
-            "skill": number(minimum=0, maximum=MAX_WEIGHT),
-            "load": number(minimum=0, maximum=MAX_WEIGHT),
-            "rating": number(minimum=0, maximum=MAX_WEIGHT),
+            **WEIGHT_FIELDS,
             "days": integer(
                 minimum=1, maximum=31, description=f"recorded days to replay (default {PREVIEW_DAYS})"
             ),

@@ -12,14 +12,15 @@ import asyncio
 import itertools
 import json
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+from redis.asyncio import Redis as AsyncRedis
 from sanic import Sanic
 from sanic_testing.reusable import ReusableClient
 
@@ -45,6 +46,19 @@ def flushed_database(redis_url: str, db: int) -> str:
     client.flushdb()
     client.close()
     return url
+
+
+@asynccontextmanager
+async def own_database(redis_url: str, db: int) -> AsyncIterator[AsyncRedis]:
+    """An asyncio client of database `db`, empty before and after: for a module whose keys are global to a
+    database (a stream every test reads whole) and that must not see other tests' keys."""
+    client = AsyncRedis.from_url(database_url(redis_url, db), decode_responses=True)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()
 
 
 async def issue_token(http: httpx.AsyncClient, admin: str, role: str, user_id: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from handoff import keys
 from handoff.analytics.feed import AnalyticsFeed, AnalyticsWriter, fact
 from handoff.analytics.store import AnalyticsStore, Filters
 from handoff.transcript import Message, RedisTranscriptStore
+from tests.integration.api_helpers import own_database
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +25,8 @@ REDIS_DB = 6  # the stream is global: a database of its own keeps other tests' e
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}", decode_responses=True)
-    await client.flushdb()
-    try:
+    async with own_database(redis_url, REDIS_DB) as client:
         yield client
-    finally:
-        await client.flushdb()
-        await client.aclose()
 
 
 class MemoryStore:

@@ -64,6 +64,18 @@ async def add(
         await engine.set_presence(agent_id, Presence.ONLINE)
 
 
+async def agent_states(engine: RoutingEngine, redis: Redis) -> list[AgentState]:
+    """Every agent as the pure scoring sees it, read back from Redis."""
+    states = []
+    for a in await engine.agents():
+        raw = await redis.hgetall(f"hub:agent:{a.id}")
+        states.append(
+            AgentState(a.id, frozenset(a.languages), a.skills, a.capacity, a.active,
+                       Presence(a.presence), float(raw["rating_sum"]), int(raw["rating_count"]))
+        )  # fmt: skip
+    return states
+
+
 def packet(cid: str, **kw: Any) -> dict[str, Any]:
     return {"conversation_id": cid, "reason": "damaged_goods", "language": "en", **kw}
 
@@ -81,13 +93,7 @@ async def test_the_redis_pools_rank_exactly_like_the_pure_scoring(make_engine: A
         await engine.enqueue(f"c{n}", packet(f"c{n}", language=rng.choice(["en", "zh"])))
 
     async def compare(skill: str, language: str) -> None:
-        states = []
-        for a in await engine.agents():
-            raw = await redis.hgetall(f"hub:agent:{a.id}")
-            states.append(
-                AgentState(a.id, frozenset(a.languages), a.skills, a.capacity, a.active,
-                           Presence(a.presence), float(raw["rating_sum"]), int(raw["rating_count"]))
-            )  # fmt: skip
+        states = await agent_states(engine, redis)
         expected = rank(states, None if skill == "*" else skill, language, engine.config)
         pool = await redis.zrange(f"hub:pool:{skill}:{language}", 0, -1, withscores=True)
         assert [agent_id for agent_id, _ in pool] == [c.agent_id for c in expected.candidates]

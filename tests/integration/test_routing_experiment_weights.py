@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from handoff import keys
 from handoff.routing.config import RoutingConfig, Weights
 from handoff.routing.engine import RoutingEngine
-from handoff.routing.scoring import AgentState, Presence, rank
-from tests.integration.test_routing_engine import Clock, add, packet, redis  # noqa: F401
+from handoff.routing.scoring import rank
+from tests.integration.test_routing_engine import Clock, add, agent_states, packet, redis  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +58,9 @@ async def test_the_variants_choice_equals_the_pure_scoring(redis: Redis) -> None
             await engine.rate(f"a{i:02d}", rng.randint(1, 5))
     for n in range(10):
         weights = Weights(*(round(rng.random(), 2) for _ in range(3)))
-        states = []
-        for a in await engine.agents():
-            raw = await redis.hgetall(f"hub:agent:{a.id}")
-            states.append(
-                AgentState(a.id, frozenset(a.languages), a.skills, a.capacity, a.active,
-                           Presence(a.presence), float(raw["rating_sum"]), int(raw["rating_count"]))
-            )  # fmt: skip
-        expected = rank(states, "returns", "en", replace(engine.config, weights=weights))
+        expected = rank(
+            await agent_states(engine, redis), "returns", "en", replace(engine.config, weights=weights)
+        )
         cid = f"x{n}"
         status = await engine.enqueue(cid, packet(cid, routing_weights=weights.as_dict()))
         assert status.agent_id == (expected.best.agent_id if expected.best else None)

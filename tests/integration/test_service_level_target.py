@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from handoff import service_level
+from tests.integration.api_helpers import own_database
 
 pytestmark = pytest.mark.integration
 
@@ -16,13 +17,8 @@ NOW = 1_900_000_000.0
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/7", decode_responses=True)
-    await client.flushdb()
-    try:
+    async with own_database(redis_url, 7) as client:
         yield client
-    finally:
-        await client.flushdb()
-        await client.aclose()
 
 
 def handoffs(at_minutes_ago: list[float], outcome: str, wait: float) -> list[tuple[float, str, float]]:
