@@ -1,29 +1,31 @@
 """The studio's inbox against a real Redis: what the assistant was unsure of, handed off or an agent flagged
-comes in masked; editors accept it into the training data or dismiss it; roles are enforced."""
+comes in masked; editors accept it into the training data or dismiss it; roles are enforced.
+
+One app is served for the module; each test gets an emptied Redis database and its own copy of the data."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis
+import pytest_asyncio
 from sanic import Sanic
 
 from handoff.app import create_app
 from handoff.blueprints.studio_nlu import NluData
 from handoff.settings import Settings
+from tests.integration.api_helpers import database_url
 from tests.integration.conftest import ADMIN, RASA_API, REST_AUTH, REST_TOKEN, SERVICE, TOKEN
 from tests.integration.live_app import serving
+from tests.integration.studio_fixtures import as_new_worker, copy_training_data
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-REDIS_DB = 12  # this module flushes its own database before each test
-ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 12  # this module empties its own database before each test
 
 # What the stand-in Rasa understood of each text (the hub channel's X-Understood header).
 UNDERSTOOD = {
@@ -71,23 +73,24 @@ def rasa(parsed: list[str]) -> httpx.MockTransport:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The training data and domain the studio edits: a copy, so the checkout's files stay as they are."""
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "data" / "nlu", root / "data" / "nlu")
-    shutil.copytree(ROOT / "bot" / "domain", root / "bot" / "domain")
-    return root
+    return copy_training_data(tmp_path / "project")
 
 
-@pytest.fixture
-def parsed() -> list[str]:
+@pytest.fixture(scope="module")
+def seen_by_rasa() -> list[str]:
     return []
 
 
 @pytest.fixture
-def app(redis_url: str, project: Path, parsed: list[str]) -> Sanic:  # type: ignore[type-arg]
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
+def parsed(seen_by_rasa: list[str]) -> list[str]:
+    """The texts the stand-in Rasa parsed during this test."""
+    seen_by_rasa.clear()
+    return seen_by_rasa
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def served(redis_url: str, seen_by_rasa: list[str]) -> AsyncIterator[tuple[Sanic, str]]:  # type: ignore[type-arg]
+    """The module's app, on its own Redis database (the inbox and the audit log are global to one)."""
     Sanic.test_mode = True
     env = {
         "RASA_CHANNEL_TOKEN": TOKEN,
@@ -97,17 +100,25 @@ def app(redis_url: str, project: Path, parsed: list[str]) -> Sanic:  # type: ign
         "HUB_WIDGET_SECRET": "widget-secret-0123456789",
         "HUB_IDENTITY_SECRET": "storefront-identity-key-0123",
         "HUB_REST_TOKEN": REST_TOKEN,
-        "REDIS_URL": url,
+        "REDIS_URL": database_url(redis_url, REDIS_DB),
         "HUB_SWEEP_INTERVAL": "60",
     }
-    built = create_app(Settings.from_env(env), http_transport=rasa(parsed))
-    built.ctx.nlu_data = NluData(project)
-    return built
+    app = create_app(Settings.from_env(env), http_transport=rasa(seen_by_rasa))
+    async with serving(app) as base:
+        yield app, base
 
 
-@pytest.fixture
-async def client(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[type-arg]
-    async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(
+    served: tuple[Sanic, str],  # type: ignore[type-arg]
+    project: Path,
+    parsed: list[str],
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The module's app as a new worker on an empty database, editing the test's copy of the data."""
+    app, base = served
+    await as_new_worker(app)
+    app.ctx.nlu_data = NluData(project)
+    async with httpx.AsyncClient(base_url=base) as http:
         yield http
 
 

@@ -35,6 +35,7 @@ from kb_index.manifest import read_manifest
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
 from tests.integration.conftest import ADMIN, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
+from tests.integration.studio_fixtures import as_new_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -50,6 +51,7 @@ FORM = {
     "body": "Open **Account > Orders** and choose *Change address* before the order ships.",
 }
 ARTICLES = "/api/studio/kb/articles"
+PUBLISH_POLL_SECONDS = 0.05  # a publish of the sample takes about a second: see its end promptly
 
 
 @pytest.fixture(scope="module")
@@ -138,20 +140,17 @@ class Studio:
             state: dict[str, Any] = (await self.call("GET", "/api/studio/kb/publish", "supervisor")).json()
             if state["state"] != "running":
                 return state
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(PUBLISH_POLL_SECONDS)
         raise AssertionError("the publish did not finish")
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(
     served: tuple[Sanic, str],  # type: ignore[type-arg]
-    db_url: str,
     workspace: editing.KbWorkspace,
 ) -> AsyncIterator[Studio]:
     app, url = served
-    client = redis.Redis.from_url(db_url)
-    client.flushdb()
-    client.close()
+    await as_new_worker(app)
     app.ctx.studio_kb_workspace = workspace
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         yield Studio(app, http)
@@ -320,7 +319,7 @@ async def test_edit_publish_diff_and_roll_back(
     deadline = time.monotonic() + 120
     while (state := (await studio.call("GET", "/api/studio/kb/publish")).json())["state"] == "running":
         assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(PUBLISH_POLL_SECONDS)
     assert state["state"] == "succeeded", state
     assert (state["version"], state["current_version"]) == ("v2", "v2")
     assert state["changes"]["changed"] == ["en-shipping-fees"] and state["progress"]
@@ -537,10 +536,12 @@ async def test_the_miss_store_keeps_the_newest_and_never_fails_a_handoff(
         await client.flushdb()
         monkeypatch.setattr(studio_kb, "MISSES_KEPT", 2)
         now = time.time()
-        ids = [
+        recorded = [
             await studio_kb.record_kb_miss(client, f"rest-{n}", "en", f"question {n}", now + n)
             for n in range(3)
         ]
+        ids = [i for i in recorded if i is not None]
+        assert ids == recorded
         assert await client.zrange(studio_kb.misses_key("en"), 0, -1) == ids[1:]
         assert sorted(await client.hkeys(studio_kb.miss_items_key())) == sorted(ids[1:])
         again = await studio_kb.record_kb_miss(client, "rest-2", "en", "Question   2", now + 5)

@@ -2,7 +2,8 @@
 edits based on an old version (409 with the current one), bad input named by field with the files left as
 they were, warnings, search, and the audit entries every change leaves.
 
-The app edits a temporary copy of data/nlu and bot/domain, never the checkout's files."""
+One app is served for the module; each test gets an emptied Redis database and a fresh temporary copy of
+data/nlu and bot/domain to edit, never the checkout's files."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from redis.asyncio import Redis as AsyncRedis
 from sanic import Sanic
 
@@ -22,30 +24,34 @@ from handoff.blueprints import studio_nlu
 from handoff.settings import Settings
 from handoff.studio import audit
 from handoff.studio.nlu_data import NluData
-from tests.integration.api_helpers import flushed_database, issue_token
+from tests.integration.api_helpers import database_url, issue_token
 from tests.integration.conftest import ADMIN, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
+from tests.integration.studio_fixtures import ROOT, as_new_worker, copy_training_data
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-REDIS_DB = 14  # the studio's audit log is global: this module flushes its own database before each test
-ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 14  # the studio's audit log is global: this module empties its own database before each test
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
 
+@pytest.fixture(scope="module")
+def studio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the module's app is told about (STUDIO_ROOT); each test copies the data there afresh."""
+    return tmp_path_factory.mktemp("studio-nlu") / "project"
+
+
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "data" / "nlu", root / "data" / "nlu")
-    shutil.copytree(ROOT / "bot" / "domain", root / "bot" / "domain")
+def project(studio_root: Path) -> Path:
+    root = copy_training_data(studio_root)
     # the app serves the quick replies of STUDIO_ROOT when it is set
     shutil.copytree(ROOT / "data" / "quick_replies", root / "data" / "quick_replies")
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def db_url(redis_url: str) -> str:
-    return flushed_database(redis_url, REDIS_DB)
+    return database_url(redis_url, REDIS_DB)
 
 
 def build_app(db_url: str, **env: str) -> Sanic:  # type: ignore[type-arg]
@@ -57,11 +63,29 @@ def build_app(db_url: str, **env: str) -> Sanic:  # type: ignore[type-arg]
     return app
 
 
-@pytest.fixture
-async def client(db_url: str, project: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(db_url)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def served(db_url: str, studio_root: Path) -> AsyncIterator[tuple[Sanic, str]]:  # type: ignore[type-arg]
+    """The module's app. It names the studio root in its settings, which decides only where the app is
+    given no store of its own: every test but the one about that setting gives it one."""
+    copy_training_data(studio_root)  # the app reads the quick replies and the data of its root as it starts
+    shutil.copytree(ROOT / "data" / "quick_replies", studio_root / "data" / "quick_replies")
+    app = build_app(db_url, STUDIO_ROOT=str(studio_root))
+    async with serving(app) as base:
+        yield app, base
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def fresh(served: tuple[Sanic, str], project: Path) -> str:  # type: ignore[type-arg]
+    """The module's app as a new worker on an empty database; its base URL."""
+    app, base = served
+    await as_new_worker(app)
     app.ctx.nlu_data = NluData(project)
-    async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+    return base
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(fresh: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fresh) as http:
         yield http
 
 
@@ -381,9 +405,16 @@ async def test_warnings_and_search(client: httpx.AsyncClient, project: Path) -> 
     assert {e["intent"] for e in only.json()["examples"]} == {"order_status"}
 
 
-async def test_without_a_store_on_the_app_the_studio_root_setting_decides(db_url: str, project: Path) -> None:
-    app = build_app(db_url, STUDIO_ROOT=str(project))
-    async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+async def test_without_a_store_on_the_app_the_studio_root_setting_decides(
+    served: tuple[Sanic, str],  # type: ignore[type-arg]
+    fresh: str,
+    studio_root: Path,
+    project: Path,
+) -> None:
+    app, _ = served
+    del app.ctx.nlu_data
+    assert project == studio_root  # the root the app was built with holds this test's copy
+    async with httpx.AsyncClient(base_url=fresh) as http:
         editor = await token(http, "editor", "eve")
         seen = (await http.get("/api/studio/intents/goodbye/en", headers=editor)).json()
         added = await http.post(

@@ -8,7 +8,10 @@ live warnings and a 409 that shows the current version, try a message, edit, pub
 an article, edit a quick reply whose variable error shows at its field, and train, compare and activate a
 candidate; supervisors read without write controls; agents are refused. No page may raise a script error or
 violate the Content-Security-Policy, and customer markup stays text. Screenshots go to
-var/artifacts/studio/."""
+var/artifacts/studio/.
+
+One app and one browser are started for the module; each test gets an emptied Redis database, its own
+copies of the files and new browser contexts."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +29,11 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 from sanic import Sanic
 
 from handoff.app import create_app
 from handoff.blueprints import studio_kb, studio_nlu, studio_page, studio_quick_replies, studio_training
-from handoff.quick_replies.live import LiveQuickReplies
 from handoff.settings import Settings
 from handoff.studio.models import ModelPaths
 from handoff.studio.nlu_data import NluData
@@ -41,14 +42,21 @@ from kb_index import editing
 from kb_index.build import build
 from kb_index.service import KnowledgeBase
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
+from tests.integration.api_helpers import database_url
 from tests.integration.conftest import ADMIN, RASA_API, REST_AUTH, SERVICE, TOKEN, hub_secrets
 from tests.integration.live_app import serving
+from tests.integration.studio_fixtures import (
+    ROOT,
+    as_new_worker,
+    copy_training_data,
+    use_quick_replies,
+    use_training,
+)
 from tests.unit.quick_reply_files import SHIPPED
 
 pytestmark = pytest.mark.integration
 
-REDIS_DB = 15  # this module flushes its own database before each test
-ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 15  # this module empties its own database before each test
 IMAGES = ROOT / "var" / "artifacts" / "studio"  # the ones in docs/images are copied from here by hand
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -254,12 +262,14 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def studio_app(studio: Studio, url: str) -> Sanic:  # type: ignore[type-arg]
+def studio_app(url: str, parsed: list[str], index_dir: Path) -> Sanic:  # type: ignore[type-arg]
+    """The app with the studio; `use_files` points it at a test's files. Agents' suggestions (unused here)
+    come from the published index in `index_dir`."""
+    Sanic.test_mode = True
     env = {**hub_secrets(), "REDIS_URL": url, "HUB_SWEEP_INTERVAL": "60"}
-    index_dir = studio.workspace.index_dir
     app = create_app(
         Settings.from_env(env),
-        http_transport=rasa(studio.parsed),
+        http_transport=rasa(parsed),
         knowledge_factory=lambda: KnowledgeBase(index_dir),
     )
     for blueprint in (
@@ -271,31 +281,43 @@ def studio_app(studio: Studio, url: str) -> Sanic:  # type: ignore[type-arg]
     ):
         if blueprint.name not in app.blueprints:
             app.blueprint(blueprint)
-    app.ctx.nlu_data = NluData(studio.project)
-    app.ctx.studio_kb_workspace = studio.workspace
-    app.ctx.quick_replies = LiveQuickReplies(studio.quick_replies, poll_seconds=0.5)
-    app.ctx.studio_training_settings = TrainingSettings(
-        root=studio.project,
-        python=Path(sys.executable),
-        models=ModelPaths(studio.models),
-        trainer=(sys.executable, str(studio.project / "fake_trainer.py")),
-        heartbeat_seconds=0.5,
-        cancel_wait_seconds=5.0,
-    )
-
-    async def start(app: Sanic) -> None:  # type: ignore[type-arg]
-        await app.ctx.quick_replies.start(app.ctx.redis)
-
-    async def stop(app: Sanic) -> None:  # type: ignore[type-arg]
-        await app.ctx.quick_replies.stop()
-
-    app.register_listener(start, "after_server_start")
-    app.register_listener(stop, "before_server_stop")
     return app
 
 
+async def use_files(app: Sanic, studio: Studio) -> None:  # type: ignore[type-arg]
+    """The app as newly started on an empty database, editing and serving the files of `studio`."""
+    await as_new_worker(app)
+    app.ctx.nlu_data = NluData(studio.project)
+    app.ctx.studio_kb_workspace = studio.workspace
+    await use_quick_replies(app, studio.quick_replies, poll_seconds=0.5)
+    await use_training(
+        app,
+        TrainingSettings(
+            root=studio.project,
+            python=Path(sys.executable),
+            models=ModelPaths(studio.models),
+            trainer=(sys.executable, str(studio.project / "fake_trainer.py")),
+            heartbeat_seconds=0.5,
+            cancel_wait_seconds=5.0,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Served:
+    """The app served in a thread of its own, and that thread's event loop."""
+
+    app: Sanic  # type: ignore[type-arg]
+    base: str
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the app's event loop and wait for it."""
+        asyncio.run_coroutine_threadsafe(work, self.loop).result(30)
+
+
 @contextmanager
-def served_in_thread(app: Sanic) -> Iterator[str]:  # type: ignore[type-arg]
+def served_in_thread(app: Sanic) -> Iterator[Served]:  # type: ignore[type-arg]
     """The app on a free port in an event loop of its own thread, so the synchronous browser API can drive
     the page from the test's thread."""
     loop = asyncio.new_event_loop()
@@ -324,44 +346,51 @@ def served_in_thread(app: Sanic) -> Iterator[str]:  # type: ignore[type-arg]
 
     thread = threading.Thread(target=run, name="studio-app", daemon=True)
     thread.start()
-    assert ready.wait(30), "the app did not start"
+    assert ready.wait(60), "the app did not start"
     if "error" in found:
         raise found["error"]
     try:
-        yield found["base"]
+        yield Served(app, found["base"], loop)
     finally:
         loop.call_soon_threadsafe(found["stop"].set)
         thread.join(30)
         loop.close()
 
 
+@pytest.fixture(scope="module")
+def seen_by_rasa() -> list[str]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def served(redis_url: str, published: Path, seen_by_rasa: list[str]) -> Iterator[Served]:
+    """One app for the module: starting one takes seconds."""
+    url = database_url(redis_url, REDIS_DB)
+    with served_in_thread(studio_app(url, seen_by_rasa, published / "index")) as running:
+        yield running
+
+
 @pytest.fixture
-def studio(redis_url: str, published: Path, tmp_path: Path) -> Iterator[Studio]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    Sanic.test_mode = True
-    project = tmp_path / "project"
-    shutil.copytree(ROOT / "data" / "nlu", project / "data" / "nlu")
-    shutil.copytree(ROOT / "bot" / "domain", project / "bot" / "domain")
+def studio(served: Served, seen_by_rasa: list[str], published: Path, tmp_path: Path) -> Studio:
+    """The module's app as newly started on an empty database, with this test's copies of the files."""
+    project = copy_training_data(tmp_path / "project")
     (project / "fake_trainer.py").write_text(FAKE_TRAINER)
     kb = Path(shutil.copytree(published, tmp_path / "kb"))
     models = tmp_path / "models"
     models.mkdir()
     (models / LIVE_MODEL).write_bytes(b"the live model")
     quick_replies = Path(shutil.copytree(SHIPPED, tmp_path / "quick_replies"))
+    seen_by_rasa.clear()
     found = Studio(
-        "",
+        served.base,
         project,
         editing.KbWorkspace(kb / "kb", kb / "index", encoders=ENCODERS),
         quick_replies,
         models,
-        [],
+        seen_by_rasa,
     )
-    with served_in_thread(studio_app(found, url)) as base:
-        found.base = base
-        yield found
+    served.run(use_files(served.app, found))
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -1,56 +1,67 @@
 """The studio's quick-reply API over real HTTP against a real Redis: roles, 409 on an edit of an old
 version with the current one attached, 400 naming the field, the checker's preview, the audit, and agents
-getting a saved template at once, on the worker that saved it and on another one, without a restart."""
+getting a saved template at once, on the worker that saved it and on another one, without a restart.
+
+Two workers are served for the module; each test gets an emptied Redis database and its own copy of the
+templates."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import redis
 import redis.asyncio as aioredis
 from sanic import Sanic
 
 from handoff import keys
+from handoff.app import create_app
 from handoff.blueprints import studio_quick_replies
 from handoff.identity import Role, TokenStore
 from handoff.quick_replies.live import LiveQuickReplies
 from handoff.quick_replies.loader import load_templates
-from tests.integration.api_helpers import flushed_database
-from tests.integration.conftest import ADMIN, SERVICE, rasa_stand_in
+from handoff.settings import Settings
+from tests.integration.api_helpers import database_url
+from tests.integration.conftest import ADMIN, SERVICE, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
+from tests.integration.studio_fixtures import as_new_worker, use_quick_replies
 from tests.unit.quick_reply_files import SHIPPED
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-REDIS_DB = 3  # this module flushes its own database before each test
+REDIS_DB = 3  # this module empties its own database before each test
+POLL_SECONDS = 0.2  # how often a worker looks at the files for changes made by hand
 PASSWORD = "studio password 0123"
 API = "/api/studio/quick-replies"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def db_url(redis_url: str) -> str:
-    return flushed_database(redis_url, REDIS_DB)
+    return database_url(redis_url, REDIS_DB)
+
+
+def template_copy(root: Path) -> Path:
+    return Path(shutil.copytree(SHIPPED, root / "quick_replies"))
 
 
 @pytest.fixture
 def directory(tmp_path: Path) -> Path:
-    copy = tmp_path / "quick_replies"
-    shutil.copytree(SHIPPED, copy)
-    return copy
+    return template_copy(tmp_path)
 
 
 def with_live_quick_replies(app: Sanic, directory: Path) -> Sanic:  # type: ignore[type-arg]
     """The app serving (and the studio editing) the test's copy of the templates, kept current through
     Redis; the blueprint registered if the app does not register it yet."""
-    app.ctx.quick_replies = LiveQuickReplies(directory, poll_seconds=0.2)
+    app.ctx.quick_replies = LiveQuickReplies(directory, poll_seconds=POLL_SECONDS)
     if studio_quick_replies.bp.name not in app.blueprints:
         app.blueprint(studio_quick_replies.bp)
 
@@ -65,10 +76,56 @@ def with_live_quick_replies(app: Sanic, directory: Path) -> Sanic:  # type: igno
     return app
 
 
+def hub_worker(db_url: str, routing_config: str, directory: Path) -> Sanic:  # type: ignore[type-arg]
+    """A hub worker on the module's database serving the templates in `directory`."""
+    Sanic.test_mode = True
+    env = {**hub_secrets(), "REDIS_URL": db_url, "HUB_ROUTING_CONFIG": routing_config}
+    return with_live_quick_replies(
+        create_app(Settings.from_env(env), http_transport=rasa_stand_in([])), directory
+    )
+
+
+@dataclass(frozen=True)
+class Worker:
+    app: Sanic  # type: ignore[type-arg]
+    url: str
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def served(
+    db_url: str, no_overflow_routing: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Worker, Worker]]:
+    """Two hub workers sharing the module's database; each test points both at its own copy of the
+    templates. The first is started last: sanic-ext serves the API reference from the app started last in
+    a process."""
+    async with AsyncExitStack() as stack:
+        started = []
+        for name in ("second", "first"):
+            app = hub_worker(db_url, no_overflow_routing, template_copy(tmp_path_factory.mktemp(name)))
+            started.append(Worker(app, await stack.enter_async_context(serving(app))))
+        second, first = started
+        yield first, second
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def workers(served: tuple[Worker, Worker], directory: Path) -> tuple[Worker, Worker]:
+    """The module's workers as newly started on an empty database, serving the test's templates."""
+    await as_new_worker(served[0].app)
+    for worker in served:
+        await use_quick_replies(worker.app, directory, POLL_SECONDS)
+    return served
+
+
 @pytest.fixture
-def build(make_app: Callable[..., Sanic], db_url: str, directory: Path) -> Callable[[], Sanic]:  # type: ignore[type-arg]
-    """A hub worker on the module's database and the test's templates: call it twice for two workers."""
-    return lambda: with_live_quick_replies(make_app(rasa_stand_in([]), REDIS_URL=db_url), directory)
+def base(workers: tuple[Worker, Worker]) -> str:
+    """The worker the tests' users call."""
+    return workers[0].url
+
+
+@pytest.fixture
+def elsewhere(workers: tuple[Worker, Worker]) -> str:
+    """Another worker."""
+    return workers[1].url
 
 
 class User:
@@ -89,13 +146,7 @@ class User:
 ROLES = {"eda": Role.EDITOR, "ed2": Role.EDITOR, "sam": Role.SUPERVISOR, "ana": Role.AGENT}
 
 
-@pytest.fixture
-async def base(build: Callable[[], Sanic]) -> AsyncIterator[str]:  # type: ignore[type-arg]
-    async with serving(build()) as url:
-        yield url
-
-
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def users(base: str, db_url: str) -> AsyncIterator[dict[str, User]]:
     """API tokens as the token store issues them: no password hashing in every test."""
     client = aioredis.Redis.from_url(db_url, decode_responses=True)
@@ -224,28 +275,23 @@ async def test_an_agent_gets_a_saved_template_at_once_without_a_restart(
     assert newest["after"]["en"]["text"] == "Order {order_id} left the warehouse."
 
 
-async def test_another_worker_serves_the_change_too(
-    build: Callable[[], Sanic],  # type: ignore[type-arg]
-    base: str,
-    users: dict[str, User],
-) -> None:
+async def test_another_worker_serves_the_change_too(elsewhere: str, users: dict[str, User]) -> None:
     """Two hub workers share Redis and the files; the save goes to the first, the agent asks the second."""
-    async with serving(build()) as elsewhere:
-        agent_elsewhere = User(elsewhere)
-        agent_elsewhere.http.headers.update(users["ana"].http.headers)  # a token works on every worker
-        try:
-            search = {"q": "parcel-where", "lang": "en"}
-            assert (await agent_elsewhere.call("GET", "/api/quick-replies", params=search)).json() == []
-            draft = {"version": None, "languages": {"en": english("Order {order_id} is on its way.")}}
-            assert (await users["eda"].call("PUT", f"{API}/orders.where", json=draft)).status_code == 201
-            for _ in range(100):
-                found = (await agent_elsewhere.call("GET", "/api/quick-replies", params=search)).json()
-                if found:
-                    break
-                await asyncio.sleep(0.02)
-            assert [t["id"] for t in found] == ["orders.where"]
-        finally:
-            await agent_elsewhere.http.aclose()
+    agent_elsewhere = User(elsewhere)
+    agent_elsewhere.http.headers.update(users["ana"].http.headers)  # a token works on every worker
+    try:
+        search = {"q": "parcel-where", "lang": "en"}
+        assert (await agent_elsewhere.call("GET", "/api/quick-replies", params=search)).json() == []
+        draft = {"version": None, "languages": {"en": english("Order {order_id} is on its way.")}}
+        assert (await users["eda"].call("PUT", f"{API}/orders.where", json=draft)).status_code == 201
+        for _ in range(100):
+            found = (await agent_elsewhere.call("GET", "/api/quick-replies", params=search)).json()
+            if found:
+                break
+            await asyncio.sleep(0.02)
+        assert [t["id"] for t in found] == ["orders.where"]
+    finally:
+        await agent_elsewhere.http.aclose()
 
 
 async def test_an_edit_of_an_old_version_is_refused_with_the_current_one(

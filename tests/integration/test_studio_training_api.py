@@ -1,7 +1,10 @@
 """The studio's training and model API over real HTTP against a real redis-server, with the fake trainer of
 tests/unit/test_studio_training.py: roles, starting (one run at a time, also across workers), the event
 stream, cancelling through another worker, a run whose worker died, the models with their reports,
-activation behind the gates, rollback, the audit log and the API reference."""
+activation behind the gates, rollback, the audit log and the API reference.
+
+Two workers are served for the module; each test gets an emptied Redis database, its own project and a new
+training runner on each worker."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import redis
 from redis.asyncio import Redis as AsyncRedis
 from sanic import Sanic
@@ -25,21 +29,23 @@ from handoff.blueprints import studio_training
 from handoff.settings import Settings
 from handoff.studio import audit
 from handoff.studio.training import TrainingSettings, lease_key, run_key
-from tests.integration.api_helpers import flushed_database, issue_token
+from tests.integration.api_helpers import database_url, issue_token
 from tests.integration.conftest import ADMIN, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
+from tests.integration.studio_fixtures import as_new_worker, use_training
 from tests.unit.test_studio_training import make_project, set_control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-REDIS_DB = 6  # the studio's keys are global: this module flushes its own database before each test
+REDIS_DB = 6  # the studio's keys are global: this module empties its own database before each test
+WORKERS = 2
 TRAINING = "/api/studio/training"
 MODELS = "/api/studio/models"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def db_url(redis_url: str) -> str:
-    return flushed_database(redis_url, REDIS_DB)
+    return database_url(redis_url, REDIS_DB)
 
 
 @pytest.fixture
@@ -47,27 +53,45 @@ def project(tmp_path: Path) -> TrainingSettings:
     return make_project(tmp_path / "project", pause=0.05)
 
 
-def build_app(db_url: str, settings: TrainingSettings) -> Sanic:  # type: ignore[type-arg]
+def build_app(db_url: str) -> Sanic:  # type: ignore[type-arg]
     Sanic.test_mode = True
     env = {**hub_secrets(), "REDIS_URL": db_url, "HUB_SWEEP_INTERVAL": "60"}
     app = create_app(Settings.from_env(env), http_transport=rasa_stand_in([]))
     if studio_training.bp.name not in app.blueprints:
         app.blueprint(studio_training.bp)
-    app.ctx.studio_training_settings = settings
     return app
 
 
-@pytest.fixture
-async def workers(db_url: str, project: TrainingSettings) -> AsyncIterator[Callable[[int], Any]]:
-    """`await workers(n)`: n running apps on the same Redis (hub workers), as httpx clients."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def served(db_url: str) -> AsyncIterator[list[tuple[Sanic, str]]]:  # type: ignore[type-arg]
+    """Two running apps on the same Redis (hub workers). The first is started last: sanic-ext serves the
+    API reference from the app started last in a process."""
+    async with AsyncExitStack() as stack:
+        started = []
+        for _ in range(WORKERS):
+            app = build_app(db_url)
+            started.append((app, await stack.enter_async_context(serving(app))))
+        yield started[::-1]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def workers(
+    served: list[tuple[Sanic, str]],  # type: ignore[type-arg]
+    project: TrainingSettings,
+) -> AsyncIterator[Callable[[int], Any]]:
+    """`await workers(n)`: n of the module's workers, as httpx clients, newly started on an empty database
+    and training the test's project."""
+    await as_new_worker(served[0][0])
+    for app, _ in served:
+        await use_training(app, project)
     async with AsyncExitStack() as stack:
 
         async def start(count: int) -> list[httpx.AsyncClient]:
-            clients = []
-            for _ in range(count):
-                base = await stack.enter_async_context(serving(build_app(db_url, project)))
-                clients.append(await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30)))
-            return clients
+            assert count <= len(served), "raise WORKERS"
+            return [
+                await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30))
+                for _, base in served[:count]
+            ]
 
         yield start
 
@@ -265,7 +289,14 @@ async def test_a_run_whose_worker_died_shows_as_interrupted(
     editor = await token(http, "editor", "eve")
     client = redis.Redis.from_url(db_url, decode_responses=True)
     run_id = "20261206-120000-abcdef"
-    state = {"id": run_id, "state": "running", "mode": "auto", "stage": "train", "stages": [], "who": "eve"}
+    state: dict[str, Any] = {
+        "id": run_id,
+        "state": "running",
+        "mode": "auto",
+        "stage": "train",
+        "stages": [],
+        "who": "eve",
+    }
     state |= {"started": time.time() - 30, "finished": None, "result": None, "error": None}
     client.set(run_key(run_id), json.dumps(state))
     client.set("hub:studio:training:current", run_id)
