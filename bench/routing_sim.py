@@ -51,6 +51,8 @@ def replace_section(path: Path, section: str) -> None:
     tail = text[after + 1 :] if after >= 0 else ""
     body = section.rstrip("\n") + "\n"
     path.write_text(text[:start] + body + ("\n" + tail if tail else ""), encoding="utf-8")
+
+
 PLOT = ROOT / "docs" / "images" / "routing-frontier.svg"
 
 # (agents, occupancy, replications, measured chats per replication). The first three are the unit test's
