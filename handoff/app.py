@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,7 @@ def create_app(
     app.blueprint(experiments.bp)  # needs app.ctx.experiments (and app.ctx.analytics for results)
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
+    _add_head_routes(app)
 
     @app.before_server_start
     async def open_clients(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -212,6 +215,42 @@ def create_app(
         await app.ctx.redis.aclose()
 
     return app
+
+
+def _add_head_routes(app: Sanic) -> None:  # type: ignore[type-arg]
+    """HEAD for every GET route, as sanic-ext's HTTP_AUTO_HEAD gives it, but added here, before the app
+    starts: sanic-ext adds them at start-up one route at a time, and each addition to a started app rebuilds
+    the signal router (about 5 s per worker for these ~140 routes). Marked `__auto_handler__` like
+    sanic-ext's, so the authorisation tests treat them the same way. (Its OPTIONS routes stay sanic-ext's:
+    its CORS preflight answers need them.) The API reference's routes, which sanic-ext adds at start-up,
+    get theirs then, in one amendment."""
+    app.config.HTTP_AUTO_HEAD = False
+    _head_for_get_routes(app)
+
+    @app.before_server_start
+    async def head_for_late_routes(app: Sanic) -> None:  # type: ignore[type-arg]
+        with app.amend():
+            _head_for_get_routes(app)
+
+
+async def _head_handler(request: Request, get_handler: Any, *args: Any, **kwargs: Any) -> Any:
+    answer = get_handler(request, *args, **kwargs)
+    return await answer if inspect.isawaitable(answer) else answer
+
+
+def _head_for_get_routes(app: Sanic) -> None:  # type: ignore[type-arg]
+    for group in list(app.router.groups.values()):
+        if "GET" in group.methods and "HEAD" not in group.methods:
+            for route in group:
+                if "GET" in route.methods:
+                    head: Any = partial(_head_handler, get_handler=route.handler)
+                    head.__auto_handler__ = True
+                    head.__route_handler__ = route.handler
+                    app.add_route(
+                        head, group.uri, methods=["HEAD"], strict_slashes=group.strict,
+                        name=f"{route.name}_head", host=route.requirements.get("host"),
+                        unquote=group.unquote,
+                    )  # fmt: skip
 
 
 def _configure_api_reference(app: Sanic) -> None:  # type: ignore[type-arg]
