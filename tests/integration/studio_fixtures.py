@@ -1,7 +1,7 @@
 """What the studio's integration modules share to serve one app per module instead of one per test.
 
-Starting the app costs seconds (sanic-ext adds a HEAD route per GET route after the router is built, and
-every one rebuilds it), so each studio module serves one app for all its tests. A test still starts from
+Starting the app costs seconds (sanic-ext's OPTIONS routes are added one at a time to the started app),
+so each studio module serves one app for all its tests. A test still starts from
 what a newly started worker sees: `as_new_worker` empties the module's Redis database and writes back what
 a worker writes there when it starts, and the studio's file-backed parts (training data, templates, the
 training runner) are pointed at the test's own copies.
