@@ -1,0 +1,161 @@
+"""An agent's reply (or a proactive message) as an RFC 5322 email in the customer's language.
+
+Reply-To is the ticket's signed reply address, so whatever client the customer uses, answering the email
+reaches the ticket. Message-ID, In-Reply-To and References keep the exchange in one thread in the
+customer's mailbox. Every header value is checked for line breaks before it is set: a customer name or
+subject taken from a conversation must never add a header (a Bcc) to the message.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+from handoff.channels.email.tokens import ReplyTokens
+
+MAX_SUBJECT_CHARS = 150
+MAX_REFERENCES = 20  # the newest; a long thread must not grow the header without bound
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\x85]")  # tab is the one allowed
+_MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>\Z")
+
+
+class HeaderInjection(ValueError):
+    """A header value has a line break or control character; the message is refused, not cleaned."""
+
+
+@dataclass(frozen=True)
+class Template:
+    greeting: str
+    greeting_named: str
+    continue_line: str
+    subject: str
+    subject_untitled: str
+
+
+TEMPLATES = {
+    "en": Template(
+        greeting="Hello,",
+        greeting_named="Hello {name},",
+        continue_line="To continue, simply reply to this email. Your reply goes straight to ticket {ticket}.",
+        subject="Re: {subject} [Ticket {ticket}]",
+        subject_untitled="Your request [Ticket {ticket}]",
+    ),
+    "zh": Template(
+        greeting="您好：",
+        greeting_named="{name}，您好：",
+        continue_line="如需继续沟通，请直接回复此邮件，您的回复会送达工单 {ticket}。",
+        subject="回复：{subject} [工单 {ticket}]",
+        subject_untitled="您的咨询 [工单 {ticket}]",
+    ),
+}
+
+
+def template_for(language: str | None) -> Template:
+    """zh for any Chinese tag (zh, zh-CN, zh-Hans), English otherwise."""
+    return TEMPLATES["zh"] if (language or "").lower().startswith("zh") else TEMPLATES["en"]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What to send: the ticket it belongs to, the customer, and the agent's text."""
+
+    ticket_id: str
+    to: str  # the customer's address
+    text: str
+    language: str = "en"
+    ticket_subject: str = ""
+    customer_name: str = ""
+    in_reply_to: str | None = None  # the Message-ID this answers: the customer's last email, if any
+    references: Sequence[str] = ()  # the thread's earlier Message-IDs, oldest first
+
+
+@dataclass(frozen=True)
+class Composed:
+    ticket_id: str
+    message: EmailMessage
+    message_id: str  # the outbox id: the Message-ID's left part
+    recipient: str  # the envelope recipient (addr-spec)
+
+
+def check_header(name: str, value: str) -> str:
+    if _CONTROL.search(value):
+        raise HeaderInjection(f"{name} must not contain line breaks or control characters")
+    return value
+
+
+def _recipient(value: str) -> str:
+    check_header("to", value)
+    name, addr = parseaddr(value)
+    if name or addr != value.strip() or not addr.isascii() or addr.count("@") != 1:
+        raise ValueError("to must be one plain address (user@example.com)")
+    local, _, domain = addr.partition("@")
+    if not local or "." not in domain or "," in addr:
+        raise ValueError("to must be one plain address (user@example.com)")
+    return addr
+
+
+def _message_ids(field: str, values: Sequence[str]) -> list[str]:
+    out = []
+    for value in values:
+        check_header(field, value)
+        if not _MESSAGE_ID.match(value.strip()):
+            raise ValueError(f"{field} must hold Message-IDs such as <id@host> (got {value[:80]!r})")
+        out.append(value.strip())
+    return out
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+def compose(
+    draft: Draft,
+    sender: str,
+    tokens: ReplyTokens,
+    message_id: str | None = None,
+    now: float | None = None,
+) -> Composed:
+    """The email for `draft`, from `sender` (EMAIL_FROM); ValueError naming the field for bad input."""
+    recipient = _recipient(draft.to)
+    check_header("from", sender)
+    subject_text = " ".join(check_header("ticket_subject", draft.ticket_subject).split())
+    name = " ".join(check_header("customer_name", draft.customer_name).split())
+    check_header("ticket_id", draft.ticket_id)
+    in_reply_to = _message_ids("in_reply_to", [draft.in_reply_to] if draft.in_reply_to else [])
+    references = _message_ids("references", draft.references)
+    text = draft.text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise ValueError("text must not be empty")
+    template = template_for(draft.language)
+    if len(subject_text) > MAX_SUBJECT_CHARS:
+        subject_text = subject_text[: MAX_SUBJECT_CHARS - 1].rstrip() + "…"
+    subject = (
+        template.subject.format(subject=subject_text, ticket=draft.ticket_id)
+        if subject_text
+        else template.subject_untitled.format(ticket=draft.ticket_id)
+    )
+    outbox_id = message_id or new_message_id()
+    header_id = f"<{outbox_id}@{tokens.domain}>"
+    thread = [*references, *(i for i in in_reply_to if i not in references)][-MAX_REFERENCES:]
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = Address(display_name=name, addr_spec=recipient) if name else recipient
+    message["Reply-To"] = tokens.address(draft.ticket_id)
+    message["Subject"] = subject
+    message["Date"] = formatdate(time.time() if now is None else now, usegmt=True)
+    message["Message-ID"] = header_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to[0]
+    if thread:
+        message["References"] = " ".join(thread)
+    greeting = template.greeting_named.format(name=name) if name else template.greeting
+    body = f"{greeting}\n\n{text}\n\n{template.continue_line.format(ticket=draft.ticket_id)}\n"
+    message.set_content(body, charset="utf-8")
+    return Composed(ticket_id=draft.ticket_id, message=message, message_id=outbox_id, recipient=recipient)
