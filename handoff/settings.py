@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from common.env import (
@@ -96,8 +96,7 @@ class Settings:
     studio_low_confidence: float = 0.4  # a message whose best intent scores below this goes to the studio
     studio_root: str = ""  # the project whose data/ and models/ the studio edits (default: this checkout)
     analytics: AnalyticsSettings | None = None  # None: off (ANALYTICS_DB=off; tests built without it)
-    service_level_seconds: float = 20.0  # the service level: this share answered within these seconds
-    service_level_target: float = 0.8
+    service_level: ServiceLevelTarget = field(default_factory=ServiceLevelTarget)  # "80% within 20 s"
     service_level_alert_minutes: int = 10  # missed this long: the supervisors' dashboard alerts
 
     @classmethod
@@ -107,7 +106,6 @@ class Settings:
         redis_sentinel = read_sentinel(env)
         redis_wait = read_replica_wait(env, redis_sentinel)
         rasa_urls = _rasa_urls(env)
-        service = ServiceLevelTarget.from_env(env)
         return cls(
             host=env.get("HUB_HOST", "127.0.0.1"),
             port=read_int(env, "HUB_PORT", 8000, 1, 65535),
@@ -148,8 +146,7 @@ class Settings:
             attachment_retention_days=read_int(env, "HUB_ATTACHMENT_RETENTION_DAYS", 90, 1, 3650),
             telegram=TelegramSettings.from_env(env),
             analytics=AnalyticsSettings.from_env(env),
-            service_level_seconds=service.seconds,
-            service_level_target=service.share,
+            service_level=ServiceLevelTarget.from_env(env),
             service_level_alert_minutes=read_int(env, "SERVICE_LEVEL_ALERT_MINUTES", 10, 1, 1440),
         )
 

@@ -32,8 +32,8 @@ async def overview(request: Request) -> HTTPResponse:
         service_level.summary(request.app.ctx.redis),
         service_level.target_status(
             request.app.ctx.redis,
-            settings.service_level_seconds,
-            settings.service_level_target,
+            settings.service_level.seconds,
+            settings.service_level.share,
             settings.service_level_alert_minutes,
         ),
     )

@@ -16,18 +16,10 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from tests.e2e.conftest import ROOT, Stack
+from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ARTIFACTS = ROOT / "var" / "artifacts" / "console"
 BOT_MS = 60_000  # Rasa on two shared cores can take seconds per turn

@@ -20,8 +20,6 @@ from handoff.notices import notice
 from tests.e2e.conftest import Stack, clear_routing
 from tests.e2e.test_console import (
     BOT_MS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     accept_offer,
     admin,
     customer_says,
@@ -35,6 +33,7 @@ from tests.e2e.test_console import (
     shot,
     sign_in,
 )
+from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS
 from tests.unit.test_attachments import png
 
 pytestmark = pytest.mark.e2e

@@ -5,12 +5,10 @@ stopped and measured with the variants the store assigns."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import io
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +28,7 @@ from handoff.app import create_app
 from handoff.settings import Settings
 from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import ADMIN, hub_secrets, rasa_stand_in
-from tests.integration.live_app import serving
+from tests.integration.live_app import serving_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -116,41 +114,9 @@ def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextmanager
 def served_in_thread(app: Sanic) -> Iterator[str]:  # type: ignore[type-arg]
     """The app on a free port in an event loop of its own thread: started once per module (a start costs
-    seconds: Sanic finalises its router route by route), called from the tests' thread."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    found: dict[str, Any] = {}
-
-    async def main() -> None:
-        found["stop"] = asyncio.Event()
-        try:
-            async with serving(app) as base:
-                found["base"] = base
-                ready.set()
-                await found["stop"].wait()
-        except BaseException as exc:  # reported to the test's thread
-            found["error"] = exc
-            ready.set()
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
-    def run() -> None:
-        loop.run_until_complete(main())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-
-    thread = threading.Thread(target=run, name="analytics-app", daemon=True)
-    thread.start()
-    assert ready.wait(120), "the app did not start"
-    if "error" in found:
-        raise found["error"]
-    try:
-        yield found["base"]
-    finally:
-        loop.call_soon_threadsafe(found["stop"].set)
-        thread.join(30)
-        loop.close()
+    seconds), called from the tests' thread."""
+    with serving_in_thread(app, "analytics-app") as (base, _loop):
+        yield base
 
 
 def analytics_app(redis_url: str, routing: str) -> Sanic:  # type: ignore[type-arg]

@@ -25,6 +25,7 @@ from handoff.analytics.experiments import Experiment
 from handoff.analytics.store import AnalyticsStore
 from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import ADMIN
+from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.test_analytics_api import (
     analytics_app,
     conversation_events,
@@ -38,15 +39,6 @@ pytestmark = pytest.mark.integration
 REDIS_DB = 1  # as test_analytics_api.py: experiments are global keys, forgotten before each test
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "var" / "artifacts" / "analytics"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT: ViewportSize = {"width": 1360, "height": 900}
 UI_MS = 15_000
 PASSWORD = "analytics password 0123"

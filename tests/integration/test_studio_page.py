@@ -19,7 +19,6 @@ import asyncio
 import json
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -44,7 +43,7 @@ from kb_index.service import KnowledgeBase
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
 from tests.integration.api_helpers import database_url
 from tests.integration.conftest import ADMIN, RASA_API, REST_AUTH, SERVICE, TOKEN, hub_secrets
-from tests.integration.live_app import serving
+from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS, serving_in_thread
 from tests.integration.studio_fixtures import (
     ROOT,
     as_new_worker,
@@ -58,15 +57,6 @@ pytestmark = pytest.mark.integration
 
 REDIS_DB = 15  # this module empties its own database before each test
 IMAGES = ROOT / "var" / "artifacts" / "studio"  # the ones in docs/images are copied from here by hand
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 UI_MS = 10_000
 PASSWORD = "studio password 0123"
@@ -318,43 +308,10 @@ class Served:
 
 @contextmanager
 def served_in_thread(app: Sanic) -> Iterator[Served]:  # type: ignore[type-arg]
-    """The app on a free port in an event loop of its own thread, so the synchronous browser API can drive
-    the page from the test's thread."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    found: dict[str, Any] = {}
-
-    async def main() -> None:
-        found["stop"] = asyncio.Event()
-        try:
-            async with serving(app) as base:
-                found["base"] = base
-                ready.set()
-                await found["stop"].wait()
-        except BaseException as exc:  # reported to the test's thread
-            found["error"] = exc
-            ready.set()
-        # Connections the browser kept alive (and event streams) outlive the server: end them here.
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
-    def run() -> None:
-        loop.run_until_complete(main())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-
-    thread = threading.Thread(target=run, name="studio-app", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the app did not start"
-    if "error" in found:
-        raise found["error"]
-    try:
-        yield Served(app, found["base"], loop)
-    finally:
-        loop.call_soon_threadsafe(found["stop"].set)
-        thread.join(30)
-        loop.close()
+    """The app served in a thread of its own, so the synchronous browser API can drive the page from the
+    test's thread."""
+    with serving_in_thread(app, "studio-app", start_timeout=60) as (base, loop):
+        yield Served(app, base, loop)
 
 
 @pytest.fixture(scope="module")
