@@ -6,7 +6,7 @@ import { alertOffer, askNotificationPermission } from "./alerts.js";
 import { api, enc } from "./api.js";
 import { renderChats, renderPresence } from "./chat-list.js";
 import { updateActions } from "./conversation.js";
-import { $, button, clear, el, isObject, testid } from "./dom.js";
+import { $, button, el, isObject, testid } from "./dom.js";
 import { reasonLabel } from "./format.js";
 import { t } from "./language.js";
 import { go } from "./nav.js";
@@ -53,18 +53,40 @@ function offerRemaining(offer) {
   return Math.ceil((Number(offer.expires_at) * 1000 - (Date.now() + session.skew)) / 1000);
 }
 
+// Offers keep their element while they stay the same: the inbox reloads on every event, and a list rebuilt
+// between the press and the release of the mouse would swallow the agent's click on Accept.
 export function renderOffers() {
   var list = $("offers");
-  clear(list);
+  var kept = {};
+  Array.prototype.slice.call(list.children).forEach(function (item) {
+    var cid = item.getAttribute("data-conversation-id");
+    if (state.offers[cid]) kept[cid] = item;
+    else list.removeChild(item);
+  });
   var ids = Object.keys(state.offers);
-  ids.forEach(function (cid) { list.appendChild(offerItem(cid, state.offers[cid])); });
+  ids.forEach(function (cid, index) {
+    var offer = state.offers[cid];
+    var item = kept[cid];
+    if (!item || item.getAttribute("data-shape") !== offerShape(offer)) {
+      var fresh = offerItem(cid, offer);
+      if (item) list.replaceChild(fresh, item);
+      item = fresh;
+    }
+    if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+  });
   $("offers-empty").hidden = ids.length > 0;
   tick();
+}
+
+// What an offer's element shows; the interface language is part of it.
+function offerShape(offer) {
+  return JSON.stringify([t("accept"), offer.reason, offer.skill, offer.language, offer.first, offer.expires_at]);
 }
 
 function offerItem(cid, offer) {
   var item = testid(el("li", "offer"), "offer");
   item.setAttribute("data-conversation-id", cid);
+  item.setAttribute("data-shape", offerShape(offer));
   item.appendChild(el("strong", "offer-title", reasonLabel(offer.reason)));
   item.appendChild(el("span", "muted", [offer.skill || "", offer.language || ""].filter(Boolean).join(" · ")));
   var bar = el("progress", "offer-bar");

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from handoff.proactive.signature import SignatureError, sign, verify
+from common.webhook_signature import SignatureError, sign, verify
 
 SECRET = "order-webhook-secret-0123"
 BODY = b'{"event_id": "evt_1"}'
