@@ -1,5 +1,6 @@
 """Slots Rasa fills after every customer message from the message itself: the conversation's language,
-detected from the text, and a reply-variant experiment's variant, from the hub's metadata.
+detected from the text; a reply-variant experiment's variant, from the hub's metadata; and the order a
+proactive message was about, from the hub's metadata on the customer's reply to it.
 
 A message without letters (a bare order number) or a button payload keeps the language the conversation
 already has.
@@ -15,6 +16,7 @@ from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
 from common.language import detect_language
+from common.patterns import ORDER_ID, normalise_order_id
 
 
 class ValidateSlotMappings(ValidationAction):
@@ -39,6 +41,35 @@ class ValidateSlotMappings(ValidationAction):
         wanted = ((meta.get("experiments") or {}).get("reply_variant") or {}).get("variant")
         variant = wanted if isinstance(wanted, str) and wanted in reply_variants(domain) else None
         return {} if variant == tracker.get_slot("reply_variant") else {"reply_variant": variant}
+
+    async def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The order of the proactive message the customer is answering (metadata `proactive.order_id`,
+        which only the hub sets), so "where is it?" needs no order number. Proving the order is still the
+        forms' job. An order number in the message itself wins, and a form busy with another question
+        keeps its order."""
+        meta = tracker.latest_message.get("metadata") or {}
+        order_id = proactive_order_id(meta.get("proactive"))
+        if order_id is None or order_id == tracker.get_slot("order_id") or _names_an_order(tracker):
+            return {}
+        if tracker.active_loop_name and tracker.get_slot("requested_slot") not in (None, "order_id"):
+            return {}
+        return {"order_id": order_id}
+
+
+def proactive_order_id(context: Any) -> str | None:
+    """The canonical order number in the hub's reply context ({"order_id", "trigger"}), or None when the
+    context is missing or its order_id is not an order number."""
+    raw = context.get("order_id") if isinstance(context, dict) else None
+    if not isinstance(raw, str) or len(raw) > 32 or not ORDER_ID.fullmatch(raw.strip()):
+        return None  # the whole value, not an order number somewhere in it
+    return normalise_order_id(raw)
+
+
+def _names_an_order(tracker: Tracker) -> bool:
+    entities = tracker.latest_message.get("entities") or []
+    return any(isinstance(e, dict) and e.get("entity") == "order_id" for e in entities)
 
 
 def reply_variants(domain: DomainDict) -> frozenset[str]:

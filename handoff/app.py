@@ -31,6 +31,7 @@ from handoff.blueprints import (
     handoffs,
     health,
     inbox,
+    proactive,
     routing,
     sessions,
     studio_inbox,
@@ -44,6 +45,8 @@ from handoff.blueprints import (
     users,
 )
 from handoff.bot_client import RasaBot
+from handoff.channels.email.channel import EmailChannel
+from handoff.channels.email.outbox import deliver_forever
 from handoff.channels.rest import routes as rest_routes
 from handoff.channels.telegram import routes as telegram_routes
 from handoff.channels.widget import routes as widget_routes
@@ -53,6 +56,11 @@ from handoff.fanout import Fanout
 from handoff.hub import Hub
 from handoff.identity import TokenStore
 from handoff.lifecycle import HandoffLifecycle
+from handoff.proactive.scheduler import Scheduler
+from handoff.proactive.sender import HubSender
+from handoff.proactive.store import ProactiveStore
+from handoff.proactive.triggers import DEFAULT_PATH as PROACTIVE_PATH
+from handoff.proactive.triggers import TriggerConfig
 from handoff.quick_replies.live import LiveQuickReplies
 from handoff.quick_replies.loader import DEFAULT_DIRECTORY
 from handoff.rasa_pool import RasaPool
@@ -69,6 +77,7 @@ from kb_index.editing import KbWorkspace
 
 APP_NAME = "handoff"
 STATIC = Path(__file__).resolve().parent / "static"
+EMAIL_DELIVERY_INTERVAL = 2.0  # seconds between looks at the email outbox
 REDOC = STATIC / "vendor" / "redoc"  # the pinned API reference viewer (its README names version and sha256)
 
 
@@ -82,6 +91,9 @@ def create_app(
     settings = settings or Settings.from_env()
     routing_path = Path(settings.routing_config) if settings.routing_config else DEFAULT_PATH
     routing_config = RoutingConfig.load(routing_path)
+    proactive_config = TriggerConfig.load(
+        Path(settings.proactive_config) if settings.proactive_config else PROACTIVE_PATH
+    )
     app: Sanic = Sanic(APP_NAME)  # type: ignore[type-arg]
     _configure_api_reference(app)
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -124,6 +136,7 @@ def create_app(
     app.blueprint(studio_training.bp)
     app.blueprint(analytics.bp)  # GET /api/analytics/*: needs app.ctx.analytics (503 without)
     app.blueprint(experiments.bp)  # needs app.ctx.experiments (and app.ctx.analytics for results)
+    app.blueprint(proactive.bp)  # the order webhook (503 without ORDER_WEBHOOK_SECRET) and opt-outs
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
     _add_head_routes(app)
@@ -177,6 +190,15 @@ def create_app(
         app.ctx.tickets = TicketStore(app.ctx.redis, routing_config)
         app.ctx.lifecycle = HandoffLifecycle(app.ctx.routing, app.ctx.hub, app.ctx.tickets, app.ctx.redis)
         app.ctx.experiments = ExperimentStore(app.ctx.redis)
+        app.ctx.email = (
+            EmailChannel.open(
+                app.ctx.redis, settings.email, settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+            )
+            if settings.email is not None
+            else None
+        )
+        app.ctx.proactive_store = ProactiveStore(app.ctx.redis)
+        app.ctx.proactive_wake = asyncio.Event()
         app.ctx.hub.use_experiments(app.ctx.experiments)
         app.ctx.analytics = None
         if analytics is not None:
@@ -195,6 +217,16 @@ def create_app(
         app.ctx.memory_watch = asyncio.create_task(watch_redis_memory(app.ctx.redis, app.ctx.stopping))
         sweeper = app.ctx.lifecycle.run_sweeper(settings.sweep_interval, app.ctx.stopping)
         app.ctx.sweeper = asyncio.create_task(sweeper)
+        app.ctx.background = []
+        if settings.order_webhook_secret:  # order events come only through the webhook
+            sender = HubSender(app.ctx.hub, app.ctx.redis, app.ctx.email)
+            scheduler = Scheduler(app.ctx.proactive_store, proactive_config, sender)
+            app.ctx.background.append(
+                asyncio.create_task(scheduler.run(app.ctx.stopping, app.ctx.proactive_wake))
+            )
+        if app.ctx.email is not None:
+            delivery = deliver_forever(app.ctx.email.outbox, EMAIL_DELIVERY_INTERVAL, app.ctx.stopping)
+            app.ctx.background.append(asyncio.create_task(delivery))
 
     @app.before_server_stop
     async def stop_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -204,7 +236,8 @@ def create_app(
         app.ctx.sweeper.cancel()
         app.ctx.memory_watch.cancel()
         await app.ctx.quick_replies.stop()
-        await asyncio.wait({app.ctx.sweeper, app.ctx.memory_watch}, timeout=2.0)
+        # The scheduler gives its lease up on the way out: set `stopping` and let it finish its round.
+        await asyncio.wait({app.ctx.sweeper, app.ctx.memory_watch, *app.ctx.background}, timeout=2.0)
         await app.ctx.fanout.stop()
 
     @app.after_server_stop

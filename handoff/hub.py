@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,6 +53,11 @@ PHOTO_MAX_AGE_SECONDS = 86400.0  # ... and how old they may be: one conversation
 # messages separately): while a person owns the chat they are told, without a transcript entry, that their
 # message was passed on. The widget shows the chat live and Telegram pushes it: neither needs it.
 ACKNOWLEDGED_CHANNELS = frozenset({"rest"})
+# What the last proactive message was about (conversation fields), passed on with the customer's next
+# message to the assistant while it is this recent.
+PROACTIVE_ORDER, PROACTIVE_TRIGGER, PROACTIVE_AT = "proactive_order", "proactive_trigger", "proactive_at"
+PROACTIVE_FIELDS = (PROACTIVE_ORDER, PROACTIVE_TRIGGER, PROACTIVE_AT)
+PROACTIVE_CONTEXT_SECONDS = 24 * 3600.0
 
 
 class AlreadyStored(Exception):
@@ -232,6 +238,10 @@ class Hub:
             sent["reply_variant"] = {"id": experiment_id, "variant": params.get("variant", name)}
         if sent:
             meta["experiments"] = sent
+        proactive = self._proactive_context(info)
+        if proactive is not None:  # the customer answers the assistant's message about this order
+            meta["proactive"] = proactive
+            await self._conversations.remove(conversation_id, *PROACTIVE_FIELDS)
         bot_text = text_for_assistant(text, info.get(keys.OFFERED_PAYLOADS), self._clock())
         try:
             bot_replies = await self._bot.send(conversation_id, bot_text, meta)
@@ -490,6 +500,76 @@ class Hub:
             Message(author="system", text="closed", channel="", internal=True),
             self._facts("closed", conversation_id, actor=actor),
         )
+
+    # -- outside a live chat --------------------------------------------------------------------------
+
+    async def follow_up(
+        self, conversation_id: str, message: Message, facts: Sequence[Mapping[str, Any]] = ()
+    ) -> Message:
+        """A message written to the conversation outside a live chat (an agent's ticket reply, a proactive
+        message). A closed conversation reopens with its history, the assistant answering what the customer
+        says next; a push channel gets it now, the widget shows it live or when the customer next opens it."""
+        info = await self._conversations.info(conversation_id)
+        message = Message(**{**message.__dict__, "channel": message.channel or info.get("channel", "")})
+        entries = [message]
+        if info.get("owner") == Owner.CLOSED.value:
+            await self._conversations.set_owner(conversation_id, Owner.BOT)
+            reopened = Message(author="system", text="reopened as a follow-up", channel="", internal=True)
+            entries.insert(0, reopened)
+        ids = await self._transcripts.append_many(conversation_id, entries, facts)
+        stored = Message(**{**message.__dict__, "id": ids[-1]})
+        await self._deliver(conversation_id, info, [stored])
+        return stored
+
+    async def customer_reply_outside(
+        self, conversation_id: str, text: str, channel: str, facts: Sequence[Mapping[str, Any]] = ()
+    ) -> Message:
+        """A customer's message that came outside the chat (an email reply to a ticket): stored for the team,
+        not sent to the assistant."""
+        message = Message(author="customer", text=text, channel=channel)
+        if not facts:
+            facts = self._facts("customer_message", conversation_id, channel=channel, language=None)
+        entry_id = await self._transcripts.append(conversation_id, message, facts)
+        return Message(**{**message.__dict__, "id": entry_id})
+
+    async def customer_conversation(self, customer_id: str, language: str) -> str:
+        """The customer's one conversation (the one their signed-in widget opens); a new widget conversation
+        when they have none yet, so what is written to it waits for their next visit."""
+        conversation_id = await self._conversations.link_identities(
+            {"customer": customer_id}, f"web-{uuid.uuid4().hex}"
+        )
+        info = await self._conversations.info(conversation_id)
+        if not info.get("channel"):
+            fields = {"channel": "web", "address": conversation_id, "customer_id": customer_id}
+            await self._conversations.update(conversation_id, {**fields, "language": language})
+        return conversation_id
+
+    async def proactive_message(
+        self, conversation_id: str, text: str, order_id: str, trigger: str, language: str
+    ) -> Message:
+        """The assistant writes first, about an order; the customer's next message tells the assistant which
+        order and why (metadata `proactive`), so "where is it?" needs no order number."""
+        channel = (await self._conversations.info(conversation_id)).get("channel", "")
+        about = {"order_id": order_id, "trigger": trigger, "channel": channel, "language": language}
+        facts = self._facts("proactive", conversation_id, **about)
+        message = Message(author="bot", text=text, channel=channel)
+        stored = await self.follow_up(conversation_id, message, facts)
+        context = {PROACTIVE_ORDER: order_id, PROACTIVE_TRIGGER: trigger, PROACTIVE_AT: repr(self._clock())}
+        await self._conversations.update(conversation_id, context)
+        return stored
+
+    def _proactive_context(self, info: Mapping[str, str]) -> dict[str, str] | None:
+        """What the last proactive message was about, while it is recent enough to be what the customer
+        answers."""
+        order_id, at = info.get(PROACTIVE_ORDER), info.get(PROACTIVE_AT)
+        if not order_id or not at:
+            return None
+        try:
+            if self._clock() - float(at) > PROACTIVE_CONTEXT_SECONDS:
+                return None
+        except ValueError:
+            return None
+        return {"order_id": order_id, "trigger": info.get(PROACTIVE_TRIGGER) or ""}
 
     async def offer_ticket(self, conversation_id: str, ticket_id: str, out_of_hours: bool = False) -> None:
         """Tell a waiting customer their case is kept as a ticket; they may keep waiting or leave."""

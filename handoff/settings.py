@@ -19,6 +19,7 @@ from common.env import (
 )
 from common.redis_connect import SentinelConfig, read_replica_wait, read_sentinel
 from handoff.analytics.settings import AnalyticsSettings, ServiceLevelTarget
+from handoff.channels.email.settings import EmailSettings
 from handoff.channels.telegram.settings import TelegramSettings
 
 MIB = 1024 * 1024
@@ -98,6 +99,12 @@ class Settings:
     analytics: AnalyticsSettings | None = None  # None: off (ANALYTICS_DB=off; tests built without it)
     service_level: ServiceLevelTarget = field(default_factory=ServiceLevelTarget)  # "80% within 20 s"
     service_level_alert_minutes: int = 10  # missed this long: the supervisors' dashboard alerts
+    email: EmailSettings | None = None  # None: no email channel (SMTP_HOST unset)
+    email_inbound_token: str | None = None  # bearer token of a mail provider's inbound webhook
+    email_inbound_smtp_port: int | None = None  # the built-in reply receiver's port; None: not started
+    email_inbound_smtp_host: str = "127.0.0.1"
+    order_webhook_secret: str | None = None  # signs order events; None: the order webhook answers 503
+    proactive_config: str = ""  # the triggers' file (default handoff/proactive.yml)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +155,16 @@ class Settings:
             analytics=AnalyticsSettings.from_env(env),
             service_level=ServiceLevelTarget.from_env(env),
             service_level_alert_minutes=read_int(env, "SERVICE_LEVEL_ALERT_MINUTES", 10, 1, 1440),
+            email=EmailSettings.from_env(env),
+            email_inbound_token=read_optional_secret(env, "EMAIL_INBOUND_TOKEN"),
+            email_inbound_smtp_port=(
+                read_int(env, "EMAIL_INBOUND_SMTP_PORT", 2525, 0, 65535)
+                if env.get("EMAIL_INBOUND_SMTP_PORT")
+                else None
+            ),
+            email_inbound_smtp_host=env.get("EMAIL_INBOUND_SMTP_HOST", "127.0.0.1"),
+            order_webhook_secret=read_optional_secret(env, "ORDER_WEBHOOK_SECRET"),
+            proactive_config=env.get("PROACTIVE_CONFIG", ""),
         )
 
 

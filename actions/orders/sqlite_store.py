@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import secrets
 import sqlite3
@@ -56,6 +57,10 @@ DATE_FIELDS = {
     "refund_issued_days_ago": "refund_issued_on",
 }
 UNSHIPPED = {OrderStatus.PENDING.value, OrderStatus.PAID.value}
+DISPATCHED = {OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value, OrderStatus.RETURNED.value}
+DAYS_TO_DELIVER = 3  # the promise a shipment gets when the order had none, or one already past
+MAX_CARRIER_TEXT = 64
+MAX_EXCEPTION_TEXT = 500
 
 
 def _order_from_row(data: dict[str, Any]) -> Order:
@@ -190,7 +195,8 @@ class SqliteOrderStore:
             before = {name: _audit_value(data.get(name)) for name in fields}
             change(data)
             conn.execute(
-                "UPDATE orders SET data = ? WHERE id = ?", (json.dumps(data, ensure_ascii=False), order_id)
+                "UPDATE orders SET data = ?, placed_on = ? WHERE id = ?",
+                (json.dumps(data, ensure_ascii=False), data["placed_on"], order_id),
             )
             after = {name: _audit_value(data.get(name)) for name in fields}
             # The change and its audit line commit together.
@@ -296,6 +302,137 @@ class SqliteOrderStore:
     ) -> ReturnAuthorization:
         await self._ensure_ready()
         return await asyncio.to_thread(self._insert_return, order_id, sku, reason, actor)
+
+    async def customer_language(self, customer_id: str) -> str | None:
+        """The language the demo customer's record names ("en", "zh"), or None."""
+        await self._ensure_ready()
+        rows = await asyncio.to_thread(self._query, "SELECT data FROM customers WHERE id = ?", (customer_id,))
+        language = rows[0].get("language") if rows else None
+        return language if isinstance(language, str) and language else None
+
+    # Movements (actions.orders.store.OrderMovements): what the shop's own systems do to an order, for
+    # demos and tests. Like the changes above, each commits with its audit line; a daily re-seed undoes them.
+
+    async def _move(
+        self,
+        order_id: str,
+        change: Callable[[dict[str, Any]], None],
+        actor: Actor | None,
+        event: str,
+        fields: tuple[str, ...],
+    ) -> Order:
+        await self._ensure_ready()
+        return await asyncio.to_thread(self._update, order_id, change, actor, event, fields)
+
+    async def make_late(self, order_id: str, days_overdue: int = 2, actor: Actor | None = None) -> Order:
+        if days_overdue < 1:
+            raise ValueError(f"days_overdue must be at least 1, not {days_overdue}")
+
+        def change(data: dict[str, Any]) -> None:
+            _require_status(order_id, data, UNSHIPPED | {OrderStatus.SHIPPED.value})
+            data["eta"] = (self._today() - timedelta(days=days_overdue)).isoformat()
+
+        return await self._move(order_id, change, actor, "eta_changed", ("eta",))
+
+    async def make_stuck(self, order_id: str, days_ago: int = 5, actor: Actor | None = None) -> Order:
+        if days_ago < 1:
+            raise ValueError(f"days_ago must be at least 1, not {days_ago}")
+
+        def change(data: dict[str, Any]) -> None:
+            _require_status(order_id, data, UNSHIPPED)
+            data["placed_on"] = (self._today() - timedelta(days=days_ago)).isoformat()
+
+        return await self._move(order_id, change, actor, "placed_on_changed", ("placed_on",))
+
+    async def ship(
+        self, order_id: str, carrier: str, tracking_number: str, actor: Actor | None = None
+    ) -> Order:
+        carrier = _bounded_text("carrier", carrier, MAX_CARRIER_TEXT)
+        tracking_number = _bounded_text("tracking_number", tracking_number, MAX_CARRIER_TEXT)
+
+        def change(data: dict[str, Any]) -> None:
+            # A pending order is still waiting for its payment: nothing leaves the warehouse before it.
+            _require_status(order_id, data, {OrderStatus.PAID.value})
+            today = self._today()
+            data.update(
+                status=OrderStatus.SHIPPED.value,
+                shipped_on=today.isoformat(),
+                carrier=carrier,
+                tracking_number=tracking_number,
+            )
+            if not data.get("eta") or date.fromisoformat(data["eta"]) < today:
+                data["eta"] = (today + timedelta(days=DAYS_TO_DELIVER)).isoformat()
+
+        fields = ("status", "carrier", "tracking_number", "eta")
+        return await self._move(order_id, change, actor, "shipped", fields)
+
+    async def report_exception(self, order_id: str, text: str, actor: Actor | None = None) -> Order:
+        text = _bounded_text("text", text, MAX_EXCEPTION_TEXT)
+
+        def change(data: dict[str, Any]) -> None:
+            _require_status(order_id, data, {OrderStatus.SHIPPED.value})
+            data["delivery_exception"] = text
+
+        return await self._move(order_id, change, actor, "delivery_exception", ("delivery_exception",))
+
+    async def deliver(self, order_id: str, actor: Actor | None = None) -> Order:
+        def change(data: dict[str, Any]) -> None:
+            _require_status(order_id, data, {OrderStatus.SHIPPED.value})
+            data.update(status=OrderStatus.DELIVERED.value, delivered_on=self._today().isoformat())
+            data.pop("delivery_exception", None)  # the problem is over once the parcel arrived
+
+        return await self._move(order_id, change, actor, "delivered", ("status", "delivered_on"))
+
+    async def receive_return(self, order_id: str, actor: Actor | None = None) -> Order:
+        def change(data: dict[str, Any]) -> None:
+            received_on = data.get("return_received_on")
+            if data["status"] == OrderStatus.RETURNED.value and received_on:
+                raise OrderStateError(f"order {order_id}'s return was received on {received_on}")
+            _require_status(order_id, data, {OrderStatus.DELIVERED.value, OrderStatus.RETURNED.value})
+            data.update(status=OrderStatus.RETURNED.value, return_received_on=self._today().isoformat())
+            if not data.get("return_number"):
+                data["return_number"] = self._return_number(order_id)
+
+        fields = ("status", "return_received_on", "return_number")
+        return await self._move(order_id, change, actor, "return_received", fields)
+
+    def _return_number(self, order_id: str) -> str:
+        """The order's first return authorisation, or a new number for a parcel that came without one. Runs
+        on this thread's connection: inside the caller's transaction."""
+        sql = "SELECT number FROM returns WHERE order_id = ? ORDER BY created_on, number LIMIT 1"
+        row = self._connect().execute(sql, (order_id,)).fetchone()
+        return str(row[0]) if row else f"RA-{secrets.randbelow(900_000) + 100_000}"
+
+    async def refund(self, order_id: str, amount: float, actor: Actor | None = None) -> Order:
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
+            raise ValueError(f"amount must be a number, not {amount!r}")
+        amount = round(float(amount), 2)
+        if amount <= 0:
+            raise ValueError(f"amount must be more than 0, not {amount}")
+
+        def change(data: dict[str, Any]) -> None:
+            # Unshipped orders are refunded by cancelling them; a cancelled one was refunded then.
+            _require_status(order_id, data, DISPATCHED)
+            total = round(sum(item["price"] * item["quantity"] for item in data["items"]), 2)
+            refunded = round(float(data.get("refunded_amount") or 0) + amount, 2)
+            if refunded > total:
+                left = round(total - float(data.get("refunded_amount") or 0), 2)
+                raise ValueError(f"amount {amount} is more than the {left} {data['currency']} left to refund")
+            data.update(refunded_amount=refunded, refund_issued_on=self._today().isoformat())
+
+        return await self._move(order_id, change, actor, "refunded", ("refunded_amount", "refund_issued_on"))
+
+
+def _require_status(order_id: str, data: dict[str, Any], allowed: set[str]) -> None:
+    if data["status"] not in allowed:
+        raise OrderStateError(f"order {order_id} is {data['status']}, not {' or '.join(sorted(allowed))}")
+
+
+def _bounded_text(name: str, value: str, limit: int) -> str:
+    text = value.strip()
+    if not text or len(text) > limit or not text.isprintable():
+        raise ValueError(f"{name} must be 1-{limit} printable characters")
+    return text
 
 
 def _audit_value(value: Any) -> str:

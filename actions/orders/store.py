@@ -49,3 +49,43 @@ class OrderStore(Protocol):
     async def audit_trail(self, order_id: str) -> list[AuditEntry]:
         """The order's audit trail, oldest first."""
         ...
+
+
+class OrderMovements(Protocol):
+    """What a shop's own systems do to an order: the warehouse ships it, the carrier delivers it or reports a
+    problem, the returns desk receives a parcel, payments refund it. The assistant never calls these; the
+    demo store implements them so that demos and tests can move an order along and post the event a real
+    backend would (actions/orders/demo_events.py). Each is audited like a customer's change, and each raises
+    KeyError for an unknown order and OrderStateError when the order's state does not allow the move."""
+
+    async def make_late(self, order_id: str, days_overdue: int = 2, actor: Actor | None = None) -> Order:
+        """Move the promised delivery date `days_overdue` days into the past of an order still processing
+        or shipped."""
+        ...
+
+    async def make_stuck(self, order_id: str, days_ago: int = 5, actor: Actor | None = None) -> Order:
+        """Move the order date of an order still processing `days_ago` days into the past."""
+        ...
+
+    async def ship(
+        self, order_id: str, carrier: str, tracking_number: str, actor: Actor | None = None
+    ) -> Order:
+        """Hand a paid order to the carrier today; a promised date that has passed (or none) moves ahead."""
+        ...
+
+    async def report_exception(self, order_id: str, text: str, actor: Actor | None = None) -> Order:
+        """The carrier's delivery problem with a shipped order, in the carrier's words."""
+        ...
+
+    async def deliver(self, order_id: str, actor: Actor | None = None) -> Order:
+        """A shipped order delivered today."""
+        ...
+
+    async def receive_return(self, order_id: str, actor: Actor | None = None) -> Order:
+        """The returned parcel of a delivered order arrived today."""
+        ...
+
+    async def refund(self, order_id: str, amount: float, actor: Actor | None = None) -> Order:
+        """Refund `amount` (in the order's currency) of a dispatched order today. ValueError for an amount
+        that is not positive or that, with earlier refunds, is more than the order's total."""
+        ...

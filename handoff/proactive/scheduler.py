@@ -57,6 +57,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _first_of(stopping: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 class Scheduler:
     def __init__(
         self,
@@ -72,12 +81,15 @@ class Scheduler:
         self._clock = clock
         self.holder = holder or uuid.uuid4().hex  # this worker's name on the lease
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Every `interval_seconds` until `stopping` is set: run once while this worker holds the lease.
-        A failed run is logged and the next one comes on time; the lease is given up on the way out."""
+    async def run(self, stopping: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Every `interval_seconds` until `stopping` is set, or sooner when `wake` is set (an order event
+        came in): run once while this worker holds the lease. A failed run is logged and the next one
+        comes on time; the lease is given up on the way out."""
         settings = self._config.scheduler
+        wake = wake or asyncio.Event()
         try:
             while not stopping.is_set():
+                wake.clear()
                 try:
                     if await self._store.hold_lease(self.holder, settings.lease_seconds):
                         async with self._heartbeat():
@@ -85,8 +97,7 @@ class Scheduler:
                 except Exception:
                     if not stopping.is_set():
                         logger.exception("hub.proactive.run_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), settings.interval_seconds)
+                await _first_of(stopping, wake, settings.interval_seconds)
         finally:
             with contextlib.suppress(Exception):
                 await self._store.release_lease(self.holder)

@@ -38,6 +38,7 @@ TELEGRAM_ENV = {
     "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
     "TELEGRAM_WEBHOOK_SECRET": SECRET,
     "TELEGRAM_API_URL": "http://127.0.0.1:9",  # replies to a fuzzed update that parses fail, and are logged
+    "ORDER_WEBHOOK_SECRET": "order-webhook-secret-0123456789",  # fuzzed events are unsigned: 401
 }
 
 

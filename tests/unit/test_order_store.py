@@ -1,3 +1,7 @@
+import asyncio
+import re
+import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -121,3 +125,158 @@ async def test_kept_connections_see_changes_made_elsewhere(tmp_path: Path, seed:
     await writer.cancel(raw["id"], Actor("c1", "rest", None, "order_check"))
     after = await reader.get(raw["id"])
     assert after is not None and after.status is OrderStatus.CANCELLED
+
+
+# Movements (actions.orders.store.OrderMovements): seeded once, each test on a copy.
+TODAY = date(2026, 3, 10)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    database = tmp_path_factory.mktemp("seeded") / "orders.sqlite"
+    asyncio.run(SqliteOrderStore(database, SEED, today=lambda: TODAY).get("SO-10001021"))
+    return database
+
+
+@pytest.fixture
+def moving(tmp_path: Path, seeded: Path) -> SqliteOrderStore:
+    copy = tmp_path / "orders.sqlite"
+    with closing(sqlite3.connect(seeded)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return SqliteOrderStore(copy, SEED, today=lambda: TODAY)
+
+
+def first(seed: dict, status: str, **having: object) -> str:
+    return str(
+        next(
+            o["id"]
+            for o in seed["orders"]
+            if o["status"] == status and all((key in o) == bool(want) for key, want in having.items())
+        )
+    )
+
+
+async def test_an_order_is_shipped_delivered_returned_and_refunded(
+    moving: SqliteOrderStore, seed: dict
+) -> None:
+    order_id = first(seed, "paid")
+    shipped = await moving.ship(order_id, " UPS ", "1Z0000000001")
+    assert (shipped.status, shipped.shipped_on, shipped.carrier, shipped.tracking_number) == (
+        OrderStatus.SHIPPED, TODAY, "UPS", "1Z0000000001",
+    )  # fmt: skip
+    assert shipped.eta == TODAY + timedelta(days=3)  # it had no promise: it gets one
+    await moving.report_exception(order_id, "Address not found")
+    delivered = await moving.deliver(order_id)
+    assert (delivered.status, delivered.delivered_on) == (OrderStatus.DELIVERED, TODAY)
+    received = await moving.receive_return(order_id)
+    assert (received.status, received.return_received_on) == (OrderStatus.RETURNED, TODAY)
+    assert received.return_number and re.fullmatch(r"RA-\d{6}", received.return_number)
+    refunded = await moving.refund(order_id, 12.5)
+    assert refunded.refund_issued_on == TODAY
+    trail = await moving.audit_trail(order_id)
+    assert [e.event for e in trail] == [
+        "shipped", "delivery_exception", "delivered", "return_received", "refunded",
+    ]  # fmt: skip
+    assert trail[0].before["status"] == "paid" and trail[0].after["carrier"] == "UPS"
+    assert trail[1].after == {"delivery_exception": "Address not found"}
+    assert trail[4].after == {"refunded_amount": "12.5", "refund_issued_on": TODAY.isoformat()}
+    assert all(e.conversation_id == "" and e.at for e in trail)  # the shop's systems, not a conversation
+
+
+async def test_a_late_or_stuck_order_has_its_dates_moved_back(moving: SqliteOrderStore, seed: dict) -> None:
+    shipped = first(seed, "shipped", eta_days=True)
+    late = await moving.make_late(shipped, days_overdue=2)
+    assert late.eta == TODAY - timedelta(days=2) and late.status is OrderStatus.SHIPPED
+    paid = first(seed, "paid")
+    stuck = await moving.make_stuck(paid, days_ago=6)
+    assert stuck.placed_on == TODAY - timedelta(days=6)
+    customer = stuck.customer_id
+    recent = await moving.recent_for_customer(customer, limit=50)
+    assert [o.placed_on for o in recent] == sorted((o.placed_on for o in recent), reverse=True)
+    assert [e.event for e in await moving.audit_trail(paid)] == ["placed_on_changed"]
+    assert (await moving.audit_trail(shipped))[0].after == {"eta": (TODAY - timedelta(days=2)).isoformat()}
+
+
+@pytest.mark.parametrize(
+    ("status", "move"),
+    [
+        ("delivered", "make_late"),
+        ("shipped", "make_stuck"),
+        ("pending", "ship"),  # still waiting for its payment
+        ("paid", "report_exception"),
+        ("paid", "deliver"),
+        ("shipped", "receive_return"),
+        ("paid", "refund"),  # unshipped orders are refunded by cancelling them
+        ("cancelled", "refund"),
+    ],
+)
+async def test_moves_the_order_state_does_not_allow_are_refused_without_an_audit_line(
+    moving: SqliteOrderStore, seed: dict, status: str, move: str
+) -> None:
+    order_id = first(seed, status)
+    arguments = {
+        "ship": ("UPS", "1Z0000000001"), "report_exception": ("Address not found",), "refund": (1.0,),
+    }.get(move, ())  # fmt: skip
+    before = await moving.get(order_id)
+    with pytest.raises(OrderStateError, match=f"order {order_id} is {status}"):
+        await getattr(moving, move)(order_id, *arguments)
+    assert await moving.get(order_id) == before
+    assert await moving.audit_trail(order_id) == []
+
+
+async def test_a_return_is_received_once_under_its_authorisation(
+    moving: SqliteOrderStore, seed: dict
+) -> None:
+    order_id = first(seed, "delivered")
+    sku = next(o for o in seed["orders"] if o["id"] == order_id)["items"][0]["sku"]
+    authorisation = await moving.create_return(order_id, sku, "too small")
+    received = await moving.receive_return(order_id)
+    assert received.return_number == authorisation.number
+    with pytest.raises(OrderStateError, match="return was received"):
+        await moving.receive_return(order_id)
+
+
+async def test_refunds_add_up_to_the_order_total_at_most(moving: SqliteOrderStore, seed: dict) -> None:
+    order_id = first(seed, "delivered")
+    order = await moving.get(order_id)
+    assert order is not None
+    await moving.refund(order_id, order.total - 1)
+    with pytest.raises(ValueError, match=r"amount 1\.01 is more than the 1\.0 .* left to refund"):
+        await moving.refund(order_id, 1.01)
+    await moving.refund(order_id, 1)
+    assert [e.after["refunded_amount"] for e in await moving.audit_trail(order_id)] == [
+        str(round(order.total - 1, 2)), str(order.total),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("move", "arguments", "message"),
+    [
+        ("refund", (0,), "amount must be more than 0"),
+        ("refund", (-5.0,), "amount must be more than 0"),
+        ("refund", (float("nan"),), "amount must be a number"),
+        ("refund", (True,), "amount must be a number"),
+        ("ship", ("", "1Z1"), "carrier must be 1-64"),
+        ("ship", ("UPS", "1Z" * 40), "tracking_number must be 1-64"),
+        ("report_exception", ("  ",), "text must be 1-500"),
+        ("report_exception", ("bad\nline",), "text must be 1-500 printable"),
+        ("make_late", (0,), "days_overdue must be at least 1"),
+        ("make_stuck", (-1,), "days_ago must be at least 1"),
+    ],
+)
+async def test_bad_arguments_name_the_field(
+    moving: SqliteOrderStore, move: str, arguments: tuple, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await getattr(moving, move)("SO-10001021", *arguments)
+
+
+async def test_moving_an_unknown_order_is_a_key_error(moving: SqliteOrderStore) -> None:
+    with pytest.raises(KeyError):
+        await moving.deliver("SO-00000000")
+
+
+async def test_a_customers_language_comes_from_their_record(moving: SqliteOrderStore) -> None:
+    assert await moving.customer_language("cust-2001") == "zh"
+    assert await moving.customer_language("cust-1001") == "en"
+    assert await moving.customer_language("nobody") is None

@@ -56,6 +56,25 @@ TEMPLATES = {
 }
 
 
+@dataclass(frozen=True)
+class NoticeTemplate:
+    subject: str
+    closing: str
+
+
+# A proactive message about an order: replies reach the team (handoff/proactive/sender.py).
+NOTICE_TEMPLATES = {
+    "en": NoticeTemplate(
+        subject="About your order {order}",
+        closing="Questions? Simply reply to this email, or write to us in the chat on our website.",
+    ),
+    "zh": NoticeTemplate(
+        subject="关于您的订单 {order}",
+        closing="如有疑问，直接回复此邮件，或在我们网站的在线客服中留言。",
+    ),
+}
+
+
 def template_for(language: str | None) -> Template:
     """zh for any Chinese tag (zh, zh-CN, zh-Hans), English otherwise."""
     return TEMPLATES["zh"] if (language or "").lower().startswith("zh") else TEMPLATES["en"]
@@ -159,3 +178,34 @@ def compose(
     body = f"{greeting}\n\n{text}\n\n{template.continue_line.format(ticket=draft.ticket_id)}\n"
     message.set_content(body, charset="utf-8")
     return Composed(ticket_id=draft.ticket_id, message=message, message_id=outbox_id, recipient=recipient)
+
+
+def compose_notice(
+    to: str,
+    text: str,
+    language: str,
+    order_id: str,
+    thread_id: str,
+    sender: str,
+    tokens: ReplyTokens,
+    message_id: str,
+    now: float | None = None,
+) -> Composed:
+    """A proactive message about `order_id` as an email; Reply-To is `thread_id`'s signed address."""
+    recipient = _recipient(to)
+    check_header("from", sender)
+    check_header("order_id", order_id)
+    body_text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not body_text:
+        raise ValueError("text must not be empty")
+    template = NOTICE_TEMPLATES["zh" if language.lower().startswith("zh") else "en"]
+    greeting = template_for(language).greeting
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Reply-To"] = tokens.address(thread_id)
+    message["Subject"] = template.subject.format(order=order_id)
+    message["Date"] = formatdate(time.time() if now is None else now, usegmt=True)
+    message["Message-ID"] = f"<{message_id}@{tokens.domain}>"
+    message.set_content(f"{greeting}\n\n{body_text}\n\n{template.closing}\n", charset="utf-8")
+    return Composed(ticket_id=thread_id, message=message, message_id=message_id, recipient=recipient)
