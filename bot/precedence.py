@@ -116,3 +116,36 @@ def _declined_pattern(raw: Mapping[str, Any]) -> re.Pattern[str] | None:
             between = f"[^{re.escape(_PUNCTUATION)}]{{0,{gap}}}?"
             alternatives.append(f"(?:{negations.pattern}){between}(?:{words.pattern})")
     return re.compile("|".join(alternatives)) if alternatives else None
+
+
+# -- the reply to a proactive message ---------------------------------------------------------------------
+
+#: What a customer answering the assistant's own message about an order is most likely asking (the
+#: hub's metadata `proactive.trigger`): "where is it?" after "your parcel is late".
+FOLLOW_UP_INTENTS = {
+    "late_shipment": "order_status",
+    "delivery_exception": "order_status",
+    "stuck_processing": "order_status",
+    "refund_processed": "refund_status",
+    "return_received": "refund_status",
+}
+#: Top intents that say nothing of their own about the order: a short "where is it?" lands on these.
+CONTEXTLESS = frozenset({"greet", "goodbye", "out_of_scope", "nlu_fallback"})
+FOLLOW_UP_RANK = 3  # the follow-up intent must be among the classifier's best few
+UNSURE_BELOW = 0.5  # a top intent less sure than this gives way to the follow-up too
+
+
+def follow_up_intent(trigger: Any, ranking: list[tuple[str, float]]) -> str | None:
+    """The intent a reply to the proactive message about `trigger` means, when the message alone is too
+    short to say (the classifier's best is a greeting or out of scope, or unsure, and the follow-up is
+    close behind); None to keep the classifier's intent. Decisive intents (a person, a complaint, a
+    cancellation) are never replaced: they are sure enough, or not contextless."""
+    wanted = FOLLOW_UP_INTENTS.get(trigger) if isinstance(trigger, str) else None
+    if wanted is None or not ranking or ranking[0][0] == wanted:
+        return None
+    top, confidence = ranking[0]
+    if wanted not in [name for name, _ in ranking[:FOLLOW_UP_RANK]]:
+        return None
+    if top in CONTEXTLESS or (confidence < UNSURE_BELOW and top not in (PERSON, COMPLAINT, DENY)):
+        return wanted
+    return None

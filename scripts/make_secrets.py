@@ -21,6 +21,8 @@ NAMES = (
     "HUB_WIDGET_SECRET",
     "HUB_IDENTITY_SECRET",  # the storefront backend signs customers' identity assertions with it
     "HUB_REST_TOKEN",  # the REST channel is closed without it (HUB_REST_OPEN=1 opens it on purpose)
+    "ORDER_WEBHOOK_SECRET",  # the shop backend signs order events with it (docs/proactive.md)
+    "EMAIL_TOKEN_SECRET",  # signs the reply addresses of emails, once SMTP_HOST turns email on
     "REDIS_PASSWORD",  # URL-safe alphabet: it goes into REDIS_URL and redis.conf unescaped
 )
 

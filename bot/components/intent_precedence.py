@@ -32,7 +32,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.components.affect_classifier import AFFECT
-from bot.precedence import Precedence, PrecedenceError
+from bot.precedence import Precedence, PrecedenceError, follow_up_intent
 from common.affect import risk_flags
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,19 @@ class IntentPrecedence(GraphComponent, IntentClassifier):
             intents = None
         return cls(config, cls._rules_of(config), model_storage, resource, intents)
 
+    @staticmethod
+    def _follow_up(message: Message, ranking: list[dict[str, Any]]) -> tuple[str, str] | None:
+        """A reply to the assistant's proactive message (the hub's metadata says which news it was)."""
+        metadata = message.get("metadata")
+        proactive = metadata.get("proactive") if isinstance(metadata, dict) else None
+        if not isinstance(proactive, dict):
+            return None
+        ranked = [
+            (str(r.get(INTENT_NAME_KEY)), float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0)) for r in ranking
+        ]
+        name = follow_up_intent(proactive.get("trigger"), ranked)
+        return None if name is None else (name, "reply_to_proactive")
+
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             intent = message.get(INTENT) or {}
@@ -126,6 +139,8 @@ class IntentPrecedence(GraphComponent, IntentClassifier):
             runner_up = ranking[1].get(INTENT_NAME_KEY) if len(ranking) > 1 else None
             risk = risk_flags(message.get(AFFECT))  # set by the affect classifier, which runs first
             decided = self._rules.decide(str(text), str(intent[INTENT_NAME_KEY]), runner_up, risk)
+            if decided is None:
+                decided = self._follow_up(message, ranking)
             if decided is None:
                 continue
             name, rule = decided

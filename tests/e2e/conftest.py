@@ -135,10 +135,24 @@ def studio_project(work: Path) -> tuple[Path, Path]:
     return root, path
 
 
+def proactive_config(work: Path) -> Path:
+    """The shipped triggers without quiet hours (the tests run at any hour; quiet hours are tested in
+    tests/integration/test_proactive_delivery.py) and with a scheduler that looks every second."""
+    text = (ROOT / "handoff" / "proactive.yml").read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^quiet_hours: "[^"]*"', "quiet_hours: null", text)
+    text = re.sub(r"(?m)^(\s*interval_seconds:)\s*\d+", r"\1 1", text)
+    path = work / "proactive.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("stack")
-    ports = {name: str(free_port()) for name in ("HUB_PORT", "ACTIONS_PORT", "REDIS_PORT")}
+    ports = {
+        name: str(free_port())
+        for name in ("HUB_PORT", "ACTIONS_PORT", "REDIS_PORT", "SMTP_PORT", "EMAIL_INBOUND_SMTP_PORT")
+    }
     ports["RASA_PORT"] = str(consecutive_free_ports(RASA_PROCESSES))
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(ports)
@@ -157,6 +171,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "RASA_PROCESSES": str(RASA_PROCESSES),
             "STUDIO_ROOT": str(studio_root),
             "STUDIO_GATES": str(gates),
+            # Email through a local relay the tests start on SMTP_PORT (tests/e2e/test_proactive.py); replies
+            # come back to the hub's own receiver.
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_SECURITY": "none",
+            "EMAIL_FROM": "Shop Support <support@shop.example>",
+            "EMAIL_REPLY_DOMAIN": "reply.shop.example",
+            "EMAIL_RETRY_BASE_SECONDS": "1",
+            "EMAIL_MAX_ATTEMPTS": "3",
+            "PROACTIVE_CONFIG": str(proactive_config(work)),
         }
     )
     log = (work / "stack.log").open("w")
