@@ -163,6 +163,17 @@ DUCK_QUERIES: dict[str, str] = {
         " arg_max(language, ts) FROM misses WHERE kind = 'kb_miss' AND {where}"
         " GROUP BY norm ORDER BY n DESC LIMIT 50"
     ),
+    # The proactive card: late-order contacts by who spoke first, and per trigger (the messages sent inside a
+    # customer's contact, a JSON column, are left out: rare, and DuckDB would parse JSON for them).
+    "proactive": (
+        "SELECT started_by, proactive_trigger,"
+        " count(*) FILTER (started_by = 'proactive' OR first_intent = 'order_status'),"
+        " count(*) FILTER (started_by = 'proactive' AND proactive_trigger IN"
+        " ('late_shipment', 'delivery_exception', 'stuck_processing')"
+        " OR started_by = 'customer' AND first_intent = 'order_status'),"
+        " count(*) FILTER (proactive_replied = 1), count(*) FILTER (handoff_at IS NOT NULL)"
+        " FROM contacts WHERE {where} GROUP BY started_by, proactive_trigger"
+    ),
 }
 # The summary's counts (no percentiles) straight from SQLite's contact table: why the rollups exist.
 PLAIN_SQLITE_SUMMARY = (
@@ -191,6 +202,7 @@ def sqlite_queries(store: AnalyticsStore) -> dict[str, Callable[[Filters], Any]]
         "csat_queue": lambda f: store.csat(f, "queue"),
         "csat_intent": lambda f: store.csat(f, "intent"),
         "misses": lambda f: store.misses(f, "kb_miss"),
+        "proactive": lambda f: (store.proactive_summary(f), store.proactive_triggers(f)),
     }
 
 

@@ -7,7 +7,9 @@ same facts, whatever the machine.
 The shape: more contacts in the day and evening than at night, a weekly rhythm and the shopping days of
 November (11.11, Black Friday, Cyber Monday); 70% English, 30% Chinese; about 70% of contacts solved by the
 assistant; waits that grow with the hour's load, customers who give up, tickets outside opening hours;
-ratings from about 60% of the people helped; some customers come back about the same order.
+ratings from about 60% of the people helped; some customers come back about the same order. The shop writes
+first about late orders, refunds and returns (proactive messages, outside quiet hours): some customers answer
+with their question, most messages go unanswered.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+from handoff.analytics.facts import LATE_ORDER_TRIGGERS
 from handoff.analytics.store import AnalyticsStore
 
 DEFAULT_MONTH = "2026-11"
@@ -38,6 +41,23 @@ SHOPPING_DAYS = {(11, 11): 2.2, (11, 12): 1.5, (11, 27): 1.8, (11, 28): 1.4, (11
 RECONTACT_SHARE = 0.12
 AGENTS = {"en": ("ana", "bo", "dana", "eli", "chen"), "zh": ("chen", "fang")}
 EXPERIMENTS = {"welcome-copy": ("control", "friendly"), "rating-weight": ("control", "heavier")}
+# Proactive messages come from a generator of their own, seeded from the month's seed: the customers'
+# contacts, and every number that does not ask who spoke first, are the same as without them. A customer's
+# first contact about one of these topics, on the widget or Telegram, may answer a message the shop sent
+# earlier that day (its share, and the triggers); other messages go unanswered (per contact of the month).
+PROACTIVE_ANSWERED = {
+    "order_status": (0.3, (("late_shipment", 0.6), ("delivery_exception", 0.25), ("stuck_processing", 0.15))),
+    "refund_status": (0.2, (("refund_processed", 0.8), ("return_received", 0.2))),
+}  # fmt: skip
+PROACTIVE_UNANSWERED = {
+    "late_shipment": 0.06, "delivery_exception": 0.013, "stuck_processing": 0.012, "refund_processed": 0.085,
+    "return_received": 0.037,
+}  # fmt: skip
+PROACTIVE_CHANNELS = (("widget", 0.45), ("telegram", 0.25), ("email", 0.30))
+SENDING_HOURS = (9, 21)  # quiet hours from 21:00 to 09:00: what falls due then goes out at 09:00
+POSTPONED_SHARE = 0.2  # messages that waited for the end of the quiet hours
+PROACTIVE_LEAD_S = 12 * 3600  # the longest a message comes before the customer's answer
+LATE_AFTER_DAYS = 3  # orders run late a few days after the shopping days
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,7 @@ class _Month:
         except ValueError:
             raise ValueError(f"month: expected YYYY-MM, got {month!r}") from None
         self.rng = random.Random(seed)  # noqa: S311 - demo data, reproducible by design
+        self.proactive_rng = random.Random(f"proactive-{seed}")  # noqa: S311 - as above
         self.tz = store.tz
         days = []
         day = first
@@ -138,6 +159,7 @@ class _Month:
         self.end = datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp()
         weights = [WEEKDAY[d.weekday()] * SHOPPING_DAYS.get((d.month, d.day), 1.0) for d in days]
         self.day_weights = list(accumulate(weights))
+        self.late_day_weights = list(accumulate(([1.0] * LATE_AFTER_DAYS + weights)[: len(weights)]))
         self.hour_weights = list(accumulate(HOURLY))
         # Earlier contacts a customer may come back about, by day of the month.
         self.returnable: list[list[tuple[float, str, str, str, str, str | None]]] = [[] for _ in days]
@@ -214,6 +236,8 @@ class _Month:
         def event(kind: str, ts: float, **fields: Any) -> None:
             self.emit(ts, {"type": kind, "conversation_id": conversation, "ts": round(ts, 3), **fields})
 
+        if previous is None and channel in ("widget", "telegram"):
+            self.told_first(event, topic.intent, start, order_id, channel, language)
         t = start
         turns = 1 + min(3, int(rng.expovariate(1.0)))
         if rng.random() < 0.25:  # "hi" first
@@ -255,6 +279,45 @@ class _Month:
             t = self.bot_ending(event, t)
         day = bisect(self.day_starts, start) - 1
         self.returnable[day].append((t, conversation, channel, language, topic.intent, order_id))
+
+    def told_first(
+        self, event: Any, intent: str, start: float, order_id: str | None, channel: str, language: str
+    ) -> None:
+        """Perhaps the shop wrote about the order earlier that day, outside quiet hours, and this contact is
+        the customer's answer."""
+        plan = PROACTIVE_ANSWERED.get(intent)
+        rng = self.proactive_rng
+        if plan is None or rng.random() >= plan[0]:
+            return
+        day_start = self.day_starts[bisect(self.day_starts, start) - 1]
+        earliest = max(day_start + SENDING_HOURS[0] * 3600, start - PROACTIVE_LEAD_S)
+        latest = min(day_start + SENDING_HOURS[1] * 3600, start - 300)
+        if latest <= earliest:
+            return
+        trigger = rng.choices([t for t, _ in plan[1]], [w for _, w in plan[1]])[0]
+        event("proactive", rng.uniform(earliest, latest), order_id=order_id, trigger=trigger, channel=channel,
+              language=language)  # fmt: skip
+
+    def unanswered(self, count: int) -> list[tuple[float, str, str, str, int, int]]:
+        """The month's proactive messages nobody answers, in time order: (ts, trigger, channel, language,
+        conversation bits, order number), made into events when the stream reaches them."""
+        rng = self.proactive_rng
+        channels, shares = [c for c, _ in PROACTIVE_CHANNELS], [w for _, w in PROACTIVE_CHANNELS]
+        sends = []
+        for trigger, per_contact in PROACTIVE_UNANSWERED.items():
+            weights = self.late_day_weights if trigger in LATE_ORDER_TRIGGERS else self.day_weights
+            n = int(per_contact * count + rng.random())
+            for day in rng.choices(range(len(self.days)), cum_weights=weights, k=n):
+                if rng.random() < POSTPONED_SHARE:
+                    offset = SENDING_HOURS[0] * 3600 + rng.uniform(0, 600)
+                else:
+                    offset = rng.uniform(SENDING_HOURS[0] * 3600, SENDING_HOURS[1] * 3600)
+                channel = rng.choices(channels, shares)[0]
+                language = "en" if rng.random() < 0.7 else "zh"
+                sends.append((self.day_starts[day] + offset, trigger, channel, language, rng.getrandbits(48),
+                              rng.randrange(10_000_000, 99_999_999)))  # fmt: skip
+        sends.sort()
+        return sends
 
     def bot_ending(self, event: Any, t: float) -> float:
         rng = self.rng
@@ -328,16 +391,30 @@ class _Month:
     # -- the stream -----------------------------------------------------------------------------------
 
     def stream(self, count: int) -> Iterator[tuple[float, dict[str, Any]]]:
-        """Events in time order: each contact is scripted when it starts; events are released once no
-        later-starting contact can come before them."""
+        """Events in time order: each contact is scripted when it starts (with the proactive message it
+        answers, up to PROACTIVE_LEAD_S earlier); events are released once no later-starting contact can
+        come before them."""
+        sends = self.unanswered(count)
+        sent = 0
         for start in self.arrivals(count):
-            while self.heap and self.heap[0][0] <= start:
+            while sent < len(sends) and sends[sent][0] <= start:
+                self.send(*sends[sent])
+                sent += 1
+            while self.heap and self.heap[0][0] <= start - PROACTIVE_LEAD_S:
                 ts, _, event = heapq.heappop(self.heap)
                 yield ts, event
             self.contact(start)
+        for planned in sends[sent:]:
+            self.send(*planned)
         while self.heap:
             ts, _, event = heapq.heappop(self.heap)
             yield ts, event
+
+    def send(self, ts: float, trigger: str, channel: str, language: str, bits: int, order: int) -> None:
+        conversation = f"{channel[:2]}-{bits:012x}"
+        self.emit(ts, {"type": "proactive", "conversation_id": conversation, "ts": round(ts, 3),
+                       "order_id": f"SO-{order}", "trigger": trigger, "channel": channel,
+                       "language": language})  # fmt: skip
 
 
 def stream_ids(events: Iterator[tuple[float, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -372,12 +449,13 @@ def generate_month(
 ) -> dict[str, Any]:
     """Fill `store` with a month of traffic through `ingest`, closing idle contacts as the stream's clock
     moves; every contact has ended afterwards. Returns what was generated."""
-    events = 0
+    events = proactive = 0
     pending: list[tuple[str, dict[str, Any]]] = []
     last_ts = 0.0
     for stream_id, event in month_events(store, month, seed, contacts):
         pending.append((stream_id, event))
         last_ts = event["ts"]
+        proactive += event["type"] == "proactive"
         if len(pending) >= batch:
             events += store.ingest(pending)
             store.close_idle(last_ts)
@@ -390,5 +468,6 @@ def generate_month(
         "seed": seed,
         "contacts": contacts,
         "events": events,
+        "proactive_messages": proactive,
         "first_day": first.isoformat(),
     }

@@ -28,6 +28,7 @@ KNOWN_TYPES = frozenset(
         "agent_message",
         "transfer",
         "csat",
+        "proactive",
         *ENDINGS,
     }
 )
@@ -39,6 +40,11 @@ NON_TOPICAL_INTENTS = frozenset(
     {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "inform", "nlu_fallback"}
 )
 MISS_KINDS = ("kb_miss", "fallback")
+# Proactive messages (docs/proactive.md): the shop writes first about an order. A contact that begins with one
+# was started by the shop; one of these triggers means the order is late, as does a customer's first
+# question about where their order is.
+LATE_ORDER_TRIGGERS = frozenset({"late_shipment", "delivery_exception", "stuck_processing"})
+LATE_ORDER_INTENT = "order_status"
 
 # Time percentiles come from fixed logarithmic buckets: [0, 0.1 s) and then each bucket 10% wider than the
 # one before. A percentile is reported as its bucket's geometric middle, within 4.9% of the exact value
@@ -92,6 +98,12 @@ ROLLUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "csat_sum",
             "csat_sumsq",
         ),
+    ),
+    # Contacts the shop started (by their first trigger) and late-order contacts the customer started
+    # (trigger ""), with proactive messages counted by their own trigger.
+    "proactive": (
+        (*DIMENSIONS, "proactive_trigger", "started_by"),
+        ("contacts", "late", "replied", "handoffs", "sent"),
     ),
 }
 
@@ -241,10 +253,32 @@ class Contact:
     ticket_id: str | None = None
     recontacted: bool = False
     experiments: dict[str, str] = field(default_factory=dict)
+    # Added in schema 2: stored as the last columns of the table (an older store gains them by ALTER TABLE).
+    started_by: str = "customer"  # customer | proactive (the contact began with a proactive message)
+    proactive_trigger: str | None = None  # the trigger of the message that started it
+    proactive_replied: bool = False  # started proactively and the customer wrote in it
+    proactive_sent: dict[str, int] = field(default_factory=dict)  # proactive messages in it, per trigger
 
     @property
     def is_open(self) -> bool:
         return self.resolution == "open"
+
+    @property
+    def engaged(self) -> bool:
+        """The customer took part: every contact they started, one the shop started once they answer. Only
+        these count as contacts on the dashboard (a notification nobody answered is not a conversation)."""
+        return self.started_by != "proactive" or self.proactive_replied
+
+    @property
+    def awaits_reply(self) -> bool:
+        return self.started_by == "proactive" and not self.proactive_replied
+
+    @property
+    def late_order(self) -> bool:
+        """About a late order: the shop said so first (a late trigger), or the customer asked first."""
+        if self.started_by == "proactive":
+            return self.proactive_trigger in LATE_ORDER_TRIGGERS
+        return self.first_intent == LATE_ORDER_INTENT
 
     # -- changes from events --------------------------------------------------------------------------
 
@@ -293,6 +327,20 @@ class Contact:
         if agent_id:
             self.agent_id = agent_id
 
+    def proactive(self, trigger: str | None, opening: bool) -> None:
+        """A proactive message in this contact; `opening`: nothing of the customer's came before it."""
+        key = trigger or ""
+        self.proactive_sent[key] = self.proactive_sent.get(key, 0) + 1
+        if opening and self.started_by != "proactive":
+            self.started_by = "proactive"
+            self.proactive_trigger = trigger
+
+    def customer_wrote(self, ts: float) -> None:
+        if self.first_customer_at is None:
+            self.first_customer_at = ts
+        if self.started_by == "proactive":
+            self.proactive_replied = True
+
     def end(self, cause: str, ts: float) -> None:
         self.end_cause = cause
         self.ended_at = max(ts, self.started_at)
@@ -325,8 +373,20 @@ class Contact:
                     current[i] += value
 
         dims = (self.day, self.channel or "", self.language or "", self.queue or "")
-        ended = int(not self.is_open)
         handed = int(self.handoff_at is not None)
+        if self.started_by == "proactive":
+            add(
+                "proactive",
+                (*dims, self.proactive_trigger or "", "proactive"),
+                [1, int(self.late_order), int(self.proactive_replied), handed, 0],
+            )
+        elif self.late_order:
+            add("proactive", (*dims, "", "customer"), [1, 1, 0, handed, 0])
+        for trigger, sent in self.proactive_sent.items():
+            add("proactive", (*dims, trigger, self.started_by), [0, 0, 0, 0, sent])
+        if not self.engaged:
+            return out
+        ended = int(not self.is_open)
         recontacted = int(bool(ended and self.recontacted))
         answered_in_target = int(
             bool(handed and self.first_person_s is not None and self.first_person_s <= service_level_seconds)

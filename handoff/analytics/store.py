@@ -26,6 +26,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handoff.analytics.facts import (
+    LATE_ORDER_INTENT,
+    LATE_ORDER_TRIGGERS,
     MISS_KINDS,
     NAME_MAX,
     ROLLUPS,
@@ -51,16 +53,32 @@ CACHE_KIB = 32768  # per connection; the writer's index updates stay in memory a
 CSAT_BY = ("agent", "queue", "intent")
 MISSES_LIMIT_MAX = 1000
 SERIES_DAYS_MAX = 3660  # ten years of daily rows
-SCHEMA_VERSION = "1"
+PROACTIVE_REPLY_WINDOW_S = 24 * 3600  # as long as the hub tells the assistant what a reply is about
+# 1: the first release. 2: proactive messages (contacts' started_by, proactive_* columns, the `proactive`
+# rollup). A store is upgraded in place when opened (_upgrade); one written by a newer version is refused.
+SCHEMA_VERSION = 2
 
 _CONTACT_FIELDS = tuple(f.name for f in dataclasses.fields(Contact))
-_JSON_FIELDS = {"intents", "experiments"}
+_JSON_FIELDS = {"intents", "experiments", "proactive_sent"}
+_BOOL_FIELDS = {"recontacted", "proactive_replied"}
 _FIELD_VALUES = operator.attrgetter(*_CONTACT_FIELDS)
 _INTENTS_AT = _CONTACT_FIELDS.index("intents")
 _EXPERIMENTS_AT = _CONTACT_FIELDS.index("experiments")
 _RECONTACTED_AT = _CONTACT_FIELDS.index("recontacted")
+_REPLIED_AT = _CONTACT_FIELDS.index("proactive_replied")
+_SENT_AT = _CONTACT_FIELDS.index("proactive_sent")
+# Columns added after the first release, as ALTER TABLE adds them to an older store (at the end of the table,
+# where the fresh schema has them too: rows are read with SELECT * in Contact's field order).
+ADDED_CONTACT_COLUMNS = {
+    "started_by": "TEXT NOT NULL DEFAULT 'customer'",
+    "proactive_trigger": "TEXT",
+    "proactive_replied": "INTEGER NOT NULL DEFAULT 0",
+    "proactive_sent": "TEXT NOT NULL DEFAULT '{}'",
+}
 
-SCHEMA = """
+_ADDED_COLUMNS_SQL = ", ".join(f"{name} {declaration}" for name, declaration in ADDED_CONTACT_COLUMNS.items())
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS contacts (
     id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, started_at REAL NOT NULL,
@@ -70,7 +88,7 @@ CREATE TABLE IF NOT EXISTS contacts (
     first_person_s REAL, agent_id TEXT, handle_s REAL, abandon_wait_s REAL, transfers INTEGER NOT NULL,
     csat INTEGER, csat_agent TEXT, kb_answers INTEGER NOT NULL, kb_misses INTEGER NOT NULL,
     fallbacks INTEGER NOT NULL, affect TEXT, order_id TEXT, ticket_id TEXT, recontacted INTEGER NOT NULL,
-    experiments TEXT NOT NULL
+    experiments TEXT NOT NULL, {_ADDED_COLUMNS_SQL}
 );
 CREATE INDEX IF NOT EXISTS contacts_by_conversation ON contacts (conversation_id, id);
 CREATE INDEX IF NOT EXISTS contacts_open ON contacts (last_activity) WHERE resolution = 'open';
@@ -165,6 +183,30 @@ HANDOFF_RECORDS_SQL = (
     "SELECT handoff_at, queue, language, COALESCE(first_person_s, abandon_wait_s, ended_at - handoff_at),"
     " handle_s, agent_id, recontacted, resolution FROM contacts"
     " WHERE handoff_at IS NOT NULL AND {where} ORDER BY handoff_at LIMIT ?"
+)
+
+PROACTIVE_SQL = (
+    "SELECT started_by, SUM(contacts), SUM(late), SUM(replied), SUM(handoffs), SUM(sent) FROM proactive"
+    " WHERE {where} GROUP BY started_by"
+)
+# Rows of customer-started contacts count only their messages (`sent`): a trigger's contacts are the ones
+# its message started.
+PROACTIVE_TRIGGERS_SQL = (
+    "SELECT proactive_trigger, SUM(sent) AS s,"
+    " SUM(CASE WHEN started_by = 'proactive' THEN contacts ELSE 0 END) AS n,"
+    " SUM(CASE WHEN started_by = 'proactive' THEN replied ELSE 0 END),"
+    " SUM(CASE WHEN started_by = 'proactive' THEN handoffs ELSE 0 END)"
+    " FROM proactive WHERE {where} GROUP BY proactive_trigger HAVING s > 0 OR n > 0"
+    " ORDER BY s DESC, n DESC, proactive_trigger"
+)
+
+# A contact from before schema 2 had no proactive message: its share of the `proactive` rollup is that of a
+# late order the customer asked about (Contact.contributions; a test compares the result with a rebuild).
+UPGRADE_2_PROACTIVE_SQL = (
+    "INSERT INTO proactive (day, channel, language, queue, proactive_trigger, started_by, contacts, late,"
+    " replied, handoffs, sent) SELECT day, COALESCE(channel, ''), COALESCE(language, ''),"
+    " COALESCE(queue, ''), '', 'customer', COUNT(*), COUNT(*), 0, SUM(handoff_at IS NOT NULL), 0"
+    " FROM contacts WHERE first_intent = ? GROUP BY 1, 2, 3, 4"
 )
 
 
@@ -268,6 +310,8 @@ def _row_of(contact: Contact) -> tuple[Any, ...]:
         json.dumps(contact.experiments, ensure_ascii=False, sort_keys=True) if contact.experiments else "{}"
     )
     values[_RECONTACTED_AT] = int(contact.recontacted)
+    values[_REPLIED_AT] = int(contact.proactive_replied)
+    values[_SENT_AT] = json.dumps(contact.proactive_sent, sort_keys=True) if contact.proactive_sent else "{}"
     return tuple(values)
 
 
@@ -275,7 +319,8 @@ def _contact_of(row: Sequence[Any]) -> Contact:
     values = dict(zip(_CONTACT_FIELDS, row, strict=True))
     for name in _JSON_FIELDS:
         values[name] = json.loads(values[name])
-    values["recontacted"] = bool(values["recontacted"])
+    for name in _BOOL_FIELDS:
+        values[name] = bool(values[name])
     return Contact(**values)
 
 
@@ -337,7 +382,7 @@ class _Batch:
         self.next_id += 1
         if event.type == "customer_message":
             contact.first_customer_at = event.ts
-        else:
+        elif event.type != "proactive":  # the shop writing first opens a contact by design
             self.counts["opened_without_message"] += 1
         self._track(contact, None)
         self.latest[event.conversation_id] = contact
@@ -352,7 +397,7 @@ class _Batch:
             gap = event.ts - contact.last_activity
             if contact.is_open and gap > store.idle_timeout_s:
                 contact.end("idle", contact.last_activity)
-            elif contact.end_cause == "idle" and gap <= store.idle_timeout_s and event.type != "csat":
+            if self._goes_on(contact, event, gap):
                 contact.reopen()
         if event.type == "csat":
             self._csat(contact, event)
@@ -365,11 +410,29 @@ class _Batch:
                 self._late_ticket(contact, event)
                 return
             contact = self._open(event, contact)
-        before = (contact.first_intent, contact.order_id)
+        before = (contact.first_intent, contact.order_id, contact.engaged)
         contact.touch(event.ts)
         self._dispatch(contact, event)
-        if contact.seq > 1 and (contact.first_intent, contact.order_id) != before:
+        # A contact the shop started says nothing about the earlier ones until the customer answers in it.
+        after = (contact.first_intent, contact.order_id, contact.engaged)
+        if contact.seq > 1 and contact.engaged and after != before:
             self._mark_recontacts(contact)
+
+    def _goes_on(self, contact: Contact, event: Event, gap: float) -> bool:
+        """Whether an ended contact takes the event: one from within its idle window (the stream was behind
+        when idleness was checked), or the customer's answer to the shop's message within the reply window
+        (the widget shows the message on the next visit; the hub tells the assistant, for as long, what the
+        answer is about)."""
+        if event.type == "csat" or contact.end_cause is None:
+            return False
+        if contact.end_cause == "idle" and gap <= self.store.idle_timeout_s:
+            return True
+        return (
+            contact.awaits_reply
+            and event.type == "customer_message"
+            and contact.end_cause in ("idle", "closed")
+            and gap <= self.store.proactive_reply_window_s
+        )
 
     def _dispatch(self, contact: Contact, event: Event) -> None:
         kind = event.type
@@ -382,8 +445,11 @@ class _Batch:
         contact.merge_experiments(event.experiments())
         if kind == "customer_message":
             contact.channel = contact.channel or event.text("channel")
-            if contact.first_customer_at is None:
-                contact.first_customer_at = event.ts
+            contact.customer_wrote(event.ts)
+        elif kind == "proactive":
+            # It starts the contact when it opened it or came at its very start, before the customer wrote.
+            opening = contact.first_customer_at is None and event.ts <= contact.started_at
+            contact.proactive(event.text("trigger"), opening)
         elif kind == "bot_turn":
             contact.add_intent(event.text("intent"))
             contact.note_affect(event.text("affect"))
@@ -474,6 +540,7 @@ class _Batch:
             if (
                 other.ended_at is None
                 or other.recontacted
+                or not other.engaged
                 or not other.ended_at - 1e-6 <= contact.started_at <= other.ended_at + window
             ):
                 continue
@@ -564,6 +631,7 @@ class AnalyticsStore:
         recontact_days: int = 7,
         service_level_seconds: float = 20,
         service_level_share: float = 0.8,
+        proactive_reply_window_s: float = PROACTIVE_REPLY_WINDOW_S,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -577,12 +645,15 @@ class AnalyticsStore:
             raise ValueError("service_level_seconds: must be positive")
         if not 0 < service_level_share <= 1:
             raise ValueError("service_level_share: must be in (0, 1]")
+        if proactive_reply_window_s <= 0:
+            raise ValueError("proactive_reply_window_s: must be positive")
         self.path = Path(path)
         self.timezone = timezone
         self.idle_timeout_s = float(idle_timeout_s)
         self.recontact_days = recontact_days
         self.service_level_seconds = float(service_level_seconds)
         self.service_level_share = float(service_level_share)
+        self.proactive_reply_window_s = float(proactive_reply_window_s)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -648,12 +719,41 @@ class AnalyticsStore:
             if "schema" not in meta:
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [("schema", SCHEMA_VERSION), *settings.items()],
+                    [("schema", str(SCHEMA_VERSION)), *settings.items()],
                 )
-            elif any(meta.get(k) != v for k, v in settings.items()):
+                return
+            self._upgrade(conn, meta["schema"])
+            if any(meta.get(k) != v for k, v in settings.items()):
                 logger.warning("analytics.rollups.rebuild timezone=%s sl=%s", *settings.values())
                 self._rebuild(conn, recompute_days=meta.get("timezone") != self.timezone)
                 conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", settings.items())
+
+    def _upgrade(self, conn: sqlite3.Connection, stored: str) -> None:
+        """Bring a store written by an earlier version to this schema, in the opening transaction (every
+        worker opens the store at start and waits for it at most BUSY_TIMEOUT_MS, so this stays a handful
+        of statements): the contacts gain the new columns (ALTER TABLE rewrites no row; the defaults say
+        what an old contact was: started by the customer, no proactive message) and each new rollup gets
+        every old contact's share, so that later differences apply to complete rows."""
+        try:
+            version = int(stored)
+        except ValueError:
+            raise ValueError(f"{self.path}: unknown analytics schema {stored!r}") from None
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path}: written by a newer version (analytics schema {version}, this one reads "
+                f"up to {SCHEMA_VERSION})"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(contacts)")}
+        for name, declaration in ADDED_CONTACT_COLUMNS.items():
+            if name not in columns:
+                conn.execute(f"ALTER TABLE contacts ADD COLUMN {name} {declaration}")
+        if version < 2:
+            conn.execute("DELETE FROM proactive")
+            conn.execute(UPGRADE_2_PROACTIVE_SQL, (LATE_ORDER_INTENT,))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        logger.warning("analytics.schema.upgraded from=%s to=%s", version, SCHEMA_VERSION)
 
     def close(self) -> None:
         self._closed = True
@@ -959,6 +1059,49 @@ class AnalyticsStore:
              "agent_id": agent, "recontacted": bool(recontacted), "resolution": resolution}
             for ts, queue, language, wait, handle, agent, recontacted, resolution in rows
         ]  # fmt: skip
+
+    def proactive_summary(self, f: Filters) -> dict[str, Any]:
+        """Late-order contacts by who spoke first: the shop (a late trigger's message started the contact)
+        or the customer (their first question was where the order is); proactive messages sent, the
+        contacts they started and how many of those the customer answered."""
+        where, params = _where(f)
+        with self._snapshot() as conn:
+            rows = conn.execute(_sql(PROACTIVE_SQL, where), params).fetchall()
+        by = {started_by: [int(v or 0) for v in values] for started_by, *values in rows}
+        contacts, late_proactive, replied, handoffs, sent_proactive = by.get("proactive", [0] * 5)
+        _, late_reactive, _, _, sent_reactive = by.get("customer", [0] * 5)
+        late = late_proactive + late_reactive
+        return {
+            "late_orders": late,
+            "late_proactive": late_proactive,
+            "late_reactive": late_reactive,
+            "late_proactive_share": _rate(late_proactive, late),
+            "late_reactive_share": _rate(late_reactive, late),
+            "proactive_sent": sent_proactive + sent_reactive,
+            "proactive_contacts": contacts,
+            "proactive_replied": replied,
+            "reply_rate": _rate(replied, contacts),
+            "proactive_handoffs": handoffs,
+        }
+
+    def proactive_triggers(self, f: Filters) -> list[dict[str, Any]]:
+        """Per trigger: messages sent, the contacts they started, how many the customer answered, and how
+        many of those still needed a person; most sent first."""
+        where, params = _where(f)
+        with self._snapshot() as conn:
+            rows = conn.execute(_sql(PROACTIVE_TRIGGERS_SQL, where), params).fetchall()
+        return [
+            {
+                "trigger": _name(trigger),
+                "late_order": trigger in LATE_ORDER_TRIGGERS,
+                "sent": int(sent),
+                "contacts": int(contacts),
+                "replied": int(replied),
+                "reply_rate": _rate(replied, contacts),
+                "handoffs": int(handoffs),
+            }
+            for trigger, sent, contacts, replied, handoffs in rows
+        ]
 
     def contacts_of(self, conversation_id: str) -> list[dict[str, Any]]:
         """Every contact of one conversation, oldest first, as stored (for support and tests)."""

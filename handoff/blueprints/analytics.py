@@ -1,6 +1,6 @@
 """The supervisors' analytics (docs/console.md, "Analytics"): automation, resolution, waits, service level,
-CSAT, handoff reasons and what the assistant could not answer, from the analytics store
-(handoff/analytics/store.py).
+CSAT, handoff reasons, what the assistant could not answer and the proactive messages, from the analytics
+store (handoff/analytics/store.py).
 
 Every route reads the same filters (start, end, channel, language, queue) and answers JSON, or with
 `format=csv` the same rows as a CSV download. The store is synchronous SQLite: each call runs in a thread so
@@ -55,6 +55,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "reasons": ("reason", "handoffs", "share"),
     "csat": ("key", "ratings", "average", "share_4_5"),
     "misses": ("text", "count", "last_at", "conversation_id", "language"),
+    "proactive": (
+        "late_orders", "late_proactive", "late_reactive", "late_proactive_share", "late_reactive_share",
+        "proactive_sent", "proactive_contacts", "proactive_replied", "reply_rate", "proactive_handoffs",
+    ),
+    "proactive-triggers": ("trigger", "late_order", "sent", "contacts", "replied", "reply_rate", "handoffs"),
 }  # fmt: skip
 
 FILTER_PARAMS = (
@@ -251,6 +256,34 @@ async def misses(request: Request) -> HTTPResponse:
         raise BadRequest(f"'limit' must be 1-{MISSES_LIMIT}", field="limit")
     limit = int(raw_limit)
     return await _rows(request, "misses", lambda store, f: store.misses(f, kind, limit), extra=kind)
+
+
+@bp.get("/api/analytics/proactive")
+@openapi.tag("analytics")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 503), params=FILTER_PARAMS)
+async def proactive(request: Request) -> HTTPResponse:
+    """Late-order contacts by who spoke first: started by a proactive message about a late order
+    (late_shipment, delivery_exception, stuck_processing) or by the customer asking where their order is
+    (first intent order_status), with their shares; proactive messages sent, the contacts they started, how
+    many the customer answered (reply_rate) and how many of those reached a person. Days, channel and
+    language are the contact's; queue, where it was handed off."""
+    await require(request, *STAFF)
+    store = analytics_of(request)
+    f = filters_of(request)
+    as_csv = _wants_csv(request)
+    found: dict[str, Any] = await asyncio.to_thread(store.proactive_summary, f)
+    if as_csv:
+        return csv_response("proactive", [found], f)
+    return json({"summary": found, "filters": _filters_dict(f)})
+
+
+@bp.get("/api/analytics/proactive/triggers")
+@openapi.tag("analytics")
+@documented(security=TEAM_READ, errors=(400, 401, 403, 503), params=FILTER_PARAMS)
+async def proactive_triggers(request: Request) -> HTTPResponse:
+    """Per trigger: proactive messages sent, the contacts they started, answered by the customer (count and
+    rate), handed to a person, and whether the trigger means a late order; most sent first."""
+    return await _rows(request, "proactive-triggers", lambda store, f: store.proactive_triggers(f))
 
 
 # The charts' library, pinned (static/vendor/uplot/README.md). Public like the console's own modules.

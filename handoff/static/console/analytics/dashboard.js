@@ -1,6 +1,7 @@
 /* The analytics view (#analytics, supervisors and admins): the period's key numbers, charts and tables from
- * GET /api/analytics/*, for the filters of the form, and the experiments panel. Loaded when the view opens
- * and whenever a filter changes; an answer to an older filter is dropped when a newer one was asked. */
+ * GET /api/analytics/*, for the filters of the form, the proactive messages card and the experiments panel.
+ * Loaded when the view opens and whenever a filter changes; an answer to an older filter is dropped when a
+ * newer one was asked. */
 
 import { api } from "../api.js";
 import { $, el, isObject, testid } from "../dom.js";
@@ -10,6 +11,7 @@ import { session, state } from "../state.js";
 import { BAR_GREEN, barChart, chartsReady, dailyChart, serviceLevelChart, wireCharts } from "./charts.js";
 import { loadExperiments, wireExperiments } from "./experiments.js";
 import { offerQueues, withFilters, wireFilters } from "./filters.js";
+import { renderProactive } from "./proactive.js";
 import { AS, csvLink, renderTable } from "./tables.js";
 import { renderTiles } from "./tiles.js";
 
@@ -31,7 +33,9 @@ export function loadAnalytics() {
     get("/api/analytics/reasons"),
     get("/api/analytics/csat", { by: by }),
     get("/api/analytics/misses", { kind: "kb_miss" }),
-    get("/api/analytics/misses", { kind: "fallback" })
+    get("/api/analytics/misses", { kind: "fallback" }),
+    get("/api/analytics/proactive"),
+    get("/api/analytics/proactive/triggers")
   ]).then(function (answers) {
     if (mine !== generation) return null;
     render(answers, by);
@@ -99,6 +103,7 @@ function render(answers, by) {
 
   misses("kb_miss", rows(answers[5]));
   misses("fallback", rows(answers[6]));
+  renderProactive(isObject(answers[7]) ? answers[7].summary : null, rows(answers[8]));
   if (by === "queue") offerQueues(csat.map(function (r) { return r.key; }));
 }
 

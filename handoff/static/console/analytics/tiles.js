@@ -5,7 +5,8 @@ import { $, clear, el, isObject, testid } from "../dom.js";
 import { pct, seconds } from "../format.js";
 import { t } from "../language.js";
 
-function tile(box, name, value, label, note, raw) {
+// One tile in `box`: its value as shown, label and note; `raw` (a number) is kept as data-value.
+export function tile(box, name, value, label, note, raw) {
   var node = testid(el("div", "stat tile"), "kpi-" + name);
   var shown = testid(el("span", "stat-value", value), "kpi-" + name + "-value");
   if (typeof raw === "number") node.setAttribute("data-value", String(raw));
