@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,6 +34,7 @@ from handoff.widget_tokens import sign as sign_token
 from tests.integration.api_helpers import database_url
 from tests.integration.conftest import IDENTITY_SECRET, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
+from tests.integration.test_telegram_channel import BOT_TOKEN, BotApiStandIn, RoutingTransport
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.integration
@@ -95,8 +97,17 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-def app_for(redis_url: str, triggers: Path, smtp_port: int, seen: list[dict[str, Any]], name: str) -> Sanic:  # type: ignore[type-arg]
+def app_for(
+    redis_url: str,
+    triggers: Path,
+    smtp_port: int,
+    seen: list[dict[str, Any]],
+    name: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **extra: str,
+) -> Sanic:  # type: ignore[type-arg]
     env = {
+        **extra,
         **hub_secrets(),
         "REDIS_URL": database_url(redis_url, REDIS_DB),
         "ORDER_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -110,7 +121,7 @@ def app_for(redis_url: str, triggers: Path, smtp_port: int, seen: list[dict[str,
         "HUB_SWEEP_INTERVAL": "60",
     }
     Sanic.test_mode = True
-    app = create_app(Settings.from_env(env), http_transport=rasa_stand_in(seen))
+    app = create_app(Settings.from_env(env), http_transport=transport or rasa_stand_in(seen))
     app.name = name  # type: ignore[misc]
     return app
 
@@ -295,3 +306,39 @@ async def test_quiet_hours_and_opt_out_hold_messages_back(
         assert await bot_messages(redis, conversation_id) == [] and handler.received == []
         got = await http.get(f"{base}/api/customers/{CUSTOMER}/proactive", headers=ADMIN_HEADERS)
         assert got.json() == {"customer_id": CUSTOMER, "opted_out": True}
+
+
+async def test_a_telegram_customer_is_told_in_their_chat(
+    redis: Redis, redis_url: str, relay: tuple[Relay, int], tmp_path: Path
+) -> None:
+    """A customer whose conversation is a Telegram chat (linked to their identity when they shared their
+    verified contact) gets the message pushed there, through the Bot API."""
+    handler, smtp_port = relay
+    api = BotApiStandIn()
+    thread = threading.Thread(target=api.server.serve_forever, daemon=True)
+    thread.start()
+    telegram = {
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": "telegram-webhook-secret-0123",
+        "TELEGRAM_API_URL": api.url,
+    }
+    transport = RoutingTransport(api.port, rasa_stand_in([]))  # the Bot API over the network
+    app = app_for(
+        redis_url, triggers_file(tmp_path, None), smtp_port, [], "hub_telegram", transport, **telegram
+    )
+    try:
+        async with serving(app) as base, httpx.AsyncClient(timeout=10) as http:
+            chat = "tg-424242"
+            await redis.set(keys.identity("customer", CUSTOMER), chat)
+            await redis.hset(keys.conversation(chat), mapping={"channel": "telegram", "address": "424242"})
+            body = late_order_event("evt-telegram-1", language="en", email=None)
+            answer = await http.post(f"{base}/webhooks/orders", content=body, headers=signed(body))
+            assert answer.status_code == 202, answer.text
+            sent = await eventually(lambda: asyncio.sleep(0, result=api.sent()))
+            assert str(sent[0]["chat_id"]) == "424242"
+            assert "SO-20261201" in sent[0]["text"] and "Sorry" in sent[0]["text"]
+            assert [m["text"] for m in await bot_messages(redis, chat)] == [sent[0]["text"]]
+            assert handler.received == []  # no address on the order: no email
+    finally:
+        api.server.shutdown()
+        api.server.server_close()
