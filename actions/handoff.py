@@ -120,10 +120,13 @@ def identity(tracker: Tracker, order: Order | None) -> dict[str, Any]:
     the customer proved in the chat; unverified otherwise."""
     customer, phone, verified_by = channel_identity(conversation.metadata(tracker))
     how = order_access(order, tracker) if order is not None else None
+    proven = order is not None and how is not None
     return {
         "customer_id": customer or (order.customer_id if order is not None and how else None),
         "verified_by": verified_by or how,
         "verified_phone": phone,
+        # where a ticket's replies can be emailed: the address of an order the customer proved is theirs
+        **({"email": order.email} if proven and order is not None and order.email else {}),
     }
 
 

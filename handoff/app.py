@@ -27,6 +27,7 @@ from handoff.blueprints import (
     console_events,
     console_page,
     conversations,
+    email_inbound,
     experiments,
     handoffs,
     health,
@@ -47,6 +48,8 @@ from handoff.blueprints import (
 from handoff.bot_client import RasaBot
 from handoff.channels.email.channel import EmailChannel
 from handoff.channels.email.outbox import deliver_forever
+from handoff.channels.email.smtp_server import InboundSmtpServer
+from handoff.channels.email.ticket_mail import take_reply
 from handoff.channels.rest import routes as rest_routes
 from handoff.channels.telegram import routes as telegram_routes
 from handoff.channels.widget import routes as widget_routes
@@ -137,6 +140,7 @@ def create_app(
     app.blueprint(analytics.bp)  # GET /api/analytics/*: needs app.ctx.analytics (503 without)
     app.blueprint(experiments.bp)  # needs app.ctx.experiments (and app.ctx.analytics for results)
     app.blueprint(proactive.bp)  # the order webhook (503 without ORDER_WEBHOOK_SECRET) and opt-outs
+    app.blueprint(email_inbound.bp)  # a mail provider's inbound webhook (503 without email and its token)
     if settings.telegram is not None:
         telegram_routes.register(app, settings.telegram)
     _add_head_routes(app)
@@ -224,9 +228,18 @@ def create_app(
             app.ctx.background.append(
                 asyncio.create_task(scheduler.run(app.ctx.stopping, app.ctx.proactive_wake))
             )
+        app.ctx.inbound_smtp = None
         if app.ctx.email is not None:
             delivery = deliver_forever(app.ctx.email.outbox, EMAIL_DELIVERY_INTERVAL, app.ctx.stopping)
             app.ctx.background.append(asyncio.create_task(delivery))
+            if settings.email_inbound_smtp_port is not None:  # replies by MX straight to the hub
+                app.ctx.inbound_smtp = InboundSmtpServer(
+                    app.ctx.email.tokens,
+                    partial(take_reply, app.ctx),
+                    settings.email_inbound_smtp_host,
+                    settings.email_inbound_smtp_port,
+                )
+                await app.ctx.inbound_smtp.start()
 
     @app.before_server_stop
     async def stop_sweeper(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -239,6 +252,8 @@ def create_app(
         # The scheduler gives its lease up on the way out: set `stopping` and let it finish its round.
         await asyncio.wait({app.ctx.sweeper, app.ctx.memory_watch, *app.ctx.background}, timeout=2.0)
         await app.ctx.fanout.stop()
+        if app.ctx.inbound_smtp is not None:
+            await app.ctx.inbound_smtp.stop()
 
     @app.after_server_stop
     async def close_clients(app: Sanic) -> None:  # type: ignore[type-arg]

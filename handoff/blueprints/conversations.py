@@ -27,6 +27,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "id": message.id,
         "author": message.author,
         "text": message.text,
+        "channel": message.channel,
         "ts": message.ts,
         "buttons": message.buttons,
         "internal": message.internal,

@@ -1,21 +1,29 @@
-"""Ticket rules without storage: status transitions, who sees and changes what, priority and category
-from the handoff packet, validation of request bodies, and the text of automatic tickets."""
+"""Ticket rules without storage: status transitions, who sees and changes what, priority, category and
+the customer's email from the handoff packet, promises and what replies change, validation of request
+bodies, and the text of automatic tickets."""
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from handoff.errors import BadRequest, Conflict, Forbidden
-from handoff.inbound import BlankText, InvalidText, clean_text, normalise_text
+from handoff.inbound import BlankText, InvalidText, check_message, clean_text, normalise_text
 from handoff.packet import CONVERSATION_ID
 from handoff.routing.config import SKILL, RoutingConfig
 from handoff.routing.engine import AGENT_ID, LANGUAGES
 from handoff.tickets.model import (
     AutoReason,
+    NewPromise,
     NewTicket,
     Priority,
+    Promise,
+    PromiseKind,
+    ReplyRequest,
     Ticket,
     TicketChanges,
     TicketStatus,
@@ -28,6 +36,15 @@ SUBJECT_MAX = 200
 DESCRIPTION_MAX = 5000
 NOTE_MAX = 2000
 CUSTOMER_ID_MAX = 128
+EMAIL_MAX = 254  # the longest address SMTP can carry (RFC 5321 path limit less the brackets)
+# One plain address, ASCII only (what the email channel sends to): no display name, no comments, no list.
+EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}(?<!\.)"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
+)
+# How far ahead a promise may be due; a due time a moment ago is taken, for clocks that differ.
+PROMISE_MAX_AHEAD_SECONDS = 366 * 86400.0
+PROMISE_CLOCK_SLACK_SECONDS = 300.0
 # Bounds of one listing request (limit and offset of GET /api/tickets).
 MAX_LIMIT = 200
 MAX_OFFSET = 100_000
@@ -68,10 +85,14 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
 CREATE_FIELDS = frozenset(
     {
         "subject", "description", "conversation_id", "customer_id", "language", "intent", "category",
-        "skill", "priority", "assignee",
+        "skill", "priority", "assignee", "customer_email",
     }
 )  # fmt: skip
-UPDATE_FIELDS = frozenset({"status", "assignee", "priority", "skill", "note"})
+UPDATE_FIELDS = frozenset(
+    {"status", "assignee", "priority", "skill", "note", "customer_email", "promise", "promise_kept"}
+)
+PROMISE_FIELDS = frozenset({"kind", "due_at"})
+REPLY_FIELDS = frozenset({"text", "email"})
 
 
 # -- transitions and permissions ---------------------------------------------------------------------
@@ -142,6 +163,101 @@ def derive_category(packet: Mapping[str, Any] | None, intent: str | None) -> str
         if isinstance(value, str) and CATEGORY.match(value.strip().lower()):
             return value.strip().lower()
     return CATEGORY_BY_INTENT.get(intent or "", DEFAULT_CATEGORY)
+
+
+# -- the customer's email ----------------------------------------------------------------------------
+
+
+def normalise_email(value: str) -> str | None:
+    """`value` as one plain address (the domain in lower case), or None if it is not one."""
+    address = value.strip()
+    if len(address) > EMAIL_MAX or not EMAIL.match(address):
+        return None
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def check_email(value: Any, name: str = "customer_email") -> str | None:
+    """A request's address: one plain address, or None for null or blank (no address)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    address = normalise_email(value) if isinstance(value, str) else None
+    if address is None:
+        raise BadRequest(
+            f"'{name}' must be one plain email address such as name@example.com (no display name), "
+            f"at most {EMAIL_MAX} characters, or null",
+            field=name,
+        )
+    return address
+
+
+def customer_email_from(packet: Mapping[str, Any] | None) -> str | None:
+    """Where to email the customer, from what the handoff packet proves: the identity's email when the
+    identity is verified, else the email of an order the customer proved is theirs. An address the customer
+    merely typed, or the email of an order they did not prove, could be someone else's: None then."""
+    packet = packet or {}
+    identity = packet.get("identity")
+    order = packet.get("order")
+    candidates: list[Any] = []
+    if isinstance(identity, Mapping) and identity.get("verified_by"):
+        candidates.append(identity.get("email"))
+    if isinstance(order, Mapping) and order.get("verified") is True:
+        candidates.append(order.get("email"))
+    for value in candidates:
+        if isinstance(value, str) and (address := normalise_email(value)):
+            return address
+    return None
+
+
+# -- promises and replies ----------------------------------------------------------------------------
+
+# field → (old, new): the changes a ticket write applies and its history records.
+Diff = dict[str, tuple[Any, Any]]
+
+
+def promise_diff(current: Ticket, changes: TicketChanges, now: float) -> Diff:
+    """What the request does to the ticket's promise; Conflict when it cannot apply."""
+    old = current.promise
+    if changes.promise is not None:
+        new = Promise(kind=changes.promise.kind, due_at=changes.promise.due_at, set_at=now)
+        return {"promise": (old, new)}
+    if changes.clear_promise:
+        return {"promise": (old, None)} if old is not None else {}
+    if changes.promise_kept:
+        if old is None:
+            raise Conflict("no_promise", f"ticket {current.id} has no promise to mark kept")
+        if old.kind != PromiseKind.CALLBACK:
+            raise Conflict(
+                "promise_kept_by_reply", "a reply promise is kept by replying to the customer, not by hand"
+            )
+        if old.kept_at is None:
+            return {"promise": (old, replace(old, kept_at=now))}
+    return {}
+
+
+def reply_diff(current: Ticket, now: float) -> Diff:
+    """What an agent's reply to the customer changes: an open ticket now awaits the customer (pending),
+    and a reply promise made before it is kept."""
+    diff: Diff = {}
+    if current.status == TicketStatus.OPEN:
+        diff["status"] = (current.status, TicketStatus.PENDING.value)
+    promise = current.promise
+    if (
+        promise is not None
+        and promise.kind == PromiseKind.REPLY
+        and promise.kept_at is None
+        and promise.set_at <= now
+    ):
+        diff["promise"] = (promise, replace(promise, kept_at=now))
+    return diff
+
+
+def customer_reply_diff(current: Ticket) -> Diff:
+    """What the customer's reply changes: the ticket is open again, for an agent to answer. A closed ticket
+    stays closed (closed is final): the reply is still recorded on it."""
+    if current.status in (TicketStatus.PENDING, TicketStatus.SOLVED):
+        return {"status": (current.status, TicketStatus.OPEN.value)}
+    return {}
 
 
 # -- request bodies ----------------------------------------------------------------------------------
@@ -224,14 +340,41 @@ def validate_new(body: Mapping[str, Any], config: RoutingConfig) -> NewTicket:
         if body.get("priority") is None
         else _choice(body["priority"], "priority", list(Priority)),
         assignee=check_assignee(body.get("assignee")),
+        customer_email=check_email(body.get("customer_email")),
     )
 
 
-def validate_changes(body: Mapping[str, Any], config: RoutingConfig) -> TicketChanges:
-    """A PATCH body, or a BadRequest naming the field."""
+def check_promise(value: Any, now: float) -> NewPromise | None:
+    """A PATCH's `promise`: {"kind": reply|callback, "due_at": epoch seconds}, or null to clear it."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise BadRequest("'promise' must be an object {kind, due_at} or null", field="promise")
+    unknown = sorted(set(value) - PROMISE_FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"'promise' has unknown field(s): {', '.join(unknown)}; allowed: due_at, kind", "promise"
+        )
+    kind = _choice(value.get("kind"), "promise.kind", list(PromiseKind))
+    due_at = value.get("due_at")
+    if not isinstance(due_at, int | float) or isinstance(due_at, bool) or not math.isfinite(due_at):
+        raise BadRequest("'promise.due_at' must be a time in epoch seconds", field="promise.due_at")
+    if not now - PROMISE_CLOCK_SLACK_SECONDS <= due_at <= now + PROMISE_MAX_AHEAD_SECONDS:
+        raise BadRequest(
+            "'promise.due_at' must be in the future, at most a year ahead (epoch seconds)",
+            field="promise.due_at",
+        )
+    return NewPromise(kind=kind, due_at=float(due_at))
+
+
+def validate_changes(
+    body: Mapping[str, Any], config: RoutingConfig, now: float | None = None
+) -> TicketChanges:
+    """A PATCH body, or a BadRequest naming the field. `now` dates the checks of a promise's due time."""
     _unknown(body, UPDATE_FIELDS)
     if not body:
         raise BadRequest(f"nothing to change; give any of {', '.join(sorted(UPDATE_FIELDS))}")
+    now = time.time() if now is None else now
     fields: dict[str, str | None] = {}
     if "status" in body:
         fields["status"] = _choice(body["status"], "status", list(TicketStatus))
@@ -241,8 +384,32 @@ def validate_changes(body: Mapping[str, Any], config: RoutingConfig) -> TicketCh
         fields["skill"] = check_skill(body["skill"], config)
     if "assignee" in body:
         fields["assignee"] = check_assignee(body["assignee"])
+    if "customer_email" in body:
+        fields["customer_email"] = check_email(body["customer_email"])
+    kept = body.get("promise_kept", False)
+    if not isinstance(kept, bool):
+        raise BadRequest("'promise_kept' must be true or false", field="promise_kept")
+    if kept and "promise" in body:
+        raise BadRequest("give either 'promise' or 'promise_kept', not both", field="promise_kept")
+    promise = check_promise(body["promise"], now) if "promise" in body else None
     note = _text(body, "note", NOTE_MAX) if "note" in body else None
-    return TicketChanges(fields, note or None)
+    return TicketChanges(
+        fields,
+        note or None,
+        promise=promise,
+        clear_promise="promise" in body and promise is None,
+        promise_kept=kept,
+    )
+
+
+def validate_reply(body: Mapping[str, Any], max_chars: int) -> ReplyRequest:
+    """A reply body {text, email?}, or a 400 naming the field."""
+    _unknown(body, REPLY_FIELDS)
+    text = check_message(body.get("text"), max_chars=max_chars, field="text").strip()
+    email = body.get("email")
+    if email is not None and not isinstance(email, bool):
+        raise BadRequest("'email' must be true or false", field="email")
+    return ReplyRequest(text=text, email=email)
 
 
 # -- automatic tickets -------------------------------------------------------------------------------

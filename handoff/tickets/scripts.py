@@ -29,14 +29,28 @@ if dedupe ~= '' then redis.call('SET', dedupe, id, 'EX', ttl) end
 return {id, 1}
 """
 
-# ARGV: JSON list of groups (each a list of index keys), temp key prefix, offset, limit.
+# ARGV: JSON list of groups (each a list of index keys), temp key prefix, offset, limit; optionally the
+# promise index (scored by due time), the lowest and highest due time wanted (ZRANGEBYSCORE bounds) and the
+# index of all tickets (scored by seq).
 # The result is the intersection of the groups, each group the union of its keys; every index scores by
-# seq, so MIN keeps it (the default SUM would double a ticket found through two keys).
+# seq, so MIN keeps it (the default SUM would double a ticket found through two keys). The promise index is
+# joined as one more group, rescored by seq from the index of all tickets.
 # Returns {total, ids newest first}. Temp keys live only inside the script.
 LIST = r"""
 local groups, tmp = cjson.decode(ARGV[1]), ARGV[2]
 local offset, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local sets, temps = {}, {}
+if ARGV[5] then
+  local promised = redis.call('ZRANGEBYSCORE', ARGV[5], ARGV[6], ARGV[7])
+  if #promised == 0 then return {0, {}} end
+  local key = tmp .. ':promised'
+  for _, id in ipairs(promised) do
+    local seq = redis.call('ZSCORE', ARGV[8], id)
+    if seq then redis.call('ZADD', key, seq, id) end
+  end
+  sets[1] = key
+  temps[1] = key
+end
 -- unpack() expands only as the last argument, so the command is built as one list.
 local function store(command, dest, keys)
   local argv = {command, dest, #keys}

@@ -1,8 +1,9 @@
 """Tickets in Redis: creation (on demand, and once per handoff that ended unresolved), listings by any
-mix of status, skill, assignee and conversation, and atomic updates with history.
+mix of status, skill, assignee, conversation and promise, and atomic updates with history (agents'
+changes, replies to the customer and the customer's replies).
 
-Keys: handoff/keys.py, "tickets". Every index scores by the ticket's `seq`, so listings intersect and union
-them server-side without scanning tickets.
+Keys: handoff/keys.py, "tickets", and the promise index below. Every index but that one scores by the
+ticket's `seq`, so listings intersect and union them server-side without scanning tickets.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -24,9 +26,12 @@ from handoff.errors import BadRequest, Conflict, NotFoundError
 from handoff.routing.config import RoutingConfig
 from handoff.routing.engine import EVENTS_CHANNEL, LANGUAGES
 from handoff.tickets.model import (
+    DUE_WITHIN_SECONDS,
     AutoReason,
     NewTicket,
     Priority,
+    Promise,
+    PromiseState,
     Source,
     Ticket,
     TicketChanges,
@@ -35,11 +40,16 @@ from handoff.tickets.model import (
 )
 from handoff.tickets.rules import (
     DEFAULT_CATEGORY,
+    Diff,
     auto_description,
     auto_subject,
     check_transition,
+    customer_email_from,
+    customer_reply_diff,
     derive_category,
     derive_priority,
+    promise_diff,
+    reply_diff,
 )
 from handoff.tickets.scripts import CREATE, LIST, NEW_ID
 
@@ -49,6 +59,26 @@ TICKET_ID = re.compile(r"^T-\d{6,}\Z")
 AUTO_TTL = 30 * 86400  # a handoff's dedupe key only has to outlive the sweeps and retries of that handoff
 UPDATE_ATTEMPTS = 5
 SYSTEM_ACTOR = "system"
+CUSTOMER_ACTOR = "customer"
+PROMISE_FILTERS = (PromiseState.DUE.value, PromiseState.OVERDUE.value)
+# The statuses whose promise is still to keep: a solved or closed ticket's is out of the promise listings.
+PROMISE_LISTED = frozenset({TicketStatus.OPEN.value, TicketStatus.PENDING.value})
+
+
+def promised_tickets() -> str:
+    """Sorted set: the open and pending tickets whose promise is not kept yet, scored by its `due_at`."""
+    return f"{keys.PREFIX}:tickets:promised"
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One history entry and the field changes it records (`diff` may be empty: a note, a reply)."""
+
+    diff: Diff
+    action: str
+    actor: str
+    note: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TicketStore:
@@ -95,6 +125,7 @@ class TicketStore:
             "auto_reason": None,
             "assignee": new.assignee,
             "created_by": actor,
+            "customer_email": new.customer_email or customer_email_from(packet),
         }
         ticket_id, _ = await self._insert(fields, actor, dedupe="")
         return await self.get(ticket_id)
@@ -135,6 +166,7 @@ class TicketStore:
             "auto_reason": why.value,
             "assignee": None,
             "created_by": SYSTEM_ACTOR,
+            "customer_email": customer_email_from(packet),
         }
         ticket_id, created = await self._insert(fields, SYSTEM_ACTOR, dedupe=dedupe)
         if created and self.analytics is not None:  # the case ended unresolved: the contact ends as a ticket
@@ -182,10 +214,12 @@ class TicketStore:
         assignee: str | None = None,
         unassigned: bool = False,
         conversation_id: str | None = None,
+        promise: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Ticket], int]:
-        """(tickets newest first without history, total matching). `viewer` limits to what they may see."""
+        """(tickets newest first without history, total matching). `viewer` limits to what they may see;
+        `promise` (due or overdue) to open and pending tickets whose unkept promise is in that state now."""
         groups: list[list[str]] = []
         if viewer is not None and viewer.skills is not None:
             visible = [keys.tickets_by_skill(s) for s in sorted(viewer.skills)]
@@ -207,7 +241,16 @@ class TicketStore:
         if not groups:
             groups.append([keys.all_tickets()])
         tmp = keys.ticket_listing(uuid.uuid4().hex)
-        total, ids = await self._list(args=[json.dumps(groups), tmp, offset, limit])
+        args: list[Any] = [json.dumps(groups), tmp, offset, limit]
+        if promise is not None:
+            if promise not in PROMISE_FILTERS:
+                raise ValueError(f"promise filter must be one of {', '.join(PROMISE_FILTERS)}")
+            now = self._clock()
+            low, high = (
+                ("-inf", f"({now!r}") if promise == "overdue" else (repr(now), repr(now + DUE_WITHIN_SECONDS))
+            )
+            args += [promised_tickets(), low, high, keys.all_tickets()]
+        total, ids = await self._list(args=args)
         if not ids:
             return [], int(total)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -251,6 +294,56 @@ class TicketStore:
         assignee = changes.fields.get("assignee")
         if assignee:
             await self._check_agent(assignee)
+
+        def decide(current: Ticket, now: float) -> _Change | None:
+            if check is not None:
+                check(current, changes)
+            diff = _diff(current, changes, now)
+            if not diff and not changes.note:
+                return None
+            return _Change(diff, "updated" if diff else "noted", actor, changes.note)
+
+        return await self._change(ticket_id, decide)
+
+    async def record_reply(
+        self, ticket_id: str, actor: str, text: str, message_id: str | None, email_id: str | None
+    ) -> Ticket:
+        """An agent's reply to the customer (`message_id` in the conversation, `email_id` in the outbox):
+        recorded with its text; an open ticket becomes pending and a reply promise is kept. A ticket closed
+        meanwhile only gets the record (the reply has gone out)."""
+        extra = {
+            "text": text,
+            "message_id": message_id,
+            "email_id": email_id,
+            "emailed": email_id is not None,
+        }
+
+        def decide(current: Ticket, now: float) -> _Change:
+            diff = {} if current.status == TicketStatus.CLOSED else reply_diff(current, now)
+            return _Change(diff, "replied", actor, extra=extra)
+
+        return await self._change(ticket_id, decide)
+
+    async def record_customer_reply(
+        self, ticket_id: str, text: str, truncated: bool, channel: str, sender: str | None
+    ) -> Ticket:
+        """The customer wrote outside the chat (an email): recorded with its text, the ticket open again."""
+        extra = {"text": text, "truncated": truncated, "channel": channel, "from": sender}
+
+        def decide(current: Ticket, now: float) -> _Change:
+            return _Change(customer_reply_diff(current), "customer_replied", CUSTOMER_ACTOR, extra=extra)
+
+        return await self._change(ticket_id, decide)
+
+    async def record(self, ticket_id: str, actor: str, action: str, **extra: Any) -> Ticket:
+        """A history entry that changes no field (an email sent again, ...)."""
+        return await self._change(ticket_id, lambda current, now: _Change({}, action, actor, extra=extra))
+
+    async def _change(self, ticket_id: str, decide: Callable[[Ticket, float], _Change | None]) -> Ticket:
+        """Read the ticket, `decide` what changes (None: nothing; it may raise to refuse), and write that
+        with its history entry in one transaction that fails if the ticket changed since the read."""
+        if not TICKET_ID.match(ticket_id):
+            raise NotFoundError("unknown_ticket", f"no ticket '{ticket_id}'")
         key = keys.ticket(ticket_id)
         for _ in range(UPDATE_ATTEMPTS):
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -260,34 +353,25 @@ class TicketStore:
                     if not raw:
                         raise NotFoundError("unknown_ticket", f"no ticket '{ticket_id}'")
                     current = _from_hash(raw, [])
-                    if check is not None:
-                        check(current, changes)
-                    diff = _diff(current, changes)
-                    if not diff and not changes.note:
+                    now = self._clock()
+                    change = decide(current, now)
+                    if change is None:
                         await pipe.unwatch()
                         return await self.get(ticket_id)
                     pipe.multi()
-                    self._write(pipe, current, int(raw["seq"]), diff, changes.note, actor)
+                    self._write(pipe, current, int(raw["seq"]), change, now)
                     await pipe.execute()
                 except WatchError:
                     continue  # someone changed it between the read and the write: decide again
-            new_skill = diff.get("skill", (None, current.skill))[1]
+            new_skill = change.diff.get("skill", (None, current.skill))[1]
             await self._publish(ticket_id, str(new_skill))
             return await self.get(ticket_id)
         raise Conflict("ticket_busy", f"ticket {ticket_id} is being changed by others; try again")
 
-    def _write(
-        self,
-        pipe: Any,
-        current: Ticket,
-        seq: int,
-        diff: dict[str, tuple[str | None, str | None]],
-        note: str | None,
-        actor: str,
-    ) -> None:
-        now = self._clock()
+    def _write(self, pipe: Any, current: Ticket, seq: int, change: _Change, now: float) -> None:
+        diff = change.diff
         key = keys.ticket(current.id)
-        values = {k: new for k, (_, new) in diff.items() if new is not None}
+        values = {k: _stored(new) for k, (_, new) in diff.items() if new is not None}
         pipe.hset(key, mapping={**values, "updated_at": f"{now:.3f}"})
         cleared = [k for k, (_, new) in diff.items() if new is None]
         if cleared:
@@ -306,12 +390,20 @@ class TicketStore:
             new_status = diff.get("status", (None, current.status))[1]
             pipe.hincrby(keys.ticket_counts(), _count_field(current.skill, current.status), -1)
             pipe.hincrby(keys.ticket_counts(), _count_field(str(new_skill), str(new_status)), 1)
+        if "promise" in diff or "status" in diff:
+            promise = diff.get("promise", (None, current.promise))[1]
+            status = str(diff.get("status", (None, current.status))[1])
+            if promise is not None and promise.kept_at is None and status in PROMISE_LISTED:
+                pipe.zadd(promised_tickets(), {current.id: promise.due_at})
+            else:
+                pipe.zrem(promised_tickets(), current.id)
         entry = {
             "at": round(now, 3),
-            "actor": actor,
-            "action": "updated" if diff else "noted",
-            "changes": {k: [old, new] for k, (old, new) in diff.items()},
-            "note": note,
+            "actor": change.actor,
+            "action": change.action,
+            "changes": {k: [_plain(old), _plain(new)] for k, (old, new) in diff.items()},
+            "note": change.note,
+            **change.extra,
         }
         pipe.rpush(keys.ticket_history(current.id), json.dumps(entry, ensure_ascii=False))
 
@@ -374,13 +466,14 @@ def _new_ticket_keys(stored: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _diff(current: Ticket, changes: TicketChanges) -> dict[str, tuple[str | None, str | None]]:
+def _diff(current: Ticket, changes: TicketChanges, now: float) -> Diff:
     """field → (old, new) for the fields that really change; raises Conflict for a refused status."""
-    diff: dict[str, tuple[str | None, str | None]] = {}
+    diff: Diff = {}
     for name, new in changes.fields.items():
         old = getattr(current, name)
         if old != new:
             diff[name] = (old, new)
+    diff.update(promise_diff(current, changes, now))
     if "status" in diff:
         check_transition(current.status, str(diff["status"][1]))
     if diff and current.status == TicketStatus.CLOSED:
@@ -407,8 +500,20 @@ def _from_hash(raw: Mapping[str, str], history: list[dict[str, Any]]) -> Ticket:
         created_by=raw.get("created_by", ""),
         created_at=float(raw.get("created_at", 0)),
         updated_at=float(raw.get("updated_at", 0)),
+        customer_email=raw.get("customer_email"),
+        promise=Promise.from_json(raw.get("promise")),
         history=history,
     )
+
+
+def _stored(value: Any) -> str:
+    """A changed field's value as the ticket hash holds it."""
+    return value.to_json() if isinstance(value, Promise) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """A changed field's value as the history shows it."""
+    return value.stored() if isinstance(value, Promise) else value
 
 
 def _digest(packet: Mapping[str, Any]) -> str:

@@ -34,16 +34,19 @@ DELIVERY_S = 60.0  # the product's promise: told within a minute of the event
 
 @dataclass
 class Relay:
-    """The store's SMTP relay: keeps what it is given, refuses the addresses in `refuse` for good."""
+    """The store's SMTP relay: keeps what it is given; answers "try later" for the addresses in `defer`,
+    noting when each attempt came."""
 
     received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
+    deferred: dict[str, list[float]] = field(default_factory=dict)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such mailbox"
+        if address in self.defer:
+            self.deferred.setdefault(address, []).append(time.monotonic())
+            return "451 4.2.2 Mailbox full, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -63,6 +63,15 @@ TELEGRAM_ENV = {
     "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
     "TELEGRAM_WEBHOOK_SECRET": SECRET,
     "TELEGRAM_API_URL": "http://127.0.0.1:9",  # never called: no caller here holds the webhook secret
+    "ORDER_WEBHOOK_SECRET": "order-webhook-secret-0123456789",  # held by the shop backend alone
+    # Email on, its relay never reached (nothing here is sent); the inbound token is the mail provider's.
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "9",
+    "SMTP_SECURITY": "none",
+    "EMAIL_FROM": "Shop Support <support@shop.example>",
+    "EMAIL_REPLY_DOMAIN": "reply.shop.example",
+    "EMAIL_TOKEN_SECRET": "reply-token-secret-0123456789",
+    "EMAIL_INBOUND_TOKEN": "inbound-webhook-token-0123456789",
 }
 
 
@@ -137,6 +146,15 @@ POLICY: dict[str, Rule] = {
     "POST /webhooks/rest/webhook": Rule(everyone(401), body=lambda cell: {"sender": "m-1", "message": "hi"}),
     "GET /webhooks/rest/messages": Rule(everyone(401), query=lambda cell: {"sender": "m-1"}),
     "POST /webhooks/telegram/webhook": Rule(everyone(401), body=lambda cell: {"update_id": 1}),
+    "POST /webhooks/email/inbound": Rule(everyone(401)),  # the mail provider's bearer token
+    "POST /webhooks/orders": Rule(everyone(401), body=lambda cell: {"event_id": "e-1"}),
+    # Proactive messages: the team sets a customer's opt-out; a customer sets their own with their session.
+    "GET /api/customers/<customer_id>/proactive": Rule(allowed("GET", *AGENTS, *STAFF)),
+    "PUT /api/customers/<customer_id>/proactive": Rule(
+        allowed("PUT", *AGENTS, *STAFF), body=lambda cell: {"opted_out": False}
+    ),
+    "OPTIONS /api/widget/proactive": Rule(everyone(OK)),
+    "PUT /api/widget/proactive": Rule(everyone(401), body=lambda cell: {"token": "x.y", "opted_out": True}),
     # Signing in: public; the session itself only by its cookie.
     "POST /api/session": Rule(everyone(OK), body=lambda cell: {"user_id": "root-1", "password": PASSWORD}),
     "GET /api/session": Rule({**everyone(401), "cookie": OK}),
@@ -220,7 +238,16 @@ POLICY: dict[str, Rule] = {
     # or read does not exist, so each allowed caller is told why and nothing changes between callers.
     **{
         f"GET /api/analytics/{report}": Rule(allowed("GET", *STAFF))
-        for report in ("summary", "series", "intents", "reasons", "csat", "misses")
+        for report in (
+            "summary",
+            "series",
+            "intents",
+            "reasons",
+            "csat",
+            "misses",
+            "proactive",
+            "proactive/triggers",
+        )
     },
     "GET /api/experiments": Rule(allowed("GET", *STAFF)),
     "POST /api/experiments": Rule(
@@ -240,6 +267,16 @@ POLICY: dict[str, Rule] = {
     ),
     "GET /api/tickets/<ticket_id>": Rule(allowed("GET", "agent_a", *STAFF)),
     "PATCH /api/tickets/<ticket_id>": Rule(allowed("PATCH", "agent_a", *STAFF), body=lambda c: {"note": "n"}),
+    # Replying and sending again are changes like a PATCH; agent A's ticket has neither a conversation nor an
+    # email to answer to, and no such email, so each allowed caller is told why and nothing is sent.
+    "GET /api/tickets/<ticket_id>/thread": Rule(allowed("GET", "agent_a", *STAFF)),
+    "POST /api/tickets/<ticket_id>/replies": Rule(
+        allowed("POST", "agent_a", *STAFF, agent_a=409, supervisor=409, admin=409),
+        body=lambda cell: {"text": "We are looking into it."},
+    ),
+    "POST /api/tickets/<ticket_id>/emails/<message_id>/retry": Rule(
+        allowed("POST", "agent_a", *STAFF, agent_a=404, supervisor=404, admin=404)
+    ),
     # The studio: editors and admins change content, supervisors read it; agents only flag messages of
     # their own chats and read the intent names for it. Writes here carry stale versions or unknown ids,
     # so an allowed caller is told why (409, 404, 400) and nothing changes between callers.
@@ -541,6 +578,8 @@ class Cell:
             "template_id": "greeting.welcome",
             "name": "no-such-model.tar.gz",
             "experiment_id": "exp-0000000000",
+            "customer_id": "customer-1",
+            "message_id": "no-such-message",
         }
         return re.sub(r"<(\w+)>", lambda m: values[m.group(1)], self.endpoint.path)
 

@@ -34,11 +34,20 @@ pytestmark = pytest.mark.integration
 
 SEED = 20261206
 EXAMPLES = 10  # per operation and generation mode: under a minute on two shared cores
+EMAIL_INBOUND_TOKEN = "inbound-webhook-token-0123456789"
 TELEGRAM_ENV = {
     "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
     "TELEGRAM_WEBHOOK_SECRET": SECRET,
     "TELEGRAM_API_URL": "http://127.0.0.1:9",  # replies to a fuzzed update that parses fail, and are logged
     "ORDER_WEBHOOK_SECRET": "order-webhook-secret-0123456789",  # fuzzed events are unsigned: 401
+    # Email on, so its webhook parses what it is sent; a fuzzed reply's email fails at the relay, logged.
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "9",
+    "SMTP_SECURITY": "none",
+    "EMAIL_FROM": "Shop Support <support@shop.example>",
+    "EMAIL_REPLY_DOMAIN": "reply.shop.example",
+    "EMAIL_TOKEN_SECRET": "reply-token-secret-0123456789",
+    "EMAIL_INBOUND_TOKEN": EMAIL_INBOUND_TOKEN,
 }
 
 
@@ -49,14 +58,17 @@ STREAMS = frozenset({("GET", "/api/studio/training/events")})
 
 def credentials(method: str, path: str, widget_session: str) -> dict[str, str]:
     """What a legitimate caller of the operation sends: the REST token on the REST channel, the webhook
-    secret on Telegram's, a widget session on the widget's photos, the service token for creating
-    handoffs, the admin token for the rest of the API (public routes ignore it)."""
+    secret on Telegram's, the mail provider's token on the inbound email webhook, a widget session on the
+    widget's photos, the service token for creating handoffs, the admin token for the rest of the API
+    (public routes ignore it)."""
     if path.startswith("/api/widget/attachments"):
         return {"Authorization": f"Bearer {widget_session}"}
     if path.startswith("/webhooks/rest/"):
         return {"Authorization": f"Bearer {REST_TOKEN}"}
     if path.startswith("/webhooks/telegram/"):
         return {SECRET_HEADER: SECRET}
+    if path.startswith("/webhooks/email/"):
+        return {"Authorization": f"Bearer {EMAIL_INBOUND_TOKEN}"}
     if (method, path) == ("POST", "/api/handoffs"):
         return {"Authorization": f"Bearer {SERVICE}"}
     return {"Authorization": f"Bearer {ADMIN}"}

@@ -190,3 +190,30 @@ async def test_offering_a_person_ends_a_form_so_yes_answers_the_offer() -> None:
     assert [m["response"] for m in dispatcher.messages] == ["utter_offer_person_frustrated"]
     assert ActiveLoop(None) in events
     assert await ActionOfferPerson().run(CollectingDispatcher(), make_tracker(), {}) == []
+
+
+async def test_the_email_of_a_proven_order_goes_on_the_card_for_tickets_by_email() -> None:
+    from datetime import date
+
+    from actions.orders.model import Order, OrderStatus
+
+    order = Order(
+        id="SO-12345678", customer_id="cust-9", status=OrderStatus.SHIPPED, currency="USD",
+        placed_on=date(2026, 11, 30), email="ann@example.com",
+    )  # fmt: skip
+    mine = make_tracker(
+        {"order_id": "SO-12345678"},
+        {"channel": "widget", "customer_id": "cust-9", "verified_by": "storefront"},
+        intent="request_human",
+    )
+    hub = FakeHub()
+    await ActionHandoff(hub, FakeOrderStore(order)).run(CollectingDispatcher(), mine, {})
+    assert hub.packets[0]["identity"]["email"] == "ann@example.com"
+    # Someone else's order, not proven: its address stays off the card.
+    theirs = make_tracker(
+        {"order_id": "SO-12345678"},
+        {"channel": "widget", "customer_id": "cust-1", "verified_by": "storefront"},
+        intent="request_human",
+    )
+    await ActionHandoff(hub, FakeOrderStore(order)).run(CollectingDispatcher(), theirs, {})
+    assert "email" not in hub.packets[1]["identity"]

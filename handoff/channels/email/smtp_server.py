@@ -66,6 +66,11 @@ class ReplyHandler:
             return f"550 5.6.0 {error}"
         try:
             await self._callback(reply)
+        except InboundError as error:  # the reply is genuine but has nowhere to go (its ticket is gone)
+            logger.info(
+                "hub.email.inbound_refused", extra={"sender": envelope.mail_from, "reason": str(error)}
+            )
+            return f"550 5.1.1 {error}"
         except Exception:
             logger.exception("hub.email.inbound_callback_failed", extra={"ticket_id": reply.ticket_id})
             return "451 4.3.0 Temporary failure, please try again later"
@@ -91,7 +96,10 @@ class InboundSmtpServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self.host, self.port)
+        # reuse_port: every hub worker process listens on the one port, and the kernel spreads connections
+        self._server = await loop.create_server(
+            self._protocol, self.host, self.port, reuse_port=self.port != 0
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
