@@ -49,7 +49,6 @@ from typing import Any
 
 import httpx
 import redis
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from redis.asyncio import Redis
 
@@ -61,6 +60,7 @@ from handoff.proactive.store import lease_key, sent_log_key
 from handoff.proactive.triggers import DEFAULT_PATH, TriggerConfig
 from handoff.widget_tokens import sign as sign_token
 from tests.redis_server import free_port, running_redis
+from tests.smtp_relay import running_relay
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
@@ -273,15 +273,10 @@ class Relay:
 
 
 @contextmanager
-def running_relay() -> Iterator[tuple[Relay, int]]:
+def relay_running() -> Iterator[tuple[Relay, int]]:
     relay = Relay()
-    port = free_port()
-    controller = Controller(relay, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_relay(relay) as port:
         yield relay, port
-    finally:
-        controller.stop()
 
 
 def triggers_file(directory: Path) -> tuple[Path, TriggerConfig]:
@@ -750,7 +745,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     with tempfile.TemporaryDirectory(prefix="proactive-delivery-") as tmp, ExitStack() as stack:
         work = Path(tmp)
         url = stack.enter_context(running_redis(work))
-        relay, smtp_port = stack.enter_context(running_relay())
+        relay, smtp_port = stack.enter_context(relay_running())
         triggers, config = triggers_file(work)
         hubs, first_holder = stack.enter_context(running_hubs(url, triggers, smtp_port, tokens, work))
         bases = {name: hub.base for name, hub in hubs.items()}

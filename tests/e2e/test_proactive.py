@@ -11,19 +11,22 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
+import redis.asyncio as aioredis
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from handoff.widget_tokens import IDENTITY_TTL, sign
 from tests.e2e.conftest import ROOT, Stack
 from tests.e2e.test_widget_flows import start_hub
 from tests.redis_server import free_port
+from tests.smtp_relay import running_relay
 from tests.widget_client import Widget, new_session
 
 pytestmark = pytest.mark.e2e
@@ -64,20 +67,16 @@ class Relay:
 @pytest.fixture(scope="module")
 def relay(stack: Stack) -> Iterator[Relay]:
     handler = Relay()
-    controller = Controller(handler, hostname="127.0.0.1", port=int(stack.env["SMTP_PORT"]))
-    controller.start()
-    try:
+    with running_relay(handler, int(stack.env["SMTP_PORT"])):
         yield handler
-    finally:
-        controller.stop()
 
 
-def demo_event(stack: Stack, *args: str) -> str:
+def demo_event(stack: Stack, *args: str, hub_url: str | None = None) -> str:
     """The demo store moves an order along and posts the signed event, as a shop backend would."""
     env = {
         **stack.env,
         "PYTHONPATH": str(ROOT),
-        "HUB_URL": stack.hub_url,
+        "HUB_URL": hub_url or stack.hub_url,
         "ORDER_WEBHOOK_SECRET": stack.env["ORDER_WEBHOOK_SECRET"],
     }
     done = subprocess.run(
@@ -137,3 +136,63 @@ async def test_a_late_order_is_told_once_in_the_widget_and_by_email_and_the_answ
     finally:
         second.terminate()
         second.wait(timeout=30)
+
+
+def quiet_now(stack_config: Path) -> Path:
+    """The stack's triggers with quiet hours that hold now in the store's time zone, whatever the hour."""
+    local = datetime.now(UTC) + timedelta(hours=8)  # Asia/Shanghai, handoff/proactive.yml's time zone
+    span = f"{(local - timedelta(hours=1)):%H:%M}-{(local + timedelta(hours=2)):%H:%M}"
+    text = stack_config.read_text(encoding="utf-8")
+    assert "quiet_hours: null" in text
+    path = stack_config.with_name("quiet.yml")
+    path.write_text(text.replace("quiet_hours: null", f'quiet_hours: "{span}"'), encoding="utf-8")
+    return path
+
+
+async def test_nothing_is_sent_in_quiet_hours(stack: Stack, relay: Relay) -> None:
+    """A hub whose quiet hours hold now (its own Redis database, so the stack's state stays apart): the
+    late order waits for their end, with no message in the widget and no email."""
+    quiet = quiet_now(Path(stack.env["PROACTIVE_CONFIG"]))
+    port = free_port()
+    database = stack.redis_url.rsplit("/", 1)[0] + "/1"
+    hub = start_hub(
+        stack,
+        port,
+        REDIS_URL=database,
+        PROACTIVE_CONFIG=str(quiet),
+        EMAIL_INBOUND_SMTP_PORT="",
+        ANALYTICS_DB="off",
+    )
+    base = f"http://127.0.0.1:{port}"
+    order, customer, email = "SO-10005679", "cust-1005", "emma.w@example.com"
+    try:
+        identity = sign(stack.env["HUB_IDENTITY_SECRET"], "identity", {"sub": customer}, IDENTITY_TTL)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            widget = Widget(base, (await new_session(client, identity=identity))["token"])
+        await widget.connect()
+        demo_event(stack, "late", order, "--language", "en", hub_url=base)
+        r = aioredis.from_url(database, decode_responses=True)
+        try:
+
+            async def postponed() -> bool:
+                due = await r.zscore("hub:proactive:due", order)
+                return due is not None and due / 1000 > time.time() + 3000  # the end of the quiet hours
+
+            await wait_for_async(postponed, 30)
+        finally:
+            await r.aclose()
+        await asyncio.sleep(3)
+        assert [f for f in widget.frames if f["type"] == "message"] == []
+        assert relay.to(email) == []
+        await widget.ws.close()
+    finally:
+        hub.terminate()
+        hub.wait(timeout=30)
+
+
+async def wait_for_async(check: Any, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := await check()):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.25)
+    return found

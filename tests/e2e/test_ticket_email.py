@@ -17,7 +17,7 @@ import pytest
 
 from handoff.widget_tokens import IDENTITY_TTL, sign
 from tests.e2e.conftest import Stack
-from tests.e2e.test_proactive import Relay, relay  # noqa: F401  (the module's relay fixture)
+from tests.e2e.test_proactive import Relay, relay, wait_for_async  # noqa: F401  (relay: the fixture)
 from tests.widget_client import Widget, new_session
 
 pytestmark = pytest.mark.e2e
@@ -28,14 +28,6 @@ BOUNCING = "gone@mailbox-full.example"
 
 def admin(stack: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.env['HUB_ADMIN_TOKEN']}"}
-
-
-async def wait_for(check: Any, seconds: float) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := await check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.5)
-    return found
 
 
 def send_reply(stack: Stack, reply_to: str, in_reply_to: str, text: str) -> None:
@@ -86,7 +78,7 @@ async def test_a_ticket_reply_goes_by_email_and_the_customers_answer_comes_back(
         assert shown["text"] == text
         await widget.ws.close()
         # ... and their mailbox has it, with a reply address that leads back to the ticket.
-        mails = await wait_for(lambda: asyncio.sleep(0, result=relay.to(EMAIL)), 30)
+        mails = await wait_for_async(lambda: asyncio.sleep(0, result=relay.to(EMAIL)), 30)
         mail = mails[-1]
         assert text in mail.get_content() and ticket_id in str(mail["Subject"])
 
@@ -98,7 +90,7 @@ async def test_a_ticket_reply_goes_by_email_and_the_customers_answer_comes_back(
             thread = (await client.get(f"/api/tickets/{ticket_id}/thread", headers=admin(stack))).json()
             return [m for m in thread["messages"] if m["author"] == "customer" and m["channel"] == "email"]
 
-        answer = (await wait_for(answered, 30))[0]
+        answer = (await wait_for_async(answered, 30))[0]
         assert answer["text"] == "Thank you! Can it come before Friday?"  # the quoted message cut off
         ticket = (await client.get(f"/api/tickets/{ticket_id}", headers=admin(stack))).json()
         assert ticket["status"] == "open"
@@ -123,7 +115,7 @@ async def test_a_ticket_reply_goes_by_email_and_the_customers_answer_comes_back(
                 (e for e in thread["emails"] if e["id"] == email_id and e["status"] == "failed"), None
             )
 
-        gave_up = await wait_for(failed, 60)
+        gave_up = await wait_for_async(failed, 60)
         assert gave_up["attempts"] == int(stack.env["EMAIL_MAX_ATTEMPTS"]) and "451" in gave_up["reason"]
         tries = relay.deferred[BOUNCING]
         assert len(tries) == gave_up["attempts"]

@@ -148,9 +148,9 @@ async def test_a_person_takes_over_then_hands_back_with_a_survey(stack: Stack) -
     await r.aclose()
 
 
-def start_hub(stack: Stack, port: int) -> subprocess.Popen[bytes]:
+def start_hub(stack: Stack, port: int, **overrides: str) -> subprocess.Popen[bytes]:
     env = {**stack.env, "HUB_PORT": str(port), "PYTHONPATH": str(ROOT), "REDIS_URL": stack.redis_url,
-           "RASA_URLS": stack.rasa_urls, "ACTIONS_URL": stack.actions_url}  # fmt: skip
+           "RASA_URLS": stack.rasa_urls, "ACTIONS_URL": stack.actions_url, **overrides}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "handoff"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -18,14 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from handoff.analytics.demo import generate_month
 from handoff.analytics.experiments import Experiment
 from handoff.analytics.store import AnalyticsStore
 from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import ADMIN
-from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.live_app import WatchedPages, launched_chromium
 from tests.integration.test_analytics_api import (
     analytics_app,
     conversation_events,
@@ -46,12 +46,6 @@ MONTH_CONTACTS = 3000
 XSS = "<img src=x onerror=alert(1)>"
 WEIGHTS = {"skill": 0.5, "load": 0.3, "rating": 0.2}
 
-WATCH = """
-document.addEventListener("securitypolicyviolation", function (e) {
-  (window.__violations = window.__violations || []).push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
-
 
 class Console:
     """The served app, its store, and pages that record their problems."""
@@ -60,9 +54,8 @@ class Console:
         self.base = base
         self.app = app
         self.redis_url = redis_url
-        self.browser = browser
         self.store: AnalyticsStore | None = None
-        self.opened: list[tuple[Page, list[str]]] = []
+        self.pages = WatchedPages(browser, base, UI_MS)
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
@@ -95,37 +88,7 @@ class Console:
             return response.json()
 
     def open(self, user_id: str, hash_: str = "analytics") -> Page:
-        context = self.browser.new_context(base_url=self.base, viewport=VIEWPORT, locale="en-GB")
-        context.add_init_script(WATCH)
-        page = context.new_page()
-        page.set_default_timeout(UI_MS)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                problems.append(message.text)
-                if message.type == "error"
-                and ("Content Security Policy" in message.text or "Refused to" in message.text)
-                else None
-            ),
-        )
-        page.on("dialog", lambda dialog: problems.append(f"native dialog: {dialog.message}"))
-        self.opened.append((page, problems))
-        page.goto(f"/console#{hash_}")
-        page.get_by_test_id("login-user").fill(user_id)
-        page.get_by_test_id("login-password").fill(PASSWORD)
-        page.get_by_test_id("login-submit").click()
-        expect(page.get_by_test_id("app")).to_be_visible()
-        return page
-
-    def problems(self) -> list[str]:
-        found = []
-        for page, problems in self.opened:
-            found += problems
-            if not page.is_closed():
-                found += page.evaluate("window.__violations || []")
-        return found
+        return self.pages.open(f"/console#{hash_}", user_id, PASSWORD, viewport=VIEWPORT, locale="en-GB")
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +107,8 @@ def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -168,11 +129,11 @@ def console(served: Console, month_file: Path, tmp_path: Path) -> Iterator[Conso
     copy.write_bytes(month_file.read_bytes())
     served.store = AnalyticsStore(copy)
     served.app.ctx.analytics = served.store
-    served.opened = []
     yield served
-    problems = served.problems()
-    for page, _ in served.opened:
-        page.context.close()
+    try:
+        problems = served.pages.problems()
+    finally:
+        served.pages.close_all()
     served.app.ctx.analytics = None
     served.store.close()
     assert problems == []
@@ -482,8 +443,11 @@ def test_a_weight_change_is_previewed_before_it_is_saved_and_a_missed_target_ale
         r.delete(service_level.STREAM)
         now_ms = int(time.time() * 1000)
         for n in range(40):
-            entry = {"conversation_id": f"slow-{n}", "outcome": "answered", "wait": "60.0"}
-            r.xadd(service_level.STREAM, entry, id=f"{now_ms - (20 * 60 - n * 30) * 1000}-1")
+            r.xadd(
+                service_level.STREAM,
+                {"conversation_id": f"slow-{n}", "outcome": "answered", "wait": "60.0"},
+                id=f"{now_ms - (20 * 60 - n * 30) * 1000}-1",
+            )
         page = console.open("sue", "supervisor")
         expect(page.get_by_test_id("sl-alert")).to_be_visible()
         expect(page.get_by_test_id("sl-alert")).to_contain_text("below target")

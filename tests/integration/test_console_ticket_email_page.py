@@ -19,8 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 from sanic import Sanic
 
 from handoff.app import create_app
@@ -28,9 +27,9 @@ from handoff.channels.email.tokens import ReplyTokens
 from handoff.settings import Settings
 from tests.integration.api_helpers import flushed_database
 from tests.integration.conftest import ADMIN, REST_AUTH, hub_secrets, rasa_stand_in
-from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS, serving_in_thread
+from tests.integration.live_app import WatchedPages, launched_chromium, serving_in_thread
 from tests.integration.test_email_delivery import Relay
-from tests.redis_server import free_port
+from tests.smtp_relay import running_relay
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +46,6 @@ TOKEN_SECRET = "reply-token-secret-0123456789"
 REPLY_DOMAIN = "reply.shop.example"
 INBOUND_TOKEN = "inbound-email-token-0123456789"
 
-WATCH = """
-document.addEventListener("securitypolicyviolation", function (e) {
-  (window.__violations = window.__violations || []).push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
-
 
 class Console:
     """The served app, the relay's record, and pages that record their problems."""
@@ -61,8 +54,7 @@ class Console:
         self.base = base
         self.app = app
         self.relay = relay
-        self.browser = browser
-        self.opened: list[tuple[Page, list[str]]] = []
+        self.pages = WatchedPages(browser, base, UI_MS)
         self.senders = 0
 
     def admin(self) -> httpx.Client:
@@ -125,53 +117,20 @@ class Console:
 
     def open(self, hash_: str) -> Page:
         # UTC in the page too: the promise's datetime-local value is written here in the same zone.
-        context = self.browser.new_context(
-            base_url=self.base, viewport=VIEWPORT, locale="en-GB", timezone_id="UTC"
+        return self.pages.open(
+            f"/console#{hash_}", AGENT, PASSWORD, viewport=VIEWPORT, locale="en-GB", timezone_id="UTC"
         )
-        context.add_init_script(WATCH)
-        page = context.new_page()
-        page.set_default_timeout(UI_MS)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                problems.append(message.text)
-                if message.type == "error"
-                and ("Content Security Policy" in message.text or "Refused to" in message.text)
-                else None
-            ),
-        )
-        page.on("dialog", lambda dialog: problems.append(f"native dialog: {dialog.message}"))
-        self.opened.append((page, problems))
-        page.goto(f"/console#{hash_}")
-        page.get_by_test_id("login-user").fill(AGENT)
-        page.get_by_test_id("login-password").fill(PASSWORD)
-        page.get_by_test_id("login-submit").click()
-        expect(page.get_by_test_id("app")).to_be_visible()
-        return page
 
-    def problems(self) -> list[str]:
-        found = []
-        for page, problems in self.opened:
-            found += problems
-            if not page.is_closed():
-                found += page.evaluate("window.__violations || []")
-                if page.evaluate("window.__xss || 0"):
-                    found.append("customer markup ran")
-        return found
+
+def customer_markup_ran(page: Page) -> list[str]:
+    return ["customer markup ran"] if page.evaluate("window.__xss || 0") else []
 
 
 @pytest.fixture(scope="module")
 def relay() -> Iterator[tuple[Relay, int]]:
     handler = Relay()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_relay(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def ticket_app(redis_url: str, routing: str, smtp_port: int) -> Sanic:  # type: ignore[type-arg]
@@ -196,10 +155,8 @@ def ticket_app(redis_url: str, routing: str, smtp_port: int) -> Sanic:  # type: 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -216,12 +173,12 @@ def served(
 
 @pytest.fixture
 def console(served: Console) -> Iterator[Console]:
-    served.opened = []
     served.relay.data_replies.clear()
     yield served
-    problems = served.problems()
-    for page, _ in served.opened:
-        page.context.close()
+    try:
+        problems = served.pages.problems(customer_markup_ran)
+    finally:
+        served.pages.close_all()
     assert problems == []
 
 

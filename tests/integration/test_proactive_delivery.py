@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from redis.asyncio import Redis
 from sanic import Sanic
@@ -35,7 +34,7 @@ from tests.integration.api_helpers import database_url
 from tests.integration.conftest import IDENTITY_SECRET, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
 from tests.integration.test_telegram_channel import BOT_TOKEN, BotApiStandIn, RoutingTransport
-from tests.redis_server import free_port
+from tests.smtp_relay import running_relay
 
 pytestmark = pytest.mark.integration
 
@@ -58,13 +57,8 @@ class Relay:
 @pytest.fixture
 def relay() -> Iterator[tuple[Relay, int]]:
     handler = Relay()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_relay(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def triggers_file(directory: Path, quiet_hours: str | None) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sanic import Sanic
 
 from handoff.app import create_app
@@ -43,7 +43,7 @@ from kb_index.service import KnowledgeBase
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
 from tests.integration.api_helpers import database_url
 from tests.integration.conftest import ADMIN, RASA_API, REST_AUTH, SERVICE, TOKEN, hub_secrets
-from tests.integration.live_app import CHROMIUM, CHROMIUM_ARGS, serving_in_thread
+from tests.integration.live_app import WatchedPages, launched_chromium, serving_in_thread
 from tests.integration.studio_fixtures import (
     ROOT,
     as_new_worker,
@@ -352,68 +352,28 @@ def studio(served: Served, seen_by_rasa: list[str], published: Path, tmp_path: P
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
-
-
-# Every page records its script errors and Content-Security-Policy violations (the event, and Chromium's
-# console report, which also covers the sandboxed preview frame where no script runs).
-WATCH = """
-document.addEventListener("securitypolicyviolation", function (e) {
-  (window.__violations = window.__violations || []).push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
 
 
 class Pages:
+    """The studio signed in, in pages that record their problems."""
+
     def __init__(self, browser: Browser, studio: Studio) -> None:
-        self.browser = browser
-        self.studio = studio
-        self.opened: list[tuple[Page, list[str]]] = []
+        self.watched = WatchedPages(browser, studio.base, UI_MS)
 
     def open(self, user_id: str, locale: str = "en-US") -> Page:
-        context = self.browser.new_context(base_url=self.studio.base, viewport=VIEWPORT, locale=locale)
-        context.add_init_script(WATCH)
-        page = context.new_page()
-        page.set_default_timeout(UI_MS)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                problems.append(message.text)
-                if message.type == "error"
-                and ("Content Security Policy" in message.text or "Refused to" in message.text)
-                else None
-            ),
-        )
-        page.on("dialog", lambda dialog: problems.append(f"native dialog: {dialog.message}"))
-        self.opened.append((page, problems))
-        page.goto("/studio")
-        page.get_by_test_id("login-user").fill(user_id)
-        page.get_by_test_id("login-password").fill(PASSWORD)
-        page.get_by_test_id("login-submit").click()
-        expect(page.get_by_test_id("app")).to_be_visible()
-        return page
-
-    def problems(self) -> list[str]:
-        found = []
-        for page, problems in self.opened:
-            found += problems
-            if not page.is_closed():
-                found += page.evaluate("window.__violations || []")
-        return found
+        return self.watched.open("/studio", user_id, PASSWORD, viewport=VIEWPORT, locale=locale)
 
 
 @pytest.fixture
 def pages(browser: Browser, studio: Studio) -> Iterator[Pages]:
     opened = Pages(browser, studio)
     yield opened
-    problems = opened.problems()
-    for page, _ in opened.opened:
-        page.context.close()
+    try:
+        problems = opened.watched.problems()
+    finally:
+        opened.watched.close_all()
     assert problems == []
 
 

@@ -1,4 +1,4 @@
-"""Fakes for the assistant's and the hub's dependencies, and a tracker builder (unit tests only).
+"""Fakes for the assistant's and the hub's dependencies, and tracker and ticket builders (unit tests only).
 
 The store fakes keep their interfaces' contracts: tests/integration/contract/ runs the same tests against
 each fake and its real store, so a fake cannot drift from what production does.
@@ -23,7 +23,7 @@ from handoff import keys
 from handoff.conversations import Owner
 from handoff.routing.config import Hours, RoutingConfig
 from handoff.routing.engine import HandoffStatus, RoutingError, SweepResult
-from handoff.tickets.model import AutoReason
+from handoff.tickets.model import AutoReason, Ticket
 
 
 class FakeOrderStore:
@@ -416,3 +416,27 @@ def make_tracker(
         active_loop={"name": active_loop} if active_loop else {},
         latest_action_name=None,
     )
+
+
+def make_ticket(**overrides: Any) -> Ticket:
+    """An open agent-made ticket about a missing parcel; `overrides` replace any of its fields."""
+    fields: dict[str, Any] = {
+        "id": "T-000001",
+        "status": "open",
+        "subject": "Parcel missing",
+        "description": "",
+        "conversation_id": None,
+        "customer_id": None,
+        "language": "en",
+        "intent": None,
+        "category": "orders",
+        "skill": "orders",
+        "priority": "normal",
+        "source": "agent",
+        "auto_reason": None,
+        "assignee": None,
+        "created_by": "ann",
+        "created_at": 1.0,
+        "updated_at": 1.0,
+    }
+    return Ticket(**{**fields, **overrides})

@@ -12,7 +12,7 @@ import pytest
 from handoff.errors import BadRequest, Conflict
 from handoff.inbound import InvalidText
 from handoff.routing.config import RoutingConfig
-from handoff.tickets.model import NewPromise, Promise, PromiseState, Ticket, TicketChanges
+from handoff.tickets.model import NewPromise, Promise, PromiseState, TicketChanges
 from handoff.tickets.rules import (
     check_email,
     customer_email_from,
@@ -24,33 +24,11 @@ from handoff.tickets.rules import (
     validate_reply,
 )
 from handoff.tickets.store import _diff, _from_hash, _plain, _stored
+from tests.unit.fakes import make_ticket
 
 CONFIG = RoutingConfig.parse({"skills": {"default": "general", "by_intent": {"order_status": "orders"}}})
 NOW = 1_900_000_000.0
 HOUR = 3600.0
-
-
-def ticket(**overrides: Any) -> Ticket:
-    fields: dict[str, Any] = {
-        "id": "T-000001",
-        "status": "open",
-        "subject": "Parcel missing",
-        "description": "",
-        "conversation_id": None,
-        "customer_id": None,
-        "language": "en",
-        "intent": None,
-        "category": "orders",
-        "skill": "orders",
-        "priority": "normal",
-        "source": "agent",
-        "auto_reason": None,
-        "assignee": None,
-        "created_by": "ann",
-        "created_at": 1.0,
-        "updated_at": 1.0,
-    }
-    return Ticket(**{**fields, **overrides})
 
 
 def reply_promise(due_in: float = 2 * HOUR, **overrides: Any) -> Promise:
@@ -107,12 +85,14 @@ def test_a_missing_or_unreadable_stored_promise_reads_as_none(raw: str | None) -
 
 
 def test_the_view_shows_the_email_and_the_promise_as_of_the_given_time() -> None:
-    view = ticket(customer_email="li@example.cn", promise=reply_promise(-60)).as_dict(history=False, now=NOW)
+    view = make_ticket(customer_email="li@example.cn", promise=reply_promise(-60)).as_dict(
+        history=False, now=NOW
+    )
     assert view["customer_email"] == "li@example.cn"
     assert view["promise"]["state"] == "overdue"
     assert "history" not in view
-    assert ticket().as_dict(now=NOW)["promise"] is None
-    assert ticket().as_dict(now=NOW)["customer_email"] is None
+    assert make_ticket().as_dict(now=NOW)["promise"] is None
+    assert make_ticket().as_dict(now=NOW)["customer_email"] is None
 
 
 def test_the_hash_holds_the_email_as_text_and_the_promise_as_json() -> None:
@@ -253,27 +233,27 @@ def test_a_promise_due_a_moment_ago_is_taken_for_clocks_that_differ() -> None:
 def test_setting_a_promise_replaces_the_old_one_from_now() -> None:
     old = reply_promise(kept_at=NOW - 10)
     diff = promise_diff(
-        ticket(promise=old), TicketChanges({}, promise=NewPromise("callback", NOW + HOUR)), NOW
+        make_ticket(promise=old), TicketChanges({}, promise=NewPromise("callback", NOW + HOUR)), NOW
     )
     assert diff == {"promise": (old, Promise("callback", NOW + HOUR, set_at=NOW))}
 
 
 def test_clearing_removes_a_promise_and_is_nothing_without_one() -> None:
     old = reply_promise()
-    assert promise_diff(ticket(promise=old), TicketChanges({}, clear_promise=True), NOW) == {
+    assert promise_diff(make_ticket(promise=old), TicketChanges({}, clear_promise=True), NOW) == {
         "promise": (old, None)
     }
-    assert promise_diff(ticket(), TicketChanges({}, clear_promise=True), NOW) == {}
+    assert promise_diff(make_ticket(), TicketChanges({}, clear_promise=True), NOW) == {}
 
 
 def test_a_callback_is_kept_by_hand_once() -> None:
     callback = Promise("callback", NOW + HOUR, set_at=NOW - HOUR)
     kept = TicketChanges({}, promise_kept=True)
-    assert promise_diff(ticket(promise=callback), kept, NOW) == {
+    assert promise_diff(make_ticket(promise=callback), kept, NOW) == {
         "promise": (callback, Promise("callback", NOW + HOUR, NOW - HOUR, kept_at=NOW))
     }
     already = Promise("callback", NOW + HOUR, NOW - HOUR, kept_at=NOW - 5)
-    assert promise_diff(ticket(promise=already), kept, NOW) == {}
+    assert promise_diff(make_ticket(promise=already), kept, NOW) == {}
 
 
 @pytest.mark.parametrize(
@@ -281,14 +261,14 @@ def test_a_callback_is_kept_by_hand_once() -> None:
 )
 def test_only_a_callback_promise_is_kept_by_hand(promise: Promise | None, code: str) -> None:
     with pytest.raises(Conflict) as refused:
-        promise_diff(ticket(promise=promise), TicketChanges({}, promise_kept=True), NOW)
+        promise_diff(make_ticket(promise=promise), TicketChanges({}, promise_kept=True), NOW)
     assert refused.value.code == code
 
 
 def test_a_closed_ticket_takes_no_promise() -> None:
     changes = TicketChanges({}, promise=NewPromise("reply", NOW + HOUR))
     with pytest.raises(Conflict) as refused:
-        _diff(ticket(status="closed"), changes, NOW)
+        _diff(make_ticket(status="closed"), changes, NOW)
     assert refused.value.code == "ticket_closed"
 
 
@@ -297,7 +277,7 @@ def test_a_closed_ticket_takes_no_promise() -> None:
 
 def test_a_reply_to_an_open_ticket_awaits_the_customer_and_keeps_a_reply_promise() -> None:
     promise = reply_promise(-60)  # even late: the customer got the answer
-    diff = reply_diff(ticket(status="open", promise=promise), NOW)
+    diff = reply_diff(make_ticket(status="open", promise=promise), NOW)
     assert diff == {
         "status": ("open", "pending"),
         "promise": (promise, Promise("reply", promise.due_at, promise.set_at, kept_at=NOW)),
@@ -314,7 +294,7 @@ def test_a_reply_to_an_open_ticket_awaits_the_customer_and_keeps_a_reply_promise
     ],
 )
 def test_a_reply_keeps_no_other_promise(promise: Promise | None) -> None:
-    assert reply_diff(ticket(status="pending", promise=promise), NOW) == {}
+    assert reply_diff(make_ticket(status="pending", promise=promise), NOW) == {}
 
 
 @pytest.mark.parametrize(
@@ -322,7 +302,7 @@ def test_a_reply_keeps_no_other_promise(promise: Promise | None) -> None:
 )
 def test_the_customers_reply_opens_the_ticket_again_unless_closed(status: str, now_open: bool) -> None:
     expected = {"status": (status, "open")} if now_open else {}
-    assert customer_reply_diff(ticket(status=status)) == expected
+    assert customer_reply_diff(make_ticket(status=status)) == expected
 
 
 def test_a_reply_body_is_text_and_an_optional_email_flag() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from handoff.errors import BadRequest, Conflict, Forbidden
 from handoff.routing.config import RoutingConfig
-from handoff.tickets.model import AutoReason, Ticket, TicketChanges, Viewer
+from handoff.tickets.model import AutoReason, TicketChanges, Viewer
 from handoff.tickets.rules import (
     auto_description,
     auto_subject,
@@ -20,33 +20,11 @@ from handoff.tickets.rules import (
     validate_changes,
     validate_new,
 )
+from tests.unit.fakes import make_ticket
 
 CONFIG = RoutingConfig.parse(
     {"skills": {"default": "general", "by_intent": {"order_status": "orders", "request_return": "returns"}}}
 )
-
-
-def ticket(**overrides: Any) -> Ticket:
-    fields: dict[str, Any] = {
-        "id": "T-000001",
-        "status": "open",
-        "subject": "Parcel missing",
-        "description": "",
-        "conversation_id": None,
-        "customer_id": None,
-        "language": "en",
-        "intent": None,
-        "category": "orders",
-        "skill": "orders",
-        "priority": "normal",
-        "source": "agent",
-        "auto_reason": None,
-        "assignee": None,
-        "created_by": "ann",
-        "created_at": 1.0,
-        "updated_at": 1.0,
-    }
-    return Ticket(**{**fields, **overrides})
 
 
 # -- transitions ---------------------------------------------------------------------------------------
@@ -232,24 +210,24 @@ STAFF = Viewer("sue")
 
 
 def test_agents_see_their_skills_and_their_own_tickets() -> None:
-    assert can_see(ANN, ticket(skill="orders", assignee="bob"))
-    assert can_see(ANN, ticket(skill="returns", assignee="ann"))
-    assert not can_see(ANN, ticket(skill="returns"))
-    assert not can_see(ANN, ticket(skill="returns", assignee="bob"))
-    assert can_see(STAFF, ticket(skill="returns", assignee="bob"))
+    assert can_see(ANN, make_ticket(skill="orders", assignee="bob"))
+    assert can_see(ANN, make_ticket(skill="returns", assignee="ann"))
+    assert not can_see(ANN, make_ticket(skill="returns"))
+    assert not can_see(ANN, make_ticket(skill="returns", assignee="bob"))
+    assert can_see(STAFF, make_ticket(skill="returns", assignee="bob"))
 
 
 def test_agents_change_their_own_and_unassigned_tickets_in_their_skills() -> None:
     take = TicketChanges({"assignee": "ann"})
-    check_edit(ANN, ticket(skill="orders"), take)
-    check_edit(ANN, ticket(skill="returns", assignee="ann"), TicketChanges({"status": "solved"}))
-    check_edit(ANN, ticket(skill="orders", assignee="ann"), TicketChanges({"assignee": None}))
+    check_edit(ANN, make_ticket(skill="orders"), take)
+    check_edit(ANN, make_ticket(skill="returns", assignee="ann"), TicketChanges({"status": "solved"}))
+    check_edit(ANN, make_ticket(skill="orders", assignee="ann"), TicketChanges({"assignee": None}))
     for refused, changes in [
-        (ticket(skill="orders", assignee="bob"), take),  # someone else's
-        (ticket(skill="returns"), take),  # not their skill
-        (ticket(skill="orders"), TicketChanges({"assignee": "bob"})),  # assigning another agent
-        (ticket(skill="orders", assignee="ann"), TicketChanges({"assignee": "bob"})),
+        (make_ticket(skill="orders", assignee="bob"), take),  # someone else's
+        (make_ticket(skill="returns"), take),  # not their skill
+        (make_ticket(skill="orders"), TicketChanges({"assignee": "bob"})),  # assigning another agent
+        (make_ticket(skill="orders", assignee="ann"), TicketChanges({"assignee": "bob"})),
     ]:
         with pytest.raises(Forbidden):
             check_edit(ANN, refused, changes)
-    check_edit(STAFF, ticket(skill="returns", assignee="bob"), TicketChanges({"assignee": "cat"}))
+    check_edit(STAFF, make_ticket(skill="returns", assignee="bob"), TicketChanges({"assignee": "cat"}))
