@@ -223,7 +223,9 @@ def create_app(
         app.ctx.sweeper = asyncio.create_task(sweeper)
         app.ctx.background = []
         if settings.order_webhook_secret:  # order events come only through the webhook
-            sender = HubSender(app.ctx.hub, app.ctx.redis, app.ctx.email)
+            sender = HubSender(
+                app.ctx.hub, app.ctx.redis, app.ctx.email, settings.public_url, settings.widget_secret
+            )
             scheduler = Scheduler(app.ctx.proactive_store, proactive_config, sender)
             app.ctx.background.append(
                 asyncio.create_task(scheduler.run(app.ctx.stopping, app.ctx.proactive_wake))

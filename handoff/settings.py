@@ -105,6 +105,7 @@ class Settings:
     email_inbound_smtp_host: str = "127.0.0.1"
     order_webhook_secret: str | None = None  # signs order events; None: the order webhook answers 503
     proactive_config: str = ""  # the triggers' file (default handoff/proactive.yml)
+    public_url: str | None = None  # where customers reach the hub (https), for links in emails
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -165,6 +166,9 @@ class Settings:
             email_inbound_smtp_host=env.get("EMAIL_INBOUND_SMTP_HOST", "127.0.0.1"),
             order_webhook_secret=read_optional_secret(env, "ORDER_WEBHOOK_SECRET"),
             proactive_config=env.get("PROACTIVE_CONFIG", ""),
+            public_url=read_url(env, "HUB_PUBLIC_URL", "", ("https", "http"))
+            if env.get("HUB_PUBLIC_URL")
+            else None,
         )
 
 

@@ -3,19 +3,23 @@ opt-out, which the team sets when a customer asks and a signed-in customer sets 
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
+from sanic.response import html as html_response
 
 from common.webhook_signature import SignatureError, verify
 from handoff.channels.widget.origins import check_origin, cors
 from handoff.errors import BadRequest, NotFoundError, Unauthorized, Unavailable, json_object, read_body
 from handoff.identity import STAFF, Role, require
 from handoff.openapi_docs import TEAM_READ, TEAM_WRITE, WIDGET, boolean, documented, obj, string
+from handoff.proactive import unsubscribe
 from handoff.proactive.events import EventError, parse_event
 from handoff.proactive.store import ProactiveStore
 from handoff.widget_tokens import verify as verify_token
@@ -138,3 +142,49 @@ async def _set(request: Request, customer_id: str, opted_out: bool, actor: str) 
     logger.info(
         "hub.proactive.opt_out", extra={"customer_id": customer_id, "opted_out": opted_out, "by": actor}
     )
+
+
+# -- one-click unsubscribe from proactive emails (handoff/proactive/unsubscribe.py) -----------------------
+
+UNSUBSCRIBE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Order updates</title></head>
+<body><main>{body}</main></body></html>
+"""
+ASK = """<h1>Stop order updates? / 退订订单提醒？</h1>
+<p>We will no longer send you messages about your orders before you ask: not by email, not in the chat.
+Answers to your own questions are not affected.</p>
+<p>我们将不再主动向您发送订单提醒（邮件和在线客服均不再发送）。您主动咨询的回复不受影响。</p>
+<form method="post" action="/unsubscribe?token={token}">
+<button type="submit">Unsubscribe / 退订</button></form>
+"""
+DONE = """<h1>Unsubscribed / 已退订</h1>
+<p>You will not get order updates from us any more. / 您将不再收到我们的订单提醒。</p>
+"""
+
+
+def _link_customer(request: Request) -> tuple[str, str]:
+    token = request.args.get("token", "")
+    if not token:
+        raise Unauthorized("the unsubscribe link has no token")
+    return unsubscribe.customer_in(request.app.ctx.settings.widget_secret, token), token
+
+
+@bp.get("/unsubscribe")
+@documented(security=[], errors=(401,), ok_description="A page with the button that unsubscribes")
+async def unsubscribe_page(request: Request) -> HTTPResponse:
+    """The link in a proactive email: a page asking to confirm. Opening it changes nothing, since mail
+    scanners open links; the button posts."""
+    _, token = _link_customer(request)
+    body = ASK.format(token=html.escape(quote(token, safe=""), quote=True))
+    return html_response(UNSUBSCRIBE_PAGE.format(body=body))
+
+
+@bp.post("/unsubscribe")
+@documented(security=[], body_required=False, errors=(401,), ok_description="Unsubscribed")
+async def unsubscribe_now(request: Request) -> HTTPResponse:
+    """One click (RFC 8058: mail clients post `List-Unsubscribe=One-Click` here) or the page's button:
+    the customer gets no more proactive messages, on any channel."""
+    customer_id, _ = _link_customer(request)
+    await _set(request, customer_id, True, "email_link")
+    return html_response(UNSUBSCRIBE_PAGE.format(body=DONE))

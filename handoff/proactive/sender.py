@@ -16,6 +16,7 @@ from typing import Any
 from handoff.channels.email.channel import EmailChannel
 from handoff.channels.email.compose import compose_notice
 from handoff.hub import Hub
+from handoff.proactive import unsubscribe
 from handoff.proactive.scheduler import Proactive
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,19 @@ async def thread_of(redis: Any, thread_id: str) -> dict[str, str] | None:
 
 
 class HubSender:
-    def __init__(self, hub: Hub, redis: Any, email: EmailChannel | None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        redis: Any,
+        email: EmailChannel | None,
+        public_url: str | None = None,
+        link_secret: str = "",
+    ) -> None:
         self._hub = hub
         self._redis = redis
         self._email = email
+        self._public_url = public_url  # with it, emails carry a one-click unsubscribe link
+        self._link_secret = link_secret
 
     async def send(self, message: Proactive) -> None:
         ident = delivery_id(message)
@@ -91,6 +101,12 @@ class HubSender:
             "conversation_id": conversation_id,
         }
         await self._redis.set(thread_key(thread_id), json.dumps(about), ex=THREAD_TTL_SECONDS)
+        unsubscribe_id = await unsubscribe.remember(self._redis, message.customer_id)
+        link = (
+            unsubscribe.link(self._public_url, self._link_secret, message.customer_id)
+            if self._public_url
+            else None
+        )
         composed = compose_notice(
             to=message.email,
             text=message.text,
@@ -100,6 +116,8 @@ class HubSender:
             sender=self._email.settings.from_header,
             tokens=self._email.tokens,
             message_id=ident,
+            unsubscribe_id=unsubscribe_id,
+            unsubscribe_link=link,
         )
         await self._email.outbox.enqueue(composed)  # False: queued by an earlier attempt, which is as good
         return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import smtplib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from tests.integration.api_helpers import database_url
 from tests.integration.conftest import IDENTITY_SECRET, hub_secrets, rasa_stand_in
 from tests.integration.live_app import serving
 from tests.integration.test_telegram_channel import BOT_TOKEN, BotApiStandIn, RoutingTransport
+from tests.redis_server import free_port
 from tests.smtp_relay import running_relay
 
 pytestmark = pytest.mark.integration
@@ -215,6 +218,11 @@ async def test_late_order_reaches_widget_and_email_once_and_the_reply_knows_the_
         mail = message_from_bytes(raw, policy=policy.default)
         assert "SO-20261201" in str(mail["Subject"]) and "SF1234567890" in mail.get_content()
         assert str(mail["Reply-To"]).startswith("reply+")
+        # How to stop them: an address of its own (no public URL configured, so no link)
+        unsubscribe = str(mail["List-Unsubscribe"])
+        assert unsubscribe.startswith("<mailto:reply+") and unsubscribe.endswith("?subject=unsubscribe>")
+        assert str(mail["Reply-To"]) not in unsubscribe and "退订" in mail.get_content()
+        assert mail["List-Unsubscribe-Post"] is None
 
         # The same event again is refused and changes nothing; a new event the same day sends nothing.
         again = await http.post(f"{first}/webhooks/orders", content=body, headers=signed(body))
@@ -336,3 +344,51 @@ async def test_a_telegram_customer_is_told_in_their_chat(
     finally:
         api.server.shutdown()
         api.server.server_close()
+
+
+async def test_a_customer_unsubscribes_from_the_email_by_link_or_by_mail(
+    redis: Redis, redis_url: str, relay: tuple[Relay, int], tmp_path: Path
+) -> None:
+    handler, smtp_port = relay
+    inbound = free_port()
+    extra = {"HUB_PUBLIC_URL": "https://help.shop.example", "EMAIL_INBOUND_SMTP_PORT": str(inbound)}
+    app = app_for(redis_url, triggers_file(tmp_path, None), smtp_port, [], "hub_unsubscribe", None, **extra)
+    async with serving(app) as base, httpx.AsyncClient(timeout=10) as http:
+        body = late_order_event("evt-unsub-1", language="en")
+        assert (
+            await http.post(f"{base}/webhooks/orders", content=body, headers=signed(body))
+        ).status_code == 202
+        await eventually(lambda: asyncio.sleep(0, result=handler.received))
+        mail = message_from_bytes(handler.received[0][1], policy=policy.default)
+        link, mailto = (part.strip(" <>") for part in str(mail["List-Unsubscribe"]).split(","))
+        assert link.startswith("https://help.shop.example/unsubscribe?token=") and link in mail.get_content()
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        path = link.removeprefix("https://help.shop.example")
+
+        # Opening the link (as mail scanners do) changes nothing; the page's button (or one click) does.
+        page = await http.get(f"{base}{path}")
+        assert page.status_code == 200 and 'method="post"' in page.text
+        assert not await redis.sismember("hub:proactive:opted_out", CUSTOMER)
+        forged = await http.post(
+            f"{base}/unsubscribe?token=not-a-token", content=b"List-Unsubscribe=One-Click"
+        )
+        assert forged.status_code == 401
+        done = await http.post(f"{base}{path}", content=b"List-Unsubscribe=One-Click")
+        assert done.status_code == 200 and "Unsubscribed" in done.text
+        assert await redis.sismember("hub:proactive:opted_out", CUSTOMER)
+
+        # The mailto way, as a mail client sends it (no text at all), to the hub's own receiver.
+        await redis.srem("hub:proactive:opted_out", CUSTOMER)
+        address = mailto.removeprefix("mailto:").split("?")[0]
+        note = EmailMessage()
+        note["From"], note["To"], note["Subject"] = EMAIL, address, "unsubscribe"
+        note.set_content("")
+        await asyncio.to_thread(send_mail, inbound, note)
+        assert await redis.sismember("hub:proactive:opted_out", CUSTOMER)
+        got = await http.get(f"{base}/api/customers/{CUSTOMER}/proactive", headers=ADMIN_HEADERS)
+        assert got.json()["opted_out"] is True
+
+
+def send_mail(port: int, message: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.send_message(message)

@@ -154,6 +154,9 @@ POLICY: dict[str, Rule] = {
         allowed("PUT", *AGENTS, *STAFF), body=lambda cell: {"opted_out": False}
     ),
     "OPTIONS /api/widget/proactive": Rule(everyone(OK)),
+    # An email's unsubscribe link: its signed token is the authority, and none of these callers has one.
+    "GET /unsubscribe": Rule(everyone(401)),
+    "POST /unsubscribe": Rule(everyone(401)),
     "PUT /api/widget/proactive": Rule(everyone(401), body=lambda cell: {"token": "x.y", "opted_out": True}),
     # Signing in: public; the session itself only by its cookie.
     "POST /api/session": Rule(everyone(OK), body=lambda cell: {"user_id": "root-1", "password": PASSWORD}),

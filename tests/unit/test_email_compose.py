@@ -187,3 +187,31 @@ def test_each_message_gets_its_own_id() -> None:
     first, second = compose(draft(), SENDER, tokens), compose(draft(), SENDER, tokens)
     assert first.message_id != second.message_id
     assert first.message["Message-ID"] != second.message["Message-ID"]
+
+
+def test_an_order_update_says_how_to_stop_them_and_carries_list_unsubscribe() -> None:
+    from handoff.channels.email.compose import compose_notice
+
+    common = {
+        "to": "li@example.com", "text": "Your order SO-1 is late.", "order_id": "SO-1", "thread_id": "o:abc",
+        "sender": "Shop <support@shop.example>", "tokens": tokens, "message_id": "m1",
+    }  # fmt: skip
+    by_mail = compose_notice(language="en", unsubscribe_id="u:0123456789abcdef", **common).message
+    address = tokens.address("u:0123456789abcdef")
+    assert by_mail["List-Unsubscribe"] == f"<mailto:{address}?subject=unsubscribe>"
+    assert by_mail["List-Unsubscribe-Post"] is None
+    assert f"Send any email to {address}" in by_mail.get_content()
+    link = "https://help.shop.example/unsubscribe?token=abc.def"
+    one_click = compose_notice(
+        language="zh", unsubscribe_id="u:0123456789abcdef", unsubscribe_link=link, **common
+    )
+    message = one_click.message
+    assert message["List-Unsubscribe"] == f"<{link}>, <mailto:{address}?subject=unsubscribe>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"点此退订：{link}" in message.get_content() and str(message["Subject"]) == "关于您的订单 SO-1"
+    with pytest.raises(HeaderInjection):
+        compose_notice(
+            language="en", unsubscribe_id="u:1", unsubscribe_link=link + "\r\nBcc: x@y.z", **common
+        )
+    plain = compose_notice(language="en", **common).message  # no unsubscribe id: neither header nor line
+    assert plain["List-Unsubscribe"] is None and "order updates" not in plain.get_content()

@@ -399,3 +399,17 @@ def test_qq_mail_html_only_reply() -> None:
         "<div><b>发件人:</b> Shop Support</div><div>李雷，您好：</div>"
     )
     assert parse_reply(simple(html, content_type="text/html"), tokens).text == "好的，我等您的消息。"
+
+
+def test_mail_to_an_unsubscribe_address_needs_no_text() -> None:
+    from handoff.channels.email.inbound import NoText, parse_reply
+
+    def empty(to: str) -> bytes:
+        return crlf(
+            f"From: Li <li@example.com>\nTo: {to}\nSubject: unsubscribe\nMessage-ID: <u1@example.com>\n\n"
+        )
+
+    taken = parse_reply(empty(tokens.address("u:0123456789abcdef")), tokens)
+    assert (taken.ticket_id, taken.text) == ("u:0123456789abcdef", "")
+    with pytest.raises(NoText):  # a reply to a ticket still needs something to show the agent
+        parse_reply(empty(REPLY_TO), tokens)

@@ -60,6 +60,8 @@ TEMPLATES = {
 class NoticeTemplate:
     subject: str
     closing: str
+    stop: str  # how to stop these messages: {address}
+    stop_link: str  # ... or {link}
 
 
 # A proactive message about an order: replies reach the team (handoff/proactive/sender.py).
@@ -67,10 +69,14 @@ NOTICE_TEMPLATES = {
     "en": NoticeTemplate(
         subject="About your order {order}",
         closing="Questions? Simply reply to this email, or write to us in the chat on our website.",
+        stop="Don't want order updates? Send any email to {address} and we'll stop them.",
+        stop_link="Don't want order updates? Stop them here: {link}",
     ),
     "zh": NoticeTemplate(
         subject="关于您的订单 {order}",
         closing="如有疑问，直接回复此邮件，或在我们网站的在线客服中留言。",
+        stop="不想再收到订单提醒？发送任意邮件至 {address} 即可退订。",
+        stop_link="不想再收到订单提醒？点此退订：{link}",
     ),
 }
 
@@ -190,8 +196,12 @@ def compose_notice(
     tokens: ReplyTokens,
     message_id: str,
     now: float | None = None,
+    unsubscribe_id: str | None = None,
+    unsubscribe_link: str | None = None,
 ) -> Composed:
-    """A proactive message about `order_id` as an email; Reply-To is `thread_id`'s signed address."""
+    """A proactive message about `order_id` as an email; Reply-To is `thread_id`'s signed address. With
+    `unsubscribe_id` (a token id whose address opts the customer out) and optionally an https
+    `unsubscribe_link`, the email says how to stop these messages and carries List-Unsubscribe."""
     recipient = _recipient(to)
     check_header("from", sender)
     check_header("order_id", order_id)
@@ -207,5 +217,18 @@ def compose_notice(
     message["Subject"] = template.subject.format(order=order_id)
     message["Date"] = formatdate(time.time() if now is None else now, usegmt=True)
     message["Message-ID"] = f"<{message_id}@{tokens.domain}>"
-    message.set_content(f"{greeting}\n\n{body_text}\n\n{template.closing}\n", charset="utf-8")
+    footer = [template.closing]
+    if unsubscribe_id is not None:
+        address = tokens.address(unsubscribe_id)
+        choices = [f"<mailto:{address}?subject=unsubscribe>"]
+        if unsubscribe_link:
+            check_header("unsubscribe_link", unsubscribe_link)
+            choices.insert(0, f"<{unsubscribe_link}>")
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            footer.append(template.stop_link.format(link=unsubscribe_link))
+        else:
+            footer.append(template.stop.format(address=address))
+        message["List-Unsubscribe"] = ", ".join(choices)
+    body = "\n\n".join([greeting, body_text, *footer])
+    message.set_content(body + "\n", charset="utf-8")
     return Composed(ticket_id=thread_id, message=message, message_id=message_id, recipient=recipient)

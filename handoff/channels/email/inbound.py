@@ -20,6 +20,9 @@ from html.parser import HTMLParser
 
 from handoff.channels.email.tokens import ReplyTokens, TokenError
 
+# Addresses where the mail itself is the message, with text or none: unsubscribing (proactive/unsubscribe.py)
+TEXTLESS_PREFIX = "u:"
+
 MAX_RAW_BYTES = 10 * 1024 * 1024  # a larger reply is refused whole (attachments are not taken yet)
 MAX_TEXT_CHARS = 4000  # the hub's default message limit; longer text is cut and marked
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
@@ -77,7 +80,7 @@ def parse_reply(
     if not from_address or "@" not in from_address[0]:
         raise InboundError("the email has no From address")
     text = strip_quoted(body_text(message))
-    if not text:
+    if not text and not ticket_id.startswith(TEXTLESS_PREFIX):
         raise NoText("the email has no text besides the quoted message")
     truncated = len(text) > max_chars
     if truncated:

@@ -30,7 +30,9 @@ from handoff.channels.email.outbox import PREFIX, EmailStatus
 from handoff.errors import NotFoundError
 from handoff.hub import Hub
 from handoff.inbound import clean_text
+from handoff.proactive import unsubscribe
 from handoff.proactive.sender import THREAD_PREFIX, thread_of
+from handoff.proactive.store import ProactiveStore
 from handoff.tickets.model import NewTicket, Ticket
 from handoff.tickets.store import CUSTOMER_ACTOR, TicketStore
 
@@ -139,6 +141,9 @@ async def take_reply(ctx: Any, reply: InboundReply) -> None:
     UnknownTicket or NoText (InboundError) when it cannot be taken; a repeat of a Message-ID taken before
     does nothing. Any other error leaves the reply to be taken when it is sent again.
     """
+    if reply.ticket_id.startswith(unsubscribe.PREFIX):
+        await _unsubscribe(ctx, reply)
+        return
     text = clean_text(reply.text).strip()
     if not text:
         raise NoText("the email has no text to show")
@@ -164,6 +169,17 @@ async def take_reply(ctx: Any, reply: InboundReply) -> None:
         await _forget(ctx.redis, reply.message_id)
         raise
     logger.info("hub.email.reply_taken", extra={"ticket_id": ticket.id, "truncated": reply.truncated})
+
+
+async def _unsubscribe(ctx: Any, reply: InboundReply) -> None:
+    """Mail to a proactive email's List-Unsubscribe address: the customer hears no more proactive
+    messages, on any channel."""
+    customer_id = await unsubscribe.customer_of(ctx.redis, reply.ticket_id)
+    if customer_id is None:
+        raise UnknownTicket("this unsubscribe address is too old; reply to a recent email instead")
+    store: ProactiveStore = ctx.proactive_store
+    await store.opt_out(customer_id)
+    logger.info("hub.proactive.opt_out", extra={"customer_id": customer_id, "by": "email"})
 
 
 async def _take_update_reply(ctx: Any, reply: InboundReply, text: str) -> None:
