@@ -52,9 +52,17 @@ def matching_items(order: Order, text: str) -> list[OrderItem]:
 
 
 def named_in(order: Order, text: str) -> list[OrderItem]:
-    """Items whose name (without colour, size or amount) occurs in a whole message: "取消里面的维C精华"."""
+    """Items whose name (without colour, size or amount) occurs in a whole message: "取消里面的维C精华",
+    "cancel the jeans" (an English name's last word is how people say it: "Slim jeans")."""
     lowered = text.lower()
-    return [item for item in order.items if any(form in lowered for form in _name_forms(item))]
+    return [item for item in order.items if any(_occurs(form, lowered) for form in _name_forms(item))]
+
+
+def _occurs(form: str, lowered: str) -> bool:
+    """A Latin-script name as whole words ("shoes" is not in "horseshoes"); Chinese anywhere, as written."""
+    if form.isascii():
+        return re.search(rf"(?<![a-z0-9]){re.escape(form)}(?![a-z0-9])", lowered) is not None
+    return form in lowered
 
 
 def _name_forms(item: OrderItem) -> set[str]:
@@ -69,6 +77,8 @@ def _name_forms(item: OrderItem) -> set[str]:
         words = short.split()
         if len(words) > 2:
             forms.add(" ".join(words[-2:]))  # "hydrating face cream" → "face cream"
+        if len(words) > 1 and len(words[-1]) >= 4 and words[-1].isascii():
+            forms.add(words[-1])  # "slim jeans" → "jeans", "running shoes" → "shoes"
     return {form for form in forms if len(form) >= 2}
 
 

@@ -62,3 +62,25 @@ def test_items_named_inside_a_whole_message() -> None:
     assert named_in(order, "不好意思订单号打错了，是SO-10009219，取消里面的维C精华") == [serum]
     assert named_in(order, "please cancel the face cream, thanks") == [cream]
     assert named_in(order, "cancel my whole order") == []
+
+
+def test_an_english_name_is_found_by_its_last_word_as_a_whole_word() -> None:
+    from datetime import date
+
+    from actions.orders.model import Order, OrderItem, OrderStatus
+    from actions.returns.items import named_in
+
+    def line(sku: str, name: str, name_zh: str) -> OrderItem:
+        return OrderItem(sku, name, name_zh, category="clothing", price=10.0, quantity=1, condition="new")
+
+    order = Order(
+        id="SO-10009118", customer_id="cust-1", status=OrderStatus.PAID, currency="USD",
+        placed_on=date(2026, 12, 1),
+        items=(line("TEE", "Cotton T-shirt", "纯棉T恤"), line("JEAN", "Slim jeans", "修身牛仔裤"),
+               line("SHOE", "Running shoes", "跑步鞋")),
+    )  # fmt: skip
+    said = "please cancel the jeans from order SO-10009118, I don't need them"
+    assert [i.sku for i in named_in(order, said)] == ["JEAN"]
+    assert [i.sku for i in named_in(order, "the t-shirt and the shoes")] == ["TEE", "SHOE"]
+    assert named_in(order, "I collect horseshoes") == []  # whole words only
+    assert [i.sku for i in named_in(order, "取消修身牛仔裤")] == ["JEAN"]
