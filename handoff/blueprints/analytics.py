@@ -181,6 +181,21 @@ async def _rows(
     return json({"rows": rows, "filters": _filters_dict(f)})
 
 
+async def _summary(
+    request: Request, report: str, read: Callable[[AnalyticsStore, Filters], dict[str, Any]]
+) -> HTTPResponse:
+    """The shared shape of the summary routes: role, filters, one store call in a thread, its one row as
+    JSON or CSV."""
+    await require(request, *STAFF)
+    store = analytics_of(request)
+    f = filters_of(request)
+    as_csv = _wants_csv(request)
+    found = await asyncio.to_thread(read, store, f)
+    if as_csv:
+        return csv_response(report, [found], f)
+    return json({"summary": found, "filters": _filters_dict(f)})
+
+
 @bp.get("/api/analytics/summary")
 @openapi.tag("analytics")
 @documented(security=TEAM_READ, errors=(400, 401, 403, 503), params=FILTER_PARAMS)
@@ -188,14 +203,7 @@ async def summary(request: Request) -> HTTPResponse:
     """The key numbers of the period: contacts and how they ended, automation and first-contact resolution
     rates, first response, first person and handle time percentiles (seconds), service level against its
     target, CSAT. Rates are null when nothing counts towards them."""
-    await require(request, *STAFF)
-    store = analytics_of(request)
-    f = filters_of(request)
-    as_csv = _wants_csv(request)
-    found: dict[str, Any] = await asyncio.to_thread(store.summary, f)
-    if as_csv:
-        return csv_response("summary", [found], f)
-    return json({"summary": found, "filters": _filters_dict(f)})
+    return await _summary(request, "summary", lambda store, f: store.summary(f))
 
 
 @bp.get("/api/analytics/series")
@@ -267,14 +275,7 @@ async def proactive(request: Request) -> HTTPResponse:
     (first intent order_status), with their shares; proactive messages sent, the contacts they started, how
     many the customer answered (reply_rate) and how many of those reached a person. Days, channel and
     language are the contact's; queue, where it was handed off."""
-    await require(request, *STAFF)
-    store = analytics_of(request)
-    f = filters_of(request)
-    as_csv = _wants_csv(request)
-    found: dict[str, Any] = await asyncio.to_thread(store.proactive_summary, f)
-    if as_csv:
-        return csv_response("proactive", [found], f)
-    return json({"summary": found, "filters": _filters_dict(f)})
+    return await _summary(request, "proactive", lambda store, f: store.proactive_summary(f))
 
 
 @bp.get("/api/analytics/proactive/triggers")

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from actions.settings import action_settings
+from handoff.analytics.store import AnalyticsStore
+from tests.unit.analytics_feed import Feed
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +19,16 @@ def action_server_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     action_settings.cache_clear()
     yield
     action_settings.cache_clear()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[AnalyticsStore]:
+    """An empty analytics store with the default settings."""
+    s = AnalyticsStore(tmp_path / "analytics.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def feed(store: AnalyticsStore) -> Feed:
+    return Feed(store)

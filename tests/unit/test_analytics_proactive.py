@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,11 @@ from handoff.analytics import demo
 from handoff.analytics.demo import generate_month
 from handoff.analytics.facts import ROLLUPS
 from handoff.analytics.store import ADDED_CONTACT_COLUMNS, SCHEMA_VERSION, AnalyticsStore, Filters
+from tests.unit.analytics_feed import T0, Feed, ev, only_contact
 
-T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc).timestamp()
 HOUR = 3600
 DAY = 86400
 ALL = Filters()
-
-
-def ev(kind: str, conversation: str, at: float, **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "conversation_id": conversation, "ts": T0 + at, **fields}
 
 
 def told(conversation: str, at: float, trigger: str = "late_shipment", **fields: Any) -> dict[str, Any]:
@@ -40,39 +36,6 @@ def asks(conversation: str, at: float, intent: str = "order_status", **fields: A
         ev("customer_message", conversation, at, channel="widget", language="en", **fields),
         ev("bot_turn", conversation, at + 1, intent=intent, fallback=False, kb_miss=False),
     ]
-
-
-class Feed:
-    """Hands events to the store with increasing stream ids, as the feed does."""
-
-    def __init__(self, store: AnalyticsStore) -> None:
-        self.store = store
-        self.n = 0
-
-    def __call__(self, *events: dict[str, Any]) -> int:
-        entries = []
-        for event in events:
-            self.n += 1
-            entries.append((f"{1_000_000 + self.n}-0", event))
-        return self.store.ingest(entries)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AnalyticsStore]:
-    s = AnalyticsStore(tmp_path / "analytics.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def feed(store: AnalyticsStore) -> Feed:
-    return Feed(store)
-
-
-def only_contact(store: AnalyticsStore, conversation: str) -> dict[str, Any]:
-    contacts = store.contacts_of(conversation)
-    assert len(contacts) == 1
-    return contacts[0]
 
 
 def rollups(path: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -13,41 +12,10 @@ import pytest
 
 from handoff.analytics.facts import ROLLUPS, bucket_of, bucket_value, percentile
 from handoff.analytics.store import AnalyticsStore, FilterError, Filters, parse_filters
+from tests.unit.analytics_feed import T0, Feed, ev, only_contact
 
-T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc).timestamp()
 DAY = 86400
 ALL = Filters()
-
-
-def ev(kind: str, conversation: str, at: float, **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "conversation_id": conversation, "ts": T0 + at, **fields}
-
-
-class Feed:
-    """Hands events to the store with increasing stream ids, as the feed does."""
-
-    def __init__(self, store: AnalyticsStore) -> None:
-        self.store = store
-        self.n = 0
-
-    def __call__(self, *events: dict[str, Any]) -> int:
-        entries = []
-        for event in events:
-            self.n += 1
-            entries.append((f"{1_000_000 + self.n}-0", event))
-        return self.store.ingest(entries)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AnalyticsStore]:
-    s = AnalyticsStore(tmp_path / "analytics.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def feed(store: AnalyticsStore) -> Feed:
-    return Feed(store)
 
 
 def person_contact(
@@ -61,12 +29,6 @@ def person_contact(
         ev("agent_message", conversation, at + 10 + wait, agent_id="ana"),
         ev("resolved", conversation, at + 5 + wait + handle, agent_id="ana"),
     ]
-
-
-def only_contact(store: AnalyticsStore, conversation: str) -> dict[str, Any]:
-    contacts = store.contacts_of(conversation)
-    assert len(contacts) == 1
-    return contacts[0]
 
 
 # -- resolutions and times ------------------------------------------------------------------------------

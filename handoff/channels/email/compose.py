@@ -139,6 +139,36 @@ def new_message_id() -> str:
     return uuid.uuid4().hex
 
 
+def _body_text(text: str) -> str:
+    """`text` with every line break a newline, trimmed; ValueError if nothing is left."""
+    plain = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not plain:
+        raise ValueError("text must not be empty")
+    return plain
+
+
+def _addressed(
+    *,
+    sender: str,
+    to: str | Address,
+    reply_to: str,
+    subject: str,
+    message_id: str,
+    tokens: ReplyTokens,
+    now: float | None,
+) -> EmailMessage:
+    """A message with the headers every email carries, in this order; Reply-To is `reply_to`'s signed
+    address. The values must already be checked (check_header, _recipient)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Reply-To"] = tokens.address(reply_to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(time.time() if now is None else now, usegmt=True)
+    message["Message-ID"] = f"<{message_id}@{tokens.domain}>"
+    return message
+
+
 def compose(
     draft: Draft,
     sender: str,
@@ -154,9 +184,7 @@ def compose(
     check_header("ticket_id", draft.ticket_id)
     in_reply_to = _message_ids("in_reply_to", [draft.in_reply_to] if draft.in_reply_to else [])
     references = _message_ids("references", draft.references)
-    text = draft.text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not text:
-        raise ValueError("text must not be empty")
+    text = _body_text(draft.text)
     template = template_for(draft.language)
     if len(subject_text) > MAX_SUBJECT_CHARS:
         subject_text = subject_text[: MAX_SUBJECT_CHARS - 1].rstrip() + "…"
@@ -166,16 +194,17 @@ def compose(
         else template.subject_untitled.format(ticket=draft.ticket_id)
     )
     outbox_id = message_id or new_message_id()
-    header_id = f"<{outbox_id}@{tokens.domain}>"
     thread = [*references, *(i for i in in_reply_to if i not in references)][-MAX_REFERENCES:]
 
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = Address(display_name=name, addr_spec=recipient) if name else recipient
-    message["Reply-To"] = tokens.address(draft.ticket_id)
-    message["Subject"] = subject
-    message["Date"] = formatdate(time.time() if now is None else now, usegmt=True)
-    message["Message-ID"] = header_id
+    message = _addressed(
+        sender=sender,
+        to=Address(display_name=name, addr_spec=recipient) if name else recipient,
+        reply_to=draft.ticket_id,
+        subject=subject,
+        message_id=outbox_id,
+        tokens=tokens,
+        now=now,
+    )
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to[0]
     if thread:
@@ -205,18 +234,18 @@ def compose_notice(
     recipient = _recipient(to)
     check_header("from", sender)
     check_header("order_id", order_id)
-    body_text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not body_text:
-        raise ValueError("text must not be empty")
+    body_text = _body_text(text)
     template = NOTICE_TEMPLATES["zh" if language.lower().startswith("zh") else "en"]
     greeting = template_for(language).greeting
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = recipient
-    message["Reply-To"] = tokens.address(thread_id)
-    message["Subject"] = template.subject.format(order=order_id)
-    message["Date"] = formatdate(time.time() if now is None else now, usegmt=True)
-    message["Message-ID"] = f"<{message_id}@{tokens.domain}>"
+    message = _addressed(
+        sender=sender,
+        to=recipient,
+        reply_to=thread_id,
+        subject=template.subject.format(order=order_id),
+        message_id=message_id,
+        tokens=tokens,
+        now=now,
+    )
     footer = [template.closing]
     if unsubscribe_id is not None:
         address = tokens.address(unsubscribe_id)
