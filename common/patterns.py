@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 # An order number is 8 digits, written "SO-12345678", "so 12345678", "#12345678", "订单号12345678" or bare.
-ORDER_ID = re.compile(r"(?:\b[Ss][Oo][-\s]?|#)?(?<![\d.])(\d{8})(?![\d.])")
+# Not part of a longer number or a decimal ("12345678.90"); a full stop ending the sentence is fine.
+ORDER_ID = re.compile(r"(?:\b[Ss][Oo][-\s]?|#)?(?<!\d)(?<!\d\.)(\d{8})(?!\d)(?!\.\d)")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(
     r"(?<![\d])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?![\d])"  # mainland mobile, 11 digits

@@ -14,6 +14,9 @@ from common.patterns import find_entities, normalise_order_id
         "12345678",
         "订单号12345678",
         "订单SO-12345678的物流",
+        "return the jacket from SO-12345678. keeping the rest",
+        "my order is 12345678.",
+        "订单SO-12345678。谢谢",
     ],
 )
 def test_every_written_form_of_an_order_number_normalises(text: str) -> None:
@@ -21,7 +24,9 @@ def test_every_written_form_of_an_order_number_normalises(text: str) -> None:
     assert [(m.entity, m.value) for m in find_entities(text)] == [("order_id", "SO-12345678")]
 
 
-@pytest.mark.parametrize("text", ["1234567", "123456789", "v1.12345678", "SO-1234"])
+@pytest.mark.parametrize(
+    "text", ["1234567", "123456789", "v1.12345678", "SO-1234", "12345678.90", "paid 12345678.5 in total"]
+)
 def test_numbers_of_other_lengths_are_not_order_numbers(text: str) -> None:
     assert normalise_order_id(text) is None
 
