@@ -4,6 +4,10 @@ Rasa runs `action_default_fallback` when nothing predicts the next action, for i
 form's question fills nothing. Its default says "didn't get that" and forgets the message, so the form asks
 again, for ever. This one does the same the first time; the second time in a row it ends the form and offers a
 person (reason repeated_failure), telling the agent which question it was.
+
+One message is not unclear at all though no rule follows it: an answer nobody asked for that says what
+is wrong with an item ("订单SO-…，面霜发错了", "SO-… the kettle arrived broken"). It starts the return
+form, whose checks send damaged and wrong items to a person with the order proven first.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from actions import conversation
 from actions.order_forms import MAX_UNCLEAR_ANSWERS
 
 NAME = "action_default_fallback"
+RETURN_FORM = "return_form"
 #: Actions that may stand between two unclear answers without breaking the run: listening, and the form
 #: asking its question again.
 _NEUTRAL = ("action_listen", NAME)
@@ -39,6 +44,16 @@ def unclear_in_a_row(tracker: Tracker) -> int:
     return count
 
 
+def reports_an_item_problem(tracker: Tracker) -> bool:
+    """Outside any form, a bare answer (`inform`) that carries a return reason."""
+    if (tracker.active_loop or {}).get("name"):
+        return False
+    latest = tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") != "inform":
+        return False
+    return any(e.get("entity") == "return_reason" for e in latest.get("entities") or [])
+
+
 class ActionDefaultFallback(Action):
     def name(self) -> str:
         return NAME
@@ -46,6 +61,8 @@ class ActionDefaultFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        if reports_an_item_problem(tracker):
+            return [FollowupAction(RETURN_FORM)]
         if unclear_in_a_row(tracker) + 1 < MAX_UNCLEAR_ANSWERS:
             dispatcher.utter_message(response="utter_default")
             # As Rasa's own, the message is forgotten so a form asks its question again; the language it

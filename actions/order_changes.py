@@ -15,10 +15,12 @@ from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order, OrderItem, OrderStateError, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store
-from actions.returns.items import match_item, named_in
+from actions.returns.items import match_item, named_in, named_to_cancel, named_to_keep
 from common.formatting import PAYMENT_METHODS, STATUSES, format_money, label
 from common.patterns import normalise_order_id
 
+CANCEL_FORM = "cancel_order_form"
+RECENT_MESSAGES = 3  # the customer's messages up to the cancel request that still name its item
 YES_NO = {
     "en": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
     "zh": [{"title": "是的", "payload": "/affirm"}, {"title": "不用了", "payload": "/deny"}],
@@ -31,17 +33,62 @@ def items_line(items: tuple[OrderItem, ...], language: str) -> str:
 
 
 def lines_to_cancel(order: Order, tracker: Tracker) -> tuple[OrderItem, ...]:
-    """The whole order, or the one line the customer named ("cancel the headphones in SO-…"), as an entity
-    or, failing that, by its name in one of their recent messages."""
+    """The whole order, or the one line the customer means ("cancel the headphones in SO-…"). The read-back
+    still asks before anything changes."""
     if len(order.items) < 2:
         return order.items
-    named = tracker.get_slot("item")
-    item = match_item(order, named) if isinstance(named, str) else None
-    if item is None:
-        recent = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][-3:]
-        mentioned = {i.sku: i for text in recent for i in named_in(order, text)}
-        item = next(iter(mentioned.values())) if len(mentioned) == 1 else None
+    item = _line_meant(order, _request_messages(tracker), tracker.get_slot("item"))
     return (item,) if item is not None else order.items
+
+
+def _line_meant(order: Order, messages: list[str], entity: object) -> OrderItem | None:
+    """The one item named where the customer asks to cancel ("cancel the shoes but keep the jeans"); else
+    the item entity, unless they only named it to keep it; else the one item their messages name."""
+    to_cancel = _newest_named_to_cancel(order, messages)
+    if len(to_cancel) == 1:
+        return to_cancel[0]
+    kept = _only_kept(order, messages)
+    item = match_item(order, entity) if isinstance(entity, str) else None
+    if item is not None and item.sku not in kept:
+        return item
+    mentioned = {i.sku: i for text in messages for i in named_in(order, text) if i.sku not in kept}
+    return next(iter(mentioned.values())) if len(mentioned) == 1 else None
+
+
+def _newest_named_to_cancel(order: Order, messages: list[str]) -> list[OrderItem]:
+    """What the newest message that names items to cancel names: a later "actually, the jeans" wins."""
+    return next((named for text in messages if (named := named_to_cancel(order, text))), [])
+
+
+def _only_kept(order: Order, messages: list[str]) -> set[str]:
+    """SKUs the customer named to keep and never named to cancel."""
+    kept = {i.sku for text in messages for i in named_to_keep(order, text)}
+    return kept - {i.sku for text in messages for i in named_to_cancel(order, text)}
+
+
+def _request_messages(tracker: Tracker) -> list[str]:
+    """The customer's messages about this cancellation, newest first: the last few before the cancel form
+    started and all since, so the read-back and the cancellation after the "yes" read the same words. Without
+    a form (the action called directly), the last few."""
+    said = [
+        (index, str(e.get("text") or ""))
+        for index, e in enumerate(tracker.events)
+        if e.get("event") == "user"
+    ]
+    start = _cancel_form_start(tracker.events)
+    before = sum(1 for index, _ in said if start is None or index < start)
+    return [text for _, text in reversed(said[max(0, before - RECENT_MESSAGES) :])]
+
+
+def _cancel_form_start(events: list[dict[str, Any]]) -> int | None:
+    """Where the cancel form was last activated; a repeated activation while it runs does not count."""
+    start, active = None, None
+    for index, event in enumerate(events):
+        if event.get("event") == "active_loop":
+            if event.get("name") == CANCEL_FORM and active != CANCEL_FORM:
+                start = index
+            active = event.get("name")
+    return start
 
 
 class ReadBack(Action, ABC):

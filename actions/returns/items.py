@@ -1,5 +1,6 @@
 """Which of the order's items the customer means: by SKU, by position ("the second one", "第二件"), by
-(part of) its name in either language, by colour or size, or by a close spelling. Pure functions."""
+(part of) its name in either language, by colour or size, or by a close spelling; and which items a message
+asks to cancel or to keep ("cancel the shoes but keep the jeans"). Pure functions."""
 
 from __future__ import annotations
 
@@ -26,7 +27,33 @@ _SIZE_WORDS = {"small": "s", "medium": "m", "large": "l", "小号": "s", "中号
 _COLOUR_WORDS = "black white blue red green grey gray pink navy beige brown yellow purple orange silver gold"
 _COLOURS = frozenset({*_COLOUR_WORDS.split(), *"黑白蓝红绿灰粉黄紫棕橙金银"})
 _AMOUNT = re.compile(r"\s*\d+\s*(?:ml|g|毫升|克|mah|毫安).*$")
+# Other ways people write a name's last word: "remove the tee".
+_ALSO_CALLED = {"t-shirt": ("tee", "tshirt", "t shirt", "tee shirt")}
 FUZZY_MIN = 0.72
+
+# Where a message's stance may change. English verbs come before their object, so a clause also starts at
+# "and keep …" or "I still want …"; Chinese ones often come after it ("T恤还要"), so Chinese is cut only at
+# punctuation and connectives. "、" lists items and does not cut.
+_CLAUSE_BREAK = re.compile(
+    r"[,，;；!！?？。\n]+|(?<!\d)\.|\.(?!\d)"
+    r"|(?=\b(?:but|however|though|although|whereas|except|apart from|other than|rather than|instead of)\b)"
+    r"|(?=\b(?:and|then)\s+(?:please\s+|just\s+)?(?:keep|leave|cancel|remove|drop|delete|take)\b)"
+    r"|(?=\bstill\s+(?:want|need)\b(?!\s+to\b))"
+    r"|(?=但是|但|不过|可是|其他|其它|其余|剩下|另外|别的)"
+)
+_CANCEL_CUE = re.compile(
+    r"\b(?:cancel\w*|remove|drop|delete|take\b.*?\b(?:off|out)|scrap|ditch|get rid of"
+    r"|(?:don't|dont|do not|no longer)\s+(?:want|need))\b"
+    r"|取消|不要|不想要|不需要|不用了|不买|删|去掉|退掉|拿掉|撤掉|砍掉"
+)
+# A keep cue outweighs a cancel cue in the same clause: "don't cancel the jeans", "不要取消T恤".
+_KEEP_CUE = re.compile(
+    r"\b(?:keep|leave|hold on to|stays?|(?:is|are)\s+(?:fine|ok|okay|good)"
+    r"|except|apart from|other than|not\s+(?:the|my|those|these|that|this)"
+    r"|still\s+(?:want|need)(?!\s+to\s+(?:cancel|remove|drop|delete))"
+    r"|(?:don't|dont|do not|not|never|no need to)\s+(?:\w+\s+){0,2}?(?:cancel\w*|remove|drop|delete))\b"
+    r"|还(?:是|需)?要(?!取消|退|删|去掉|拿掉)|保留|留着|留下|不(?:用|要)?取消|别取消|不删|不变|照常|照旧|除了"
+)
 
 
 def match_item(order: Order, text: str) -> OrderItem | None:
@@ -58,6 +85,37 @@ def named_in(order: Order, text: str) -> list[OrderItem]:
     return [item for item in order.items if any(_occurs(form, lowered) for form in _name_forms(item))]
 
 
+def named_to_cancel(order: Order, text: str) -> list[OrderItem]:
+    """Items a message names where it asks to cancel: the shoes in "cancel the shoes but keep the jeans"."""
+    return _named_in_clauses(order, [c for c in clauses(text) if is_cancel_clause(c)])
+
+
+def named_to_keep(order: Order, text: str) -> list[OrderItem]:
+    """Items a message names where it asks to keep them: T恤 and 牛仔裤 in "跑步鞋取消，T恤和牛仔裤还要的"."""
+    return _named_in_clauses(order, [c for c in clauses(text) if is_keep_clause(c)])
+
+
+def clauses(text: str) -> list[str]:
+    """A message cut where its stance may change: at punctuation, before "but", "except", "其他", ..., and
+    before "and keep" or "I still want"; lower-cased, with typographic apostrophes made plain."""
+    plain = text.lower().replace("’", "'")
+    return [part.strip() for part in _CLAUSE_BREAK.split(plain) if part and part.strip()]
+
+
+def is_cancel_clause(clause: str) -> bool:
+    """A clause that asks to cancel something and not to keep anything ("不要取消" keeps)."""
+    return _CANCEL_CUE.search(clause) is not None and not is_keep_clause(clause)
+
+
+def is_keep_clause(clause: str) -> bool:
+    return _KEEP_CUE.search(clause) is not None
+
+
+def _named_in_clauses(order: Order, parts: list[str]) -> list[OrderItem]:
+    named = {item.sku for part in parts for item in named_in(order, part)}
+    return [item for item in order.items if item.sku in named]
+
+
 def _occurs(form: str, lowered: str) -> bool:
     """A Latin-script name as whole words ("shoes" is not in "horseshoes"); Chinese anywhere, as written."""
     if form.isascii():
@@ -79,7 +137,19 @@ def _name_forms(item: OrderItem) -> set[str]:
             forms.add(" ".join(words[-2:]))  # "hydrating face cream" → "face cream"
         if len(words) > 1 and len(words[-1]) >= 4 and words[-1].isascii():
             forms.add(words[-1])  # "slim jeans" → "jeans", "running shoes" → "shoes"
+        if not (short or bare).isascii():
+            forms |= _zh_heads(short or bare)  # "20000毫安充电宝" is all amount to _AMOUNT
+    for form in list(forms):
+        forms.update(_ALSO_CALLED.get(form, ()))
     return {form for form in forms if len(form) >= 2}
+
+
+def _zh_heads(name: str) -> set[str]:
+    """A Chinese name without its leading modifiers, as people shorten it: "修身牛仔裤" → "牛仔裤", "仔裤";
+    "纯棉t恤" → "t恤". Never from a digit on ("20000毫安充电宝" gives "充电宝", not "0毫安充电宝"). Two
+    characters can be a common word ("手机" in "手机号"): a change is always read back before it is made."""
+    compact = name.replace(" ", "")
+    return {compact[start:] for start in range(1, len(compact) - 1) if not compact[start].isdigit()}
 
 
 def _by_position(order: Order, wanted: str) -> OrderItem | None:

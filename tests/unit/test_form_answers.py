@@ -270,3 +270,27 @@ async def test_an_undelivered_order_skips_the_item_and_reason_and_offers_a_cance
         {"title": f"Cancel order {ORDER.id}", "payload": f'/cancel_order{{"order_id":"{ORDER.id}"}}'}
     ]
     assert SlotSet("return_outcome", "not_returnable_yet") in events
+
+
+async def test_an_item_problem_told_unasked_starts_a_return_not_an_apology() -> None:
+    from actions.fallback import ActionDefaultFallback
+
+    problem = make_tracker(text="订单SO-10009207，面霜发错了！！")
+    problem.latest_message["entities"] = [
+        {"entity": "order_id", "value": "SO-10009207"},
+        {"entity": "item", "value": "面霜"},
+        {"entity": "return_reason", "value": "发错了"},
+    ]
+    dispatcher = CollectingDispatcher()
+    assert await ActionDefaultFallback().run(dispatcher, problem, {}) == [FollowupAction("return_form")]
+    assert dispatcher.messages == []
+
+    # Inside a form, or without a reason, it is an unclear answer as before.
+    problem.active_loop = {"name": "cancel_form"}
+    events = await ActionDefaultFallback().run(CollectingDispatcher(), problem, {})
+    assert FollowupAction("return_form") not in events
+    bare = make_tracker(text="SO-10009207")
+    bare.latest_message["entities"] = [{"entity": "order_id", "value": "SO-10009207"}]
+    assert FollowupAction("return_form") not in await ActionDefaultFallback().run(
+        CollectingDispatcher(), bare, {}
+    )

@@ -84,3 +84,36 @@ def test_an_english_name_is_found_by_its_last_word_as_a_whole_word() -> None:
     assert [i.sku for i in named_in(order, "the t-shirt and the shoes")] == ["TEE", "SHOE"]
     assert named_in(order, "I collect horseshoes") == []  # whole words only
     assert [i.sku for i in named_in(order, "取消修身牛仔裤")] == ["JEAN"]
+
+
+@pytest.mark.parametrize(
+    ("said", "sku"),
+    [
+        ("牛仔裤还要的", "JEAN"),  # 修身牛仔裤 without its modifier
+        ("T恤不要了", "TEE"),  # 纯棉T恤
+        ("耳机帮我取消", "HDP"),  # 降噪耳机
+        ("充电宝不要了", "PWR"),  # 20000毫安充电宝: the amount is not a name
+        ("remove the tee", "TEE"),
+        ("cancel the tshirt", "TEE"),
+    ],
+)
+def test_a_name_is_found_by_its_head_noun_or_a_common_spelling(said: str, sku: str) -> None:
+    def line(sku: str, name: str, name_zh: str) -> OrderItem:
+        return OrderItem(sku, name, name_zh, category="clothing", price=10.0, quantity=1, condition="new")
+
+    order = Order(
+        "SO-3", "c", OrderStatus.PAID, "CNY", date(2026, 1, 1),
+        (line("TEE", "Cotton T-shirt", "纯棉T恤"), line("JEAN", "Slim jeans", "修身牛仔裤"),
+         line("HDP", "Noise-cancelling headphones", "降噪耳机"),
+         line("PWR", "Power bank 20000 mAh", "20000毫安充电宝")),
+    )  # fmt: skip
+    assert [i.sku for i in named_in(order, said)] == [sku]
+
+
+def test_an_amount_alone_names_no_item() -> None:
+    cream = OrderItem("CRM", "Hydrating face cream 50 ml", "保湿面霜 50毫升", "beauty", 159.0, 1, "new")
+    tea = OrderItem("TEA", "Green tea 250 g", "西湖龙井 250克", "food", 88.0, 1, "new")
+    order = Order("SO-4", "c", OrderStatus.PAID, "CNY", date(2026, 1, 1), (cream, tea))
+    assert named_in(order, "要50毫升的那个") == []
+    assert named_in(order, "龙井不要了") == [tea]
+    assert named_in(order, "面霜取消") == [cream]
