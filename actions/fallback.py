@@ -23,6 +23,11 @@ from actions.order_forms import MAX_UNCLEAR_ANSWERS
 
 NAME = "action_default_fallback"
 RETURN_FORM = "return_form"
+#: Requests that a message told as a story may be, where a return would be the wrong flow to start.
+OTHER_REQUESTS = frozenset(
+    {"cancel_order", "change_address", "order_status", "refund_status", "request_refund"}
+)
+OTHER_REQUEST_MIN = 0.15
 #: Actions that may stand between two unclear answers without breaking the run: listening, and the form
 #: asking its question again.
 _NEUTRAL = ("action_listen", NAME)
@@ -45,13 +50,19 @@ def unclear_in_a_row(tracker: Tracker) -> int:
 
 
 def reports_an_item_problem(tracker: Tracker) -> bool:
-    """Outside any form, a bare answer (`inform`) that carries a return reason."""
+    """Outside any form, a bare answer (`inform`) that carries a return reason, and that the understanding
+    did not also hear as another request ("I need to cancel SO-…, ordered it by mistake": a close
+    `cancel_order` is no return)."""
     if (tracker.active_loop or {}).get("name"):
         return False
     latest = tracker.latest_message or {}
     if (latest.get("intent") or {}).get("name") != "inform":
         return False
-    return any(e.get("entity") == "return_reason" for e in latest.get("entities") or [])
+    other_request = any(
+        r.get("name") in OTHER_REQUESTS and float(r.get("confidence") or 0) >= OTHER_REQUEST_MIN
+        for r in latest.get("intent_ranking") or []
+    )
+    return not other_request and any(e.get("entity") == "return_reason" for e in latest.get("entities") or [])
 
 
 class ActionDefaultFallback(Action):

@@ -23,7 +23,7 @@ from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store, reason_classifier, return_policy
 from actions.refund_status import OVERDUE, refund_report
-from actions.returns.items import match_item, matching_items
+from actions.returns.items import match_item, matching_items, meant_in_message
 from actions.returns.policy import Outcome, ReturnPolicy, decide
 from actions.returns.reasons import OTHER, ReasonClassifier
 from common.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
@@ -71,11 +71,16 @@ class ValidateReturnForm(OrderIdValidation):
         return [slot for slot in slots if slot != "confirm_return"]
 
     async def on_verified(self, order: Order, tracker: Tracker) -> dict[str, Any]:
-        """The item named earlier in the conversation, or the only one of the order."""
+        """The item named earlier in the conversation, or the only one of the order. An entity that fits
+        several items ("rain jacket" of three) is read again in its whole message, without what it keeps:
+        "the blue rain jacket, keeping the other two" is the blue one."""
         named = tracker.get_slot("item")
         item = match_item(order, named) if isinstance(named, str) else None
         if item is None and len(order.items) == 1:
             item = order.items[0]  # nothing to choose
+        if item is None:
+            recent = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][-3:]
+            item = next((m for text in reversed(recent) if (m := meant_in_message(order, text))), None)
         return {"item": item.sku if item is not None else None}
 
     async def validate_item(

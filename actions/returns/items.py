@@ -85,6 +85,13 @@ def named_in(order: Order, text: str) -> list[OrderItem]:
     return [item for item in order.items if any(_occurs(form, lowered) for form in _name_forms(item))]
 
 
+def meant_in_message(order: Order, text: str) -> OrderItem | None:
+    """The one item a whole message points at, leaving out what it asks to keep: the blue jacket in
+    "return the blue rain jacket, keeping the other two"; None when no single item fits best."""
+    asked = " ".join(part for part in clauses(text) if not is_keep_clause(part))
+    return match_item(order, asked) if asked else None
+
+
 def named_to_cancel(order: Order, text: str) -> list[OrderItem]:
     """Items a message names where it asks to cancel: the shoes in "cancel the shoes but keep the jeans"."""
     return _named_in_clauses(order, [c for c in clauses(text) if is_cancel_clause(c)])

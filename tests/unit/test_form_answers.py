@@ -289,8 +289,49 @@ async def test_an_item_problem_told_unasked_starts_a_return_not_an_apology() -> 
     problem.active_loop = {"name": "cancel_form"}
     events = await ActionDefaultFallback().run(CollectingDispatcher(), problem, {})
     assert FollowupAction("return_form") not in events
+    # A story that may be a cancellation is not taken for a return.
+    told = make_tracker(text="I need to cancel SO-10009117 - ordered it by mistake")
+    told.latest_message["entities"] = [{"entity": "return_reason", "value": "it by mistake"}]
+    told.latest_message["intent_ranking"] = [
+        {"name": "inform", "confidence": 0.32},
+        {"name": "cancel_order", "confidence": 0.30},
+    ]
+    assert FollowupAction("return_form") not in await ActionDefaultFallback().run(
+        CollectingDispatcher(), told, {}
+    )
     bare = make_tracker(text="SO-10009207")
     bare.latest_message["entities"] = [{"entity": "order_id", "value": "SO-10009207"}]
     assert FollowupAction("return_form") not in await ActionDefaultFallback().run(
         CollectingDispatcher(), bare, {}
     )
+
+
+@pytest.mark.parametrize(
+    ("opening", "expected"),
+    [
+        ("hi! I'd like to return the blue rain jacket from {order}. keeping the other two", "JKT-B-M"),
+        ("{order} 我想退掉黑色L码那件夹克，另外两件留着～", "JKT-K-L"),
+        ("return the rain jacket from {order}", None),  # three fit: the form asks which
+    ],
+)
+async def test_an_item_named_before_the_proof_is_read_again_in_its_whole_message(
+    opening: str, expected: str | None
+) -> None:
+    items = tuple(
+        OrderItem(sku, f"Rain jacket ({name})", f"防雨夹克（{zh}）", "clothing", 89.0, 1, "unopened")
+        for sku, name, zh in (
+            ("JKT-B-M", "blue, M", "蓝色，M码"),
+            ("JKT-K-M", "black, M", "黑色，M码"),
+            ("JKT-K-L", "black, L", "黑色，L码"),
+        )
+    )
+    order = Order(**{**ORDER.__dict__, "items": items})
+    form = ValidateReturnForm(FakeOrderStore(order), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = opening.format(order=order.id)
+    events = [
+        {"event": "user", "text": said, "parse_data": {}},
+        {"event": "action", "name": "return_form"},
+        {"event": "user", "text": "kate.murphy@example.com", "parse_data": {}},
+    ]
+    tracker = make_tracker({"item": "rain jacket"}, events=events)
+    assert await form.on_verified(order, tracker) == {"item": expected}
