@@ -5,9 +5,10 @@ form's question fills nothing. Its default says "didn't get that" and forgets th
 again, for ever. This one does the same the first time; the second time in a row it ends the form and offers a
 person (reason repeated_failure), telling the agent which question it was.
 
-One message is not unclear at all though no rule follows it: an answer nobody asked for that says what
-is wrong with an item ("订单SO-…，面霜发错了", "SO-… the kettle arrived broken"). It starts the return
-form, whose checks send damaged and wrong items to a person with the order proven first.
+Some messages are not unclear at all though no rule follows them: a request told as a story, which the
+understanding reads as a bare answer with the request close behind ("I need to cancel SO-…, ordered it by
+mistake"), and an item problem told unasked ("订单SO-…，面霜发错了"). They start the request's form (the
+return form for a problem, whose checks send damaged and wrong items to a person), the order proven first.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ from actions.order_forms import MAX_UNCLEAR_ANSWERS
 
 NAME = "action_default_fallback"
 RETURN_FORM = "return_form"
-#: Requests that a message told as a story may be, where a return would be the wrong flow to start.
-OTHER_REQUESTS = frozenset(
-    {"cancel_order", "change_address", "order_status", "refund_status", "request_refund"}
-)
-OTHER_REQUEST_MIN = 0.15
+#: Requests a story may be, and the form each starts (data/rules): heard when ranked at least this high.
+FORM_BY_REQUEST = {
+    "request_return": RETURN_FORM,
+    "request_refund": RETURN_FORM,
+    "cancel_order": "cancel_order_form",
+    "change_address": "change_address_form",
+    "order_status": "order_status_form",
+    "refund_status": "refund_status_form",
+}
+REQUEST_HEARD_MIN = 0.15
 #: Actions that may stand between two unclear answers without breaking the run: listening, and the form
 #: asking its question again.
 _NEUTRAL = ("action_listen", NAME)
@@ -49,20 +55,26 @@ def unclear_in_a_row(tracker: Tracker) -> int:
     return count
 
 
-def reports_an_item_problem(tracker: Tracker) -> bool:
-    """Outside any form, a bare answer (`inform`) that carries a return reason, and that the understanding
-    did not also hear as another request ("I need to cancel SO-…, ordered it by mistake": a close
-    `cancel_order` is no return)."""
+def form_for_a_told_request(tracker: Tracker) -> str | None:
+    """Outside any form, a message the understanding read as a bare answer (`inform`) that is a request told
+    as a story: the form of the request it also heard ("I need to cancel SO-…, ordered it by mistake":
+    `cancel_order` close behind), or, for an item problem told unasked (a return reason), the return form."""
     if (tracker.active_loop or {}).get("name"):
-        return False
+        return None
     latest = tracker.latest_message or {}
     if (latest.get("intent") or {}).get("name") != "inform":
-        return False
-    other_request = any(
-        r.get("name") in OTHER_REQUESTS and float(r.get("confidence") or 0) >= OTHER_REQUEST_MIN
+        return None
+    heard = [
+        (float(r.get("confidence") or 0), FORM_BY_REQUEST[r["name"]])
         for r in latest.get("intent_ranking") or []
-    )
-    return not other_request and any(e.get("entity") == "return_reason" for e in latest.get("entities") or [])
+        if r.get("name") in FORM_BY_REQUEST
+    ]
+    best = max(heard, default=(0.0, None))
+    if best[1] is not None and best[0] >= REQUEST_HEARD_MIN:
+        return best[1]
+    if any(e.get("entity") == "return_reason" for e in latest.get("entities") or []):
+        return RETURN_FORM
+    return None
 
 
 class ActionDefaultFallback(Action):
@@ -72,8 +84,9 @@ class ActionDefaultFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        if reports_an_item_problem(tracker):
-            return [FollowupAction(RETURN_FORM)]
+        form = form_for_a_told_request(tracker)
+        if form is not None:
+            return [FollowupAction(form)]
         if unclear_in_a_row(tracker) + 1 < MAX_UNCLEAR_ANSWERS:
             dispatcher.utter_message(response="utter_default")
             # As Rasa's own, the message is forgotten so a form asks its question again; the language it

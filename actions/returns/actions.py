@@ -94,9 +94,13 @@ class ValidateReturnForm(OrderIdValidation):
         candidates = matching_items(order, str(value or ""))
         asked = tracker.get_slot("requested_slot") == "item"
         text = str((tracker.latest_message or {}).get("text") or "")
-        if asked and len(candidates) != 1 and text and text != value:
-            # The entity is a fragment ("L" of "the black one in size L"); the whole answer may be clearer.
-            candidates = matching_items(order, text) or candidates
+        if len(candidates) != 1 and text and text != value:
+            # The entity is a fragment ("L" of "the black one in size L", "夹克" of "黑色L码那件夹克"): the
+            # whole message may be clearer, without what it keeps ("另外两件留着") when nobody asked.
+            if asked:
+                candidates = matching_items(order, text) or candidates
+            elif (meant := meant_in_message(order, text)) is not None:
+                candidates = [meant]
         if not asked and len(candidates) != 1:
             # Something item-like in an answer to another question ("it leaks" as a reason): keep the item.
             return {"item": previous_value(tracker, "item")}

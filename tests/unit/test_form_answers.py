@@ -2,10 +2,12 @@
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
-from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk import Tracker
+from rasa_sdk.events import FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.order_forms import confirmation, is_correction, stuck_events
@@ -244,6 +246,8 @@ async def test_no_order_number_ends_the_form_and_offers_a_person_who_knows_what_
         ("左边耳机没声音", "zh", "damaged"),
         ("买重复了，家里已经有一个了", "zh", "changed_mind"),
         ("收到的是黑色，我买的是白色", "zh", "wrong_item"),
+        ("I bought a couple of colours to compare and this one doesn't suit me", "en", "changed_mind"),
+        ("买了几个颜色对比一下，这件不适合我", "zh", "changed_mind"),
     ],
 )
 def test_the_reason_files_cues_tell_whose_mistake_it_was(said: str, language: str, expected: str) -> None:
@@ -272,38 +276,41 @@ async def test_an_undelivered_order_skips_the_item_and_reason_and_offers_a_cance
     assert SlotSet("return_outcome", "not_returnable_yet") in events
 
 
-async def test_an_item_problem_told_unasked_starts_a_return_not_an_apology() -> None:
+async def test_a_request_told_as_a_story_starts_its_form_not_an_apology() -> None:
     from actions.fallback import ActionDefaultFallback
 
-    problem = make_tracker(text="订单SO-10009207，面霜发错了！！")
-    problem.latest_message["entities"] = [
-        {"entity": "order_id", "value": "SO-10009207"},
-        {"entity": "item", "value": "面霜"},
-        {"entity": "return_reason", "value": "发错了"},
-    ]
-    dispatcher = CollectingDispatcher()
-    assert await ActionDefaultFallback().run(dispatcher, problem, {}) == [FollowupAction("return_form")]
-    assert dispatcher.messages == []
+    def told(text: str, ranking: dict[str, float], *entities: str) -> Tracker:
+        tracker = make_tracker(text=text)
+        tracker.latest_message["intent"] = {"name": "inform", "confidence": max(ranking.values())}
+        tracker.latest_message["intent_ranking"] = [{"name": n, "confidence": c} for n, c in ranking.items()]
+        tracker.latest_message["entities"] = [{"entity": e, "value": "x"} for e in entities]
+        return tracker
 
-    # Inside a form, or without a reason, it is an unclear answer as before.
-    problem.active_loop = {"name": "cancel_form"}
-    events = await ActionDefaultFallback().run(CollectingDispatcher(), problem, {})
-    assert FollowupAction("return_form") not in events
-    # A story that may be a cancellation is not taken for a return.
-    told = make_tracker(text="I need to cancel SO-10009117 - ordered it by mistake")
-    told.latest_message["entities"] = [{"entity": "return_reason", "value": "it by mistake"}]
-    told.latest_message["intent_ranking"] = [
-        {"name": "inform", "confidence": 0.32},
-        {"name": "cancel_order", "confidence": 0.30},
-    ]
-    assert FollowupAction("return_form") not in await ActionDefaultFallback().run(
-        CollectingDispatcher(), told, {}
+    async def run(tracker: Tracker) -> list[Any]:
+        dispatcher = CollectingDispatcher()
+        events = await ActionDefaultFallback().run(dispatcher, tracker, {})
+        assert dispatcher.messages == [] or events[0] == UserUtteranceReverted()
+        return events
+
+    problem = told(
+        "订单SO-10009207，面霜发错了！！", {"inform": 0.63, "request_return": 0.16}, "return_reason"
     )
-    bare = make_tracker(text="SO-10009207")
-    bare.latest_message["entities"] = [{"entity": "order_id", "value": "SO-10009207"}]
-    assert FollowupAction("return_form") not in await ActionDefaultFallback().run(
-        CollectingDispatcher(), bare, {}
+    assert await run(problem) == [FollowupAction("return_form")]
+    cancel = told(
+        "I need to cancel SO-10009117 - ordered it by mistake",
+        {"inform": 0.32, "cancel_order": 0.30, "request_return": 0.05},
+        "order_id",
+        "return_reason",
     )
+    assert await run(cancel) == [FollowupAction("cancel_order_form")]
+    unasked = told("SO-10009205 the kettle is broken", {"inform": 0.9, "complain": 0.05}, "return_reason")
+    assert await run(unasked) == [FollowupAction("return_form")]
+
+    # A bare answer with nothing else heard, or anything inside a form, is unclear as before.
+    bare = told("SO-10009207", {"inform": 0.95, "order_status": 0.02}, "order_id")
+    assert FollowupAction("order_status_form") not in await run(bare)
+    problem.active_loop = {"name": "cancel_order_form"}
+    assert FollowupAction("return_form") not in await run(problem)
 
 
 @pytest.mark.parametrize(
@@ -335,3 +342,17 @@ async def test_an_item_named_before_the_proof_is_read_again_in_its_whole_message
     ]
     tracker = make_tracker({"item": "rain jacket"}, events=events)
     assert await form.on_verified(order, tracker) == {"item": expected}
+
+
+async def test_an_opening_message_names_the_item_by_colour_and_size_when_its_entity_fits_several() -> None:
+    black_l = OrderItem(
+        "JKT-K-L", "Rain jacket (black, L)", "防雨夹克（黑色，L码）", "clothing", 89.0, 1, "new"
+    )
+    black_m = OrderItem(
+        "JKT-K-M", "Rain jacket (black, M)", "防雨夹克（黑色，M码）", "clothing", 89.0, 1, "new"
+    )
+    order = Order(**{**ORDER.__dict__, "items": (JACKET, black_m, black_l)})
+    form = ValidateReturnForm(FakeOrderStore(order), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = f"{order.id} 我想退掉黑色L码那件夹克，另外两件留着～"
+    tracker = make_tracker({**PROVEN, "requested_slot": None}, text=said)
+    assert await form.validate_item("夹克", CollectingDispatcher(), tracker, {}) == {"item": black_l.sku}
