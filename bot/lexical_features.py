@@ -3,7 +3,7 @@
 Sentence encoders blur the short words that decide an intent (退货 vs 退款, "cancel" vs "cancelled", another
 shop's name) and typos move them; character n-grams (1-3, within words) hold on to both, word n-grams (1-2,
 over the pipeline's jieba tokens) to phrases. With them the intent classifier gains about 4 points per
-language on customer messages written apart from the training data (docs/benchmarks.md, "NLU").
+language on customer messages written apart from the training data (docs/benchmarks.md, "Understanding").
 
 Kept free of Rasa. Saved as a vocabulary (JSON) and idf weights (npz), never pickled.
 """
