@@ -1,4 +1,4 @@
-"""Multinomial logistic regression over sentence embeddings: the assistant's intent classifier.
+"""Multinomial logistic regression over sentence embeddings and n-grams: the assistant's intent classifier.
 
 Kept free of Rasa so it can be tested on its own; `bot.components.sentence_classifier` wraps it. The
 weights are saved as plain arrays (npz + json), not pickles: loading a model never runs code, and the
