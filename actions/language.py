@@ -2,8 +2,8 @@
 detected from the text; a reply-variant experiment's variant, from the hub's metadata; and the order a
 proactive message was about, from the hub's metadata on the customer's reply to it.
 
-A message without letters (a bare order number) or a button payload keeps the language the conversation
-already has.
+A message without letters (a bare order number), a button payload or a short Latin reply in a Chinese
+conversation ("ok thx") keeps the language the conversation already has.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
-from common.language import detect_language
+from common.language import language_after
 from common.patterns import ORDER_ID, normalise_order_id
 
 
@@ -26,10 +26,8 @@ class ValidateSlotMappings(ValidationAction):
         text = str(tracker.latest_message.get("text") or "")
         if text.startswith("/"):
             return {}
-        language = detect_language(text)
-        if language is None or language == tracker.get_slot("language"):
-            return {}
-        return {"language": language}
+        language = language_after(text, tracker.get_slot("language"))
+        return {} if language is None else {"language": language}
 
     async def extract_reply_variant(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -15,7 +15,14 @@ from actions.orders.action import OrderAction
 from actions.orders.model import Actor, Order, OrderItem, OrderStateError, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store
-from actions.returns.items import match_item, named_in, named_to_cancel, named_to_keep
+from actions.returns.items import (
+    clauses,
+    is_keep_clause,
+    match_item,
+    named_in,
+    named_to_cancel,
+    named_to_keep,
+)
 from common.formatting import PAYMENT_METHODS, STATUSES, format_money, label
 from common.patterns import normalise_order_id
 
@@ -49,7 +56,7 @@ def _line_meant(order: Order, messages: list[str], entity: object) -> OrderItem 
         return to_cancel[0]
     kept = _only_kept(order, messages)
     item = match_item(order, entity) if isinstance(entity, str) else None
-    if item is not None and item.sku not in kept:
+    if item is not None and item.sku not in kept and not _said_to_keep(str(entity), messages):
         return item
     mentioned = {i.sku: i for text in messages for i in named_in(order, text) if i.sku not in kept}
     return next(iter(mentioned.values())) if len(mentioned) == 1 else None
@@ -64,6 +71,15 @@ def _only_kept(order: Order, messages: list[str]) -> set[str]:
     """SKUs the customer named to keep and never named to cancel."""
     kept = {i.sku for text in messages for i in named_to_keep(order, text)}
     return kept - {i.sku for text in messages for i in named_to_cancel(order, text)}
+
+
+def _said_to_keep(words: str, messages: list[str]) -> bool:
+    """The entity's own words stand in a clause that keeps ("面霜和精华还要"), even where no item name
+    matched them there: never cancel what the customer said to keep."""
+    words = words.strip().lower()
+    return bool(words) and any(
+        words in part for text in messages for part in clauses(text) if is_keep_clause(part)
+    )
 
 
 def _request_messages(tracker: Tracker) -> list[str]:

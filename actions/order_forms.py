@@ -23,7 +23,7 @@ from actions.orders.addresses import extract_address
 from actions.orders.attempts import AttemptLimiter
 from actions.orders.model import AuditEntry, Order
 from actions.orders.store import OrderStore
-from actions.orders.verification import detail_matches, verified_orders
+from actions.orders.verification import detail_matches, offers_detail, verified_orders
 from actions.providers import attempt_limiter, order_store
 from common.formatting import STATUSES, format_date, label
 from common.patterns import normalise_order_id
@@ -171,6 +171,10 @@ class OrderIdValidation(FormValidationAction):
         order = await self.store.get(order_id)
         if order is not None and order_access(order, tracker):
             return {"order_id": order_id, **await self.on_verified(order, tracker)}
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if named_order(tracker) and offers_detail(text):
+            # "SO-10009122 isla@example.com": the proof came with the number, checked as an answer would be.
+            return await self._check(order_id, text, dispatcher, tracker)
         # Unknown, or not provably the customer's: ask for the detail without saying which.
         return {"order_id": order_id, CHECK_SLOT: None}
 
@@ -179,7 +183,13 @@ class OrderIdValidation(FormValidationAction):
     ) -> dict[str, Any]:
         if is_correction(tracker):
             return {CHECK_SLOT: None}  # a new order number: asked for its detail next
-        order_id = str(tracker.get_slot("order_id") or "")
+        return await self._check(str(tracker.get_slot("order_id") or ""), value, dispatcher, tracker)
+
+    async def _check(
+        self, order_id: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        """The customer's proof for an order, with the attempt limits; a failure forgets the number too, so a
+        wrong number and a wrong detail look the same."""
         address = conversation.client_address(tracker)
         if await self._locked(tracker.sender_id, address):
             await self._audit(tracker, order_id, "check_locked")
@@ -245,6 +255,14 @@ _YES = re.compile(
     r"是|是的|对|对的|好|好的|可以|确认|没错|嗯|行)(?:[\s,.!，。！]|$)",
     re.I,
 )
+# Chinese chat runs its yes-words together or after an English one: "嗯对 退吧", "ok的 确认", "好的好的".
+_YES_ZH = re.compile(
+    r"^(?:ok(?:ay)?|嗯+|对|是|好|行|可以|确认|没错|没问题)[的啊吧呀了哈嗯对是好]*(?![a-z])", re.I
+)
+# Words that take a plain yes back, and a question in place of an answer.
+_UNSURE = re.compile(r"\b(?:no|not|don'?t|wait|stop|but|cancel)\b|不|别|算了|先|但|等等|[?？]|吗|呢", re.I)
+_NO_PROBLEM = re.compile(r"^(?:no problem|no worries|没问题)\b", re.I)
+READ_BACK_BLOCKERS = frozenset({"request_human", "complain"})
 
 
 def confirmation(value: Any) -> str | None:
@@ -255,9 +273,22 @@ def confirmation(value: Any) -> str | None:
     text = str(value or "").strip()
     if not text or len(text.split()) > 6:
         return None
-    if _NO.match(text):
+    if _NO.match(text) and not _NO_PROBLEM.match(text):
         return "no"
-    return "yes" if _YES.match(text) else None
+    head = _YES.match(text) or _YES_ZH.match(text) or _NO_PROBLEM.match(text)
+    return "yes" if head and not _UNSURE.search(text[head.end() :]) else None
+
+
+def read_back_answer(tracker: Tracker, slot: str) -> dict[str, Any]:
+    """A read-back answered plainly in words the understanding took for another topic ("嗯对 退吧" as a
+    refund question, so the slot's own mapping skipped it): the form takes the answer. A request for a
+    person or a complaint is never an answer."""
+    if tracker.get_slot("requested_slot") != slot or slot in tracker.slots_to_validate():
+        return {}
+    if (tracker.latest_message.get("intent") or {}).get("name") in READ_BACK_BLOCKERS:
+        return {}
+    answer = confirmation(str(tracker.latest_message.get("text") or ""))
+    return {slot: answer} if answer is not None else {}
 
 
 def previous_value(tracker: Tracker, slot: str) -> Any:
@@ -270,13 +301,18 @@ def previous_value(tracker: Tracker, slot: str) -> Any:
     return None
 
 
+def named_order(tracker: Tracker) -> bool:
+    """The latest message names an order number."""
+    entities = tracker.latest_message.get("entities") or [] if tracker.latest_message else []
+    return any(isinstance(e, dict) and e.get("entity") == "order_id" for e in entities)
+
+
 def is_correction(tracker: Tracker) -> bool:
     """The customer named an order while answering another question: the order number was corrected, so
     the text is not an answer to the current question (order_id's own validation takes it)."""
     if tracker.get_slot("requested_slot") in (None, "order_id"):
         return False  # no question asked yet: an order number in the opening message is not a correction
-    entities = tracker.latest_message.get("entities") or [] if tracker.latest_message else []
-    return any(isinstance(e, dict) and e.get("entity") == "order_id" for e in entities)
+    return named_order(tracker)
 
 
 def stuck_events(tracker: Tracker, events: list[EventType]) -> list[EventType]:
@@ -310,6 +346,11 @@ class ValidateCancelOrderForm(OrderIdValidation):
         # Nothing to confirm when the order can no longer be cancelled: the final action explains why.
         return slots if order.cancellable else [s for s in slots if s != "confirm_cancel"]
 
+    async def extract_confirm_cancel(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return read_back_answer(tracker, "confirm_cancel")
+
     async def validate_confirm_cancel(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -337,6 +378,11 @@ class ValidateChangeAddressForm(OrderIdValidation):
             dispatcher.utter_message(response="utter_address_too_short")
             return {"new_address": None}
         return {"new_address": address}
+
+    async def extract_confirm_address(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return read_back_answer(tracker, "confirm_address")
 
     async def validate_confirm_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

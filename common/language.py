@@ -20,3 +20,18 @@ def detect_language(text: str) -> str | None:
     cjk = sum(1 for ch in letters if _is_cjk(ch))
     # A Chinese character carries roughly a word; about four Latin letters make an English word.
     return "zh" if cjk * 4 >= len(letters) - cjk else "en"
+
+
+# "ok thx", "yes pls", "L": Chinese customers type short replies in Latin letters too.
+SHORT_REPLY_WORDS = 3
+
+
+def language_after(text: str, current: str | None) -> str | None:
+    """The conversation's language after this message, or None to keep `current`: a message without
+    letters keeps it, and so does a short reply without Chinese in a Chinese conversation."""
+    detected = detect_language(text)
+    if detected is None or detected == current:
+        return None
+    if current == "zh" and len(text.split()) <= SHORT_REPLY_WORDS:
+        return None
+    return detected

@@ -46,7 +46,9 @@ _ZH_MARKER = re.compile(
 )
 _EN_TAIL = re.compile(
     r"[\s,.;!]+(?:thanks?(?: you)?|thx|please|cheers|instead|now|from now on|going forward|if possible"
-    r"|(?:the )?(?:recipient|name|phone)(?: stays| is)? (?:the same|unchanged))[\s.!?]*$",
+    r"|(?:the )?(?:recipient|name|phone)(?: stays| is)? (?:the same|unchanged)"
+    r"|same (?:name|recipient|phone|number|person)\b[^0-9]*"
+    r"|(?:keep|leave) (?:the |my )?(?:name|recipient|phone)\b[^0-9]*)[\s.!?]*$",
     re.IGNORECASE,
 )
 _ZH_LEAD = re.compile(
@@ -60,7 +62,7 @@ _ZH_LEAD = re.compile(
 )
 # "，收件人不变", "，收件人电话都不变哈", "谢谢", "就行": afterthoughts, not part of the address.
 _ZH_TAIL = re.compile(
-    r"[，,。\s]*(?:(?:收件人|联系人|电话|手机号?|其他|其余|名字)[^，,。]*(?:不变|一样|照旧|没变)[^，,。]*"
+    r"[，,。\s]*(?:(?:收件人|联系人|电话|手机号?|其他|其余|名字)[^，,。]*(?:不变|一样|照旧|没变|还是|原来|不用改|别改|不改)[^，,。]*"
     r"|谢谢(?:你|您)?|多谢|就(?:行|好|可以)了?|即可|了)[。！!~～\s哈啊呀吧哦]*$"
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -82,6 +82,22 @@ def detail_matches(order: Order, text: str) -> bool:
     return any(checks)
 
 
+# Words that say a short number is the phone's end: "last 4 of my phone 0108", "尾号4006".
+_PHONE_END_CUE = re.compile(r"(?i)last\s*(?:4|four)|ending|phone|mobile|tel|尾号|手机|电话|后四位")
+
+
+def offers_detail(text: str) -> bool:
+    """Whether a message carries, besides order numbers, something given as proof: an email, a postcode, a
+    phone number, or four digits said to end the phone ("SO-10009122 isla@example.com")."""
+    text = _ORDER_NUMBER.sub(" ", text)
+    if _EMAIL.search(text) or _POSTCODE_IN_ADDRESS.search(text.upper()):
+        return True
+    runs = [_digits(run) for run in _DIGIT_RUN.findall(text)]
+    if any(len(run) >= 7 for run in runs):
+        return True
+    return any(len(run) == PHONE_SUFFIX_DIGITS for run in runs) and _PHONE_END_CUE.search(text) is not None
+
+
 def _phone_matches(runs: list[str], phone: str) -> bool:
     """The whole number, with or without its country code, or only its last four digits."""
     if not phone:

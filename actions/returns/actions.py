@@ -14,7 +14,13 @@ from rasa_sdk.types import DomainDict
 from actions import conversation
 from actions.handoff import ActionHandoff
 from actions.order_changes import ReadBack
-from actions.order_forms import OrderIdValidation, confirmation, is_correction, previous_value
+from actions.order_forms import (
+    OrderIdValidation,
+    confirmation,
+    is_correction,
+    previous_value,
+    read_back_answer,
+)
 from actions.orders.access import actor_for, order_access
 from actions.orders.action import offer_person_when_stuck
 from actions.orders.attempts import AttemptLimiter
@@ -140,9 +146,15 @@ class ValidateReturnForm(OrderIdValidation):
         )
         if category == OTHER and not asked:
             # An entity the understanding tagged before the question ("退货" in "我要退货"): unless it means
-            # a known reason, ask; a stray tag must not decide the policy check without the customer.
-            return {"return_reason": None}
+            # a known reason, ask; a stray tag must not decide the policy check without the customer. A
+            # reason already given stands ("孩子玩了两天就不玩了" retold at the read-back).
+            return {"return_reason": previous_value(tracker, "return_reason")}
         return {"return_reason": category, "return_reason_text": text}
+
+    async def extract_confirm_return(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return read_back_answer(tracker, "confirm_return")
 
     async def validate_confirm_return(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -40,6 +40,7 @@ _CLAUSE_BREAK = re.compile(
     r"|(?=\b(?:and|then)\s+(?:please\s+|just\s+)?(?:keep|leave|cancel|remove|drop|delete|take)\b)"
     r"|(?=\bstill\s+(?:want|need)\b(?!\s+to\b))"
     r"|(?=但是|但|不过|可是|其他|其它|其余|剩下|另外|别的)"
+    r"|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])"  # chat Chinese often parts clauses with a space
 )
 _CANCEL_CUE = re.compile(
     r"\b(?:cancel\w*|remove|drop|delete|take\b.*?\b(?:off|out)|scrap|ditch|get rid of"
@@ -139,6 +140,7 @@ def _name_forms(item: OrderItem) -> set[str]:
         forms |= {bare, short}
         if len(short) > 3 and "\u4e00" <= short[-1] <= "\u9fff":
             forms.add(short[:-1])  # a trailing 液/霜/机: customers often drop it
+            forms |= _zh_heads(short[:-1])  # and the modifiers too: "维C精华液" → "精华"
         words = short.split()
         if len(words) > 2:
             forms.add(" ".join(words[-2:]))  # "hydrating face cream" → "face cream"

@@ -93,3 +93,17 @@ def test_an_address_after_a_lead_in_keeps_words_that_look_like_one() -> None:
     assert extract_address("Please send it to 12 New Place, Leeds LS1 2AB") == "12 New Place, Leeds LS1 2AB"
     assert extract_address("the new address is 12 Ship Street, Brighton") == "12 Ship Street, Brighton"
     assert extract_address("新地址是上海市浦东新区世纪大道100号") == "上海市浦东新区世纪大道100号"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "address"),
+    [
+        ("pls send it to 5 Park Row, Leeds LS1 5HD instead, same name on it", "5 Park Row, Leeds LS1 5HD"),
+        ("change it to 4 Keep Lane, York YO1 7HH, keep the name", "4 Keep Lane, York YO1 7HH"),
+        ("send it to 12 Same Street, Leeds LS1 5HD", "12 Same Street, Leeds LS1 5HD"),
+        ("改到郑州市金水区花园路38号3单元502，电话还是原来那个", "郑州市金水区花园路38号3单元502"),
+        ("新地址：上海市浦东新区张江路88号，收件人还是我", "上海市浦东新区张江路88号"),
+    ],
+)
+def test_afterthoughts_about_the_recipient_stay_off_the_label(sentence: str, address: str) -> None:
+    assert extract_address(sentence) == address

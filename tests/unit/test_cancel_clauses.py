@@ -213,3 +213,37 @@ async def test_the_read_back_and_the_cancellation_name_the_same_line() -> None:
     await ActionCancelOrder(store).run(dispatcher, yes, {})
     assert dispatcher.messages[0]["response"] == "utter_items_cancelled"
     assert skus(store.orders[ORDER.id].items) == ["TEE-BASIC-L", "JEAN-SLIM-32"]
+
+
+CREAM = OrderItem("CRM-HYD-50", "Hydrating face cream 50 ml", "保湿面霜 50毫升", "beauty", 219.0, 1, "new")
+SERUM = OrderItem("SERUM-VC-30", "Vitamin C serum", "维C精华液", "beauty", 259.0, 1, "new")
+LIPSTICK = OrderItem("LIP-RED-01", "Matte lipstick", "哑光口红", "beauty", 159.0, 1, "new")
+BEAUTY = Order(
+    id="SO-10009219", customer_id="cust-2008", status=OrderStatus.PAID, currency="CNY",
+    placed_on=date(2026, 3, 1), items=(CREAM, SERUM, LIPSTICK), payment_method="wechat_pay",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("entity", [None, "精华", "口红"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SO-10009219 里的口红不要了 面霜和精华还要", ["LIP-RED-01"]),  # clauses parted by a space
+        ("面霜和精华还要 口红取消", ["LIP-RED-01"]),
+        ("精华不要了", ["SERUM-VC-30"]),  # "精华" names 维C精华液
+    ],
+)
+def test_chinese_clauses_parted_by_spaces_and_short_names(
+    text: str, expected: list[str], entity: str | None
+) -> None:
+    slots = {"order_id": BEAUTY.id, "verified_orders": [BEAUTY.id], "item": entity}
+    tracker = make_tracker(slots, text=text)
+    assert skus(lines_to_cancel(BEAUTY, tracker)) == expected
+
+
+def test_an_item_entity_the_customer_said_to_keep_is_never_cancelled() -> None:
+    # Nothing is named to cancel; the entity "精华" stands in the clause that keeps it.
+    tracker = make_tracker(
+        {"order_id": BEAUTY.id, "verified_orders": [BEAUTY.id], "item": "精华"}, text="精华还要的"
+    )
+    assert skus(lines_to_cancel(BEAUTY, tracker)) != ["SERUM-VC-30"]

@@ -10,7 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.order_forms import confirmation, is_correction, stuck_events
+from actions.order_forms import confirmation, is_correction, read_back_answer, stuck_events
 from actions.order_status import ActionOrderStatus
 from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.returns.actions import ActionAskConfirmReturn, ActionCheckReturn, ValidateReturnForm
@@ -52,7 +52,10 @@ def reasons() -> ReasonClassifier:
 @pytest.mark.parametrize(
     ("said", "expected"),
     [("yes", "yes"), ("ok do it", "yes"), ("是的", "yes"), ("no", "no"), ("算了", "no"), ("wait", "no"),
-     ("what does the refund cover exactly and how long will it take", None), ("maybe", None), ("yes", "yes")],
+     ("what does the refund cover exactly and how long will it take", None), ("maybe", None), ("yes", "yes"),
+     ("嗯对 退吧", "yes"), ("ok的 确认", "yes"), ("好的好的", "yes"), ("no problem", "yes"),
+     ("没问题", "yes"), ("嗯 不用了", None), ("好 但是运费谁出", None), ("ok 那运费谁出?", None),
+     ("yes, but only the shoes", None), ("可以吗", None), ("是不是", None), ("okinawa", None)],
 )  # fmt: skip
 def test_read_back_answers(said: str, expected: str | None) -> None:
     assert confirmation(said) == expected
@@ -356,3 +359,31 @@ async def test_an_opening_message_names_the_item_by_colour_and_size_when_its_ent
     said = f"{order.id} 我想退掉黑色L码那件夹克，另外两件留着～"
     tracker = make_tracker({**PROVEN, "requested_slot": None}, text=said)
     assert await form.validate_item("夹克", CollectingDispatcher(), tracker, {}) == {"item": black_l.sku}
+
+
+def test_a_plain_answer_to_a_read_back_counts_whatever_topic_the_understanding_saw() -> None:
+    asked = {**PROVEN, "requested_slot": "confirm_return"}
+    # "嗯对 退吧" read as a refund question: the slot's mapping skipped it, the form takes it.
+    yes = make_tracker(asked, intent="request_refund", text="嗯对 退吧")
+    assert read_back_answer(yes, "confirm_return") == {"confirm_return": "yes"}
+    # A question, a request for a person, or another question asked: not an answer.
+    question = make_tracker(asked, intent="ask_policy", text="ok 那运费谁出?")
+    assert read_back_answer(question, "confirm_return") == {}
+    person = make_tracker(asked, intent="request_human", text="ok get me a person")
+    assert read_back_answer(person, "confirm_return") == {}
+    other_question = make_tracker({**asked, "requested_slot": "item"}, text="yes")
+    assert read_back_answer(other_question, "confirm_return") == {}
+
+
+async def test_a_reason_retold_at_the_read_back_keeps_the_one_given() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = "the kids played with it for two days and stopped"
+    events = [
+        {"event": "slot", "name": "return_reason", "value": "changed_mind"},
+        {"event": "user", "text": said, "parse_data": {"text": said}},
+    ]
+    tracker = make_tracker(
+        {**PROVEN, "requested_slot": "confirm_return", "return_reason": "other"}, text=said, events=events
+    )
+    kept = await form.validate_return_reason("stopped", CollectingDispatcher(), tracker, {})
+    assert kept == {"return_reason": "changed_mind"}

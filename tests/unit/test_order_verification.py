@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -21,7 +22,7 @@ from actions.order_forms import (
 from actions.order_status import ActionOrderStatus
 from actions.orders.addresses import extract_address
 from actions.orders.model import Order, OrderItem, OrderStatus
-from actions.orders.verification import channel_identity, detail_matches, postcode_of
+from actions.orders.verification import channel_identity, detail_matches, offers_detail, postcode_of
 from tests.unit.fakes import FakeAttemptLimiter, FakeOrderStore, make_tracker
 
 ITEMS = (
@@ -350,3 +351,51 @@ async def test_one_item_of_several_is_cancelled_after_its_own_read_back() -> Non
     ] and remaining.status is OrderStatus.PAID
     assert SlotSet("item", None) in events
     assert store.audit[-1].event == "items_cancelled"
+
+
+def naming_the_order(number: str, text: str, **slots: object) -> Tracker:
+    tracker = make_tracker({"order_id": number, **slots}, text=text)
+    tracker.latest_message["entities"] = [{"entity": "order_id", "value": number}]
+    return tracker
+
+
+@pytest.mark.parametrize(
+    ("text", "offered"),
+    [
+        ("SO-10001021 alice.carter@example.com", True),
+        ("SO-10001021 postcode 94105", True),
+        ("SO-10001021 尾号0101", True),
+        ("SO-10001021 415 555 0101", True),
+        ("订单 10001021 一直没到", False),
+        ("order 10001021 placed in 2025", False),  # four digits that are not said to end a phone
+        ("SO-10001021 was $349", False),
+    ],
+)
+def test_a_detail_offered_beside_the_order_number(text: str, offered: bool) -> None:
+    assert offers_detail(text) is offered
+
+
+async def test_the_detail_given_with_the_order_number_proves_it_at_once() -> None:
+    store = FakeOrderStore(ORDER)
+    tracker = naming_the_order("SO-10001021", "SO-10001021 alice.carter@example.com")
+    result = await form(store).validate_order_id("SO-10001021", CollectingDispatcher(), tracker, {})
+    assert result == {"order_check": "passed", "verified_orders": ["SO-10001021"]}
+    assert [e.event for e in store.audit] == ["check_passed"]
+
+
+async def test_a_wrong_detail_with_the_order_number_is_a_failed_attempt() -> None:
+    store = FakeOrderStore(ORDER)
+    limiter = FakeAttemptLimiter(limit=3)
+    dispatcher = CollectingDispatcher()
+    tracker = naming_the_order("SO-10001021", "SO-10001021 bob@example.com", requested_slot="order_id")
+    result = await form(store, limiter).validate_order_id("SO-10001021", dispatcher, tracker, {})
+    assert result == {"order_check": None, "order_id": None}
+    assert [m["response"] for m in dispatcher.messages] == ["utter_order_check_failed"]
+    assert [e.event for e in store.audit] == ["check_failed"]
+    # Without a detail in the message, the number alone asks for one and counts nothing.
+    plain = naming_the_order("SO-10001021", "SO-10001021 please")
+    assert await form(store, limiter).validate_order_id("SO-10001021", CollectingDispatcher(), plain, {}) == {
+        "order_id": "SO-10001021",
+        "order_check": None,
+    }
+    assert len(store.audit) == 1

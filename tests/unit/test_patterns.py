@@ -1,6 +1,6 @@
 import pytest
 
-from common.language import detect_language
+from common.language import detect_language, language_after
 from common.patterns import find_entities, normalise_order_id
 
 
@@ -66,3 +66,19 @@ def test_spans_point_at_the_text() -> None:
 )
 def test_language_detection(text: str, language: str | None) -> None:
     assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "current", "after"),
+    [
+        ("ok thx", "zh", None),  # a short Latin reply in a Chinese conversation keeps Chinese
+        ("yes pls", "zh", None),
+        ("can you answer in english please", "zh", "en"),
+        ("好的", "en", "zh"),
+        ("ok thx", "en", None),
+        ("ok thx", None, "en"),
+        ("SO-12345678", "zh", None),
+    ],
+)
+def test_the_conversation_language_after_a_message(text: str, current: str | None, after: str | None) -> None:
+    assert language_after(text, current) == after
