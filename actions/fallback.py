@@ -21,9 +21,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.order_forms import MAX_UNCLEAR_ANSWERS
+from actions.returns.actions import RETURN_FORM
 
 NAME = "action_default_fallback"
-RETURN_FORM = "return_form"
 #: Requests a story may be, and the form each starts (data/rules): heard when ranked at least this high.
 FORM_BY_REQUEST = {
     "request_return": RETURN_FORM,

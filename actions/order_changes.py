@@ -91,17 +91,17 @@ def _request_messages(tracker: Tracker) -> list[str]:
         for index, e in enumerate(tracker.events)
         if e.get("event") == "user"
     ]
-    start = _cancel_form_start(tracker.events)
+    start = form_start(tracker.events, CANCEL_FORM)
     before = sum(1 for index, _ in said if start is None or index < start)
     return [text for _, text in reversed(said[max(0, before - RECENT_MESSAGES) :])]
 
 
-def _cancel_form_start(events: list[dict[str, Any]]) -> int | None:
-    """Where the cancel form was last activated; a repeated activation while it runs does not count."""
+def form_start(events: list[dict[str, Any]], form: str) -> int | None:
+    """Where `form` was last activated; a repeated activation while it runs does not count."""
     start, active = None, None
     for index, event in enumerate(events):
         if event.get("event") == "active_loop":
-            if event.get("name") == CANCEL_FORM and active != CANCEL_FORM:
+            if event.get("name") == form and active != form:
                 start = index
             active = event.get("name")
     return start

@@ -260,7 +260,7 @@ _YES_ZH = re.compile(
     r"^(?:ok(?:ay)?|嗯+|对|是|好|行|可以|确认|没错|没问题)[的啊吧呀了哈嗯对是好]*(?![a-z])", re.I
 )
 # Words that take a plain yes back, and a question in place of an answer.
-_UNSURE = re.compile(r"\b(?:no|not|don'?t|wait|stop|but|cancel)\b|不|别|算了|先|但|等等|[?？]|吗|呢", re.I)
+_UNSURE = re.compile(r"\b(?:no|not|don'?t|wait|stop|but)\b|不|别|算了|先|但|等等|[?？]|吗|呢", re.I)
 _NO_PROBLEM = re.compile(r"^(?:no problem|no worries|没问题)\b", re.I)
 READ_BACK_BLOCKERS = frozenset({"request_human", "complain"})
 

@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import conversation
 from actions.handoff import ActionHandoff
-from actions.order_changes import ReadBack
+from actions.order_changes import ReadBack, form_start
 from actions.order_forms import (
     OrderIdValidation,
     confirmation,
@@ -34,6 +34,7 @@ from actions.returns.policy import Outcome, ReturnPolicy, decide
 from actions.returns.reasons import OTHER, ReasonClassifier
 from common.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
 
+RETURN_FORM = "return_form"
 logger = logging.getLogger(__name__)
 
 REASONS = {"damaged", "wrong_size", "wrong_item", "not_as_described", "changed_mind", OTHER}
@@ -84,10 +85,27 @@ class ValidateReturnForm(OrderIdValidation):
         item = match_item(order, named) if isinstance(named, str) else None
         if item is None and len(order.items) == 1:
             item = order.items[0]  # nothing to choose
+        recent = _since_the_request(tracker)
         if item is None:
-            recent = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][-3:]
             item = next((m for text in reversed(recent) if (m := meant_in_message(order, text))), None)
-        return {"item": item.sku if item is not None else None}
+        return {"item": item.sku if item is not None else None, **self._reason_told(recent, tracker)}
+
+    def _reason_told(self, recent: list[str], tracker: Tracker) -> dict[str, Any]:
+        """A reason the customer told before the order was proven ("SO-… 面霜发错了"), when a cue word settles
+        it: not asked again, even where the understanding tagged no reason in those words."""
+        if tracker.get_slot("return_reason") is not None:
+            return {}
+        language = conversation.language(tracker)
+        try:
+            reasons = self._reasons or reason_classifier()
+        except Exception:  # the question is asked instead
+            logger.warning("actions.returns.reasons_unavailable", exc_info=True)
+            return {}
+        for text in reversed(recent):
+            category = reasons.cued(text, language)
+            if category is not None:
+                return {"return_reason": category, "return_reason_text": text}
+        return {}
 
     async def validate_item(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -160,6 +178,18 @@ class ValidateReturnForm(OrderIdValidation):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         return {"confirm_return": confirmation(value)}
+
+
+def _since_the_request(tracker: Tracker) -> list[str]:
+    """The customer's last three messages, none from before the message that started the return: a
+    "不想要了" about another item earlier in the chat is not this return's reason."""
+    events = list(tracker.events)
+    start = form_start(events, RETURN_FORM)
+    said = [(index, str(e.get("text") or "")) for index, e in enumerate(events) if e.get("event") == "user"]
+    if start is not None:
+        opening = max((index for index, _ in said if index < start), default=-1)
+        said = [(index, text) for index, text in said if index >= opening]
+    return [text for _, text in said][-3:]
 
 
 class ActionAskConfirmReturn(ReadBack):

@@ -94,6 +94,11 @@ class ReasonClassifier:
                 self._prototypes[language] = ([c for c, _ in pairs], [p for _, p in pairs], vectors)
             return self._prototypes[language]
 
+    def cued(self, text: str, language: str) -> str | None:
+        """The reason a cue word settles ("发错了", "arrived broken"), without the sentence vectors."""
+        language = language if language in self._catalogue.examples else "en"
+        return self._catalogue.cue(text, language)
+
     async def classify(self, text: str, language: str) -> ReasonMatch:
         language = language if language in self._catalogue.examples else "en"
         cued = self._catalogue.cue(text, language)

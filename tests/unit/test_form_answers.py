@@ -55,7 +55,8 @@ def reasons() -> ReasonClassifier:
      ("what does the refund cover exactly and how long will it take", None), ("maybe", None), ("yes", "yes"),
      ("嗯对 退吧", "yes"), ("ok的 确认", "yes"), ("好的好的", "yes"), ("no problem", "yes"),
      ("没问题", "yes"), ("嗯 不用了", None), ("好 但是运费谁出", None), ("ok 那运费谁出?", None),
-     ("yes, but only the shoes", None), ("可以吗", None), ("是不是", None), ("okinawa", None)],
+     ("yes, but only the shoes", None), ("yes cancel it pls", "yes"), ("可以吗", None), ("是不是", None),
+     ("okinawa", None)],
 )  # fmt: skip
 def test_read_back_answers(said: str, expected: str | None) -> None:
     assert confirmation(said) == expected
@@ -387,3 +388,26 @@ async def test_a_reason_retold_at_the_read_back_keeps_the_one_given() -> None:
     )
     kept = await form.validate_return_reason("stopped", CollectingDispatcher(), tracker, {})
     assert kept == {"return_reason": "changed_mind"}
+
+
+async def test_a_reason_told_before_the_proof_is_not_asked_again() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    told = f"{ORDER.id} the jacket arrived broken"
+    events = [
+        {"event": "user", "text": "my old kettle is broken too"},  # before this return: not its reason
+        {"event": "active_loop", "name": "return_form"},
+        {"event": "active_loop", "name": None},
+        {"event": "user", "text": told},
+        {"event": "active_loop", "name": "return_form"},
+        {"event": "user", "text": "alice@example.com"},
+    ]
+    tracker = make_tracker({"order_id": ORDER.id}, text="alice@example.com", events=events)
+    assert await form.on_verified(ORDER, tracker) == {
+        "item": JACKET.sku,
+        "return_reason": "damaged",
+        "return_reason_text": told,
+    }
+    # No cue word since the return began: the question is asked (the sentence vectors are for answers).
+    events[3] = {"event": "user", "text": f"{ORDER.id} i want to return the jacket"}
+    tracker = make_tracker({"order_id": ORDER.id}, text="alice@example.com", events=events)
+    assert await form.on_verified(ORDER, tracker) == {"item": JACKET.sku}

@@ -367,6 +367,8 @@ def naming_the_order(number: str, text: str, **slots: object) -> Tracker:
         ("SO-10001021 尾号0101", True),
         ("SO-10001021 415 555 0101", True),
         ("订单 10001021 一直没到", False),
+        ("你好，我SO-10001021这单想退货", False),  # no word boundary between Chinese and the number
+        ("我SO-10001021这单 尾号0101", True),
         ("order 10001021 placed in 2025", False),  # four digits that are not said to end a phone
         ("SO-10001021 was $349", False),
     ],
