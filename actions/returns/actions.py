@@ -151,6 +151,9 @@ class ValidateReturnForm(OrderIdValidation):
         )
         if not text:
             return {"return_reason": None}
+        if not asked and await self._names_an_item(text, tracker):
+            # "the black one" tagged as a reason while the item was asked: it says which, not why.
+            return {"return_reason": previous_value(tracker, "return_reason")}
         try:
             match = await (self._reasons or reason_classifier()).classify(
                 text, conversation.language(tracker)
@@ -168,6 +171,10 @@ class ValidateReturnForm(OrderIdValidation):
             # reason already given stands ("孩子玩了两天就不玩了" retold at the read-back).
             return {"return_reason": previous_value(tracker, "return_reason")}
         return {"return_reason": category, "return_reason_text": text}
+
+    async def _names_an_item(self, words: str, tracker: Tracker) -> bool:
+        order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
+        return order is not None and bool(matching_items(order, words))
 
     async def extract_confirm_return(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -1,6 +1,7 @@
 """Form answers as people give them: reasons by meaning, read-backs, corrections, and no endless loops."""
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -411,3 +412,18 @@ async def test_a_reason_told_before_the_proof_is_not_asked_again() -> None:
     events[3] = {"event": "user", "text": f"{ORDER.id} i want to return the jacket"}
     tracker = make_tracker({"order_id": ORDER.id}, text="alice@example.com", events=events)
     assert await form.on_verified(ORDER, tracker) == {"item": JACKET.sku}
+
+
+async def test_words_that_name_the_item_are_not_a_reason_when_the_item_was_asked() -> None:
+    # "small" also reads as a size problem to the sentence vectors; here it names which bag.
+    small = OrderItem("BAG-S", "Small tote bag", "小号托特包", "bags", 39.0, 1, "unopened")
+    large = OrderItem("BAG-L", "Large tote bag", "大号托特包", "bags", 49.0, 1, "unopened")
+    bags = replace(ORDER, items=(small, large))
+    form = ValidateReturnForm(FakeOrderStore(bags), FakeAttemptLimiter(), reasons(), today=TODAY)
+    tracker = make_tracker({**PROVEN, "requested_slot": "item"}, text="the small tote")
+    assert await form.validate_return_reason("small tote", CollectingDispatcher(), tracker, {}) == {
+        "return_reason": None
+    }
+    asked = make_tracker({**PROVEN, "requested_slot": "return_reason"}, text="it is too small")
+    told = await form.validate_return_reason("too small", CollectingDispatcher(), asked, {})
+    assert told["return_reason"] == "wrong_size"
