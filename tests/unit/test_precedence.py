@@ -18,6 +18,8 @@ RULES = Precedence.from_file(Path(__file__).resolve().parents[2] / "data" / "pol
         ("what's your customer service number, I want to call", "greet", ("request_human", "person_request")),
         ("where is SO-10001021? let me talk to someone", "order_status", ("request_human", "person_request")),
         ("is there a real person I can talk to?", "bot_challenge", ("request_human", "person_request")),
+        ("有真人吗", "bot_challenge", ("request_human", "person_request")),  # someone there, not what we are
+        ("人工在吗 我有事", "greet", ("request_human", "person_request")),
         ("my temu package is stuck in customs", "order_status", ("other_shop", "other_shop")),
         ("我在拼多多买的鞋子怎么退", "request_return", ("other_shop", "other_shop")),
     ],
@@ -35,6 +37,7 @@ def test_a_rule_overrides_the_topic(text: str, classified: str, expected: tuple[
         ("I bought a targeted serum", "inform"),  # no marketplace name as a whole word
         ("I have a question about humanity", "out_of_scope"),
         ("are you a real person or an AI?", "bot_challenge"),  # what the assistant is (a button offers one)
+        ("你是真人吗", "bot_challenge"),
     ],
 )
 def test_no_rule_applies(text: str, classified: str) -> None:
