@@ -279,6 +279,24 @@ def confirmation(value: Any) -> str | None:
     return "yes" if head and not _UNSURE.search(text[head.end() :]) else None
 
 
+#: A yes the understanding heard ("affirm") in words that do not say yes plainly ("hmm", "呃") changes
+#: nothing below this confidence: the read-back is asked again.
+AFFIRM_MIN = 0.8
+
+
+def read_back_value(value: Any, tracker: Tracker) -> str | None:
+    """The read-back's answer from its slot's value: a "yes" mapped from the `affirm` intent stands when the
+    words say yes, a button sent it, or the understanding was sure."""
+    answer = confirmation(value)
+    if answer != "yes" or value != "yes":
+        return answer
+    latest = tracker.latest_message or {}
+    text = str(latest.get("text") or "").strip()
+    if text.startswith("/") or confirmation(text) == "yes":
+        return "yes"
+    return "yes" if float((latest.get("intent") or {}).get("confidence") or 0.0) >= AFFIRM_MIN else None
+
+
 def read_back_answer(tracker: Tracker, slot: str) -> dict[str, Any]:
     """A read-back answered plainly in words the understanding took for another topic ("嗯对 退吧" as a
     refund question, so the slot's own mapping skipped it): the form takes the answer. A request for a
@@ -354,7 +372,7 @@ class ValidateCancelOrderForm(OrderIdValidation):
     async def validate_confirm_cancel(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"confirm_cancel": confirmation(value)}
+        return {"confirm_cancel": read_back_value(value, tracker)}
 
 
 class ValidateChangeAddressForm(OrderIdValidation):
@@ -387,4 +405,4 @@ class ValidateChangeAddressForm(OrderIdValidation):
     async def validate_confirm_address(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"confirm_address": confirmation(value)}
+        return {"confirm_address": read_back_value(value, tracker)}

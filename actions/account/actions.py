@@ -25,7 +25,7 @@ from actions.account.service import (
     mask_email,
 )
 from actions.order_changes import ReadBack
-from actions.order_forms import CHECK_SLOT, STUCK_SLOT, OrderIdValidation, confirmation, stuck_events
+from actions.order_forms import CHECK_SLOT, STUCK_SLOT, OrderIdValidation, read_back_value, stuck_events
 from actions.orders.access import actor_for
 from actions.orders.action import OrderAction, offer_person_when_stuck
 from actions.orders.model import Actor, Order, OrderStatus
@@ -90,7 +90,7 @@ class ValidateInvoiceForm(OrderIdValidation):
     async def validate_confirm_invoice(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {CONFIRM_SLOT: confirmation(value)}
+        return {CONFIRM_SLOT: read_back_value(value, tracker)}
 
 
 class ActionAskConfirmInvoice(ReadBack):

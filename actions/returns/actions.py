@@ -16,10 +16,10 @@ from actions.handoff import ActionHandoff
 from actions.order_changes import ReadBack, form_start
 from actions.order_forms import (
     OrderIdValidation,
-    confirmation,
     is_correction,
     previous_value,
     read_back_answer,
+    read_back_value,
 )
 from actions.orders.access import actor_for, order_access
 from actions.orders.action import offer_person_when_stuck
@@ -184,7 +184,7 @@ class ValidateReturnForm(OrderIdValidation):
     async def validate_confirm_return(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"confirm_return": confirmation(value)}
+        return {"confirm_return": read_back_value(value, tracker)}
 
 
 def _since_the_request(tracker: Tracker) -> list[str]:

@@ -11,7 +11,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.order_forms import confirmation, is_correction, read_back_answer, stuck_events
+from actions.order_forms import (
+    confirmation,
+    is_correction,
+    read_back_answer,
+    read_back_value,
+    stuck_events,
+)
 from actions.order_status import ActionOrderStatus
 from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.returns.actions import ActionAskConfirmReturn, ActionCheckReturn, ValidateReturnForm
@@ -311,8 +317,16 @@ async def test_a_request_told_as_a_story_starts_its_form_not_an_apology() -> Non
     unasked = told("SO-10009205 the kettle is broken", {"inform": 0.9, "complain": 0.05}, "return_reason")
     assert await run(unasked) == [FollowupAction("return_form")]
 
+    # Words of request beside an order number and a detail are heard lower ("take the shoes off …").
+    text = "10009218 牛仔裤不要了 T恤跟鞋还要 邮编450008"
+    beside = told(text, {"inform": 0.7, "cancel_order": 0.09, "request_return": 0.04})
+    beside.latest_message["entities"] = [{"entity": "order_id", "value": "SO-10009218", "start": 0, "end": 8}]
+    assert await run(beside) == [FollowupAction("cancel_order_form")]
+    beside.latest_message["entities"] = []  # without the order number, 0.09 is not heard
+    assert FollowupAction("cancel_order_form") not in await run(beside)
+
     # A bare answer with nothing else heard, or anything inside a form, is unclear as before.
-    bare = told("SO-10009207", {"inform": 0.95, "order_status": 0.02}, "order_id")
+    bare = told("SO-10009207", {"inform": 0.95, "order_status": 0.12}, "order_id")
     assert FollowupAction("order_status_form") not in await run(bare)
     problem.active_loop = {"name": "cancel_order_form"}
     assert FollowupAction("return_form") not in await run(problem)
@@ -427,3 +441,22 @@ async def test_words_that_name_the_item_are_not_a_reason_when_the_item_was_asked
     asked = make_tracker({**PROVEN, "requested_slot": "return_reason"}, text="it is too small")
     told = await form.validate_return_reason("too small", CollectingDispatcher(), asked, {})
     assert told["return_reason"] == "wrong_size"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "confidence", "expected"),
+    [
+        ("hmm", "affirm", 0.48, None),  # heard as a yes, but not said: asked again
+        ("呃", "affirm", 0.65, None),
+        ("sounds good", "affirm", 0.95, "yes"),  # the understanding is sure
+        ("yes", "affirm", 0.5, "yes"),  # the words say it
+        ("/affirm", "affirm", 1.0, "yes"),  # the button
+    ],
+)
+def test_a_read_back_changes_nothing_on_a_yes_nobody_said(
+    text: str, intent: str, confidence: float, expected: str | None
+) -> None:
+    tracker = make_tracker({**PROVEN, "requested_slot": "confirm_cancel"}, intent=intent, text=text)
+    tracker.latest_message["intent"]["confidence"] = confidence
+    assert read_back_value("yes", tracker) == expected
+    assert read_back_value("no", tracker) == "no"
