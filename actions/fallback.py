@@ -21,6 +21,7 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet, User
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
+from actions.follow_up import same_ask_again
 from actions.order_forms import MAX_UNCLEAR_ANSWERS
 from actions.returns.actions import RETURN_FORM
 
@@ -101,7 +102,7 @@ class ActionDefaultFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        form = form_for_a_told_request(tracker)
+        form = same_ask_again(tracker) or form_for_a_told_request(tracker)
         if form is not None:
             return [FollowupAction(form)]
         if unclear_in_a_row(tracker) + 1 < MAX_UNCLEAR_ANSWERS:

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
+from actions.follow_up import same_ask_again
 from actions.hub_client import HubClient, HubError
 from actions.orders.access import order_access
 from actions.orders.model import Order
@@ -259,6 +260,9 @@ class ActionLowConfidence(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        again = same_ask_again(tracker)
+        if again is not None:  # "ok and SO-…?" after a status answer: the same ask, about that order
+            return [FollowupAction(again)]
         if consecutive_fallbacks(tracker) >= 2:
             return await self._handoff.handoff(dispatcher, tracker, "low_confidence")
         dispatcher.utter_message(response="utter_default")
