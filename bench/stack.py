@@ -13,6 +13,7 @@ uses (Redis without a password, no REST token, var/orders.sqlite).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -50,28 +51,48 @@ class StackError(RuntimeError):
     """The stack did not start (the message carries the end of its log)."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _ephemeral_ports() -> range:
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
+def _bindable(first: int, count: int) -> bool:
+    try:
+        for port in range(first, first + count):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
 
 
 def consecutive_free_ports(count: int) -> int:
-    """A first port of `count` free consecutive ports (several Rasa processes listen on RASA_PORT + i)."""
-    for _ in range(100):
+    """A first port of `count` free consecutive ports (several Rasa processes listen on RASA_PORT + i).
+
+    Chosen below the kernel's ephemeral range, not by binding port 0: a server that binds late (Rasa loads
+    its model for a minute) could otherwise find its port taken as the source port of some outgoing
+    connection meanwhile ("address already in use")."""
+    ephemeral = _ephemeral_ports()
+    candidates = range(10_000, ephemeral.start - count) if ephemeral.start > 10_000 + count else range(0)
+    rng = random.Random()
+    for _ in range(200 if candidates else 0):
+        first = rng.choice(candidates)
+        if _bindable(first, count):
+            return first
+    for _ in range(100):  # no room below the range: any free ports
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65536:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
+            first = int(probe.getsockname()[1])
+        if first + count <= 65536 and _bindable(first, count):
+            return first
     raise RuntimeError(f"no {count} free consecutive ports")
+
+
+def free_port() -> int:
+    return consecutive_free_ports(1)
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sanic import Sanic
 from sanic.request import Request
-from sanic.response import BaseHTTPResponse, HTTPResponse, file
+from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from common.redis_connect import async_client
 from handoff.accounts import Accounts
@@ -73,6 +73,7 @@ from handoff.routing.config import DEFAULT_PATH, RoutingConfig
 from handoff.routing.engine import RoutingEngine
 from handoff.security_headers import inline_style_hashes, security_headers
 from handoff.settings import Settings
+from handoff.static_files import serve_file
 from handoff.studio.inbox import StudioInbox
 from handoff.tickets.store import TicketStore
 from handoff.transcript import RedisTranscriptStore
@@ -313,9 +314,9 @@ def _configure_api_reference(app: Sanic) -> None:  # type: ignore[type-arg]
     app.config.OAS_PATH_TO_REDOC_HTML = str(REDOC / "page.html")
 
     async def redoc_script(request: Request) -> HTTPResponse:
-        return await file(
+        return await serve_file(
             REDOC / "redoc.standalone.js",
-            mime_type="application/javascript; charset=utf-8",
+            "application/javascript; charset=utf-8",
             request_headers=request.headers,  # 304 while unchanged: the bundle is over a megabyte
         )
 

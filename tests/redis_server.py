@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,14 @@ from pathlib import Path
 
 import redis
 
+from bench.stack import consecutive_free_ports
 from scripts.redis_conf import RedisConf, render, write_private
 
 TEST_MAXMEMORY = "256mb"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return consecutive_free_ports(1)
 
 
 def redis_server_binary() -> str:

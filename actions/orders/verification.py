@@ -23,7 +23,6 @@ ORDER_CHECK = "order_check"
 PHONE_SUFFIX_DIGITS = 4  # "the last four digits of your phone", as Chinese shops ask
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_ORDER_NUMBER = re.compile(r"(?i)\bSO[-\s]?\d{8}\b|#?\b\d{8}\b")
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]*\d|\d")
 _POSTCODE_IN_ADDRESS = re.compile(
     r"\b\d{5}(?:-\d{4})?\b"  # US ZIP
@@ -68,7 +67,7 @@ def postcode_of(address: str) -> str:
 
 def detail_matches(order: Order, text: str) -> bool:
     """Whether the customer's answer names the order's email, postcode or phone (or its last 4 digits)."""
-    text = _ORDER_NUMBER.sub(" ", text)  # "SO-10001021, 94105": the order number is not the detail
+    text = ORDER_ID.sub(" ", text)  # "SO-10001021, 94105", "SO-10001021尾号4006": the number is not the detail
     emails = [e.lower() for e in _EMAIL.findall(text)]
     rest = _EMAIL.sub(" ", text)
     runs = [_digits(run) for run in _DIGIT_RUN.findall(rest)]

@@ -22,13 +22,14 @@ from typing import Any
 
 from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse, file, json, raw
+from sanic.response import HTTPResponse, json, raw
 from sanic_ext import openapi
 
 from handoff.analytics.store import AnalyticsStore, FilterError, Filters, parse_filters
 from handoff.errors import BadRequest, Unavailable
 from handoff.identity import STAFF, require
 from handoff.openapi_docs import TEAM_READ, documented, integer, query, string
+from handoff.static_files import serve_file
 
 bp = Blueprint("analytics")
 
@@ -291,16 +292,20 @@ async def proactive_triggers(request: Request) -> HTTPResponse:
 @bp.get("/console/vendor/uplot/uPlot.esm.js")
 @openapi.exclude()
 async def uplot_script(request: Request) -> HTTPResponse:
-    return await file(
-        UPLOT / "uPlot.esm.js", mime_type="text/javascript; charset=utf-8", request_headers=request.headers
+    return await serve_file(
+        UPLOT / "uPlot.esm.js",
+        "text/javascript; charset=utf-8",
+        request_headers=request.headers,
     )
 
 
 @bp.get("/console/vendor/uplot/uPlot.min.css")
 @openapi.exclude()
 async def uplot_style(request: Request) -> HTTPResponse:
-    return await file(
-        UPLOT / "uPlot.min.css", mime_type="text/css; charset=utf-8", request_headers=request.headers
+    return await serve_file(
+        UPLOT / "uPlot.min.css",
+        "text/css; charset=utf-8",
+        request_headers=request.headers,
     )
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse, file
+from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi import openapi
 
 from handoff.blueprints.console_common import console_operation
+from handoff.static_files import serve_file
 
 bp = Blueprint("console_page")
 
@@ -20,9 +21,7 @@ JAVASCRIPT = "text/javascript; charset=utf-8"  # the type module scripts are ser
 
 
 async def static_file(name: str, mime: str, *, no_store: bool = False) -> HTTPResponse:
-    # Cache-Control comes from file() alone ("no-cache" unless no_store): a header of our own would be
-    # added beside it, not instead of it.
-    return await file(STATIC / name, mime_type=mime, no_store=no_store)
+    return await serve_file(STATIC / name, mime, no_store=no_store)
 
 
 @bp.get("/console")

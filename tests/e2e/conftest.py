@@ -23,6 +23,7 @@ STARTUP_TIMEOUT = 300
 # Two Rasa processes, as a store with four cores runs: every test's conversations are spread over them
 # (handoff.rasa_pool), and test_rasa_processes.py kills one.
 RASA_PROCESSES = 2
+PORT_ATTEMPTS = 3
 _stack_logs: list[Path] = []
 # Lines of the stack's log worth reading when a test failed (CI keeps only the end of the output).
 _NOTABLE = re.compile(r"ERROR|Error:|Exception|Traceback|hub\.handoff|hub\.bot|rasa\.core\.processor")
@@ -146,22 +147,46 @@ def proactive_config(work: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    work = tmp_path_factory.mktemp("stack")
+def _ports() -> dict[str, str]:
     ports = {
         name: str(free_port())
         for name in ("HUB_PORT", "ACTIONS_PORT", "REDIS_PORT", "SMTP_PORT", "EMAIL_INBOUND_SMTP_PORT")
     }
     ports["RASA_PORT"] = str(consecutive_free_ports(RASA_PROCESSES))
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(ports)
+    return ports
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], hub_url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            raise StackExited(log.read_text()[-4000:])
+        try:
+            if all_rasa_processes_up(hub_url):
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"stack not healthy in time:\n{log.read_text()[-4000:]}")
+        time.sleep(1)
+
+
+class StackExited(RuntimeError):
+    def __init__(self, log_tail: str) -> None:
+        super().__init__(f"stack exited early:\n{log_tail}")
+        self.port_taken = "address already in use" in log_tail.lower()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("stack")
     models = work / "models"  # a copy, so tests can add models without touching the project's
     models.mkdir()
     newest = max((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     shutil.copy2(newest, models / newest.name)
     studio_root, gates = studio_project(work)
-    env.update(
+    base_env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    base_env.update(
         {
             "REDIS_DATA_DIR": str(work / "redis"),
             "ORDER_DB": str(work / "orders.sqlite"),
@@ -182,31 +207,37 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "PROACTIVE_CONFIG": str(proactive_config(work)),
         }
     )
-    log = (work / "stack.log").open("w")
-    _stack_logs.append(work / "stack.log")
-    proc = subprocess.Popen(
-        [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    hub_url = f"http://127.0.0.1:{ports['HUB_PORT']}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    # Free ports are chosen before the stack binds them; one taken meanwhile by another program is
+    # tried again on fresh ports rather than failing the run.
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        env = {**base_env, **_ports()}
+        log_path = work / f"stack-{attempt}.log"
+        _stack_logs.append(log_path)
+        log = log_path.open("w")
+        proc = subprocess.Popen(
+            [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        hub_url = f"http://127.0.0.1:{env['HUB_PORT']}"
+        try:
+            _wait_until_up(proc, hub_url, log_path)
+        except StackExited as exited:
+            stop_process_group(proc)
+            log.close()
+            if exited.port_taken and attempt < PORT_ATTEMPTS:
+                continue
+            raise
+        except BaseException:
+            stop_process_group(proc)
+            log.close()
+            raise
+        break
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"stack exited early:\n{(work / 'stack.log').read_text()[-4000:]}")
-            try:
-                if all_rasa_processes_up(hub_url):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"stack not healthy in time:\n{(work / 'stack.log').read_text()[-4000:]}")
-            time.sleep(1)
         yield Stack(
             hub_url=hub_url,
-            rasa_url=f"http://127.0.0.1:{ports['RASA_PORT']}",
+            rasa_url=f"http://127.0.0.1:{env['RASA_PORT']}",
             models_dir=models,
-            actions_url=f"http://127.0.0.1:{ports['ACTIONS_PORT']}",
+            actions_url=f"http://127.0.0.1:{env['ACTIONS_PORT']}",
             env={**env, **_secrets()},
         )
     finally:

@@ -59,6 +59,8 @@ FORM = ["order_id", "order_check", "confirm_cancel"]
         "+1 (415) 555 0101",
         "尾号0101",
         "SO-10001021, 0101",
+        "SO-10001021尾号0101",
+        "订单SO-10001021手机尾号0101",
     ],
 )
 def test_the_owners_details_prove_the_order(answer: str) -> None:
@@ -81,6 +83,16 @@ def test_the_owners_details_prove_the_order(answer: str) -> None:
 )
 def test_other_details_do_not(answer: str) -> None:
     assert not detail_matches(ORDER, answer)
+
+
+@pytest.mark.parametrize("answer", ["订单号10001021", "我的单SO-10001021查一下", "#10001021"])
+def test_the_order_number_flush_against_chinese_is_not_taken_for_the_phone(answer: str) -> None:
+    # The phone ends in the order number's digits: only the number itself was given.
+    same_tail = Order(
+        id="SO-10001021", customer_id="c", status=OrderStatus.PAID, currency="CNY",
+        placed_on=date(2026, 1, 1), phone="13910001021",
+    )  # fmt: skip
+    assert not detail_matches(same_tail, answer)
 
 
 def test_an_order_without_a_detail_is_never_proven_by_an_empty_answer() -> None:

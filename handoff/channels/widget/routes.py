@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sanic import Blueprint
 from sanic.request import Request
-from sanic.response import HTTPResponse, file
+from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from sanic_ext.extensions.openapi import openapi
@@ -19,6 +19,7 @@ from handoff.channels.widget.origins import check_origin, cors
 from handoff.channels.widget.sessions import issue_session
 from handoff.errors import BadRequest, Forbidden, Unauthorized, json_object_within
 from handoff.ratelimit import RateLimiter, client_address
+from handoff.static_files import serve_file
 from handoff.transcript import is_cursor
 from handoff.widget_tokens import verify
 
@@ -36,17 +37,17 @@ _ERROR = {"application/json": {"error": str, "message": str}}
 @bp.get("/")
 async def storefront(request: Request) -> HTTPResponse:
     """A demo storefront with the widget embedded."""
-    return await file(STATIC / "index.html", mime_type="text/html; charset=utf-8")
+    return await serve_file(STATIC / "index.html", "text/html; charset=utf-8")
 
 
 @bp.get("/widget.js")
 async def widget_js(request: Request) -> HTTPResponse:
-    return await file(STATIC / "widget.js", mime_type="application/javascript; charset=utf-8")
+    return await serve_file(STATIC / "widget.js", "application/javascript; charset=utf-8")
 
 
 @bp.get("/widget.css")
 async def widget_css(request: Request) -> HTTPResponse:
-    return await file(STATIC / "widget.css", mime_type="text/css; charset=utf-8")
+    return await serve_file(STATIC / "widget.css", "text/css; charset=utf-8")
 
 
 # -- sessions --------------------------------------------------------------------------------------
