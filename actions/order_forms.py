@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import conversation
+from actions.order_status import status_variables
 from actions.orders.access import actor_for, order_access
 from actions.orders.addresses import extract_address
 from actions.orders.attempts import AttemptLimiter
@@ -110,6 +111,10 @@ def _order_button_title(order: Order, language: str) -> str:
 class OrderIdValidation(FormValidationAction):
     """Base for forms that need an order: its number, then proof that the customer may act on it."""
 
+    #: A status question about another order, asked once this form has its order, is answered aside and
+    #: the form carries on with its own order. The status forms set False: for them it is the same ask.
+    answers_status_aside = True
+
     def __init__(self, store: OrderStore | None = None, limiter: AttemptLimiter | None = None) -> None:
         self._store = store
         self._limiter = limiter
@@ -168,6 +173,9 @@ class OrderIdValidation(FormValidationAction):
         if order_id is None:
             dispatcher.utter_message(response="utter_order_not_found", order_id=str(value or ""))
             return {"order_id": None}
+        aside = await self._status_aside(order_id, dispatcher, tracker)
+        if aside is not None:
+            return aside
         order = await self.store.get(order_id)
         if order is not None and order_access(order, tracker):
             return {"order_id": order_id, **await self.on_verified(order, tracker)}
@@ -177,6 +185,32 @@ class OrderIdValidation(FormValidationAction):
             return await self._check(order_id, text, dispatcher, tracker)
         # Unknown, or not provably the customer's: ask for the detail without saying which.
         return {"order_id": order_id, CHECK_SLOT: None}
+
+    async def _status_aside(
+        self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any] | None:
+        """A status question about another order in the middle of a request ("oh wait, where's SO-…?"):
+        that order's status (once the customer has proved it; otherwise when to ask), and the form keeps
+        its own order. None when the message is not such a question."""
+        current = previous_value(tracker, "order_id")
+        if (
+            not self.answers_status_aside
+            or tracker.get_slot("requested_slot") in (None, "order_id", CHECK_SLOT)
+            or not named_order(tracker)
+            or not isinstance(current, str)
+            or normalise_order_id(current) in (None, order_id)
+            or not asks_order_status(tracker)
+        ):
+            return None
+        other = await self.store.get(order_id)
+        if other is not None and order_access(other, tracker):
+            language = conversation.language(tracker)
+            dispatcher.utter_message(
+                response=f"utter_order_status_{other.status.value}", **status_variables(other, language)
+            )
+        else:  # unknown or not proven: the same words either way, so numbers cannot be probed
+            dispatcher.utter_message(response="utter_status_aside_later", order_id=order_id, current=current)
+        return {"order_id": current}
 
     async def validate_order_check(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -236,11 +270,15 @@ class OrderIdValidation(FormValidationAction):
 
 
 class ValidateOrderStatusForm(OrderIdValidation):
+    answers_status_aside = False
+
     def name(self) -> str:
         return "validate_order_status_form"
 
 
 class ValidateRefundStatusForm(OrderIdValidation):
+    answers_status_aside = False
+
     def name(self) -> str:
         return "validate_refund_status_form"
 
@@ -323,6 +361,23 @@ def named_order(tracker: Tracker) -> bool:
     """The latest message names an order number."""
     entities = tracker.latest_message.get("entities") or [] if tracker.latest_message else []
     return any(isinstance(e, dict) and e.get("entity") == "order_id" for e in entities)
+
+
+# Words of a status question, for messages the understanding did not read as order_status.
+_STATUS_QUESTION = re.compile(
+    r"(?i)\b(?:where(?:'s| is)|status|track(?:ing)?|shipped|arriv|deliver)"
+    r"|到哪|物流|发货|快递|状态|到了吗|什么时候到|送到"
+)
+_QUESTION = re.compile(r"[?？吗呢]")
+
+
+def asks_order_status(tracker: Tracker) -> bool:
+    """The latest message asks where an order is: read as order_status, or status words in a question."""
+    message = tracker.latest_message or {}
+    if (message.get("intent") or {}).get("name") == "order_status":
+        return True
+    text = str(message.get("text") or "")
+    return bool(_STATUS_QUESTION.search(text) and _QUESTION.search(text))
 
 
 def is_correction(tracker: Tracker) -> bool:
