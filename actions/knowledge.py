@@ -73,6 +73,9 @@ class ActionAnswerFromKB(Action):
             miss = result.confidence < variant[2]
         exposure = {variant[0]: variant[1]} if variant is not None and variant[0] else {}
         if miss or not result.hits:
+            answered = _free_text_answer(tracker, question)
+            if answered is not None:
+                return [SlotSet("kb_hits", tried), answered]
             reason = MISS_REASON_BY_INTENT.get(intent, "kb_miss")
             return [
                 SlotSet("kb_hits", tried),
@@ -91,3 +94,17 @@ class ActionAnswerFromKB(Action):
             dispatcher.utter_message(response="utter_kb_related", buttons=buttons)
         # Every answer records the article and index version it came from.
         return [SlotSet("kb_answer", hit_record(best)), SlotSet("kb_hits", tried)]
+
+
+# Questions a form asks whose answers are the customer's own words: a reason told as a story ("found it
+# cheaper somewhere else") or an address can read like a policy question. When no article answers it,
+# it is the answer to the form's question, which the form validates next, not a question for a person.
+FREE_TEXT_ANSWERS = {"return_form": "return_reason", "change_address_form": "new_address"}
+
+
+def _free_text_answer(tracker: Tracker, text: str) -> SlotSet | None:
+    loop = (tracker.active_loop or {}).get("name")
+    requested = tracker.get_slot("requested_slot")
+    if loop is None or requested != FREE_TEXT_ANSWERS.get(loop) or not text.strip():
+        return None
+    return SlotSet(requested, text)

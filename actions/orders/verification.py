@@ -67,7 +67,7 @@ def postcode_of(address: str) -> str:
 
 def detail_matches(order: Order, text: str) -> bool:
     """Whether the customer's answer names the order's email, postcode or phone (or its last 4 digits)."""
-    text = ORDER_ID.sub(" ", text)  # "SO-10001021, 94105", "SO-10001021尾号4006": the number is not the detail
+    text = ORDER_ID.sub(" ", text)  # "SO-10001021, 94105", "SO-10001021尾号4006": the number is no detail
     emails = [e.lower() for e in _EMAIL.findall(text)]
     rest = _EMAIL.sub(" ", text)
     runs = [_digits(run) for run in _DIGIT_RUN.findall(rest)]

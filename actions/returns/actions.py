@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 from typing import Any
 
@@ -15,6 +16,7 @@ from actions import conversation
 from actions.handoff import ActionHandoff
 from actions.order_changes import ReadBack, form_start
 from actions.order_forms import (
+    CHECK_SLOT,
     OrderIdValidation,
     is_correction,
     previous_value,
@@ -29,7 +31,7 @@ from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store, reason_classifier, return_policy
 from actions.refund_status import OVERDUE, refund_report
-from actions.returns.items import match_item, matching_items, meant_in_message
+from actions.returns.items import match_item, matching_items, meant_in_message, only_names_an_item
 from actions.returns.policy import Outcome, ReturnPolicy, decide
 from actions.returns.reasons import OTHER, ReasonClassifier
 from common.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
@@ -44,6 +46,10 @@ CANCEL_INSTEAD = {"en": "Cancel order {order_id}", "zh": "取消订单 {order_id
 
 def item_name(item: OrderItem, language: str) -> str:
     return item.name_zh if language == "zh" else item.name
+
+
+# Words of a detail given as proof, which the understanding sometimes tags as an item ("手机" is a product).
+_CONTACT_WORD = re.compile(r"(?i)手机|手机号|电话|邮箱|邮编|phone|mobile|cell|e-?mail|post ?code|zip")
 
 
 class ValidateReturnForm(OrderIdValidation):
@@ -112,11 +118,18 @@ class ValidateReturnForm(OrderIdValidation):
     ) -> dict[str, Any]:
         if is_correction(tracker):
             return {"item": None}
+        requested = tracker.get_slot("requested_slot")
+        if requested == CHECK_SLOT or (
+            requested != "item" and _CONTACT_WORD.fullmatch(str(value or "").strip())
+        ):
+            # Proof, not an item: "手机" of "手机尾号4006". The check, once passed, fills the item
+            # (on_verified) in this same validation, and nothing here may overwrite it.
+            return {}
         order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
         if order is None:
             return {"item": value}  # matched once the order is proven (on_verified)
         candidates = matching_items(order, str(value or ""))
-        asked = tracker.get_slot("requested_slot") == "item"
+        asked = requested == "item"
         text = str((tracker.latest_message or {}).get("text") or "")
         if len(candidates) != 1 and text and text != value:
             # The entity is a fragment ("L" of "the black one in size L", "夹克" of "黑色L码那件夹克"): the
@@ -154,6 +167,8 @@ class ValidateReturnForm(OrderIdValidation):
         if not asked and await self._names_an_item(text, tracker):
             # "the black one" tagged as a reason while the item was asked: it says which, not why.
             return {"return_reason": previous_value(tracker, "return_reason")}
+        if asked and await self._only_names_an_item(text, tracker):
+            return {"return_reason": None}  # "跑步鞋" when asked why: the question is asked again
         try:
             match = await (self._reasons or reason_classifier()).classify(
                 text, conversation.language(tracker)
@@ -175,6 +190,10 @@ class ValidateReturnForm(OrderIdValidation):
     async def _names_an_item(self, words: str, tracker: Tracker) -> bool:
         order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
         return order is not None and bool(matching_items(order, words))
+
+    async def _only_names_an_item(self, words: str, tracker: Tracker) -> bool:
+        order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
+        return order is not None and only_names_an_item(order, words)
 
     async def extract_confirm_return(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

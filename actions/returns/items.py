@@ -79,6 +79,16 @@ def matching_items(order: Order, text: str) -> list[OrderItem]:
     return [item for score, item in scores if score == best] if best > 0 else []
 
 
+def only_names_an_item(order: Order, text: str) -> bool:
+    """The whole message is an item's name or part of it ("跑步鞋", "the running shoes"): it says which,
+    not why."""
+    wanted = re.sub(r"[\s,.!?，。！？、~]+", " ", text.strip().lower()).strip()
+    core_en = " ".join(_EN_FILLER.sub(" ", wanted).split())
+    core_zh = _ZH_FILLER.sub("", wanted.replace(" ", ""))
+    names = [n for item in order.items for n in (item.name.lower(), item.name_zh.lower())]
+    return any(len(core) >= 2 and core in name for core in (core_en, core_zh) for name in names)
+
+
 def named_in(order: Order, text: str) -> list[OrderItem]:
     """Items whose name (without colour, size or amount) occurs in a whole message: "取消里面的维C精华",
     "cancel the jeans" (an English name's last word is how people say it: "Slim jeans")."""
@@ -205,8 +215,15 @@ def _score(item: OrderItem, wanted: str) -> float:
     return score + matched if score or matched else 0.0
 
 
+# "too small", "runs a bit large": how it fits, not which size it is.
+_FIT_COMPLAINT = re.compile(
+    r"\b(?:too|a bit|a little|slightly|runs?|very|so|way|kinda|really|rather)\s+(?:small|large|big)\b"
+)
+
+
 def _sizes(wanted: str) -> set[str]:
     """Sizes named as sizes: "size m", "m码", "L号", "medium", "中号", or a lone "xl" among other words."""
+    wanted = _FIT_COMPLAINT.sub(" ", wanted)
     found = {size for pair in _SIZE.findall(wanted) for size in pair if size}
     found |= {size for word, size in _SIZE_WORDS.items() if word in wanted}
     tokens = re.findall(r"[a-z]+", wanted)

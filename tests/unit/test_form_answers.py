@@ -259,6 +259,8 @@ async def test_no_order_number_ends_the_form_and_offers_a_person_who_knows_what_
         ("收到的是黑色，我买的是白色", "zh", "wrong_item"),
         ("I bought a couple of colours to compare and this one doesn't suit me", "en", "changed_mind"),
         ("买了几个颜色对比一下，这件不适合我", "zh", "changed_mind"),
+        ("the face cream is the wrong one, I got some totally different cream", "en", "wrong_item"),
+        ("it looks totally different from the photo", "en", None),  # not as described: similarity decides
     ],
 )
 def test_the_reason_files_cues_tell_whose_mistake_it_was(said: str, language: str, expected: str) -> None:
@@ -460,3 +462,29 @@ def test_a_read_back_changes_nothing_on_a_yes_nobody_said(
     tracker.latest_message["intent"]["confidence"] = confidence
     assert read_back_value("yes", tracker) == expected
     assert read_back_value("no", tracker) == "no"
+
+
+@pytest.mark.parametrize(
+    ("requested", "value"), [("order_check", "手机"), ("order_check", "jacket"), ("order_id", "手机")]
+)
+async def test_proof_read_as_an_item_leaves_the_item_to_the_order_check(requested: str, value: str) -> None:
+    # "手机尾号4006": whatever the order check fills in the same turn (on_verified) must stand.
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    tracker = make_tracker({"order_id": ORDER.id, "requested_slot": requested}, text=f"{value}尾号4006")
+    assert await form.validate_item(value, CollectingDispatcher(), tracker, {}) == {}
+
+
+async def test_a_contact_word_given_when_the_item_is_asked_is_read_as_an_answer() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    tracker = make_tracker({**PROVEN, "requested_slot": "item"}, text="手机")
+    dispatcher = CollectingDispatcher()
+    assert await form.validate_item("手机", dispatcher, tracker, {}) == {"item": None}
+    assert [m["response"] for m in dispatcher.messages] == ["utter_item_not_in_order"]
+
+
+async def test_an_item_named_when_the_reason_is_asked_is_not_a_reason() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    tracker = make_tracker({**PROVEN, "requested_slot": "return_reason"}, text="the rain jacket")
+    assert await form.validate_return_reason("the rain jacket", CollectingDispatcher(), tracker, {}) == {
+        "return_reason": None
+    }

@@ -148,3 +148,29 @@ async def test_a_malformed_threshold_in_the_metadata_is_ignored() -> None:
             FakeKB(FakeResult([hit], miss=False)), ActionHandoff(hub, FakeOrderStore())
         ).run(dispatcher, tracker, {})
         assert dispatcher.messages[0]["kb_article"] == "en-shipping-fees" and hub.packets == []
+
+
+async def test_a_miss_while_a_form_waits_for_free_words_is_the_forms_answer() -> None:
+    weak = FakeHit("en-payment-price-adjustment", "The price dropped after I bought", "...", 0.33)
+    said = "found it cheaper somewhere else tbh"
+    for loop, slot in (("return_form", "return_reason"), ("change_address_form", "new_address")):
+        hub = FakeHub()
+        dispatcher = CollectingDispatcher()
+        tracker = make_tracker({"requested_slot": slot}, intent="ask_policy", text=said, active_loop=loop)
+        events = await ActionAnswerFromKB(
+            FakeKB(FakeResult([weak], miss=True)), ActionHandoff(hub, FakeOrderStore())
+        ).run(dispatcher, tracker, {})
+        assert SlotSet(slot, said) in events  # validated by the form next
+        assert not hub.packets and not dispatcher.messages
+
+
+async def test_a_miss_while_a_form_asks_something_else_still_goes_to_a_person() -> None:
+    hub = FakeHub()
+    tracker = make_tracker(
+        {"requested_slot": "confirm_return"}, intent="ask_policy", text="can I pay with goats",
+        active_loop="return_form",
+    )  # fmt: skip
+    await ActionAnswerFromKB(FakeKB(FakeResult([], miss=True)), ActionHandoff(hub, FakeOrderStore())).run(
+        CollectingDispatcher(), tracker, {}
+    )
+    assert hub.packets[0]["reason"] == "kb_miss"

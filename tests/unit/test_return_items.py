@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from actions.orders.model import Order, OrderItem, OrderStatus
-from actions.returns.items import match_item, matching_items, named_in
+from actions.returns.items import match_item, matching_items, named_in, only_names_an_item
 
 ITEMS = (
     OrderItem("JKT-B-M", "Rain jacket (blue, M)", "防雨夹克（蓝色，M）", "clothing", 89.0, 1, "new"),
@@ -36,6 +36,8 @@ ORDER = Order("SO-1", "c", OrderStatus.DELIVERED, "USD", date(2026, 1, 1), ITEMS
         ("runing shoes", "SHOE-RUN-42"),
         ("the black tea", "TEA-B"),
         ("红茶", "TEA-B"),
+        ("the blue rain jacket, its too small", "JKT-B-M"),  # how it fits is not its size
+        ("the black jacket in large, it runs a bit big", "JKT-K-L"),
     ],
 )
 def test_the_item_meant_is_found(said: str, sku: str) -> None:
@@ -46,6 +48,12 @@ def test_the_item_meant_is_found(said: str, sku: str) -> None:
 def test_an_answer_that_fits_several_items_names_them_all() -> None:
     assert [i.sku for i in matching_items(ORDER, "the black jacket")] == ["JKT-K-M", "JKT-K-L"]
     assert match_item(ORDER, "jacket") is None
+
+
+def test_a_size_named_as_a_size_still_tells_items_apart() -> None:
+    jackets = Order("SO-2", "c", OrderStatus.DELIVERED, "USD", date(2026, 1, 1), ITEMS[:3])
+    assert match_item(jackets, "the black one, size small") is None  # no black S
+    assert [i.sku for i in matching_items(ORDER, "black jacket, too small")] == ["JKT-K-M", "JKT-K-L"]
 
 
 def test_nothing_fits_an_item_that_is_not_in_the_order() -> None:
@@ -117,3 +125,18 @@ def test_an_amount_alone_names_no_item() -> None:
     assert named_in(order, "要50毫升的那个") == []
     assert named_in(order, "龙井不要了") == [tea]
     assert named_in(order, "面霜取消") == [cream]
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("跑步鞋", True),
+        ("那双跑步鞋", True),
+        ("the running shoes.", True),
+        ("跑步鞋太小了", False),  # the item and why
+        ("码数偏小 穿着挤脚", False),
+        ("too small", False),
+    ],
+)
+def test_an_answer_that_only_names_an_item(said: str, expected: bool) -> None:
+    assert only_names_an_item(ORDER, said) is expected
