@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
@@ -72,6 +73,13 @@ class ActionAnswerFromKB(Action):
         if variant is not None and result.hits:  # an experiment decides with its variant's threshold
             miss = result.confidence < variant[2]
         exposure = {variant[0]: variant[1]} if variant is not None and variant[0] else {}
+        earlier = _question_answered_just_before(tracker)
+        if (miss or not result.hits) and earlier and _short(question):
+            # "what about swimsuits?" right after an answer: read with the question it follows.
+            again = await kb.search(f"{earlier} {question}", language, top_k=3)
+            if not again.miss and again.hits:
+                result, miss = again, False
+                tried = [hit_record(h) for h in result.hits]
         if miss or not result.hits:
             answered = _free_text_answer(tracker, question)
             if answered is not None:
@@ -108,3 +116,24 @@ def _free_text_answer(tracker: Tracker, text: str) -> SlotSet | None:
     if loop is None or requested != FREE_TEXT_ANSWERS.get(loop) or not text.strip():
         return None
     return SlotSet(requested, text)
+
+
+def _short(text: str) -> bool:
+    """Follow-ups are short: "and do they have to be unopened?", "那泳衣呢？"."""
+    if re.search(r"[\u4e00-\u9fff]", text):
+        return len(text.strip()) <= 20
+    return len(text.split()) <= 12
+
+
+def _question_answered_just_before(tracker: Tracker) -> str | None:
+    """The customer's previous message, when the knowledge base answered it and nothing else came between."""
+    events = list(tracker.events)
+    users = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    if len(users) < 2:
+        return None
+    before, latest = users[-2], users[-1]
+    answered = any(
+        e.get("event") == "slot" and e.get("name") == "kb_answer" and e.get("value")
+        for e in events[before:latest]
+    )
+    return str(events[before].get("text") or "") or None if answered else None

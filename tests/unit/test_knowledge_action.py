@@ -174,3 +174,49 @@ async def test_a_miss_while_a_form_asks_something_else_still_goes_to_a_person() 
         CollectingDispatcher(), tracker, {}
     )
     assert hub.packets[0]["reason"] == "kb_miss"
+
+
+class FollowUpKB(FakeKB):
+    """Misses the follow-up alone, answers it read with the question before it."""
+
+    def __init__(self, hit: FakeHit) -> None:
+        super().__init__(FakeResult([hit], miss=True))
+        self.hit = hit
+
+    async def search(self, query, language, top_k=3, category=None):
+        self.calls.append((query, language, category))
+        return FakeResult([self.hit], miss=" " not in query.strip() or "gift cards" not in query)
+
+
+def _after_an_answer(follow_up: str, answered: bool = True) -> list[dict]:
+    record = {"article_id": "en-returns-non-returnable", "title": "t", "score": 0.8, "version": "v3"}
+    return [
+        {"event": "user", "text": "can you return gift cards? or food"},
+        {"event": "action", "name": "action_answer_from_kb"},
+        {"event": "slot", "name": "kb_answer", "value": record if answered else None},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": follow_up},
+    ]
+
+
+async def test_a_short_follow_up_is_read_with_the_question_it_follows() -> None:
+    hit = FakeHit("en-returns-non-returnable", "Which items can't be returned?", "Food, gift cards...", 0.7)
+    kb = FollowUpKB(hit)
+    hub = FakeHub()
+    said = "what about swimsuits, if its unopened?"
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="ask_policy", text=said, events=_after_an_answer(said))
+    await ActionAnswerFromKB(kb, ActionHandoff(hub, FakeOrderStore())).run(dispatcher, tracker, {})
+    assert [c[0] for c in kb.calls][:2] == [said, f"can you return gift cards? or food {said}"]
+    assert not hub.packets and dispatcher.messages[0]["kb_article"] == "en-returns-non-returnable"
+
+
+async def test_a_follow_up_to_something_not_answered_from_the_articles_still_misses() -> None:
+    hit = FakeHit("en-returns-non-returnable", "Which items can't be returned?", "...", 0.7)
+    hub = FakeHub()
+    said = "what about swimsuits?"
+    tracker = make_tracker(intent="ask_policy", text=said, events=_after_an_answer(said, answered=False))
+    await ActionAnswerFromKB(FollowUpKB(hit), ActionHandoff(hub, FakeOrderStore())).run(
+        CollectingDispatcher(), tracker, {}
+    )
+    assert hub.packets[0]["reason"] == "kb_miss"
