@@ -44,7 +44,7 @@ from kb_index.evaluation import (
 )
 from kb_index.retriever import Retriever
 from kb_index.settings import DEFAULT_EVAL_DIR, DEFAULT_KB_DIR
-from kb_index.tokens import tokenize
+from kb_index.tokens import plain_terms, tokenize
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 SEED = 13
@@ -58,12 +58,11 @@ def first_relevant_ranks(retriever: Retriever, lang: str, weight: float) -> list
     version = retriever.current()
     index = version.languages[lang]
     queries = load_queries(DEFAULT_EVAL_DIR / f"kb_queries_{lang}.yml")
-    vectors = retriever.encoder(version, lang).encode([q.text for q in queries], query=True)
+    texts = [plain_terms(q.text, lang) for q in queries]  # as the retriever searches them
+    vectors = retriever.encoder(version, lang).encode(texts, query=True)
     ranks: list[int | None] = []
-    for query, vector in zip(queries, vectors, strict=True):
-        ranked = index.rank(
-            vector, tokenize(query.text, lang), mode="hybrid", lexical_weight=weight, limit=10
-        )
+    for query, text, vector in zip(queries, texts, vectors, strict=True):
+        ranked = index.rank(vector, tokenize(text, lang), mode="hybrid", lexical_weight=weight, limit=10)
         ranks.append(next((i for i, s in enumerate(ranked) if s.article_id in query.relevant), None))
     return ranks
 

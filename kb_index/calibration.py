@@ -29,7 +29,7 @@ from kb_index.evaluation import (
     load_queries,
 )
 from kb_index.retriever import Retriever
-from kb_index.tokens import tokenize
+from kb_index.tokens import plain_terms, tokenize
 
 SEED = 13
 SPLITS = 20
@@ -65,12 +65,13 @@ def _points(retriever: Retriever, lang: str, path: Path) -> list[DecisionPoint]:
     index = version.languages[lang]
     settings = index.entry.retrieval
     queries = load_queries(path)
-    vectors = retriever.encoder(version, lang).encode([q.text for q in queries], query=True)
+    texts = [plain_terms(q.text, lang) for q in queries]  # as the retriever searches them
+    vectors = retriever.encoder(version, lang).encode(texts, query=True)
     return [
         decision_point(
-            index, q, v, tokenize(q.text, lang), mode=settings.mode, lexical_weight=settings.lexical_weight
+            index, q, v, tokenize(text, lang), mode=settings.mode, lexical_weight=settings.lexical_weight
         )
-        for q, v in zip(queries, vectors, strict=True)
+        for q, text, v in zip(queries, texts, vectors, strict=True)
     ]
 
 

@@ -24,7 +24,7 @@ from kb_index.encoders import Matrix
 from kb_index.loaded import LanguageIndex, Scored
 from kb_index.retriever import Retriever, support_margin
 from kb_index.settings import MODES
-from kb_index.tokens import tokenize
+from kb_index.tokens import plain_terms, tokenize
 
 DEPTH = 10
 # Targets for answerable questions: at least this share answered, at most this share answered wrongly.
@@ -222,8 +222,9 @@ def evaluate(
             continue
         queries = load_queries(path)
         settings = index.entry.retrieval
-        vectors = retriever.encoder(version, lang).encode([q.text for q in queries], query=True)
-        tokens = [tokenize(q.text, lang) for q in queries]
+        texts = [plain_terms(q.text, lang) for q in queries]  # as the retriever searches them
+        vectors = retriever.encoder(version, lang).encode(texts, query=True)
+        tokens = [tokenize(text, lang) for text in texts]
         report = LanguageEval(
             lang,
             version.version,

@@ -25,7 +25,7 @@ from kb_index.encoders import Encoder, EncoderError, Matrix, describe
 from kb_index.loaded import LanguageIndex, LoadedVersion, Scored, load_version
 from kb_index.manifest import IndexLoadError
 from kb_index.results import Hit, SearchResult
-from kb_index.tokens import tokenize
+from kb_index.tokens import plain_terms, tokenize
 from kb_index.vectors import set_single_thread
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class Retriever:
             return SearchResult([], True, 1.0, version.version, language, mode or "")
         settings = index.entry.retrieval
         mode = mode or settings.mode
+        query = plain_terms(query, language)
         vector = None
         if mode != "lexical":
             vector = self.encoder(version, language).encode([query], query=True)[0]

@@ -70,3 +70,25 @@ def tokenize(text: str, language: str) -> list[str]:
             out.append(stem(word) if word.isascii() else word)
         return out
     return [stem(w) for w in _EN_WORD.findall(text) if w not in EN_STOPWORDS]
+
+
+# Everyday words for what the articles call by one name: "send back" is how customers say "return", and
+# the articles say "return".
+_SEND_BACK = r"(?i)\b(?:send|sent|sending|ship|shipping|mail|post|bring|take)\s+(?:it\s+|them\s+)?back\b"
+_PLAIN_TERMS = {
+    "en": (
+        (
+            re.compile(
+                r"(?i)\b(?:send|sent|sending|ship|shipping|mail|post|bring|take)\s+(?:it\s+|them\s+)?back\b"
+            ),
+            "return",
+        ),
+    ),
+}
+
+
+def plain_terms(query: str, language: str) -> str:
+    """The query in the articles' words, searched in place of what was typed (also by the evaluations)."""
+    for pattern, term in _PLAIN_TERMS.get(language, ()):
+        query = pattern.sub(term, query)
+    return query

@@ -61,9 +61,13 @@ class EscalationPolicy(Policy):
     ) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
         action = next_action(_history(tracker), self.settings)
-        if action is not None and action in domain.action_names_or_texts:
-            probabilities[domain.index_for_action(action)] = 1.0
-        return self._prediction(probabilities)
+        if action is None or action not in domain.action_names_or_texts:
+            return self._prediction(probabilities)
+        probabilities[domain.index_for_action(action)] = 1.0
+        # Marked like the rule policy's "carry on with the form" prediction, which outranks every prediction
+        # from user input: only so does the higher priority win inside a form whose slot this message filled
+        # ("it sparked and started smoking" with "smoking" read as an item).
+        return self._prediction(probabilities, is_no_user_prediction=True)
 
 
 def _history(tracker: DialogueStateTracker) -> list[Step]:

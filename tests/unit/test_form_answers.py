@@ -261,6 +261,8 @@ async def test_no_order_number_ends_the_form_and_offers_a_person_who_knows_what_
         ("买了几个颜色对比一下，这件不适合我", "zh", "changed_mind"),
         ("the face cream is the wrong one, I got some totally different cream", "en", "wrong_item"),
         ("it looks totally different from the photo", "en", None),  # not as described: similarity decides
+        ("朋友送了我一本一样的", "zh", "changed_mind"),
+        ("my sister gave me the same one for my birthday", "en", "changed_mind"),
     ],
 )
 def test_the_reason_files_cues_tell_whose_mistake_it_was(said: str, language: str, expected: str) -> None:
