@@ -48,6 +48,13 @@ def item_name(item: OrderItem, language: str) -> str:
     return item.name_zh if language == "zh" else item.name
 
 
+# A no to the return itself, not a reason: the form stops.
+_STOP_RETURN = re.compile(
+    r"(?i)\b(?:(?:don'?t|do not|no longer)\s+(?:want|need)\s+to\s+(?:return|send)|never ?mind|forget it"
+    r"|keep it|i'?ll keep|stop)\b|不退了|不想退|不用退|先不退|算了|不退"
+)
+
+
 # Words of a detail given as proof, which the understanding sometimes tags as an item ("手机" is a product).
 _CONTACT_WORD = re.compile(r"(?i)手机|手机号|电话|邮箱|邮编|phone|mobile|cell|e-?mail|post ?code|zip")
 
@@ -194,6 +201,27 @@ class ValidateReturnForm(OrderIdValidation):
     async def _only_names_an_item(self, words: str, tracker: Tracker) -> bool:
         order = await lookup_order(self.store, tracker.get_slot("order_id"), tracker)
         return order is not None and only_names_an_item(order, words)
+
+    async def extract_return_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A reason the understanding read as a no ("don't need it anymore, changed my mind", "不需要了"):
+        asked why, a reason's cue words answer, and the return goes on rather than stopping."""
+        message = tracker.latest_message or {}
+        if (
+            tracker.get_slot("requested_slot") != "return_reason"
+            or (message.get("intent") or {}).get("name") != "deny"
+        ):
+            return {}
+        text = str(message.get("text") or "")
+        if _STOP_RETURN.search(text):
+            return {}  # "I don't want to return it anymore": a no to the return itself
+        try:
+            category = (self._reasons or reason_classifier()).cued(text, conversation.language(tracker))
+        except Exception:
+            logger.warning("actions.returns.reasons_unavailable", exc_info=True)
+            return {}
+        return {} if category is None else {"return_reason": category, "return_reason_text": text}
 
     async def extract_confirm_return(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

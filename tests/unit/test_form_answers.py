@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from actions.returns.reasons import ReasonCatalogue, ReasonClassifier
 from tests.unit.fakes import FakeAttemptLimiter, FakeOrderStore, make_tracker
 
 TODAY = date(2026, 3, 10)
+REASONS_FILE = Path(__file__).resolve().parents[2] / "data" / "policy" / "return_reasons.yml"
 JACKET = OrderItem("JKT-B-M", "Rain jacket (blue, M)", "防雨夹克（蓝色，M）", "clothing", 89.0, 1, "unopened")
 ORDER = Order(
     "SO-10000001", "cust-1", OrderStatus.DELIVERED, "USD", TODAY - timedelta(days=5), (JACKET,),
@@ -490,3 +492,26 @@ async def test_an_item_named_when_the_reason_is_asked_is_not_a_reason() -> None:
     assert await form.validate_return_reason("the rain jacket", CollectingDispatcher(), tracker, {}) == {
         "return_reason": None
     }
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("we don't really need it after all, changed my mind", {"return_reason": "changed_mind"}),
+        ("不想要了", {"return_reason": "changed_mind"}),
+        ("no, I don't want to return it anymore", {}),  # a no to the return: the form stops
+        ("算了 不想要了 不退了", {}),
+        ("no", {}),
+    ],
+)
+async def test_a_reason_read_as_a_no_is_a_reason_when_its_words_say_so(said: str, expected: dict) -> None:
+    catalogue = ReasonCatalogue.from_file(REASONS_FILE)
+    form = ValidateReturnForm(
+        FakeOrderStore(ORDER), FakeAttemptLimiter(), ReasonClassifier(catalogue, embed_by_word), today=TODAY
+    )
+    language = "zh" if any("\u4e00" <= c <= "\u9fff" for c in said) else "en"
+    tracker = make_tracker(
+        {**PROVEN, "requested_slot": "return_reason", "language": language}, intent="deny", text=said
+    )
+    extracted = await form.extract_return_reason(CollectingDispatcher(), tracker, {})
+    assert {k: v for k, v in extracted.items() if k == "return_reason"} == expected
