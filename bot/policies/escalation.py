@@ -20,7 +20,7 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
-from bot.escalation import EscalationSettings, EscalationSettingsError, Step, next_action
+from bot.escalation import OFFER_ACTION, EscalationSettings, EscalationSettingsError, Step, next_action
 
 #: How many recent events are enough to judge the latest run of frustrated turns.
 HISTORY_EVENTS = 60
@@ -64,10 +64,11 @@ class EscalationPolicy(Policy):
         if action is None or action not in domain.action_names_or_texts:
             return self._prediction(probabilities)
         probabilities[domain.index_for_action(action)] = 1.0
-        # Marked like the rule policy's "carry on with the form" prediction, which outranks every prediction
-        # from user input: only so does the higher priority win inside a form whose slot this message filled
-        # ("it sparked and started smoking" with "smoking" read as an item).
-        return self._prediction(probabilities, is_no_user_prediction=True)
+        # A risk handoff is marked like the rule policy's "carry on with the form" prediction, which outranks
+        # every prediction from user input: only so does the higher priority win inside a form whose slot
+        # this message filled ("it sparked and started smoking" with "smoking" read as an item). The offer
+        # of a person is not: a form the angry customer is still answering goes on.
+        return self._prediction(probabilities, is_no_user_prediction=action != OFFER_ACTION)
 
 
 def _history(tracker: DialogueStateTracker) -> list[Step]:
