@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
@@ -14,6 +13,7 @@ from actions import conversation
 from actions.account.actions import OFFERS_BY_INTENT
 from actions.handoff import ActionHandoff
 from actions.providers import knowledge_base
+from common.language import detect_language
 
 if TYPE_CHECKING:
     from kb_index.service import Hit, KnowledgeBase
@@ -73,8 +73,8 @@ class ActionAnswerFromKB(Action):
         if variant is not None and result.hits:  # an experiment decides with its variant's threshold
             miss = result.confidence < variant[2]
         exposure = {variant[0]: variant[1]} if variant is not None and variant[0] else {}
-        earlier = _question_answered_just_before(tracker)
-        if (miss or not result.hits) and earlier and _short(question):
+        earlier = _question_answered_just_before(tracker) if miss or not result.hits else None
+        if earlier and _short(question):
             # "what about swimsuits?" right after an answer: read with the question it follows.
             again = await kb.search(f"{earlier} {question}", language, top_k=3)
             if not again.miss and again.hits:
@@ -120,7 +120,7 @@ def _free_text_answer(tracker: Tracker, text: str) -> SlotSet | None:
 
 def _short(text: str) -> bool:
     """Follow-ups are short: "and do they have to be unopened?", "那泳衣呢？"."""
-    if re.search(r"[\u4e00-\u9fff]", text):
+    if detect_language(text) == "zh":
         return len(text.strip()) <= 20
     return len(text.split()) <= 12
 

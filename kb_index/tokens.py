@@ -76,14 +76,7 @@ def tokenize(text: str, language: str) -> list[str]:
 # the articles say "return".
 _SEND_BACK = r"(?i)\b(?:send|sent|sending|ship|shipping|mail|post|bring|take)\s+(?:it\s+|them\s+)?back\b"
 _PLAIN_TERMS = {
-    "en": (
-        (
-            re.compile(
-                r"(?i)\b(?:send|sent|sending|ship|shipping|mail|post|bring|take)\s+(?:it\s+|them\s+)?back\b"
-            ),
-            "return",
-        ),
-    ),
+    "en": ((re.compile(_SEND_BACK), "return"),),
 }
 
 
