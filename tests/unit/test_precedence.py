@@ -20,6 +20,20 @@ RULES = Precedence.from_file(Path(__file__).resolve().parents[2] / "data" / "pol
         ("is there a real person I can talk to?", "bot_challenge", ("request_human", "person_request")),
         ("有真人吗", "bot_challenge", ("request_human", "person_request")),  # someone there, not what we are
         ("人工在吗 我有事", "greet", ("request_human", "person_request")),
+        # a number to call or a call back is a person by phone
+        (
+            "whats ur whatsapp or phone number, want to call about my refund",
+            "refund_status",
+            ("request_human", "person_request"),
+        ),
+        (
+            "pls call me back on 07700 900123 about my order",
+            "order_status",
+            ("request_human", "person_request"),
+        ),
+        ("你们客服热线是多少", "ask_policy", ("request_human", "person_request")),
+        ("能给个电话吗 退货的事打字说不清楚", "ask_policy", ("request_human", "person_request")),
+        ("留个电话给我回电吧 物流的事", "order_status", ("request_human", "person_request")),
         ("my temu package is stuck in customs", "order_status", ("other_shop", "other_shop")),
         ("我在拼多多买的鞋子怎么退", "request_return", ("other_shop", "other_shop")),
     ],
@@ -38,6 +52,12 @@ def test_a_rule_overrides_the_topic(text: str, classified: str, expected: tuple[
         ("I have a question about humanity", "out_of_scope"),
         ("are you a real person or an AI?", "bot_challenge"),  # what the assistant is (a button offers one)
         ("你是真人吗", "bot_challenge"),
+        ("my phone number is 07700 900123", "inform"),  # the customer's own number
+        ("change the phone number on SO-10000001", "change_address"),
+        ("the courier said he'd call me back but never did", "order_status"),  # someone else's call
+        ("快递员没打电话就走了", "order_status"),
+        ("快递员电话多少", "order_status"),
+        ("修改收货人电话", "change_address"),
     ],
 )
 def test_no_rule_applies(text: str, classified: str) -> None:
