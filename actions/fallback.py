@@ -35,6 +35,8 @@ FORM_BY_REQUEST = {
     "order_status": "order_status_form",
     "refund_status": "refund_status_form",
 }
+#: Forms that only look an order up: an item problem told beside them is the request.
+STATUS_FORMS = frozenset({"order_status_form", "refund_status_form"})
 REQUEST_HEARD_MIN = 0.15
 # An order number beside a few words of request ("SO-… take the shoes off, keep the rest. postcode …") pulls
 # the understanding towards a bare answer; the words around the number are the request, heard lower.
@@ -76,11 +78,11 @@ def form_for_a_told_request(tracker: Tracker) -> str | None:
         if r.get("name") in FORM_BY_REQUEST
     ]
     best = max(heard, default=(0.0, None))
+    problem = any(e.get("entity") == "return_reason" for e in latest.get("entities") or [])
     if best[1] is not None and best[0] >= _heard_min(latest):
-        return best[1]
-    if any(e.get("entity") == "return_reason" for e in latest.get("entities") or []):
-        return RETURN_FORM
-    return None
+        # "SO-…, you sent the wrong book": the order number pulls towards its status, the problem is the ask.
+        return RETURN_FORM if problem and best[1] in STATUS_FORMS else best[1]
+    return RETURN_FORM if problem else None
 
 
 def _heard_min(latest: dict[str, Any]) -> float:

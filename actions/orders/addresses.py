@@ -24,6 +24,8 @@ _EN_LEAD = re.compile(
     r"(?:(?:please\s+)?" + _EN_SEND_TO + r"\s+"
     r"|(?:the |my |our )?(?:new |correct |right )?(?:shipping |delivery )?address"
     r"(?:\s+(?:is|should be|will be)(?:\s+now)?)?\s*[:：-]?\s+"
+    r"|(?:the |my )?(?:new|correct|right) one"
+    r"(?:\s+(?:is|should be|will be)(?:\s+now)?(?:\s+at)?\s*[:：-]?|\s*[:：-])\s+"
     r"|" + _EN_NEW_HOME + r"\s*"
     r"|(?:please\s+)?" + _EN_USE + r"\s*[:：-]?\s+"
     r"|(?:it(?:['’]s| is)(?:\s+now)?|it should go to|make it|now it(?:['’]s| is))\s+"

@@ -29,6 +29,8 @@ _COLOURS = frozenset({*_COLOUR_WORDS.split(), *"黑白蓝红绿灰粉黄紫棕�
 _AMOUNT = re.compile(r"\s*\d+\s*(?:ml|g|毫升|克|mah|毫安).*$")
 # Other ways people write a name's last word: "remove the tee".
 _ALSO_CALLED = {"t-shirt": ("tee", "tshirt", "t shirt", "tee shirt")}
+# How Chinese chat names a kind by its last character: "跑步鞋" is "鞋子", "牛仔裤" is "裤子".
+_ZH_KIND_WORDS = {"鞋": "鞋子", "裤": "裤子", "袜": "袜子", "帽": "帽子", "裙": "裙子"}
 FUZZY_MIN = 0.72
 
 # Where a message's stance may change. English verbs come before their object, so a clause also starts at
@@ -41,6 +43,7 @@ _CLAUSE_BREAK = re.compile(
     r"|(?=\bstill\s+(?:want|need)\b(?!\s+to\b))"
     r"|(?=但是|但|不过|可是|其他|其它|其余|剩下|另外|别的)"
     r"|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])"  # chat Chinese often parts clauses with a space
+    r"|(?<=[了吧啊呢哦呀嘛])\s+(?=[a-z0-9])"  # also before a Latin name, after a clause's final particle
 )
 _CANCEL_CUE = re.compile(
     r"\b(?:cancel\w*|remove|drop|delete|take\b.*?\b(?:off|out)|scrap|ditch|get rid of"
@@ -158,6 +161,8 @@ def _name_forms(item: OrderItem) -> set[str]:
             forms.add(words[-1])  # "slim jeans" → "jeans", "running shoes" → "shoes"
         if not (short or bare).isascii():
             forms |= _zh_heads(short or bare)  # "20000毫安充电宝" is all amount to _AMOUNT
+            if short and short[-1] in _ZH_KIND_WORDS:
+                forms.add(_ZH_KIND_WORDS[short[-1]])
     for form in list(forms):
         forms.update(_ALSO_CALLED.get(form, ()))
     return {form for form in forms if len(form) >= 2}

@@ -12,6 +12,9 @@ BEIJING = "北京市朝阳区建国路88号"
     "sentence",
     [
         f"The new place is {CHICAGO}. Same name on it.",
+        f"the new one is {CHICAGO}",
+        f"The right one is at {CHICAGO}",
+        f"new one: {CHICAGO}",
         f"THE NEW PLACE IS {CHICAGO}",
         f"new place: {CHICAGO}",
         f"Our new home is {CHICAGO}",

@@ -58,6 +58,11 @@ def cancelled_by(text: str, entity: str | None = None) -> list[str]:
         ("跑步鞋取消但是T恤、牛仔裤保留", ["跑步鞋取消", "但是t恤、牛仔裤保留"]),
         ("take the jeans off. I still want the rest", ["take the jeans off", "i", "still want the rest"]),
         ("cancel the 1.5 m cable", ["cancel the 1.5 m cable"]),
+        (
+            "SO-10009218 牛仔裤不要了 T恤和鞋子还要",
+            ["so-10009218 牛仔裤不要了", "t恤和鞋子还要"],
+        ),  # before Latin
+        ("帮我取消 T恤", ["帮我取消 t恤"]),  # no clause ends there
     ],
 )
 def test_a_message_is_cut_where_its_stance_may_change(text: str, parts: list[str]) -> None:
@@ -123,6 +128,12 @@ def test_neither_cue_is_neither_stance() -> None:
         ("不要取消T恤，把修身牛仔裤删掉", ["JEAN-SLIM-32"], ["TEE-BASIC-L"]),
         ("cancel the jeans and the shoes", ["JEAN-SLIM-32", "SHOE-RUN-42"], []),
         ("I ordered the jeans last week", [], []),
+        (
+            "SO-10009218 牛仔裤不要了 T恤和鞋子还要",
+            ["JEAN-SLIM-32"],
+            ["TEE-BASIC-L", "SHOE-RUN-42"],
+        ),  # 鞋子: shoes
+        ("裤子不要了", ["JEAN-SLIM-32"], []),
     ],
 )
 def test_items_named_to_cancel_and_to_keep(text: str, cancel: list[str], keep: list[str]) -> None:

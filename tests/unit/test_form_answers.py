@@ -322,6 +322,13 @@ async def test_a_request_told_as_a_story_starts_its_form_not_an_apology() -> Non
     assert await run(cancel) == [FollowupAction("cancel_order_form")]
     unasked = told("SO-10009205 the kettle is broken", {"inform": 0.9, "complain": 0.05}, "return_reason")
     assert await run(unasked) == [FollowupAction("return_form")]
+    # The order number pulls towards its status; the problem told beside it is the request.
+    wrong_book = told(
+        "SO-10009211 你们书发错了吧", {"inform": 0.54, "order_status": 0.2}, "order_id", "return_reason"
+    )
+    assert await run(wrong_book) == [FollowupAction("return_form")]
+    status = told("SO-10009211 到哪了", {"inform": 0.54, "order_status": 0.3}, "order_id")
+    assert await run(status) == [FollowupAction("order_status_form")]
 
     # Words of request beside an order number and a detail are heard lower ("take the shoes off …").
     text = "10009218 牛仔裤不要了 T恤跟鞋还要 邮编450008"
