@@ -324,7 +324,10 @@ AFFIRM_MIN = 0.8
 
 def read_back_value(value: Any, tracker: Tracker) -> str | None:
     """The read-back's answer from its slot's value: a "yes" mapped from the `affirm` intent stands when the
-    words say yes, a button sent it, or the understanding was sure."""
+    words say yes, a button sent it, or the understanding was sure. A question about another order's status
+    ("等下 SO-…到哪了？") is answered aside and is no answer: the read-back is asked again."""
+    if asks_about_another_order(tracker):
+        return None
     answer = confirmation(value)
     if answer != "yes" or value != "yes":
         return answer
@@ -369,6 +372,18 @@ _STATUS_QUESTION = re.compile(
     r"|到哪|物流|发货|快递|状态|到了吗|什么时候到|送到"
 )
 _QUESTION = re.compile(r"[?？吗呢]")
+
+
+def asks_about_another_order(tracker: Tracker) -> bool:
+    """The latest message asks where an order other than the form's own is."""
+    current = previous_value(tracker, "order_id")
+    named = {
+        normalise_order_id(str(e.get("value") or ""))
+        for e in (tracker.latest_message or {}).get("entities") or []
+        if isinstance(e, dict) and e.get("entity") == "order_id"
+    }
+    own = normalise_order_id(current) if isinstance(current, str) else None
+    return own is not None and bool(named - {None, own}) and asks_order_status(tracker)
 
 
 def asks_order_status(tracker: Tracker) -> bool:

@@ -119,3 +119,22 @@ async def test_a_cancellation_keeps_its_order_too() -> None:
     dispatcher = CollectingDispatcher()
     assert await form.validate_order_id(OTHER.id, dispatcher, tracker, {}) == {"order_id": RETURNING.id}
     assert [m["response"] for m in dispatcher.messages] == ["utter_status_aside_later"]
+
+
+async def test_the_aside_at_a_read_back_is_no_answer_so_the_read_back_is_asked_again() -> None:
+    form = ValidateCancelOrderForm(FakeOrderStore(RETURNING, OTHER), FakeAttemptLimiter())
+    tracker = _mid_form(
+        f"等下 {OTHER.id}到哪了？",
+        "order_status",
+        proven=[RETURNING.id, OTHER.id],
+        requested="confirm_cancel",
+    )
+    answer = await form.validate_confirm_cancel(
+        tracker.latest_message["text"], CollectingDispatcher(), tracker, {}
+    )
+    assert answer == {"confirm_cancel": None}
+    plain = _mid_form("等下 算了", "deny", proven=[RETURNING.id], requested="confirm_cancel")
+    plain.latest_message["entities"] = []
+    assert await form.validate_confirm_cancel("no", CollectingDispatcher(), plain, {}) == {
+        "confirm_cancel": "no"
+    }
