@@ -26,6 +26,7 @@ from actions.orders.model import AuditEntry, Order
 from actions.orders.store import OrderStore
 from actions.orders.verification import detail_matches, offers_detail, verified_orders
 from actions.providers import attempt_limiter, order_store
+from common.affect import frustration, risk_flags
 from common.formatting import STATUSES, format_date, label
 from common.patterns import normalise_order_id
 
@@ -300,7 +301,12 @@ _YES_ZH = re.compile(
 # Words that take a plain yes back, and a question in place of an answer.
 _UNSURE = re.compile(r"\b(?:no|not|don'?t|wait|stop|but)\b|不|别|算了|先|但|等等|[?？]|吗|呢", re.I)
 _NO_PROBLEM = re.compile(r"^(?:no problem|no worries|没问题)\b", re.I)
+# "等等，我再想想" holds the change back; "等一下 退款是原路退回吗？" asks first, and is asked again after.
+_WAIT_ZH = re.compile(r"^(?:等等|等一下|等下|稍等|我再想想)")
 READ_BACK_BLOCKERS = frozenset({"request_human", "complain"})
+# A complaint the understanding is this unsure of, without anger or a risk, does not block a plain answer
+# ("等等，我再想想……先不退了" read as a complaint at 0.21).
+COMPLAINT_SURE = 0.5
 
 
 def confirmation(value: Any) -> str | None:
@@ -313,6 +319,8 @@ def confirmation(value: Any) -> str | None:
         return None
     if _NO.match(text) and not _NO_PROBLEM.match(text):
         return "no"
+    if _WAIT_ZH.match(text):
+        return None if _QUESTION.search(text) else "no"
     head = _YES.match(text) or _YES_ZH.match(text) or _NO_PROBLEM.match(text)
     return "yes" if head and not _UNSURE.search(text[head.end() :]) else None
 
@@ -344,10 +352,20 @@ def read_back_answer(tracker: Tracker, slot: str) -> dict[str, Any]:
     person or a complaint is never an answer."""
     if tracker.get_slot("requested_slot") != slot or slot in tracker.slots_to_validate():
         return {}
-    if (tracker.latest_message.get("intent") or {}).get("name") in READ_BACK_BLOCKERS:
+    if _blocks_read_back(tracker.latest_message or {}):
         return {}
     answer = confirmation(str(tracker.latest_message.get("text") or ""))
     return {slot: answer} if answer is not None else {}
+
+
+def _blocks_read_back(message: dict[str, Any]) -> bool:
+    intent = message.get("intent") or {}
+    if intent.get("name") not in READ_BACK_BLOCKERS:
+        return False
+    affect = message.get("affect")
+    sure = float(intent.get("confidence") or 0.0) >= COMPLAINT_SURE
+    upset = bool(risk_flags(affect)) or frustration(affect) == "angry"
+    return intent.get("name") == "request_human" or sure or upset
 
 
 def previous_value(tracker: Tracker, slot: str) -> Any:

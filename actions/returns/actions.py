@@ -59,6 +59,10 @@ _STOP_RETURN = re.compile(
 _CONTACT_WORD = re.compile(r"(?i)手机|手机号|电话|邮箱|邮编|phone|mobile|cell|e-?mail|post ?code|zip")
 
 
+# How much clearer than the question's own bar a reason tagged before the question must be.
+UNASKED_MARGIN = 0.15
+
+
 class ValidateReturnForm(OrderIdValidation):
     def __init__(
         self,
@@ -177,10 +181,13 @@ class ValidateReturnForm(OrderIdValidation):
         if asked and await self._only_names_an_item(text, tracker):
             return {"return_reason": None}  # "跑步鞋" when asked why: the question is asked again
         try:
-            match = await (self._reasons or reason_classifier()).classify(
-                text, conversation.language(tracker)
-            )
-            category = match.category
+            reasons = self._reasons or reason_classifier()
+            language = conversation.language(tracker)
+            match = await reasons.classify(text, language)
+            # Before the question a tag must be clearly a reason: one the understanding cut from another
+            # part of the message ("一件夹克" of "SO-… 我想退一件夹克") is only just nearest some reason.
+            clear = asked or match.score >= reasons.threshold(language) + UNASKED_MARGIN
+            category = match.category if clear else OTHER
         except Exception:  # without the sentence vectors the words are still worth keeping
             logger.warning("actions.returns.reason_unclassified", exc_info=True)
             category = OTHER

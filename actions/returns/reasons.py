@@ -94,6 +94,10 @@ class ReasonClassifier:
                 self._prototypes[language] = ([c for c, _ in pairs], [p for _, p in pairs], vectors)
             return self._prototypes[language]
 
+    def threshold(self, language: str) -> float:
+        """The similarity below which words mean no known reason ("other")."""
+        return self._catalogue.thresholds.get(language, self._catalogue.thresholds["en"])
+
     def cued(self, text: str, language: str) -> str | None:
         """The reason a cue word settles ("发错了", "arrived broken"), without the sentence vectors."""
         language = language if language in self._catalogue.examples else "en"

@@ -65,7 +65,8 @@ def reasons() -> ReasonClassifier:
      ("嗯对 退吧", "yes"), ("ok的 确认", "yes"), ("好的好的", "yes"), ("no problem", "yes"),
      ("没问题", "yes"), ("嗯 不用了", None), ("好 但是运费谁出", None), ("ok 那运费谁出?", None),
      ("yes, but only the shoes", None), ("yes cancel it pls", "yes"), ("可以吗", None), ("是不是", None),
-     ("okinawa", None)],
+     ("okinawa", None), ("等等，我再想想……先不退了", "no"), ("稍等", "no"),
+     ("等一下 退款是原路退回吗？多久到账", None)],
 )  # fmt: skip
 def test_read_back_answers(said: str, expected: str | None) -> None:
     assert confirmation(said) == expected
@@ -97,6 +98,15 @@ async def test_a_reason_tagged_before_the_question_counts_only_when_it_means_a_k
     # A stray tag ("return" itself) must not skip the question and decide the policy check alone.
     stray = await form.validate_return_reason("return", CollectingDispatcher(), tracker, {})
     assert stray == {"return_reason": None}
+    # Words only just nearest a reason (an item cut from "…我想退一件夹克") are no reason yet; asked, they
+    # are.
+    near = await form.validate_return_reason("never mind, the small one", CollectingDispatcher(), tracker, {})
+    assert near == {"return_reason": None}
+    asked = make_tracker({**PROVEN, "requested_slot": "return_reason"}, text="never mind, the small one")
+    answered = await form.validate_return_reason(
+        "never mind, the small one", CollectingDispatcher(), asked, {}
+    )
+    assert answered["return_reason"] == "wrong_size"
 
 
 async def test_an_eligible_return_is_read_back_before_it_is_created() -> None:
@@ -402,6 +412,18 @@ def test_a_plain_answer_to_a_read_back_counts_whatever_topic_the_understanding_s
     assert read_back_answer(person, "confirm_return") == {}
     other_question = make_tracker({**asked, "requested_slot": "item"}, text="yes")
     assert read_back_answer(other_question, "confirm_return") == {}
+
+    # A hesitation the understanding took for a complaint, unsure and calm: a no. A sure or angry one is not.
+    hesitation = make_tracker(asked, intent="complain", text="等等，我再想想……先不退了")
+    hesitation.latest_message["intent"]["confidence"] = 0.21
+    assert read_back_answer(hesitation, "confirm_return") == {"confirm_return": "no"}
+    angry = make_tracker(
+        asked, intent="complain", text="等等，我再想想……先不退了", affect={"frustration": "angry"}
+    )
+    angry.latest_message["intent"]["confidence"] = 0.21
+    assert read_back_answer(angry, "confirm_return") == {}
+    sure = make_tracker(asked, intent="complain", text="算了 你们太差劲了")
+    assert read_back_answer(sure, "confirm_return") == {}
 
 
 async def test_a_reason_retold_at_the_read_back_keeps_the_one_given() -> None:
