@@ -349,7 +349,7 @@ def read_back_value(value: Any, tracker: Tracker) -> str | None:
 def read_back_answer(tracker: Tracker, slot: str) -> dict[str, Any]:
     """A read-back answered plainly in words the understanding took for another topic ("嗯对 退吧" as a
     refund question, so the slot's own mapping skipped it): the form takes the answer. A request for a
-    person or a complaint is never an answer."""
+    person, or a complaint the understanding is sure of or told in anger or with a risk, is no answer."""
     if tracker.get_slot("requested_slot") != slot or slot in tracker.slots_to_validate():
         return {}
     if _blocks_read_back(tracker.latest_message or {}):
