@@ -106,6 +106,8 @@ def _zh_terms() -> tuple[re.Pattern[str] | None, dict[str, str]]:
     if not QUERY_TERMS_ZH.is_file():
         return None, {}
     raw = yaml.safe_load(QUERY_TERMS_ZH.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise QueryTermsError(f"{QUERY_TERMS_ZH}: expected a mapping with code_switch and typos")
     terms: dict[str, str] = {}
     for section in ("code_switch", "typos"):
         entries = raw.get(section) or {}

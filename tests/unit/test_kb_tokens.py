@@ -63,11 +63,15 @@ def test_english_queries_keep_their_english_words() -> None:
 
 def test_a_malformed_query_terms_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = tmp_path / "query_terms_zh.yml"
-    broken.write_text("version: 1\ncode_switch: [invoice, 发票]\n", encoding="utf-8")
     monkeypatch.setattr(tokens, "QUERY_TERMS_ZH", broken)
-    tokens._zh_terms.cache_clear()
     try:
-        with pytest.raises(tokens.QueryTermsError, match=r"query_terms_zh.yml: code_switch"):
-            plain_terms("invoice", "zh")
+        for text, named in (
+            ("version: 1\ncode_switch: [invoice, 发票]\n", "code_switch"),
+            ("- invoice\n", "mapping"),
+        ):
+            broken.write_text(text, encoding="utf-8")
+            tokens._zh_terms.cache_clear()
+            with pytest.raises(tokens.QueryTermsError, match=rf"query_terms_zh.yml: .*{named}"):
+                plain_terms("invoice", "zh")
     finally:
         tokens._zh_terms.cache_clear()
