@@ -197,10 +197,8 @@ class OrderIdValidation(FormValidationAction):
         if (
             not self.answers_status_aside
             or tracker.get_slot("requested_slot") in (None, "order_id", CHECK_SLOT)
-            or not named_order(tracker)
-            or not isinstance(current, str)
-            or normalise_order_id(current) in (None, order_id)
-            or not asks_order_status(tracker)
+            or not asks_about_another_order(tracker)
+            or normalise_order_id(str(current)) == order_id
         ):
             return None
         other = await self.store.get(order_id)

@@ -96,7 +96,8 @@ class ReasonClassifier:
 
     def threshold(self, language: str) -> float:
         """The similarity below which words mean no known reason ("other")."""
-        return self._catalogue.thresholds.get(language, self._catalogue.thresholds["en"])
+        language = language if language in self._catalogue.examples else "en"
+        return self._catalogue.thresholds[language]
 
     def cued(self, text: str, language: str) -> str | None:
         """The reason a cue word settles ("发错了", "arrived broken"), without the sentence vectors."""
