@@ -118,6 +118,13 @@ def _free_text_answer(tracker: Tracker, text: str) -> SlotSet | None:
     return SlotSet(requested, text)
 
 
+def follows_an_answer(tracker: Tracker) -> bool:
+    """A short message right after the knowledge base answered ("那鞋子呢 也是30天吗"): read it with that
+    question before taking it for another topic."""
+    text = str((tracker.latest_message or {}).get("text") or "")
+    return _short(text) and _question_answered_just_before(tracker) is not None
+
+
 def _short(text: str) -> bool:
     """Follow-ups are short: "and do they have to be unopened?", "那泳衣呢？"."""
     if detect_language(text) == "zh":

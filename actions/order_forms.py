@@ -163,6 +163,9 @@ class OrderIdValidation(FormValidationAction):
 
     async def accessible_order(self, tracker: Tracker) -> Order | None:
         raw = tracker.get_slot("order_id")
+        if self.answers_status_aside and self._aside_turn(tracker):
+            # This turn's extraction holds the other order; the form's questions follow its own.
+            raw = previous_value(tracker, "order_id")
         order_id = normalise_order_id(raw) if isinstance(raw, str) else None
         order = await self.store.get(order_id) if order_id else None
         return order if order is not None and order_access(order, tracker) else None
@@ -187,6 +190,12 @@ class OrderIdValidation(FormValidationAction):
         # Unknown, or not provably the customer's: ask for the detail without saying which.
         return {"order_id": order_id, CHECK_SLOT: None}
 
+    @staticmethod
+    def _aside_turn(tracker: Tracker) -> bool:
+        return tracker.get_slot("requested_slot") not in (None, "order_id", CHECK_SLOT) and (
+            asks_about_another_order(tracker)
+        )
+
     async def _status_aside(
         self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any] | None:
@@ -196,8 +205,7 @@ class OrderIdValidation(FormValidationAction):
         current = previous_value(tracker, "order_id")
         if (
             not self.answers_status_aside
-            or tracker.get_slot("requested_slot") in (None, "order_id", CHECK_SLOT)
-            or not asks_about_another_order(tracker)
+            or not self._aside_turn(tracker)
             or normalise_order_id(str(current)) == order_id
         ):
             return None
@@ -409,6 +417,22 @@ def asks_order_status(tracker: Tracker) -> bool:
         return True
     text = str(message.get("text") or "")
     return bool(_STATUS_QUESTION.search(text) and _QUESTION.search(text))
+
+
+# "不对不对 发错了 是SO-…", "oops wrong one, it's SO-…": the slip is the order number's, not the parcel's
+# ("SO-… 面霜发错了" says the wrong item came). A slip word, then the number after "是" / "it's" / "I meant".
+_NUMBER_SLIP = re.compile(
+    r"(?:不对|错了|发错|打错|输错|写错|搞错|弄错).{0,8}?(?:应该是|是|为)\s*(?:订单号?\s*)?(?:SO|#)?[-\s]?\d{8}"
+    r"|\b(?:sorry|oops|typo|my bad|wrong (?:one|number|order(?:\s+number)?))\b.{0,30}?"
+    r"\b(?:it'?s|its|it is|i meant|meant|should be|should've been|right one is)"
+    r"\s*(?:order\s*)?(?:SO|#)?[-\s]?\d{8}",
+    re.I,
+)
+
+
+def corrects_order_number(text: str) -> bool:
+    """The message takes back an order number it names a better one for ("发错了 是SO-…")."""
+    return _NUMBER_SLIP.search(text) is not None
 
 
 def is_correction(tracker: Tracker) -> bool:

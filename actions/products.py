@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import conversation
 from actions.handoff import ActionHandoff
+from actions.knowledge import follows_an_answer
 from actions.orders.lookup import lookup_order
 from actions.orders.model import Order, OrderStatus
 from actions.orders.store import OrderStore
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 CATALOG_FILE = Path(__file__).resolve().parents[1] / "data" / "catalog" / "products.yml"
 PRESALES = "presales_question"
+KB_ACTION = "action_answer_from_kb"
 RECENT_ORDERS = 10  # a signed-in customer's orders searched for what they own
 NOT_OWNED = frozenset({OrderStatus.CANCELLED, OrderStatus.RETURNED, OrderStatus.PENDING})
 ATTRIBUTE_RESPONSES = {
@@ -219,6 +221,8 @@ class ActionAnswerProductQuestion(_ProductAction):
             answer = await search.answer(product, text, language, currency) if product else None
         except Exception:
             return await self.failed(dispatcher, tracker)
+        if product is None and follows_an_answer(tracker):
+            return [FollowupAction(KB_ACTION)]  # a follow-up to a policy answer names no product
         if product is None:
             candidates = [p.id for p in identified.candidates] or None
             return await self.to_presales(

@@ -18,6 +18,7 @@ from actions.order_changes import ReadBack, form_start
 from actions.order_forms import (
     CHECK_SLOT,
     OrderIdValidation,
+    corrects_order_number,
     is_correction,
     previous_value,
     read_back_answer,
@@ -31,7 +32,7 @@ from actions.orders.model import Order, OrderItem, OrderStatus
 from actions.orders.store import OrderStore
 from actions.providers import order_store, reason_classifier, return_policy
 from actions.refund_status import OVERDUE, refund_report
-from actions.returns.items import match_item, matching_items, meant_in_message, only_names_an_item
+from actions.returns.items import excludes, match_item, matching_items, meant_in_message, only_names_an_item
 from actions.returns.policy import Outcome, ReturnPolicy, decide
 from actions.returns.reasons import OTHER, ReasonClassifier
 from common.formatting import CONDITIONS, PAYMENT_METHODS, RETURN_REASONS, format_money, label
@@ -119,6 +120,8 @@ class ValidateReturnForm(OrderIdValidation):
             logger.warning("actions.returns.reasons_unavailable", exc_info=True)
             return {}
         for text in reversed(recent):
+            if corrects_order_number(text):
+                continue
             category = reasons.cued(text, language)
             if category is not None:
                 return {"return_reason": category, "return_reason_text": text}
@@ -142,7 +145,10 @@ class ValidateReturnForm(OrderIdValidation):
         candidates = matching_items(order, str(value or ""))
         asked = requested == "item"
         text = str((tracker.latest_message or {}).get("text") or "")
-        if len(candidates) != 1 and text and text != value:
+        meant = meant_in_message(order, text) if asked and text and text != value and excludes(text) else None
+        if meant is not None:
+            candidates = [meant]  # "the running ones, not the boots": the boots are named to leave them out
+        elif len(candidates) != 1 and text and text != value:
             # The entity is a fragment ("L" of "the black one in size L", "夹克" of "黑色L码那件夹克"): the
             # whole message may be clearer, without what it keeps ("另外两件留着") when nobody asked.
             if asked:
@@ -164,12 +170,17 @@ class ValidateReturnForm(OrderIdValidation):
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        asked = tracker.get_slot("requested_slot") == "return_reason"
+        latest = str((tracker.latest_message or {}).get("text") or "")
+        if not asked and corrects_order_number(
+            latest
+        ):  # "发错了 是SO-…": the number was wrong, not the parcel
+            return {"return_reason": previous_value(tracker, "return_reason")}
         if value in REASONS:  # a button, or an entity the understanding found
             return {"return_reason": value}
         if is_correction(tracker):
             return {"return_reason": None}
         # The whole answer, not just an entity the understanding cut out of it.
-        asked = tracker.get_slot("requested_slot") == "return_reason"
         text = str((tracker.latest_message or {}).get("text") if asked else value or "").strip() or str(
             value or ""
         )

@@ -106,6 +106,11 @@ def meant_in_message(order: Order, text: str) -> OrderItem | None:
     return match_item(order, asked) if asked else None
 
 
+def excludes(text: str) -> bool:
+    """Some part of the message names what it leaves out or keeps ("not the boots", "另外两件留着")."""
+    return any(is_keep_clause(part) for part in clauses(text))
+
+
 def named_to_cancel(order: Order, text: str) -> list[OrderItem]:
     """Items a message names where it asks to cancel: the shoes in "cancel the shoes but keep the jeans"."""
     return _named_in_clauses(order, [c for c in clauses(text) if is_cancel_clause(c)])

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.order_forms import (
     confirmation,
+    corrects_order_number,
     is_correction,
     read_back_answer,
     read_back_value,
@@ -544,3 +545,45 @@ async def test_a_reason_read_as_a_no_is_a_reason_when_its_words_say_so(said: str
     )
     extracted = await form.extract_return_reason(CollectingDispatcher(), tracker, {})
     assert {k: v for k, v in extracted.items() if k == "return_reason"} == expected
+
+
+async def test_an_item_named_to_leave_it_out_is_not_the_one_chosen() -> None:
+    shoes = OrderItem("SHOE-RUN-42", "Running shoes", "跑步鞋", "shoes", 89.0, 1, "opened")
+    boots = OrderItem("BOOT-LTH-42", "Leather boots", "皮靴", "shoes", 149.0, 1, "used")
+    order = Order(**{**ORDER.__dict__, "items": (shoes, boots)})
+    form = ValidateReturnForm(FakeOrderStore(order), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = "the running ones, not the boots"
+    tracker = make_tracker({**PROVEN, "requested_slot": "item"}, text=said)
+    assert await form.validate_item("boots", CollectingDispatcher(), tracker, {}) == {"item": shoes.sku}
+    plain = make_tracker({**PROVEN, "requested_slot": "item"}, text="the boots please")
+    assert await form.validate_item("boots", CollectingDispatcher(), plain, {}) == {"item": boots.sku}
+
+
+@pytest.mark.parametrize(
+    ("said", "slip"),
+    [
+        ("不对不对 发错了 是SO-10002254", True),
+        ("订单号打错了，应该是 10002254", True),
+        ("oops wrong one, its SO-10002254", True),
+        ("sorry i meant #10002254", True),
+        ("SO-10002254 面霜发错了", False),  # the wrong item came
+        ("the wrong item came, its SO-10002254", False),
+    ],
+)
+def test_a_slip_in_the_order_number_is_told_apart_from_a_wrong_item(said: str, slip: bool) -> None:
+    assert corrects_order_number(said) is slip
+
+
+async def test_a_reason_word_that_takes_back_the_order_number_is_not_a_return_reason() -> None:
+    form = ValidateReturnForm(FakeOrderStore(ORDER), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = f"不对不对 发错了 是{ORDER.id}"
+    tracker = make_tracker({"order_id": ORDER.id, "requested_slot": "order_check"}, text=said)
+    assert await form.validate_return_reason("wrong_item", CollectingDispatcher(), tracker, {}) == {
+        "return_reason": None
+    }
+    told = make_tracker(
+        {"order_id": ORDER.id, "requested_slot": "order_check"}, text=f"{ORDER.id} 面霜发错了"
+    )
+    assert await form.validate_return_reason("wrong_item", CollectingDispatcher(), told, {}) == {
+        "return_reason": "wrong_item"
+    }

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import ActionHandoff
@@ -643,3 +643,21 @@ def test_every_response_the_actions_send_has_both_languages() -> None:
         assert sorted(languages) == ["en", "zh"], name
     assert {"product_id", "product_options"} <= set(domain["slots"])
     assert {"action_recommend_products", "action_answer_product_question"} <= set(domain["actions"])
+
+
+async def test_a_short_follow_up_to_a_policy_answer_is_read_by_the_knowledge_base_not_presales() -> None:
+    hub = FakeHub()
+    said = "what about boots, same 30 days?"
+    answered = [
+        {"event": "user", "text": "how long do i have to return a jacket", "parse_data": {}},
+        {"event": "slot", "name": "kb_answer", "value": {"article_id": "en-returns-window"}},
+        {"event": "user", "text": said, "parse_data": {}},
+    ]
+    tracker = make_tracker(intent="product_question", text=said, events=answered)
+    assert await question_action(hub).run(CollectingDispatcher(), tracker, {}) == [
+        FollowupAction("action_answer_from_kb")
+    ]
+    assert hub.packets == []
+    fresh = make_tracker(intent="product_question", text=said)  # nothing answered before: pre-sales
+    await question_action(hub).run(CollectingDispatcher(), fresh, {})
+    assert hub.packets[0]["reason"] == "presales_question"

@@ -138,3 +138,24 @@ async def test_the_aside_at_a_read_back_is_no_answer_so_the_read_back_is_asked_a
     assert await form.validate_confirm_cancel("no", CollectingDispatcher(), plain, {}) == {
         "confirm_cancel": "no"
     }
+
+
+async def test_at_a_read_back_the_form_keeps_asking_about_its_own_order_not_the_shipped_one_asked_about() -> (
+    None
+):
+    """The other order is shipped (nothing to confirm); the form's own is pending, so the read-back stays
+    among the form's questions and is asked again instead of the form ending unconfirmed."""
+    own = replace(RETURNING, status=OrderStatus.PENDING, delivered_on=None)
+    form = ValidateCancelOrderForm(FakeOrderStore(own, OTHER), FakeAttemptLimiter())
+    slots = ["order_id", "order_check", "confirm_cancel"]
+    tracker = _mid_form(
+        f"等下 {OTHER.id}到哪了？", "order_status", proven=[own.id, OTHER.id], requested="confirm_cancel"
+    )
+    assert await form.required_slots(slots, CollectingDispatcher(), tracker, {}) == [
+        "order_id",
+        "confirm_cancel",
+    ]
+    plain = _mid_form(
+        f"cancel {OTHER.id} instead", "cancel_order", proven=[own.id, OTHER.id], requested="confirm_cancel"
+    )
+    assert await form.required_slots(slots, CollectingDispatcher(), plain, {}) == ["order_id"]
