@@ -307,8 +307,19 @@ _YES_ZH = re.compile(
 # Words that take a plain yes back, and a question in place of an answer.
 _UNSURE = re.compile(r"\b(?:no|not|don'?t|wait|stop|but)\b|不|别|算了|先|但|等等|[?？]|吗|呢", re.I)
 _NO_PROBLEM = re.compile(r"^(?:no problem|no worries|没问题)\b", re.I)
-# "等等，我再想想" holds the change back; "等一下 退款是原路退回吗？" asks first, and is asked again after.
-_WAIT_ZH = re.compile(r"^(?:等等|等一下|等下|稍等|我再想想)")
+# A customer who stops to think ("let me think a sec", "呃 我想想啊", "等一下 退款是原路退回吗？") has
+# not answered: the read-back is asked again and nothing changes. A no after it ("等等，我再想想……先不退了")
+# is a no.
+_HESITATION = re.compile(
+    r"^\W*(?:(?:u+h+|e+r+m*|h+m+|e+m+|呃|额|嗯)\W*)?"
+    r"(?:wait|hold on|hang on|one (?:sec|moment)|let me (?:think|check|see|double[ -]?check|ask)"
+    r"|give me a (?:sec|second|minute|moment)|我?再?想想|我?考虑一下|考虑考虑|等等|等一下|等下|稍等|容我想想"
+    r"|我问问|我再看看)",
+    re.I,
+)
+_DECLINE = re.compile(r"\b(?:no|not|don'?t|nah|nope|never ?mind|leave it|forget it)\b|不|别|算了", re.I)
+#: Below this the understanding's "deny" gives way to words that plainly say yes ("ok 退吧" read as deny).
+DENY_UNSURE = 0.5
 READ_BACK_BLOCKERS = frozenset({"request_human", "complain"})
 # A complaint the understanding is this unsure of, without anger or a risk, does not block a plain answer
 # ("等等，我再想想……先不退了" read as a complaint at 0.21).
@@ -323,10 +334,12 @@ def confirmation(value: Any) -> str | None:
     text = str(value or "").strip()
     if not text or len(text.split()) > 6:
         return None
+    hesitation = _HESITATION.match(text)
+    if hesitation:
+        rest = text[hesitation.end() :]
+        return "no" if _DECLINE.search(rest) and not _QUESTION.search(rest) else None
     if _NO.match(text) and not _NO_PROBLEM.match(text):
         return "no"
-    if _WAIT_ZH.match(text):
-        return None if _QUESTION.search(text) else "no"
     head = _YES.match(text) or _YES_ZH.match(text) or _NO_PROBLEM.match(text)
     return "yes" if head and not _UNSURE.search(text[head.end() :]) else None
 
@@ -338,15 +351,25 @@ AFFIRM_MIN = 0.8
 
 def read_back_value(value: Any, tracker: Tracker) -> str | None:
     """The read-back's answer from its slot's value: a "yes" mapped from the `affirm` intent stands when the
-    words say yes, a button sent it, or the understanding was sure. A question about another order's status
-    ("等下 SO-…到哪了？") is answered aside and is no answer: the read-back is asked again."""
+    words say yes, a button sent it, or the understanding was sure; a "no" mapped from `deny` is no answer
+    when the words only hesitate, and a yes when they plainly say yes and the understanding was unsure.
+    A question about another order's status ("等下 SO-…到哪了？") is answered aside and is no answer: the
+    read-back is asked again."""
     if asks_about_another_order(tracker):
         return None
     answer = confirmation(value)
-    if answer != "yes" or value != "yes":
-        return answer
     latest = tracker.latest_message or {}
     text = str(latest.get("text") or "").strip()
+    heard = latest.get("intent") or {}
+    if value == "no" and heard.get("name") == "deny" and not text.startswith("/"):  # the understanding's no
+        words = confirmation(text)
+        sure = float(heard.get("confidence") or 0.0) >= DENY_UNSURE
+        if words is None and _HESITATION.match(text):
+            return None  # "errr... let me think a sec": asked again
+        if words == "yes" and not sure:
+            return "yes"  # "ok 退吧"
+    if answer != "yes" or value != "yes":
+        return answer
     if text.startswith("/") or confirmation(text) == "yes":
         return "yes"
     return "yes" if float((latest.get("intent") or {}).get("confidence") or 0.0) >= AFFIRM_MIN else None

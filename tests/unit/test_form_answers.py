@@ -61,12 +61,14 @@ def reasons() -> ReasonClassifier:
 
 @pytest.mark.parametrize(
     ("said", "expected"),
-    [("yes", "yes"), ("ok do it", "yes"), ("是的", "yes"), ("no", "no"), ("算了", "no"), ("wait", "no"),
+    [("yes", "yes"), ("ok do it", "yes"), ("是的", "yes"), ("no", "no"), ("算了", "no"), ("wait", None),
+     ("errr... let me think a sec", None), ("呃 我想想啊", None), ("hold on, let me check", None),
+     ("wait, not yet", "no"), ("hmm wait, no leave it", "no"), ("ok 退吧", "yes"),
      ("what does the refund cover exactly and how long will it take", None), ("maybe", None), ("yes", "yes"),
      ("嗯对 退吧", "yes"), ("ok的 确认", "yes"), ("好的好的", "yes"), ("no problem", "yes"),
      ("没问题", "yes"), ("嗯 不用了", None), ("好 但是运费谁出", None), ("ok 那运费谁出?", None),
      ("yes, but only the shoes", None), ("yes cancel it pls", "yes"), ("可以吗", None), ("是不是", None),
-     ("okinawa", None), ("等等，我再想想……先不退了", "no"), ("稍等", "no"),
+     ("okinawa", None), ("等等，我再想想……先不退了", "no"), ("稍等", None),
      ("等一下 退款是原路退回吗？多久到账", None)],
 )  # fmt: skip
 def test_read_back_answers(said: str, expected: str | None) -> None:
@@ -587,3 +589,22 @@ async def test_a_reason_word_that_takes_back_the_order_number_is_not_a_return_re
     assert await form.validate_return_reason("wrong_item", CollectingDispatcher(), told, {}) == {
         "return_reason": "wrong_item"
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence", "expected"),
+    [
+        ("errr... let me think a sec", 0.63, None),  # hesitating is no answer: asked again
+        ("呃 我想想啊", 0.51, None),
+        ("等等，我再想想……先不退了", 0.88, "no"),
+        ("ok 退吧", 0.21, "yes"),  # plainly a yes, the understanding unsure of its no
+        ("ok 退吧", 0.9, "no"),  # a sure no is not overruled
+        ("no", 0.95, "no"),
+    ],
+)
+def test_a_no_the_understanding_heard_in_words_that_do_not_say_no(
+    text: str, confidence: float, expected: str | None
+) -> None:
+    tracker = make_tracker({**PROVEN, "requested_slot": "confirm_cancel"}, intent="deny", text=text)
+    tracker.latest_message["intent"]["confidence"] = confidence
+    assert read_back_value("no", tracker) == expected
