@@ -608,3 +608,19 @@ def test_a_no_the_understanding_heard_in_words_that_do_not_say_no(
     tracker = make_tracker({**PROVEN, "requested_slot": "confirm_cancel"}, intent="deny", text=text)
     tracker.latest_message["intent"]["confidence"] = confidence
     assert read_back_value("no", tracker) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "language", "expected"),
+    [
+        ("口红颜色太显黑了", "zh", "changed_mind"),  # a shade that does not suit: not a wrong item
+        ("这个色号显老", "zh", "changed_mind"),
+        ("the colour totally washes me out", "en", "changed_mind"),
+        ("颜色发错了", "zh", "wrong_item"),
+    ],
+)
+def test_a_shade_that_does_not_suit_is_a_change_of_mind_by_its_cue(
+    said: str, language: str, expected: str
+) -> None:
+    catalogue = ReasonCatalogue.from_file(REASONS_FILE)
+    assert ReasonClassifier(catalogue, embed_by_word).cued(said, language) == expected
