@@ -40,12 +40,18 @@ def items_line(items: tuple[OrderItem, ...], language: str) -> str:
 
 
 def lines_to_cancel(order: Order, tracker: Tracker) -> tuple[OrderItem, ...]:
-    """The whole order, or the one line the customer means ("cancel the headphones in SO-…"). The read-back
-    still asks before anything changes."""
+    """The whole order, the one line the customer means ("cancel the headphones in SO-…"), or the lines they
+    did not name to keep. The read-back still asks before anything changes."""
     if len(order.items) < 2:
         return order.items
-    item = _line_meant(order, _request_messages(tracker), tracker.get_slot("item"))
-    return (item,) if item is not None else order.items
+    messages = _request_messages(tracker)
+    item = _line_meant(order, messages, tracker.get_slot("item"))
+    if item is not None:
+        return (item,)
+    # "跑鞋那双帮我去掉 T恤和裤子照常发" with the first name unmatched: what they keep stays on the order.
+    kept = _only_kept(order, messages)
+    rest = tuple(i for i in order.items if i.sku not in kept)
+    return rest or order.items
 
 
 def _line_meant(order: Order, messages: list[str], entity: object) -> OrderItem | None:

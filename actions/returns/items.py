@@ -45,6 +45,9 @@ _CLAUSE_BREAK = re.compile(
     r"|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])"  # chat Chinese often parts clauses with a space
     r"|(?<=[了吧啊呢哦呀嘛])\s+(?=[a-z0-9])"  # also before a Latin name, after a clause's final particle
 )
+# A Chinese verb can end a clause before a space ("跑鞋那双帮我去掉 T恤和裤子照常发") or take its object after
+# it ("帮我取消 T恤"): it ends one only when what follows takes a stance of its own.
+_AFTER_ZH_VERB = re.compile(r"(?<=[掉消要发着留])\s+(?=[a-z])")
 _CANCEL_CUE = re.compile(
     r"\b(?:cancel\w*|remove|drop|delete|take\b.*?\b(?:off|out)|scrap|ditch|get rid of"
     r"|(?:don't|dont|do not|no longer)\s+(?:want|need))\b"
@@ -125,7 +128,16 @@ def clauses(text: str) -> list[str]:
     """A message cut where its stance may change: at punctuation, before "but", "except", "其他", ..., and
     before "and keep" or "I still want"; lower-cased, with typographic apostrophes made plain."""
     plain = text.lower().replace("’", "'")
-    return [part.strip() for part in _CLAUSE_BREAK.split(plain) if part and part.strip()]
+    parts = [part.strip() for part in _CLAUSE_BREAK.split(plain) if part and part.strip()]
+    return [piece for part in parts for piece in _split_after_verb(part)]
+
+
+def _split_after_verb(part: str) -> list[str]:
+    for gap in _AFTER_ZH_VERB.finditer(part):
+        head, tail = part[: gap.start()], part[gap.end() :]
+        if _CANCEL_CUE.search(tail) or _KEEP_CUE.search(tail):
+            return [head.strip(), *_split_after_verb(tail)]
+    return [part]
 
 
 def is_cancel_clause(clause: str) -> bool:
@@ -175,10 +187,13 @@ def _name_forms(item: OrderItem) -> set[str]:
 
 def _zh_heads(name: str) -> set[str]:
     """A Chinese name without its leading modifiers, as people shorten it: "修身牛仔裤" → "牛仔裤", "仔裤";
-    "纯棉t恤" → "t恤". Never from a digit on ("20000毫安充电宝" gives "充电宝", not "0毫安充电宝"). Two
-    characters can be a common word ("手机" in "手机号"): a change is always read back before it is made."""
+    "纯棉t恤" → "t恤", "跑步鞋" → "跑鞋". Never from a digit on ("20000毫安充电宝" gives "充电宝", not
+    "0毫安充电宝"). Two characters can be a common word ("手机" in "手机号"): a change is always read back
+    before it is made."""
     compact = name.replace(" ", "")
-    return {compact[start:] for start in range(1, len(compact) - 1) if not compact[start].isdigit()}
+    heads = {compact[start:] for start in range(1, len(compact) - 1) if not compact[start].isdigit()}
+    # A three-character name without its middle one: "跑步鞋" → "跑鞋".
+    return heads | {h[0] + h[2] for h in heads | {compact} if len(h) == 3 and "\u4e00" <= h[1] <= "\u9fff"}
 
 
 def _by_position(order: Order, wanted: str) -> OrderItem | None:
