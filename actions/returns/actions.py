@@ -104,6 +104,9 @@ class ValidateReturnForm(OrderIdValidation):
         if item is None and len(order.items) == 1:
             item = order.items[0]  # nothing to choose
         recent = _since_the_request(tracker)
+        told = [text for text in reversed(recent) if excludes(text)]
+        if told and (meant := meant_in_message(order, told[0])) is not None:
+            item = meant  # "send back the face cream … the lipstick im keeping": not the lipstick
         if item is None:
             item = next((m for text in reversed(recent) if (m := meant_in_message(order, text))), None)
         return {"item": item.sku if item is not None else None, **self._reason_told(recent, tracker)}
@@ -145,7 +148,7 @@ class ValidateReturnForm(OrderIdValidation):
         candidates = matching_items(order, str(value or ""))
         asked = requested == "item"
         text = str((tracker.latest_message or {}).get("text") or "")
-        meant = meant_in_message(order, text) if asked and text and text != value and excludes(text) else None
+        meant = meant_in_message(order, text) if text and text != value and excludes(text) else None
         if meant is not None:
             candidates = [meant]  # "the running ones, not the boots": the boots are named to leave them out
         elif len(candidates) != 1 and text and text != value:

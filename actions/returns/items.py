@@ -55,7 +55,7 @@ _CANCEL_CUE = re.compile(
 )
 # A keep cue outweighs a cancel cue in the same clause: "don't cancel the jeans", "不要取消T恤".
 _KEEP_CUE = re.compile(
-    r"\b(?:keep|leave|hold on to|stays?|(?:is|are)\s+(?:fine|ok|okay|good)"
+    r"\b(?:keep(?:ing)?|leave|leaving|hold on to|stays?|(?:is|are)\s+(?:fine|ok|okay|good)"
     r"|except|apart from|other than|not\s+(?:the|my|those|these|that|this)"
     r"|still\s+(?:want|need)(?!\s+to\s+(?:cancel|remove|drop|delete))"
     r"|(?:don't|dont|do not|not|never|no need to)\s+(?:\w+\s+){0,2}?(?:cancel\w*|remove|drop|delete))\b"

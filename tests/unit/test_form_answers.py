@@ -624,3 +624,15 @@ def test_a_shade_that_does_not_suit_is_a_change_of_mind_by_its_cue(
 ) -> None:
     catalogue = ReasonCatalogue.from_file(REASONS_FILE)
     assert ReasonClassifier(catalogue, embed_by_word).cued(said, language) == expected
+
+
+async def test_an_item_the_opening_message_keeps_is_not_the_one_returned() -> None:
+    cream = OrderItem("CRM-HYD-50", "Hydrating face cream", "保湿面霜", "beauty", 39.0, 1, "unopened")
+    lipstick = OrderItem("LIP-MATTE-RD", "Matte lipstick", "哑光口红", "beauty", 19.0, 1, "opened")
+    order = Order(**{**ORDER.__dict__, "items": (cream, lipstick)})
+    form = ValidateReturnForm(FakeOrderStore(order), FakeAttemptLimiter(), reasons(), today=TODAY)
+    said = f"{order.id} want to send back the face cream, its still sealed. the lipstick im keeping"
+    opening = make_tracker({**PROVEN, "requested_slot": None}, text=said)
+    assert await form.validate_item("lipstick", CollectingDispatcher(), opening, {}) == {"item": cream.sku}
+    unproven = make_tracker({"order_id": order.id, "item": "lipstick"}, text=said, intent="request_return")
+    assert (await form.on_verified(order, unproven))["item"] == cream.sku
