@@ -175,9 +175,8 @@ class ValidateReturnForm(OrderIdValidation):
     ) -> dict[str, Any]:
         asked = tracker.get_slot("requested_slot") == "return_reason"
         latest = str((tracker.latest_message or {}).get("text") or "")
-        if not asked and corrects_order_number(
-            latest
-        ):  # "发错了 是SO-…": the number was wrong, not the parcel
+        if not asked and corrects_order_number(latest):
+            # "发错了 是SO-…": the number was wrong, not the parcel.
             return {"return_reason": previous_value(tracker, "return_reason")}
         if value in REASONS:  # a button, or an entity the understanding found
             return {"return_reason": value}

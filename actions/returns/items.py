@@ -193,7 +193,11 @@ def _zh_heads(name: str) -> set[str]:
     compact = name.replace(" ", "")
     heads = {compact[start:] for start in range(1, len(compact) - 1) if not compact[start].isdigit()}
     # A three-character name without its middle one: "跑步鞋" → "跑鞋".
-    return heads | {h[0] + h[2] for h in heads | {compact} if len(h) == 3 and "\u4e00" <= h[1] <= "\u9fff"}
+    return heads | {h[0] + h[2] for h in heads | {compact} if len(h) == 3 and all(map(_is_han, h))}
+
+
+def _is_han(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
 
 
 def _by_position(order: Order, wanted: str) -> OrderItem | None:
