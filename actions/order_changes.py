@@ -45,22 +45,21 @@ def lines_to_cancel(order: Order, tracker: Tracker) -> tuple[OrderItem, ...]:
     if len(order.items) < 2:
         return order.items
     messages = _request_messages(tracker)
-    item = _line_meant(order, messages, tracker.get_slot("item"))
+    kept = _only_kept(order, messages)
+    item = _line_meant(order, messages, tracker.get_slot("item"), kept)
     if item is not None:
         return (item,)
     # "跑鞋那双帮我去掉 T恤和裤子照常发" with the first name unmatched: what they keep stays on the order.
-    kept = _only_kept(order, messages)
     rest = tuple(i for i in order.items if i.sku not in kept)
     return rest or order.items
 
 
-def _line_meant(order: Order, messages: list[str], entity: object) -> OrderItem | None:
+def _line_meant(order: Order, messages: list[str], entity: object, kept: set[str]) -> OrderItem | None:
     """The one item named where the customer asks to cancel ("cancel the shoes but keep the jeans"); else
     the item entity, unless they only named it to keep it; else the one item their messages name."""
     to_cancel = _newest_named_to_cancel(order, messages)
     if len(to_cancel) == 1:
         return to_cancel[0]
-    kept = _only_kept(order, messages)
     item = match_item(order, entity) if isinstance(entity, str) else None
     if item is not None and item.sku not in kept and not _said_to_keep(str(entity), messages):
         return item

@@ -372,7 +372,7 @@ def read_back_value(value: Any, tracker: Tracker) -> str | None:
         return answer
     if text.startswith("/") or confirmation(text) == "yes":
         return "yes"
-    return "yes" if float((latest.get("intent") or {}).get("confidence") or 0.0) >= AFFIRM_MIN else None
+    return "yes" if float(heard.get("confidence") or 0.0) >= AFFIRM_MIN else None
 
 
 def read_back_answer(tracker: Tracker, slot: str) -> dict[str, Any]:

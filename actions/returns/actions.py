@@ -104,8 +104,8 @@ class ValidateReturnForm(OrderIdValidation):
         if item is None and len(order.items) == 1:
             item = order.items[0]  # nothing to choose
         recent = _since_the_request(tracker)
-        told = [text for text in reversed(recent) if excludes(text)]
-        if told and (meant := meant_in_message(order, told[0])) is not None:
+        told = next((text for text in reversed(recent) if excludes(text)), None)
+        if told and (meant := meant_in_message(order, told)) is not None:
             item = meant  # "send back the face cream … the lipstick im keeping": not the lipstick
         if item is None:
             item = next((m for text in reversed(recent) if (m := meant_in_message(order, text))), None)
