@@ -24,6 +24,21 @@ logger = logging.getLogger(__name__)
 CATEGORY_BY_INTENT = {"ask_shipping": "shipping", "payment_problem": "payment"}
 # A payment problem the knowledge base cannot explain is a payment issue for a person, not a kb miss.
 MISS_REASON_BY_INTENT = {"payment_problem": "payment_issue"}
+# A near miss offers this many articles to pick from, and a person; a pick comes back as ask_policy with
+# the article's id in this entity ("none": the person), so it is answered by id, never searched again.
+SUGGESTED_ARTICLES = 2
+CHOSEN_ARTICLE = "kb_article"
+NONE_CHOSEN = "none"
+PERSON_CHOICE = {"en": "None of these: talk to a person", "zh": "都不是，转人工"}
+
+
+def suggestion_buttons(hits: list[Hit], language: str) -> list[dict[str, str]]:
+    buttons = [
+        {"title": h.title, "payload": f'/ask_policy{{"{CHOSEN_ARTICLE}":"{h.article_id}"}}'}
+        for h in hits[:SUGGESTED_ARTICLES]
+    ]
+    person = PERSON_CHOICE.get(language, PERSON_CHOICE["en"])
+    return [*buttons, {"title": person, "payload": f'/ask_policy{{"{CHOSEN_ARTICLE}":"{NONE_CHOSEN}"}}'}]
 
 
 def threshold_variant(tracker: Tracker) -> tuple[str, str, float] | None:
@@ -62,6 +77,9 @@ class ActionAnswerFromKB(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name", "")
         question = str(tracker.latest_message.get("text") or "")
         kb = self._kb or knowledge_base()
+        chosen = next(tracker.get_latest_entity_values(CHOSEN_ARTICLE), None)
+        if chosen is not None:
+            return await self._answer_choice(dispatcher, tracker, kb, str(chosen), intent, language)
         try:
             result = await kb.search(question, language, top_k=3, category=CATEGORY_BY_INTENT.get(intent))
         except Exception:
@@ -84,24 +102,61 @@ class ActionAnswerFromKB(Action):
             answered = _free_text_answer(tracker, question)
             if answered is not None:
                 return [SlotSet("kb_hits", tried), answered]
+            if getattr(result, "suggest", False) and variant is None and not tracker.active_loop:
+                # Close but unsure: the customer picks the article (or a person) rather than waiting
+                # for a person who would point to the same article.
+                buttons = suggestion_buttons(result.hits, language)
+                dispatcher.utter_message(response="utter_kb_did_you_mean", buttons=buttons)
+                return [SlotSet("kb_hits", tried)]
             reason = MISS_REASON_BY_INTENT.get(intent, "kb_miss")
             return [
                 SlotSet("kb_hits", tried),
                 *await self._handoff.handoff(dispatcher, tracker, reason, tried, experiments=exposure),
             ]
-        best = result.hits[0]
-        # The answer's text, and the article by reference: a response template would also copy the
-        # whole text into the bot event's metadata, stored with the conversation on every answer.
-        dispatcher.utter_message(text=best.answer, kb_article=best.article_id)
-        offer = OFFERS_BY_INTENT.get(intent)
-        if offer and not tracker.active_loop:  # the answer, and the thing the store can do about it
-            dispatcher.utter_message(response=offer)
-        related = await kb.related(best.article_id, language, limit=2)
-        if related:
-            buttons = [{"title": r.title, "payload": r.title} for r in related]
-            dispatcher.utter_message(response="utter_kb_related", buttons=buttons)
-        # Every answer records the article and index version it came from.
-        return [SlotSet("kb_answer", hit_record(best)), SlotSet("kb_hits", tried)]
+        return await _answer(dispatcher, tracker, kb, result.hits[0], intent, language, tried)
+
+    async def _answer_choice(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        kb: KnowledgeBase,
+        article_id: str,
+        intent: str,
+        language: str,
+    ) -> list[EventType]:
+        """The customer picked a suggested article, or a person ("none", or an id the index lacks)."""
+        tried = tracker.get_slot("kb_hits") or []
+        try:
+            hit = None if article_id == NONE_CHOSEN else await kb.article(article_id, language)
+        except Exception:
+            logger.exception("actions.kb.article_failed", extra={"conversation_id": tracker.sender_id})
+            return await self._handoff.handoff(dispatcher, tracker, "backend_error")
+        if hit is None:
+            return await self._handoff.handoff(dispatcher, tracker, "kb_miss", tried)
+        return await _answer(dispatcher, tracker, kb, hit, intent, language, tried)
+
+
+async def _answer(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    kb: KnowledgeBase,
+    best: Hit,
+    intent: str,
+    language: str,
+    tried: list[dict[str, Any]],
+) -> list[EventType]:
+    # The answer's text, and the article by reference: a response template would also copy the
+    # whole text into the bot event's metadata, stored with the conversation on every answer.
+    dispatcher.utter_message(text=best.answer, kb_article=best.article_id)
+    offer = OFFERS_BY_INTENT.get(intent)
+    if offer and not tracker.active_loop:  # the answer, and the thing the store can do about it
+        dispatcher.utter_message(response=offer)
+    related = await kb.related(best.article_id, language, limit=2)
+    if related:
+        buttons = [{"title": r.title, "payload": r.title} for r in related]
+        dispatcher.utter_message(response="utter_kb_related", buttons=buttons)
+    # Every answer records the article and index version it came from.
+    return [SlotSet("kb_answer", hit_record(best)), SlotSet("kb_hits", tried)]
 
 
 # Questions a form asks whose answers are the customer's own words: a reason told as a story ("found it
@@ -139,8 +194,15 @@ def _question_answered_just_before(tracker: Tracker) -> str | None:
     if len(users) < 2:
         return None
     before, latest = users[-2], users[-1]
-    answered = any(
-        e.get("event") == "slot" and e.get("name") == "kb_answer" and e.get("value")
+    answers = [
+        e.get("value")
         for e in events[before:latest]
-    )
-    return str(events[before].get("text") or "") or None if answered else None
+        if e.get("event") == "slot" and e.get("name") == "kb_answer" and e.get("value")
+    ]
+    if not answers:
+        return None
+    text = str(events[before].get("text") or "")
+    if text.startswith("/"):  # a suggestion the customer picked: the article's title is the question
+        answer = answers[-1]
+        return str(answer.get("title") or "") or None if isinstance(answer, dict) else None
+    return text or None

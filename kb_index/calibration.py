@@ -33,6 +33,10 @@ from kb_index.tokens import plain_terms, tokenize
 
 SEED = 13
 SPLITS = 20
+# A near miss offers two articles instead of a person (settings.suggest_threshold): the lowest value, in
+# these steps, at which at most this share of the questions without an article get the offer.
+SUGGEST_STEP = 0.05
+SUGGEST_NO_ARTICLE_SHARE = 0.30
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,33 @@ class CalibrationReport:
     configured: Calibrated  # what the retrieval settings in use do
     configured_weight: float
     configured_threshold: float
+    suggest_threshold: float | None = None  # chosen for the configured decision
+    suggest_no_article: float = 0.0  # share of the no-article questions offered articles at that value
+    suggest_right: float = 0.0  # share of the answerable ones offered two articles, one of them right
+
+
+def _confidences(points: Sequence[DecisionPoint], weight: float) -> np.ndarray:
+    return np.array([p.answerable.score + weight * p.answerable.margin for p in points], dtype=float)
+
+
+def choose_suggest_threshold(
+    answerable: Sequence[DecisionPoint], no_article: Sequence[DecisionPoint], weight: float, threshold: float
+) -> tuple[float | None, float, float]:
+    """(suggest_threshold, no-article share offered, answerable share offered with a right article)."""
+    none = _confidences(no_article, weight)
+    some = _confidences(answerable, weight)
+    in_two = np.array([p.answerable.right_in_two for p in answerable], dtype=bool)
+    steps = round(threshold / SUGGEST_STEP)
+    for k in range(1, steps + 1):
+        value = round(k * SUGGEST_STEP, 3)
+        if value >= threshold:
+            break
+        offered = (none >= value) & (none < threshold)
+        if none.size and offered.mean() > SUGGEST_NO_ARTICLE_SHARE:
+            continue
+        right = (some >= value) & (some < threshold) & in_two
+        return value, float(offered.mean()) if none.size else 0.0, float(right.mean()) if some.size else 0.0
+    return None, 0.0, 0.0
 
 
 def _points(retriever: Retriever, lang: str, path: Path) -> list[DecisionPoint]:
@@ -175,6 +206,7 @@ def calibrate(
             continue
         weight, threshold = choose(answerable, no_article)
         settings = version.languages[lang].entry.retrieval
+        suggest = choose_suggest_threshold(answerable, no_article, settings.margin_weight, settings.threshold)
         reports.append(
             CalibrationReport(
                 lang,
@@ -188,6 +220,7 @@ def calibrate(
                 score(answerable, no_article, settings.margin_weight, settings.threshold),
                 settings.margin_weight,
                 settings.threshold,
+                *suggest,
             )
         )
     return reports
@@ -208,6 +241,12 @@ def format_calibration(reports: Sequence[CalibrationReport]) -> str:
             row("chosen on one half, scored on the other", r.cross_validated),
             row(f"the same, mean of {SPLITS} random splits", r.random_splits),
         ]
+        if r.suggest_threshold is not None:
+            lines.append(
+                f"  near misses (the decision in use): suggest_threshold {r.suggest_threshold:g} offers two "
+                f"articles to {r.suggest_no_article:.0%} of the no-article questions; "
+                f"{r.suggest_right:.1%} of the answerable ones are offered a right article"
+            )
     lines.append(
         "answered / wrong: shares of the answerable questions; to person: share answered of those that "
         "should reach a person (no article, or the right one left out); no article: share answered of those"

@@ -51,6 +51,7 @@ class Outcome:
     margin: float
     right: bool
     gap: float = 0.0  # score above the runner-up's score (for comparing decision rules)
+    right_in_two: bool = False  # a relevant article is first or second (what a near miss offers)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class LanguageEval:
     answered_correct: float = 0.0  # share of those answered whose top article is relevant
     answered_wrong: float = 0.0  # share of all queries answered with an article that is not relevant
     absent_accepted: float = 0.0  # share answered anyway when the relevant articles are left out
+    # A near miss (kb_index/settings.py suggest_threshold) offers the first two articles to pick from:
+    offered: float = 0.0  # share of queries offered two articles instead of an answer
+    offered_right: float = 0.0  # share offered two articles with a relevant one among them
     points: list[DecisionPoint] = field(default_factory=list, repr=False)  # configured mode, for benches
 
     def to_json(self) -> dict[str, Any]:
@@ -129,7 +133,9 @@ def decision_point(
             return Outcome(0.0, 0.0, False)
         margin = support_margin(index, candidates, vector, tokens, mode=mode, lexical_weight=lexical_weight)
         gap = candidates[0].score - (candidates[1].score if len(candidates) > 1 else 0.0)
-        return Outcome(candidates[0].score, margin, candidates[0].article_id in query.relevant, gap)
+        right = candidates[0].article_id in query.relevant
+        in_two = any(c.article_id in query.relevant for c in candidates[:2])
+        return Outcome(candidates[0].score, margin, right, gap, in_two)
 
     remaining = [s for s in ranked if s.article_id not in query.relevant]
     return DecisionPoint(outcome(ranked), outcome(remaining))
@@ -274,6 +280,11 @@ def evaluate(
                 report.answered_correct = round(1.0 - configured.wrong_when_answered, 3)
                 report.answered_wrong = round(configured.wrong, 3)
                 report.absent_accepted = round(configured.absent_accepted, 3)
+                near = [
+                    p.answerable for p in points if settings.suggests(p.answerable.score, p.answerable.margin)
+                ]
+                report.offered = round(len(near) / n, 3)
+                report.offered_right = round(sum(o.right_in_two for o in near) / n, 3)
         reports.append(report)
     return reports
 
@@ -310,4 +321,10 @@ def format_report(reports: list[LanguageEval]) -> str:
             f"wrongly ({r.answered_correct:.1%} of the answered right); {r.absent_accepted:.1%} still "
             "answered with the right article left out"
         )
+        if r.offered:
+            lines.append(
+                f"{r.language}: near misses offer two articles: {r.offered:.1%} of the queries, "
+                f"{r.offered_right:.1%} with a right one among them; answered or offered the right "
+                f"article: {r.answered - r.answered_wrong + r.offered_right:.1%}"
+            )
     return "\n".join(lines)

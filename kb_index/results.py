@@ -31,7 +31,8 @@ class SearchResult:
     """Hits best first. `miss` is true when there is no hit or the `confidence` (the best score plus the
     language's margin weight times `margin`, kb_index/settings.py) is below `threshold`: the caller should
     hand over to a person rather than answer with hits[0]. Hits are kept on a miss so a handoff can show
-    what was tried."""
+    what was tried. `suggest` marks a miss close enough to the threshold that the best articles are worth
+    offering to the customer to pick from."""
 
     hits: list[Hit]
     miss: bool
@@ -41,6 +42,7 @@ class SearchResult:
     mode: str = ""
     margin: float = 0.0  # the best article's support over the runner-up's
     confidence: float = 0.0  # what `threshold` is compared with
+    suggest: bool = False
 
     @property
     def best(self) -> Hit | None:
@@ -55,5 +57,6 @@ class SearchResult:
             "confidence": self.confidence,
             "margin": self.margin,
             "miss": self.miss,
+            "suggest": self.suggest,
             "hits": [h.to_json() for h in self.hits],
         }

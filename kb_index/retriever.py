@@ -162,7 +162,21 @@ class Retriever:
             mode,
             margin=round(margin, 4),
             confidence=round(settings.confidence(ranked[0].score, margin), 4),
+            suggest=settings.suggests(ranked[0].score, margin),
         )
+
+    def article(self, article_id: str, language: str) -> Hit | None:
+        """One article of the served version by id, as a hit scored 1 (the customer chose it); None when the
+        version has no such article in `language`."""
+        version = self.current()
+        index = version.languages.get(language)
+        article = version.articles.get(article_id)
+        if index is None or article is None or article.language != language:
+            return None
+        rows = index.passages_of(article_id)
+        if not rows:
+            return None
+        return self._hit(version, index, Scored(article_id, 1.0, int(rows[0])))
 
     def related(self, article_id: str, language: str, limit: int = 2) -> list[Hit]:
         """Curated `related` articles first, then the nearest articles by meaning (no encoder needed)."""

@@ -52,6 +52,10 @@ class KnowledgeBase:
         """Best articles in `language`; raises KnowledgeBaseUnavailable when no index can be loaded."""
         return await asyncio.to_thread(self._retriever.search, query, language, top_k, category)
 
+    async def article(self, article_id: str, language: str) -> Hit | None:
+        """The served version's article by id (one the customer picked from suggestions), or None."""
+        return await asyncio.to_thread(self._retriever.article, article_id, language)
+
     async def related(self, article_id: str, language: str, limit: int = 2) -> list[Hit]:
         """Articles to suggest after `article_id`: its curated `related` list, then its nearest neighbours."""
         return await asyncio.to_thread(self._retriever.related, article_id, language, limit)

@@ -50,12 +50,21 @@ class LanguageRetrieval:
     threshold: float
     calibrated_for: str  # the encoder spec the threshold was chosen with
     margin_weight: float = 0.0
+    # Below `threshold` but at or above this, the best articles are offered for the customer to pick
+    # ("did you mean …?") instead of a handoff; None offers nothing.
+    suggest_threshold: float | None = None
 
     def confidence(self, score: float, margin: float) -> float:
         return score + self.margin_weight * margin
 
     def accepts(self, score: float, margin: float) -> bool:
         return self.confidence(score, margin) >= self.threshold
+
+    def suggests(self, score: float, margin: float) -> bool:
+        """Not answered, but close enough that the best articles are worth offering."""
+        if self.suggest_threshold is None:
+            return False
+        return self.suggest_threshold <= self.confidence(score, margin) < self.threshold
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +77,7 @@ class LanguageRetrieval:
             float(data["threshold"]),
             str(data["calibrated_for"]),
             float(data.get("margin_weight", 0.0)),
+            None if data.get("suggest_threshold") is None else float(data["suggest_threshold"]),
         )
 
 
@@ -110,5 +120,7 @@ def load_retrieval(path: Path = RETRIEVAL_FILE) -> dict[str, LanguageRetrieval]:
             raise SettingsError(f"{path}: {language}.lexical_weight must be between 0 and 1")
         if settings.margin_weight < 0.0:
             raise SettingsError(f"{path}: {language}.margin_weight must not be negative")
+        if settings.suggest_threshold is not None and settings.suggest_threshold > settings.threshold:
+            raise SettingsError(f"{path}: {language}.suggest_threshold must not be above threshold")
         out[language] = settings
     return out

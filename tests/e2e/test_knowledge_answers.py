@@ -60,15 +60,49 @@ def test_policy_answer_is_followed_by_related_articles(stack: Stack) -> None:
     assert any(r.get("buttons") for r in replies)
 
 
-def test_a_question_the_knowledge_base_cannot_answer_goes_to_a_person(stack: Stack) -> None:
-    say(stack, "kb-miss", "what is your policy on returning livestock and exotic reptiles")
+def handoff_packet(stack: Stack, sender: str) -> dict | None:
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     try:
-        raw = client.get(f"hub:handoff:{rest_conversation('kb-miss')}")
+        raw = client.get(f"hub:handoff:{rest_conversation(sender)}")
     finally:
         client.close()
-    if raw is None:
+    return None if raw is None else json.loads(raw)
+
+
+def test_a_question_the_knowledge_base_cannot_answer_goes_to_a_person(stack: Stack) -> None:
+    say(stack, "kb-miss", "what's the policy for adopting a puppy from your warehouse")
+    packet = handoff_packet(stack, "kb-miss")
+    if packet is None:
         pytest.fail("expected a handoff for an unanswerable policy question")
-    packet = json.loads(raw)
     assert packet["reason"] == "kb_miss"
     assert packet["kb_hits"]  # the articles the assistant tried, with their scores
+
+
+NEAR_MISS = "can I pay with goats"  # close to the payment-methods article, not close enough to answer
+
+
+def test_a_near_miss_offers_articles_to_pick_and_answers_the_pick(stack: Stack) -> None:
+    replies = say(stack, "kb-near", NEAR_MISS)
+    buttons = [b for r in replies for b in r.get("buttons") or []]
+    assert handoff_packet(stack, "kb-near") is None
+    assert len(buttons) == 3 and "person" in buttons[-1]["title"]
+    first = buttons[0]["payload"]
+    assert first.startswith('/ask_policy{"kb_article":"en-')
+    chosen = json.loads(first[len("/ask_policy") :])["kb_article"]
+    answered = say(stack, "kb-near", first)
+    assert text_of(answered).strip()
+    answer = tracker_slot(stack, "kb-near", "kb_answer")
+    assert isinstance(answer, dict) and answer["article_id"] == chosen
+    assert handoff_packet(stack, "kb-near") is None
+
+
+def test_none_of_the_suggested_articles_goes_to_a_person_with_what_was_tried(stack: Stack) -> None:
+    replies = say(stack, "kb-none", NEAR_MISS)
+    person = [b for r in replies for b in r.get("buttons") or []][-1]
+    say(stack, "kb-none", person["payload"])
+    packet = handoff_packet(stack, "kb-none")
+    assert packet is not None and packet["reason"] == "kb_miss"
+    assert [h["article_id"] for h in packet["kb_hits"]][:2] == [
+        json.loads(b["payload"][len("/ask_policy") :])["kb_article"]
+        for b in [b for r in replies for b in r.get("buttons") or []][:2]
+    ]

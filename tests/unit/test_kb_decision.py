@@ -26,9 +26,13 @@ from kb_index.tokens import tokenize
 QUERY = "where is my parcel, tracking number"
 
 
-def make_retriever(root: Path, margin_weight: float = 0.0, threshold: float = 0.2) -> Retriever:
+def make_retriever(
+    root: Path, margin_weight: float = 0.0, threshold: float = 0.2, suggest_threshold: float | None = None
+) -> Retriever:
     retrieval = {
-        lang: dataclasses.replace(s, margin_weight=margin_weight, threshold=threshold)
+        lang: dataclasses.replace(
+            s, margin_weight=margin_weight, threshold=threshold, suggest_threshold=suggest_threshold
+        )
         for lang, s in RETRIEVAL.items()
     }
     index = root / "index"
@@ -76,11 +80,20 @@ def test_shipped_settings_weigh_the_margin() -> None:
         assert 0.0 < settings.threshold < 1.5, language
 
 
-def test_negative_margin_weight_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("setting", "en", "zh", "error"),
+    [
+        ("margin_weight", "-1", "1", r"en\.margin_weight must not be negative"),
+        ("suggest_threshold", "0.5", "0.7", r"zh\.suggest_threshold must not be above threshold"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_setting_named(
+    tmp_path: Path, setting: str, en: str, zh: str, error: str
+) -> None:
     path = tmp_path / "retrieval.yml"
-    section = "{mode: hybrid, lexical_weight: 0.3, threshold: 0.6, calibrated_for: x, margin_weight: %s}"
-    path.write_text(f"en: {section % '-1'}\nzh: {section % '1'}\n")
-    with pytest.raises(SettingsError, match=r"en\.margin_weight must not be negative"):
+    section = "{mode: hybrid, lexical_weight: 0.3, threshold: 0.6, calibrated_for: x, %s: %s}"
+    path.write_text(f"en: {section % (setting, en)}\nzh: {section % (setting, zh)}\n")
+    with pytest.raises(SettingsError, match=error):
         load_retrieval(path)
 
 
@@ -194,3 +207,28 @@ def test_best_choices_prefer_fewest_absent_among_those_meeting_the_targets() -> 
     assert best_choices(accepted, absent, right, answered=0.75, wrong=0.0).tolist() == [2]
     # Nothing qualifies: the most answered within the wrong limit.
     assert best_choices(accepted, absent, right, answered=1.0, wrong=0.0).tolist() == [2]
+
+
+def test_a_near_miss_between_the_suggest_threshold_and_the_threshold_is_a_suggestion() -> None:
+    settings = LanguageRetrieval("hybrid", 0.3, 0.6, "hashing:256", margin_weight=1.0, suggest_threshold=0.45)
+    assert settings.suggests(0.45, 0.0) and settings.suggests(0.5, 0.09)
+    assert not settings.suggests(0.44, 0.0)  # too far: a person
+    assert not settings.suggests(0.55, 0.05)  # answered
+    assert not LanguageRetrieval("hybrid", 0.3, 0.6, "hashing:256").suggests(0.59, 0.0)  # none configured
+    assert LanguageRetrieval.from_json(settings.to_json()) == settings
+
+
+def test_shipped_suggest_thresholds_sit_below_the_threshold() -> None:
+    for language, settings in load_retrieval().items():
+        assert settings.suggest_threshold is not None, language
+        assert 0.0 < settings.suggest_threshold < settings.threshold, language
+
+
+def test_search_marks_a_near_miss_as_a_suggestion(tmp_path: Path) -> None:
+    plain = make_retriever(tmp_path / "plain", threshold=1.4)
+    confidence = plain.search(QUERY, "en").confidence
+    assert plain.search(QUERY, "en").miss and not plain.search(QUERY, "en").suggest
+    near = make_retriever(tmp_path / "near", threshold=1.4, suggest_threshold=confidence - 0.01)
+    assert near.search(QUERY, "en").miss and near.search(QUERY, "en").suggest
+    far = make_retriever(tmp_path / "far", threshold=1.4, suggest_threshold=confidence + 0.01)
+    assert not far.search(QUERY, "en").suggest

@@ -79,3 +79,13 @@ async def test_from_env_and_warm_up(kb_and_index: tuple[Path, Path], monkeypatch
     service = KnowledgeBase.from_env()
     assert service.index_dir == index
     assert await service.version() == "v1"
+
+
+async def test_an_article_by_id_in_its_own_language_only(kb_and_index: tuple[Path, Path]) -> None:
+    _, index = kb_and_index
+    service = KnowledgeBase(index, encoder_factory=RecordingFactory())
+    hit = await service.article("en-shipping-fees", "en")
+    assert hit is not None and hit.article_id == "en-shipping-fees" and hit.version == "v1"
+    assert hit.answer.startswith("Standard delivery") and hit.score == 1.0
+    assert await service.article("en-shipping-fees", "zh") is None
+    assert await service.article("en-unknown", "en") is None

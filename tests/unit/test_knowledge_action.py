@@ -26,6 +26,8 @@ class FakeResult:
     miss: bool
     threshold: float = 0.5
     version: str = "v3"
+    suggest: bool = False
+    confidence: float = 0.0
 
 
 class FakeKB:
@@ -40,6 +42,10 @@ class FakeKB:
 
     async def related(self, article_id, language, limit=2):
         return self.related_hits[:limit]
+
+    async def article(self, article_id, language):
+        self.calls.append(("article", article_id, language))
+        return next((h for h in self.result.hits if h.article_id == article_id), None)
 
 
 async def test_a_hit_is_answered_and_records_article_and_version() -> None:
@@ -220,3 +226,94 @@ async def test_a_follow_up_to_something_not_answered_from_the_articles_still_mis
         CollectingDispatcher(), tracker, {}
     )
     assert hub.packets[0]["reason"] == "kb_miss"
+
+
+WINDOW = FakeHit("en-returns-window", "How long do I have to return an item?", "30 days from delivery.", 0.5)
+TAGS = FakeHit("en-returns-guide", "What condition must a return be in?", "Tags on, unworn.", 0.48)
+
+
+def _picked(article_id: str, slots: dict | None = None) -> object:
+    tracker = make_tracker(slots, intent="ask_policy", text=f'/ask_policy{{"kb_article":"{article_id}"}}')
+    tracker.latest_message["entities"] = [{"entity": "kb_article", "value": article_id}]
+    return tracker
+
+
+async def test_a_near_miss_offers_the_two_best_articles_and_a_person() -> None:
+    kb = FakeKB(FakeResult([WINDOW, TAGS, FakeHit("en-x", "Third", "...", 0.3)], miss=True, suggest=True))
+    hub = FakeHub()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="ask_policy", text="jacket doesnt fit, how long have i got and tags on?")
+    events = await ActionAnswerFromKB(kb, ActionHandoff(hub, FakeOrderStore())).run(dispatcher, tracker, {})
+    assert not hub.packets
+    [offer] = dispatcher.messages
+    assert offer["response"] == "utter_kb_did_you_mean"
+    assert [b["title"] for b in offer["buttons"]] == [
+        WINDOW.title,
+        TAGS.title,
+        "None of these: talk to a person",
+    ]
+    assert offer["buttons"][0]["payload"] == '/ask_policy{"kb_article":"en-returns-window"}'
+    assert offer["buttons"][2]["payload"] == '/ask_policy{"kb_article":"none"}'
+    assert [h["article_id"] for h in next(e for e in events if e["name"] == "kb_hits")["value"]][:2] == [
+        "en-returns-window",
+        "en-returns-guide",
+    ]
+
+
+async def test_a_near_miss_inside_a_form_or_an_experiment_still_goes_to_a_person() -> None:
+    near = FakeResult([WINDOW, TAGS], miss=True, suggest=True)
+    for tracker in (
+        make_tracker({"requested_slot": "confirm_return"}, intent="ask_policy", active_loop="return_form"),
+        make_tracker(intent="ask_policy", metadata=experiment_metadata(0.9)),
+    ):
+        hub = FakeHub()
+        dispatcher = CollectingDispatcher()
+        await ActionAnswerFromKB(FakeKB(near), ActionHandoff(hub, FakeOrderStore())).run(
+            dispatcher, tracker, {}
+        )
+        assert hub.packets[0]["reason"] == "kb_miss"
+        assert all(m.get("response") != "utter_kb_did_you_mean" for m in dispatcher.messages)
+
+
+async def test_a_picked_article_is_answered_by_id_without_searching() -> None:
+    kb = FakeKB(FakeResult([WINDOW, TAGS], miss=True))
+    hub = FakeHub()
+    dispatcher = CollectingDispatcher()
+    tried = [{"article_id": "en-returns-window", "title": WINDOW.title, "score": 0.5, "version": "v3"}]
+    events = await ActionAnswerFromKB(kb, ActionHandoff(hub, FakeOrderStore())).run(
+        dispatcher, _picked("en-returns-guide", {"kb_hits": tried}), {}
+    )
+    assert kb.calls == [("article", "en-returns-guide", "en")]
+    assert dispatcher.messages[0]["text"] == "Tags on, unworn." and not hub.packets
+    assert next(e for e in events if e["name"] == "kb_answer")["value"]["article_id"] == "en-returns-guide"
+
+
+async def test_none_of_the_suggestions_or_an_unknown_article_goes_to_a_person_with_what_was_tried() -> None:
+    tried = [{"article_id": "en-returns-window", "title": WINDOW.title, "score": 0.5, "version": "v3"}]
+    for choice in ("none", "en-no-such-article"):
+        hub = FakeHub()
+        dispatcher = CollectingDispatcher()
+        await ActionAnswerFromKB(
+            FakeKB(FakeResult([WINDOW], miss=True)), ActionHandoff(hub, FakeOrderStore())
+        ).run(dispatcher, _picked(choice, {"kb_hits": tried}), {})
+        assert hub.packets[0]["reason"] == "kb_miss" and hub.packets[0]["kb_hits"] == tried
+        assert not any(m.get("kb_article") for m in dispatcher.messages)
+
+
+async def test_a_follow_up_to_a_picked_article_is_read_with_its_title() -> None:
+    hit = FakeHit("en-returns-non-returnable", "Which items can't be returned? gift cards", "...", 0.7)
+    kb = FollowUpKB(hit)
+    said = "and swimsuits?"
+    record = {"article_id": hit.article_id, "title": hit.title, "score": 1.0, "version": "v3"}
+    events = [
+        {"event": "user", "text": '/ask_policy{"kb_article":"en-returns-non-returnable"}'},
+        {"event": "action", "name": "action_answer_from_kb"},
+        {"event": "slot", "name": "kb_answer", "value": record},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": said},
+    ]
+    tracker = make_tracker(intent="ask_policy", text=said, events=events)
+    await ActionAnswerFromKB(kb, ActionHandoff(FakeHub(), FakeOrderStore())).run(
+        CollectingDispatcher(), tracker, {}
+    )
+    assert kb.calls[1][0] == f"{hit.title} {said}"
