@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sanic import Sanic
 from sanic.request import Request
-from sanic.response import BaseHTTPResponse, HTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse, empty
 
 from common.redis_connect import async_client
 from handoff.accounts import Accounts
@@ -269,14 +269,16 @@ def create_app(
 
 
 def _add_head_routes(app: Sanic) -> None:  # type: ignore[type-arg]
-    """HEAD for every GET route, as sanic-ext's HTTP_AUTO_HEAD gives it, but added here, before the app
-    starts: sanic-ext adds them at start-up one route at a time, and each addition to a started app rebuilds
-    the signal router (about 5 s per worker for these ~140 routes). Marked `__auto_handler__` like
-    sanic-ext's, so the authorisation tests treat them the same way. (Its OPTIONS routes stay sanic-ext's:
-    its CORS preflight answers need them.) The API reference's routes, which sanic-ext adds at start-up,
-    get theirs then, in one amendment."""
+    """HEAD for every GET route and OPTIONS for every path, as sanic-ext's HTTP_AUTO_HEAD and
+    HTTP_AUTO_OPTIONS give them, but added here, before the app starts: sanic-ext adds them at start-up one
+    route at a time, and each addition to a started app rebuilds the signal router (about 2 s per app start
+    for these ~170 paths, in every worker and every test that serves the app). Marked `__auto_handler__`
+    like sanic-ext's, so the authorisation tests treat them the same way. sanic-ext's OPTIONS step stays on
+    (its CORS preflight answers need it) and finds nothing left to add but the API reference's routes,
+    which it adds at start-up; those get their HEAD in one amendment."""
     app.config.HTTP_AUTO_HEAD = False
     _head_for_get_routes(app)
+    _options_for_paths(app)
 
     @app.before_server_start
     async def head_for_late_routes(app: Sanic) -> None:  # type: ignore[type-arg]
@@ -302,6 +304,28 @@ def _head_for_get_routes(app: Sanic) -> None:  # type: ignore[type-arg]
                         name=f"{route.name}_head", host=route.requirements.get("host"),
                         unquote=group.unquote,
                     )  # fmt: skip
+
+
+async def _options_handler(request: Request, methods: frozenset[str], *args: Any, **kwargs: Any) -> Any:
+    response = empty()
+    response.headers["allow"] = ",".join([*methods, "OPTIONS"])
+    return response
+
+
+def _options_for_paths(app: Sanic) -> None:  # type: ignore[type-arg]
+    """sanic-ext's automatic OPTIONS answer (the path's methods in `allow`), for every path without one."""
+    for group in list(app.router.groups.values()):
+        if "OPTIONS" in group.methods:
+            continue
+        hosts = sorted({str(r["host"]) for r in group.requirements if r.get("host")})
+        base = next((r for r in group if not r.name.endswith("_head")), group[0])
+        options: Any = partial(_options_handler, methods=frozenset(group.methods))
+        options.__auto_handler__ = True
+        app.add_route(
+            options, group.uri, methods=["OPTIONS"], strict_slashes=group.strict,
+            name=f"{base.name}_options", host=hosts or None,
+            unquote=group.unquote,
+        )  # fmt: skip
 
 
 def _configure_api_reference(app: Sanic) -> None:  # type: ignore[type-arg]
