@@ -366,6 +366,9 @@ def read_back_value(value: Any, tracker: Tracker) -> str | None:
         sure = float(heard.get("confidence") or 0.0) >= DENY_UNSURE
         if words is None and _HESITATION.match(text):
             return None  # "errr... let me think a sec": asked again
+        head = _YES.match(text) or _YES_ZH.match(text)
+        if words is None and head and not _DECLINE.search(text[head.end() :]):
+            return None  # "yes but hold on a sec", "好 但是运费谁出": not a yes, nor a no: asked again
         if words == "yes" and not sure:
             return "yes"  # "ok 退吧"
     if answer != "yes" or value != "yes":

@@ -10,6 +10,8 @@ _EN_SEND_TO = (
     r"(?:(?:it|them|the order|my order|the (?:parcel|package)|my (?:parcel|package)"
     r"|(?:the|my) (?:shipping |delivery )?address)\s+)?(?:to|into)"
 )
+# "it needs to go to", "the parcel has to be delivered to": never part of an address.
+_EN_GO_TO = r"(?:needs?|has|have|should|must) to (?:go|be (?:sent|delivered|shipped|redirected))\s+to"
 # "the new place is", "our new home:" (a colon or a verb is needed: "12 New Place, Leeds" is an address).
 _EN_NEW_HOME = (
     r"(?:the |my |our )?new (?:place|home|house|flat|apartment)"
@@ -28,6 +30,7 @@ _EN_LEAD = re.compile(
     r"(?:\s+(?:is|should be|will be)(?:\s+now)?(?:\s+at)?\s*[:：-]?|\s*[:：-])\s+"
     r"|" + _EN_NEW_HOME + r"\s*"
     r"|(?:please\s+)?" + _EN_USE + r"\s*[:：-]?\s+"
+    r"|(?:(?:it|they|the (?:order|parcel|package)|my (?:order|parcel|package))\s+)?" + _EN_GO_TO + r"\s+"
     r"|(?:it(?:['’]s| is)(?:\s+now)?|it should go to|make it|now it(?:['’]s| is))\s+"
     r"|(?:we['’]re|we are|i['’]m|i am|i live|we live)(?:\s+now)?\s+at\s+"
     r"|(?:i|we)(?:['’]ve| have)?\s+(?:just\s+)?moved\s+to\s+)",
@@ -38,7 +41,15 @@ _EN_LEAD = re.compile(
 _EN_MARKER = re.compile(
     r"\b(?:new (?:shipping |delivery )?address(?: is| should be| will be)?(?: now)?"
     r"|address (?:is|should be|will be)(?: now)?"
-    r"|" + _EN_SEND_TO + r"|" + _EN_NEW_HOME + r"|please " + _EN_USE + r"|(?:i|we)(?:['’]ve| have)? moved to)"
+    r"|"
+    + _EN_SEND_TO
+    + r"|"
+    + _EN_GO_TO
+    + r"|"
+    + _EN_NEW_HOME
+    + r"|please "
+    + _EN_USE
+    + r"|(?:i|we)(?:['’]ve| have)? moved to)"
     r"\s*[:：-]?\s+",
     re.IGNORECASE,
 )

@@ -214,6 +214,20 @@ def _by_position(order: Order, wanted: str) -> OrderItem | None:
     return order.items[index] if index is not None and index < len(order.items) else None
 
 
+# What customers call an item by its kind when its name does not say it ("the book", "那本书").
+_KIND_WORDS = {
+    "books": re.compile(r"\b(?:book|novel|paperback|hardback)s?\b|书|小说"),
+    "toys": re.compile(r"\btoys?\b|玩具"),
+    "gift_card": re.compile(r"\bgift ?cards?\b|\bvouchers?\b|礼品卡|购物卡"),
+    "shoes": re.compile(r"\b(?:shoes|trainers|sneakers|boots)\b|鞋"),
+}
+
+
+def _names_kind(category: str, wanted: str) -> bool:
+    kind = _KIND_WORDS.get(category)
+    return kind is not None and kind.search(wanted) is not None
+
+
 def _score(item: OrderItem, wanted: str) -> float:
     """Higher is a better fit; 0 is no fit. The whole name beats the bare name beats shared words beats
     spelling; colour and size words add to any fit, so they tell apart items with the same name."""
@@ -234,6 +248,8 @@ def _score(item: OrderItem, wanted: str) -> float:
     attributes = set(_WORD.findall(_attributes(item)))
     shared = words & name_words
     score = max(score, float(len(shared - attributes)))
+    if score == 0 and _names_kind(item.category, wanted):
+        score = 1.0  # "那本书" of "守灯人（平装本）": the kind of thing, as one shared word
     if score == 0 and len(core_en) >= 4:
         ratio = max(SequenceMatcher(None, core_en, n).ratio() for n in names)
         score = ratio if ratio >= FUZZY_MIN else 0.0

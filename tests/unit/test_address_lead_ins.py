@@ -37,6 +37,8 @@ BEIJING = "北京市朝阳区建国路88号"
         f"Change it to {CHICAGO}",
         f"update it to {CHICAGO}, thanks",
         f"Actually make it {CHICAGO}",
+        f"it needs to go to {CHICAGO}",
+        f"ok so the parcel has to be delivered to {CHICAGO} instead",
         f"I moved! The new place is {CHICAGO}",
         f"Hi, I've moved, can you send it to {CHICAGO} instead?",
     ],

@@ -600,6 +600,9 @@ async def test_a_reason_word_that_takes_back_the_order_number_is_not_a_return_re
         ("ok 退吧", 0.21, "yes"),  # plainly a yes, the understanding unsure of its no
         ("ok 退吧", 0.9, "no"),  # a sure no is not overruled
         ("no", 0.95, "no"),
+        ("yes but hold on a sec", 0.8, None),  # a yes with a but is neither: asked again
+        ("好 但是运费谁出", 0.7, None),
+        ("yes but don't change it yet", 0.8, "no"),  # the but declines: the no stands
     ],
 )
 def test_a_no_the_understanding_heard_in_words_that_do_not_say_no(

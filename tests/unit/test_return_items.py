@@ -140,3 +140,16 @@ def test_an_amount_alone_names_no_item() -> None:
 )
 def test_an_answer_that_only_names_an_item(said: str, expected: bool) -> None:
     assert only_names_an_item(ORDER, said) is expected
+
+
+def test_an_item_named_by_its_kind_when_its_name_does_not_say_it() -> None:
+    novel = OrderItem(
+        "BOOK-N", "The Lighthouse Keeper (paperback)", "守灯人（平装本）", "books", 15.0, 1, "new"
+    )
+    blocks = OrderItem("TOY-B", "Building blocks (500 pcs)", "积木套装（500粒）", "toys", 29.0, 1, "new")
+    order = Order("SO-3", "c", OrderStatus.DELIVERED, "USD", date(2026, 1, 1), (novel, blocks))
+    assert match_item(order, "那本书") == novel
+    assert match_item(order, "the book") == novel
+    assert match_item(order, "孩子的玩具") == blocks
+    assert match_item(order, "积木") == blocks  # its own name still wins
+    assert matching_items(ORDER, "the book") == []  # no book in the order: nothing fits
