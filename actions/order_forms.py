@@ -326,6 +326,14 @@ READ_BACK_BLOCKERS = frozenset({"request_human", "complain"})
 COMPLAINT_SURE = 0.5
 
 
+# "看不看", "要不要", "是不是": a question in one word (A-not-A), not a refusal.
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff])不\1")
+
+
+def _declines(text: str) -> bool:
+    return _DECLINE.search(_A_NOT_A.sub("", text)) is not None
+
+
 def confirmation(value: Any) -> str | None:
     """A read-back's answer: "yes" or "no" (the slot maps affirm and deny first), or a short reply that
     plainly says one of them; anything else is unclear and asked again."""
@@ -337,7 +345,7 @@ def confirmation(value: Any) -> str | None:
     hesitation = _HESITATION.match(text)
     if hesitation:
         rest = text[hesitation.end() :]
-        return "no" if _DECLINE.search(rest) and not _QUESTION.search(rest) else None
+        return "no" if _declines(rest) and not _QUESTION.search(rest) else None
     if _NO.match(text) and not _NO_PROBLEM.match(text):
         return "no"
     head = _YES.match(text) or _YES_ZH.match(text) or _NO_PROBLEM.match(text)
@@ -367,7 +375,7 @@ def read_back_value(value: Any, tracker: Tracker) -> str | None:
         if words is None and _HESITATION.match(text):
             return None  # "errr... let me think a sec": asked again
         head = _YES.match(text) or _YES_ZH.match(text)
-        if words is None and head and not _DECLINE.search(text[head.end() :]):
+        if words is None and head and not _declines(text[head.end() :]):
             return None  # "yes but hold on a sec", "好 但是运费谁出": not a yes, nor a no: asked again
         if words == "yes" and not sure:
             return "yes"  # "ok 退吧"

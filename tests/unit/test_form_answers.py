@@ -603,6 +603,8 @@ async def test_a_reason_word_that_takes_back_the_order_number_is_not_a_return_re
         ("yes but hold on a sec", 0.8, None),  # a yes with a but is neither: asked again
         ("好 但是运费谁出", 0.7, None),
         ("yes but don't change it yet", 0.8, "no"),  # the but declines: the no stands
+        ("等下 我问下我老公他还看不看", 0.8, None),  # 看不看 asks, it does not refuse
+        ("等下 先不退了", 0.8, "no"),
     ],
 )
 def test_a_no_the_understanding_heard_in_words_that_do_not_say_no(
