@@ -82,7 +82,10 @@ def matching_items(order: Order, text: str) -> list[OrderItem]:
         return [by_position]
     scores = [(_score(item, wanted), item) for item in order.items]
     best = max(score for score, _ in scores)
-    return [item for score, item in scores if score == best] if best > 0 else []
+    if best > 0:
+        return [item for score, item in scores if score == best]
+    # No name fits: "那本书" of "守灯人（平装本）" names the item by its kind.
+    return [item for item in order.items if _names_kind(item.category, wanted)]
 
 
 def only_names_an_item(order: Order, text: str) -> bool:
@@ -248,8 +251,6 @@ def _score(item: OrderItem, wanted: str) -> float:
     attributes = set(_WORD.findall(_attributes(item)))
     shared = words & name_words
     score = max(score, float(len(shared - attributes)))
-    if score == 0 and _names_kind(item.category, wanted):
-        score = 1.0  # "那本书" of "守灯人（平装本）": the kind of thing, as one shared word
     if score == 0 and len(core_en) >= 4:
         ratio = max(SequenceMatcher(None, core_en, n).ratio() for n in names)
         score = ratio if ratio >= FUZZY_MIN else 0.0

@@ -153,3 +153,6 @@ def test_an_item_named_by_its_kind_when_its_name_does_not_say_it() -> None:
     assert match_item(order, "孩子的玩具") == blocks
     assert match_item(order, "积木") == blocks  # its own name still wins
     assert matching_items(ORDER, "the book") == []  # no book in the order: nothing fits
+    boots = OrderItem("BOOT-A", "Ankle boots", "短靴", "shoes", 99.0, 1, "new")
+    shoes = Order("SO-4", "c", OrderStatus.DELIVERED, "USD", date(2026, 1, 1), (ITEMS[3], boots))
+    assert match_item(shoes, "the boots") == boots  # a name that fits beats a kind
