@@ -102,7 +102,7 @@ class ActionAnswerFromKB(Action):
             answered = _free_text_answer(tracker, question)
             if answered is not None:
                 return [SlotSet("kb_hits", tried), answered]
-            if getattr(result, "suggest", False) and variant is None and not tracker.active_loop:
+            if result.suggest and variant is None and not tracker.active_loop:
                 # Close but unsure: the customer picks the article (or a person) rather than waiting
                 # for a person who would point to the same article.
                 buttons = suggestion_buttons(result.hits, language)
