@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from kb_index import storage
 from kb_index.encoder_loading import load_encoder
@@ -25,13 +26,15 @@ from kb_index.encoders import Encoder, EncoderError, Matrix, describe
 from kb_index.loaded import LanguageIndex, LoadedVersion, Scored, load_version
 from kb_index.manifest import IndexLoadError
 from kb_index.results import Hit, SearchResult
-from kb_index.tokens import plain_terms, tokenize
+from kb_index.tokens import plain_terms, sentence_views, tokenize
 from kb_index.vectors import set_single_thread
 
 logger = logging.getLogger(__name__)
 EncoderFactory = Callable[[str], Encoder]
 # An article's support is the mean of this many of its best passage scores (fewer if it has fewer).
 SUPPORT_PASSAGES = 2
+# A near miss offers at most this many articles (and a person).
+SUGGESTED = 2
 
 
 class KnowledgeBaseUnavailable(Exception):
@@ -153,17 +156,67 @@ class Retriever:
         margin = support_margin(
             index, ranked, vector, tokens, mode=mode, lexical_weight=settings.lexical_weight
         )
+        miss = not settings.accepts(ranked[0].score, margin)
+        suggest = settings.suggests(ranked[0].score, margin)
+        if miss and not suggest and settings.suggest_threshold is not None:
+            sentence_hits = self._sentence_offers(version, index, query, language, mode, allowed, selector)
+            if sentence_hits:
+                hits, suggest = sentence_hits, True
         return SearchResult(
             hits,
-            not settings.accepts(ranked[0].score, margin),
+            miss,
             settings.threshold,
             version.version,
             language,
             mode,
             margin=round(margin, 4),
             confidence=round(settings.confidence(ranked[0].score, margin), 4),
-            suggest=settings.suggests(ranked[0].score, margin),
+            suggest=suggest,
         )
+
+    def _sentence_offers(
+        self,
+        version: LoadedVersion,
+        index: LanguageIndex,
+        query: str,
+        language: str,
+        mode: str,
+        allowed: npt.NDArray[np.int64] | None,
+        selector: object,
+    ) -> list[Hit]:
+        """A message of several sentences that misses as a whole ("…no idea what size she wears 🙈 how
+        long does she have to send it back? and how long does the refund take?"): each sentence that an
+        article answers with the language's full confidence, best first, at most SUGGESTED. They are only
+        offered, never answered: a sentence alone can mean less than the message."""
+        sentences = sentence_views(query, language)
+        if not sentences:
+            return []
+        settings = index.entry.retrieval
+        vectors = self.encoder(version, language).encode(sentences, query=True) if mode != "lexical" else None
+        picked: list[tuple[float, Hit]] = []
+        for i, sentence in enumerate(sentences):
+            vector = vectors[i] if vectors is not None else None
+            tokens = tokenize(sentence, language) if mode != "dense" else None
+            ranked = index.rank(
+                vector,
+                tokens,
+                mode=mode,
+                lexical_weight=settings.lexical_weight,
+                limit=2,
+                allowed=allowed,
+                selector=selector,
+            )
+            if not ranked:
+                continue
+            margin = support_margin(
+                index, ranked, vector, tokens, mode=mode, lexical_weight=settings.lexical_weight
+            )
+            best = ranked[0]
+            fresh = all(h.article_id != best.article_id for _, h in picked)
+            if fresh and settings.accepts(best.score, margin):
+                picked.append((settings.confidence(best.score, margin), self._hit(version, index, best)))
+        picked.sort(key=lambda p: -p[0])
+        return [h for _, h in picked[:SUGGESTED]]
 
     def article(self, article_id: str, language: str) -> Hit | None:
         """One article of the served version by id, as a hit scored 1 (the customer chose it); None when the

@@ -138,3 +138,34 @@ def plain_terms(query: str, language: str) -> str:
             query = typed.sub(lambda m: terms[m.group(0).lower()], query)
     cleaned = " ".join(_NOISE.sub(" ", query).split())
     return cleaned or query
+
+
+# Where a chat message splits into sentences that can each be a question of their own: sentence ends,
+# and in English the words that join a second thought ("… but", "… also", "btw"); in Chinese also commas
+# and spaces, which people type in place of full stops.
+_EN_SENTENCE_BREAK = re.compile(r"[.?!;\n]+|\s+(?:but|also|btw|and also|anyway|so)\s+", re.IGNORECASE)
+_ZH_SENTENCE_BREAK = re.compile(r"[。？！?!；;\n，,]+|\s+")
+# A sentence needs this many words that say something (tokenize drops the rest) to be searched alone,
+# and a question word: the story around a question ("getting my sister a sweater for her birthday") can
+# match an article of its own that nobody asked about.
+_SENTENCE_MIN_TOKENS = {"en": 3, "zh": 2}
+_QUESTION_WORD = {
+    "en": re.compile(
+        r"\b(?:how|what|when|where|which|who|why|can|could|do|does|did|is|are|will|would|should|may)\b",
+        re.IGNORECASE,
+    ),
+    "zh": re.compile(
+        r"[吗嘛呢]|怎么|怎样|如何|能不能|可不可以|可以|多久|几天|多少|哪|是否|有没有|要不要|需不需要|行不行"
+    ),
+}
+
+
+def sentence_views(text: str, language: str) -> list[str]:
+    """The question sentences of a message worth searching on their own; [] when the message is one."""
+    pattern = _ZH_SENTENCE_BREAK if language == "zh" else _EN_SENTENCE_BREAK
+    minimum = _SENTENCE_MIN_TOKENS.get(language, 3)
+    question = _QUESTION_WORD.get(language, _QUESTION_WORD["en"])
+    parts = [p.strip() for p in pattern.split(text) if p and p.strip()]
+    if len(parts) < 2:
+        return []
+    return [p for p in parts if question.search(p) and len(tokenize(p, language)) >= minimum]

@@ -96,6 +96,22 @@ def test_a_near_miss_offers_articles_to_pick_and_answers_the_pick(stack: Stack) 
     assert handoff_packet(stack, "kb-near") is None
 
 
+# A story around the question: the message as a whole is far from every article, its question sentence
+# is not (kb_index/retriever.py, sentence offers).
+STORY_THEN_QUESTION = "孩子下周过生日 他特别喜欢恐龙 我姐说玩具已经够多了 你们发货到新疆要几天"
+
+
+def test_a_question_inside_a_story_is_offered_its_article_not_sent_to_a_person(stack: Stack) -> None:
+    replies = say(stack, "kb-story", STORY_THEN_QUESTION)
+    buttons = [b for r in replies for b in r.get("buttons") or []]
+    assert handoff_packet(stack, "kb-story") is None
+    assert [json.loads(b["payload"][len("/ask_policy") :])["kb_article"] for b in buttons] == [
+        "zh-shipping-remote",
+        "none",
+    ]
+    assert buttons[-1]["title"] == "都不是，转人工"
+
+
 def test_none_of_the_suggested_articles_goes_to_a_person_with_what_was_tried(stack: Stack) -> None:
     replies = say(stack, "kb-none", NEAR_MISS)
     person = [b for r in replies for b in r.get("buttons") or []][-1]

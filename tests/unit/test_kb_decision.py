@@ -21,7 +21,7 @@ from kb_index.evaluation import (
 from kb_index.retriever import SUPPORT_PASSAGES, Retriever, article_support, support_margin
 from kb_index.settings import LanguageRetrieval, SettingsError, load_retrieval
 from kb_index.testing import ENCODERS, RETRIEVAL, RecordingFactory, sample_kb
-from kb_index.tokens import tokenize
+from kb_index.tokens import sentence_views, tokenize
 
 QUERY = "where is my parcel, tracking number"
 
@@ -232,3 +232,29 @@ def test_search_marks_a_near_miss_as_a_suggestion(tmp_path: Path) -> None:
     assert near.search(QUERY, "en").miss and near.search(QUERY, "en").suggest
     far = make_retriever(tmp_path / "far", threshold=1.4, suggest_threshold=confidence + 0.01)
     assert not far.search(QUERY, "en").suggest
+
+
+STORY = "my cat knocked a vase over this morning and the rug is ruined. where is my parcel, tracking number?"
+
+
+def test_a_story_missing_as_a_whole_offers_the_article_its_question_sentence_finds(tmp_path: Path) -> None:
+    probe = make_retriever(tmp_path / "probe", threshold=1.4)
+    whole, sentence = probe.search(STORY, "en"), probe.search("where is my parcel, tracking number", "en")
+    assert whole.confidence < sentence.confidence
+    line = (whole.confidence + sentence.confidence) / 2
+    story = make_retriever(tmp_path / "story", threshold=line, suggest_threshold=line)
+    result = story.search(STORY, "en")
+    assert result.miss and result.suggest  # offered, never answered: a sentence can mean less
+    assert [h.article_id for h in result.hits] == [sentence.hits[0].article_id]
+    no_offers = make_retriever(tmp_path / "none", threshold=line)  # no suggest_threshold: a person
+    assert not no_offers.search(STORY, "en").suggest
+
+
+def test_sentence_views_keep_question_sentences_with_words_that_say_something() -> None:
+    text = "got my sister a sweater. how long does she have to return it? and how long until refunds arrive"
+    questions = ["how long does she have to return it", "and how long until refunds arrive"]
+    assert sentence_views(text, "en") == questions
+    assert sentence_views("how long do refunds take?", "en") == []  # one sentence: the message itself
+    assert sentence_views("ok thanks. bye", "en") == []
+    chinese = "给我妹买的毛衣 不合身的话可以退吗 退款多久到账"
+    assert sentence_views(chinese, "zh") == ["不合身的话可以退吗", "退款多久到账"]
