@@ -304,8 +304,13 @@ _YES = re.compile(
 _YES_ZH = re.compile(
     r"^(?:ok(?:ay)?|嗯+|对|是|好|行|可以|确认|没错|没问题)[的啊吧呀了哈嗯对是好]*(?![a-z])", re.I
 )
-# Words that take a plain yes back, and a question in place of an answer.
-_UNSURE = re.compile(r"\b(?:no|not|don'?t|wait|stop|but)\b|不|别|算了|先|但|等等|[?？]|吗|呢", re.I)
+# Words that take a plain yes back, and a question in place of an answer ("对了 退款多久能到账啊": "对了" is
+# "by the way" there, not "right").
+_UNSURE = re.compile(
+    r"\b(?:no|not|don'?t|wait|stop|but|how|what|when|where|why|which|btw|by the way)\b"
+    r"|不|别|算了|先|但|等等|[?？]|吗|呢|多久|多少|几天|几号|怎么|什么|啥|哪|是不是|能不能|可不可以|会不会|有没有|顺便|另外",
+    re.I,
+)
 _NO_PROBLEM = re.compile(r"^(?:no problem|no worries|没问题)\b", re.I)
 # A customer who stops to think ("let me think a sec", "呃 我想想啊", "等一下 退款是原路退回吗？") has
 # not answered: the read-back is asked again and nothing changes. A no after it ("等等，我再想想……先不退了")

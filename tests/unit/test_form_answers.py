@@ -69,7 +69,8 @@ def reasons() -> ReasonClassifier:
      ("没问题", "yes"), ("嗯 不用了", None), ("好 但是运费谁出", None), ("ok 那运费谁出?", None),
      ("yes, but only the shoes", None), ("yes cancel it pls", "yes"), ("可以吗", None), ("是不是", None),
      ("okinawa", None), ("等等，我再想想……先不退了", "no"), ("稍等", None),
-     ("等一下 退款是原路退回吗？多久到账", None)],
+     ("等一下 退款是原路退回吗？多久到账", None), ("对了 退款的话多久能到账啊 我是微信付的", None),
+     ("ok when do i get the money", None), ("对了", "yes"), ("好的 就这样", "yes")],
 )  # fmt: skip
 def test_read_back_answers(said: str, expected: str | None) -> None:
     assert confirmation(said) == expected
