@@ -12,6 +12,8 @@ The sentence classifier weighs a message's topic; two things customers say must 
   Repeated contact is not among them: "third time asking where my parcel is" is still about the parcel.
 - a person declined ("不用转人工了", "no need for a person") is `deny`: sentence vectors hear the person
   words and miss the negation.
+- a complaint said in so many words ("…still not here, I want to make a complaint!", "我要投诉") is a
+  complaint, however much of the message is about the order.
 The cue words are configuration (data/policy/precedence.yml) and deliberately narrow: precision first.
 """
 
@@ -47,6 +49,7 @@ class Precedence:
     other_shop_when: frozenset[str]
     other_shop_mentions: re.Pattern[str] | None
     person_declined: re.Pattern[str] | None = None
+    complaint_request: re.Pattern[str] | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "precedence") -> Precedence:
@@ -66,6 +69,12 @@ class Precedence:
                     ]
                 ),
                 _declined_pattern(raw.get("person_declined") or {}),
+                phrase_pattern(
+                    [
+                        *raw.get("complaint_request", {}).get("en", []),
+                        *raw.get("complaint_request", {}).get("zh", []),
+                    ]
+                ),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PrecedenceError(
@@ -89,6 +98,12 @@ class Precedence:
         if intent not in (COMPLAINT, PERSON) and COMPLAINT_FLAGS.intersection(risk):
             return COMPLAINT, "risk_flag"
         lowered = normalised(text)
+        if (
+            intent not in (COMPLAINT, PERSON)
+            and self.complaint_request
+            and self.complaint_request.search(lowered)
+        ):
+            return COMPLAINT, "complaint_request"
         about_a_person = intent in (PERSON, DENY) or bool(self.person and self.person.search(lowered))
         if about_a_person and self.person_declined is not None and self.person_declined.search(lowered):
             return (DENY, "person_declined") if intent != DENY else None

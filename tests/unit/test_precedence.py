@@ -34,6 +34,13 @@ RULES = Precedence.from_file(Path(__file__).resolve().parents[2] / "data" / "pol
         ("你们客服热线是多少", "ask_policy", ("request_human", "person_request")),
         ("能给个电话吗 退货的事打字说不清楚", "ask_policy", ("request_human", "person_request")),
         ("留个电话给我回电吧 物流的事", "order_status", ("request_human", "person_request")),
+        # a complaint said in so many words is a complaint, however much is about the order
+        (
+            "SO-10009221 was due three days ago and still nothing, I want to make a complaint!",
+            "order_status",
+            ("complain", "complaint_request"),
+        ),
+        ("物流太慢了 说好三天前到 还没影 我要投诉！", "order_status", ("complain", "complaint_request")),
         ("my temu package is stuck in customs", "order_status", ("other_shop", "other_shop")),
         ("我在拼多多买的鞋子怎么退", "request_return", ("other_shop", "other_shop")),
     ],
@@ -58,6 +65,8 @@ def test_a_rule_overrides_the_topic(text: str, classified: str, expected: tuple[
         ("快递员没打电话就走了", "order_status"),
         ("快递员电话多少", "order_status"),
         ("修改收货人电话", "change_address"),
+        ("I don't want to complain, but where is SO-10009221?", "order_status"),  # not a complaint
+        ("我不是要投诉哈 就问下SO-10009221到哪了", "order_status"),
     ],
 )
 def test_no_rule_applies(text: str, classified: str) -> None:
