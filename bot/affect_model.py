@@ -82,10 +82,14 @@ def read_examples(path: Path) -> list[AffectExample]:
 
 @dataclass(frozen=True)
 class CueLexicon:
-    """Words per flag (risk flags and `angry`) and language; English matched on word boundaries."""
+    """Words per flag (risk flags and `angry`) and language; English matched on word boundaries. A flag may
+    also have `expressions`: regular expressions for what no word list covers, such as a contact word
+    next to a count ("asked three times", "问了好几次")."""
 
     words: dict[str, dict[str, tuple[str, ...]]]
+    expressions: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     _patterns: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+    _compiled: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "cues") -> CueLexicon:
@@ -100,11 +104,30 @@ class CueLexicon:
                 lang: tuple(str(w).lower().strip() for w in ws if str(w).strip())
                 for lang, ws in by_language.items()
             }
-        lexicon = cls(words)
+        expressions: dict[str, dict[str, tuple[str, ...]]] = {}
+        for flag, by_language in (raw.get("expressions") or {}).items():
+            if flag not in (*RISK_FLAGS, "angry"):
+                raise AffectDataError(f"{source}: expressions: unknown flag {flag!r}")
+            if not isinstance(by_language, Mapping):
+                raise AffectDataError(f"{source}: expressions: {flag} must map languages to lists")
+            expressions[flag] = {lang: tuple(str(e) for e in es) for lang, es in by_language.items()}
+        lexicon = cls(words, expressions)
         for flag, by_language in words.items():
             pattern = phrase_pattern(w for ws in by_language.values() for w in ws)
             if pattern is not None:
                 lexicon._patterns[flag] = pattern
+        for flag, by_language in expressions.items():
+            compiled = []
+            for lang, sources in by_language.items():
+                for number, expression in enumerate(sources, 1):
+                    try:
+                        compiled.append(re.compile(expression))
+                    except re.error as exc:
+                        raise AffectDataError(
+                            f"{source}: expressions: {flag}.{lang} #{number} is not a regular expression "
+                            f"({exc})"
+                        ) from None
+            lexicon._compiled[flag] = tuple(compiled)
         return lexicon
 
     @classmethod
@@ -120,6 +143,14 @@ class CueLexicon:
             hit = pattern.search(lowered)
             if hit:
                 found[flag] = hit.group(0)
+        for flag, expressions in self._compiled.items():
+            if flag in found:
+                continue
+            for expression in expressions:
+                hit = expression.search(lowered)
+                if hit:
+                    found[flag] = hit.group(0)
+                    break
         return found
 
 
@@ -216,6 +247,10 @@ class AffectModel:
             "cues": {
                 flag: {lang: list(ws) for lang, ws in by.items()} for flag, by in self.cues.words.items()
             },
+            "cue_expressions": {
+                flag: {lang: list(es) for lang, es in by.items()}
+                for flag, by in self.cues.expressions.items()
+            },
         }
         (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
@@ -229,7 +264,10 @@ class AffectModel:
             cue_words = meta["cues"]
             risk_cues = {f: w for f, w in cue_words.items() if f != "angry"}
             angry = {"angry": cue_words["angry"]} if "angry" in cue_words else {}
-            cues = CueLexicon.from_dict({"risk": risk_cues, "frustration": angry}, str(directory))
+            cues = CueLexicon.from_dict(
+                {"risk": risk_cues, "frustration": angry, "expressions": meta.get("cue_expressions") or {}},
+                str(directory),
+            )
             thresholds = {flag: float(meta["thresholds"][flag]) for flag in RISK_FLAGS}
             angry_threshold = float(meta.get("angry_threshold", 0.0))
         except (OSError, ValueError, KeyError, TypeError) as exc:

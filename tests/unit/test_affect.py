@@ -96,6 +96,26 @@ def test_english_cues_match_whole_words_only() -> None:
     assert CUES.matches("a rash on my arm") == {"injury": "rash"}
 
 
+def test_cue_expressions_set_their_flag_and_survive_a_save(tmp_path: Path) -> None:
+    cues = CueLexicon.from_dict(
+        {
+            "risk": {"legal": {"en": ["sue"]}},
+            "expressions": {
+                "repeat_contact": {"en": [r"\basked (?:you )?(?:twice|\d+ times)\b"], "zh": ["问了[两三]次"]}
+            },
+        }
+    )
+    assert cues.matches("I asked you twice already") == {"repeat_contact": "asked you twice"}
+    assert cues.matches("这个问题问了三次了") == {"repeat_contact": "问了三次"}
+    assert cues.matches("I asked my husband twice") == {}
+    features, examples = _examples()
+    AffectModel.fit(features, examples, cues).save(tmp_path)
+    [loaded] = AffectModel.load(tmp_path).predict(np.zeros((1, 8), np.float32), ["asked 3 times now"])
+    assert "repeat_contact" in loaded.risk and loaded.cues == ("asked 3 times",)
+    with pytest.raises(AffectDataError, match=r"cues.yml: expressions: fraud.en #1 is not a regular"):
+        CueLexicon.from_dict({"expressions": {"fraud": {"en": ["(unclosed"]}}}, "cues.yml")
+
+
 def test_training_data_errors_name_the_file_and_message(tmp_path: Path) -> None:
     path = tmp_path / "en.yml"
     path.write_text(
