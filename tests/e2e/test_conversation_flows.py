@@ -111,3 +111,16 @@ def test_an_overdue_refund_is_acknowledged_and_escalated(stack: Stack) -> None:
     packet = handoff_packet(stack, "flow-overdue")
     assert packet["reason"] == "refund_overdue"
     assert packet["identity"]["verified_by"] == "order_check"
+
+
+def test_a_policy_question_mid_return_is_answered_and_the_return_goes_on(stack: Stack) -> None:
+    say(stack, "flow-aside-kb", "hi i want to return the speaker from SO-10009105")
+    asked = say(stack, "flow-aside-kb", "frank.hughes@example.com")
+    assert "reason" in asked.lower()
+    # The item named in the question ("electronics") is no answer to the form: the question is answered.
+    answered = say(stack, "flow-aside-kb", "wait first, how many days do you give for electronics returns?")
+    assert "15 days" in answered and "reason" in answered.lower()
+    read_back = say(stack, "flow-aside-kb", "ok. honestly just changed my mind, it's still sealed")
+    assert "Please confirm" in read_back and "Bluetooth speaker" in read_back
+    assert "RA-" in say(stack, "flow-aside-kb", "yes")
+    assert [sku for sku, _ in returns_for(stack, "SO-10009105")] == ["SPK-BT-MINI"]
