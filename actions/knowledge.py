@@ -102,12 +102,14 @@ class ActionAnswerFromKB(Action):
             answered = _free_text_answer(tracker, question)
             if answered is not None:
                 return [SlotSet("kb_hits", tried), answered]
-            if result.suggest and variant is None and not tracker.active_loop:
+            if result.suggest and result.offers and variant is None and not tracker.active_loop:
                 # Close but unsure: the customer picks the article (or a person) rather than waiting
-                # for a person who would point to the same article.
-                buttons = suggestion_buttons(result.hits, language)
+                # for a person who would point to the same article. What was offered is what was tried.
+                buttons = suggestion_buttons(result.offers, language)
                 dispatcher.utter_message(response="utter_kb_did_you_mean", buttons=buttons)
-                return [SlotSet("kb_hits", tried)]
+                offered = {h.article_id for h in result.offers}
+                others = [hit_record(h) for h in result.hits if h.article_id not in offered]
+                return [SlotSet("kb_hits", [*(hit_record(h) for h in result.offers), *others])]
             reason = MISS_REASON_BY_INTENT.get(intent, "kb_miss")
             return [
                 SlotSet("kb_hits", tried),

@@ -282,11 +282,11 @@ def evaluate(
                 report.absent_accepted = round(configured.absent_accepted, 3)
                 # What a customer is offered comes from the served search itself: a near miss, or the
                 # question sentences of a message that misses as a whole (kb_index/retriever.py).
-                offers = [retriever.search(q.text, lang, top_k=2) for q in queries]
-                offered = [(q, r) for q, r in zip(queries, offers, strict=True) if r.miss and r.suggest]
+                searched = [retriever.search(q.text, lang, top_k=2) for q in queries]
+                offered = [(q, r) for q, r in zip(queries, searched, strict=True) if r.miss and r.suggest]
                 report.offered = round(len(offered) / n, 3)
                 report.offered_right = round(
-                    sum(any(h.article_id in q.relevant for h in r.hits[:2]) for q, r in offered) / n, 3
+                    sum(any(h.article_id in q.relevant for h in r.offers) for q, r in offered) / n, 3
                 )
         reports.append(report)
     return reports

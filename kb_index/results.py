@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -31,8 +31,9 @@ class SearchResult:
     """Hits best first. `miss` is true when there is no hit or the `confidence` (the best score plus the
     language's margin weight times `margin`, kb_index/settings.py) is below `threshold`: the caller should
     hand over to a person rather than answer with hits[0]. Hits are kept on a miss so a handoff can show
-    what was tried. `suggest` marks a miss close enough to the threshold that the best articles are worth
-    offering to the customer to pick from."""
+    what was tried. `suggest` marks a miss worth offering articles for the customer to pick from, and
+    `offers` are those articles: the best hits of a near miss, or the articles a message's question
+    sentences reach when the message as a whole is far from every article (kb_index/retriever.py)."""
 
     hits: list[Hit]
     miss: bool
@@ -43,6 +44,7 @@ class SearchResult:
     margin: float = 0.0  # the best article's support over the runner-up's
     confidence: float = 0.0  # what `threshold` is compared with
     suggest: bool = False
+    offers: list[Hit] = field(default_factory=list)
 
     @property
     def best(self) -> Hit | None:
@@ -58,5 +60,6 @@ class SearchResult:
             "margin": self.margin,
             "miss": self.miss,
             "suggest": self.suggest,
+            "offers": [h.to_json() for h in self.offers],
             "hits": [h.to_json() for h in self.hits],
         }

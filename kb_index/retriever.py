@@ -158,10 +158,11 @@ class Retriever:
         )
         miss = not settings.accepts(ranked[0].score, margin)
         suggest = settings.suggests(ranked[0].score, margin)
+        offers = hits[:SUGGESTED] if suggest else []
         if miss and not suggest and settings.suggest_threshold is not None:
-            sentence_hits = self._sentence_offers(version, index, query, language, mode, allowed, selector)
-            if sentence_hits:
-                hits, suggest = sentence_hits, True
+            # The hits stay the message's own ranking (an experiment's threshold may still answer hits[0]).
+            offers = self._sentence_offers(version, index, query, language, mode, allowed, selector)
+            suggest = bool(offers)
         return SearchResult(
             hits,
             miss,
@@ -172,6 +173,7 @@ class Retriever:
             margin=round(margin, 4),
             confidence=round(settings.confidence(ranked[0].score, margin), 4),
             suggest=suggest,
+            offers=offers,
         )
 
     def _sentence_offers(

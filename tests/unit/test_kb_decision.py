@@ -245,7 +245,8 @@ def test_a_story_missing_as_a_whole_offers_the_article_its_question_sentence_fin
     story = make_retriever(tmp_path / "story", threshold=line, suggest_threshold=line)
     result = story.search(STORY, "en")
     assert result.miss and result.suggest  # offered, never answered: a sentence can mean less
-    assert [h.article_id for h in result.hits] == [sentence.hits[0].article_id]
+    assert [h.article_id for h in result.offers] == [sentence.hits[0].article_id]
+    assert result.hits == whole.hits  # the message's own ranking stays what was searched
     no_offers = make_retriever(tmp_path / "none", threshold=line)  # no suggest_threshold: a person
     assert not no_offers.search(STORY, "en").suggest
 

@@ -28,6 +28,7 @@ class FakeResult:
     version: str = "v3"
     suggest: bool = False
     confidence: float = 0.0
+    offers: list[FakeHit] = field(default_factory=list)
 
 
 class FakeKB:
@@ -239,7 +240,8 @@ def _picked(article_id: str, slots: dict | None = None) -> object:
 
 
 async def test_a_near_miss_offers_the_two_best_articles_and_a_person() -> None:
-    kb = FakeKB(FakeResult([WINDOW, TAGS, FakeHit("en-x", "Third", "...", 0.3)], miss=True, suggest=True))
+    third = FakeHit("en-x", "Third", "...", 0.3)
+    kb = FakeKB(FakeResult([WINDOW, TAGS, third], miss=True, suggest=True, offers=[WINDOW, TAGS]))
     hub = FakeHub()
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(intent="ask_policy", text="jacket doesnt fit, how long have i got and tags on?")
@@ -260,8 +262,23 @@ async def test_a_near_miss_offers_the_two_best_articles_and_a_person() -> None:
     ]
 
 
+async def test_a_question_sentences_articles_are_offered_and_recorded_as_tried_first() -> None:
+    # The message as a whole is far from every article (its own ranking: TAGS first); one question
+    # sentence reaches WINDOW: WINDOW is what the customer is offered, and what a person sees first.
+    kb = FakeKB(FakeResult([TAGS], miss=True, suggest=True, offers=[WINDOW]))
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="ask_policy", text="long story… how long do i have to send it back?")
+    events = await ActionAnswerFromKB(kb, ActionHandoff(FakeHub(), FakeOrderStore())).run(
+        dispatcher, tracker, {}
+    )
+    [offer] = dispatcher.messages
+    assert [b["title"] for b in offer["buttons"]] == [WINDOW.title, "None of these: talk to a person"]
+    tried = next(e for e in events if e["name"] == "kb_hits")["value"]
+    assert [h["article_id"] for h in tried] == ["en-returns-window", "en-returns-guide"]
+
+
 async def test_a_near_miss_inside_a_form_or_an_experiment_still_goes_to_a_person() -> None:
-    near = FakeResult([WINDOW, TAGS], miss=True, suggest=True)
+    near = FakeResult([WINDOW, TAGS], miss=True, suggest=True, offers=[WINDOW, TAGS])
     for tracker in (
         make_tracker({"requested_slot": "confirm_return"}, intent="ask_policy", active_loop="return_form"),
         make_tracker(intent="ask_policy", metadata=experiment_metadata(0.9)),
