@@ -102,7 +102,7 @@ class ActionAnswerFromKB(Action):
             answered = _free_text_answer(tracker, question)
             if answered is not None:
                 return [SlotSet("kb_hits", tried), answered]
-            if result.suggest and result.offers and variant is None and not tracker.active_loop:
+            if result.offers and variant is None and not tracker.active_loop:
                 # Close but unsure: the customer picks the article (or a person) rather than waiting
                 # for a person who would point to the same article. What was offered is what was tried.
                 buttons = suggestion_buttons(result.offers, language)

@@ -70,10 +70,7 @@ class Precedence:
                 ),
                 _declined_pattern(raw.get("person_declined") or {}),
                 phrase_pattern(
-                    [
-                        *raw.get("complaint_request", {}).get("en", []),
-                        *raw.get("complaint_request", {}).get("zh", []),
-                    ]
+                    word for words in (raw.get("complaint_request") or {}).values() for word in words
                 ),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -31,9 +31,9 @@ class SearchResult:
     """Hits best first. `miss` is true when there is no hit or the `confidence` (the best score plus the
     language's margin weight times `margin`, kb_index/settings.py) is below `threshold`: the caller should
     hand over to a person rather than answer with hits[0]. Hits are kept on a miss so a handoff can show
-    what was tried. `suggest` marks a miss worth offering articles for the customer to pick from, and
-    `offers` are those articles: the best hits of a near miss, or the articles a message's question
-    sentences reach when the message as a whole is far from every article (kb_index/retriever.py)."""
+    what was tried. `offers` are articles worth offering the customer to pick from on a miss (`suggest`):
+    the best hits of a near miss, or the articles a message's question sentences reach when the message as
+    a whole is far from every article (kb_index/retriever.py)."""
 
     hits: list[Hit]
     miss: bool
@@ -43,8 +43,11 @@ class SearchResult:
     mode: str = ""
     margin: float = 0.0  # the best article's support over the runner-up's
     confidence: float = 0.0  # what `threshold` is compared with
-    suggest: bool = False
     offers: list[Hit] = field(default_factory=list)
+
+    @property
+    def suggest(self) -> bool:
+        return bool(self.offers)
 
     @property
     def best(self) -> Hit | None:

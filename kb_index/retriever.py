@@ -157,12 +157,10 @@ class Retriever:
             index, ranked, vector, tokens, mode=mode, lexical_weight=settings.lexical_weight
         )
         miss = not settings.accepts(ranked[0].score, margin)
-        suggest = settings.suggests(ranked[0].score, margin)
-        offers = hits[:SUGGESTED] if suggest else []
-        if miss and not suggest and settings.suggest_threshold is not None:
+        offers = hits[:SUGGESTED] if settings.suggests(ranked[0].score, margin) else []
+        if miss and not offers and settings.suggest_threshold is not None:
             # The hits stay the message's own ranking (an experiment's threshold may still answer hits[0]).
             offers = self._sentence_offers(version, index, query, language, mode, allowed, selector)
-            suggest = bool(offers)
         return SearchResult(
             hits,
             miss,
@@ -172,7 +170,6 @@ class Retriever:
             mode,
             margin=round(margin, 4),
             confidence=round(settings.confidence(ranked[0].score, margin), 4),
-            suggest=suggest,
             offers=offers,
         )
 
